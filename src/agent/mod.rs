@@ -1,0 +1,18 @@
+//! An agent: one command in a pseudo-terminal.
+//!
+//! - `pty`: spawn in a PTY as its own session, the reader thread that feeds
+//!   every byte to the screen and the log, stopping the whole tree.
+//! - `screen`: the live terminal (vt100 without its own scrollback) plus
+//!   `history`, a compact ring of the rows that scrolled off the top.
+//! - `log_file`: the raw bytes on disk, size-capped.
+//! - `proc_tree`: an agent's descendants, and signalling them.
+//! - `sampler`: CPU and memory of each agent's tree, once a second.
+//! - `which`: finding a program the way the agent's exec would.
+
+pub mod history;
+pub mod log_file;
+pub mod proc_tree;
+pub mod pty;
+pub mod sampler;
+pub mod screen;
+pub mod which;

@@ -1,0 +1,102 @@
+//! `orch check`: validate the config and look for each agent's program.
+
+use std::path::Path;
+
+use crate::agent::which::find_program;
+use crate::config::{Config, Placeholders};
+use crate::plan::Plan;
+
+pub fn run(config_path: &Path) -> i32 {
+    let config = match crate::config::load(config_path) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!(
+                "{}: {} problem(s); nothing was run",
+                config_path.display(),
+                errors.0.len()
+            );
+            return 2;
+        }
+    };
+    let stages = Plan::new(&config.tasks).stages().len();
+    println!(
+        "{}: ok ({} task(s), {} agent(s), {} stage(s))",
+        config_path.display(),
+        config.tasks.len(),
+        config.agents.len(),
+        stages
+    );
+    let (lines, unresolved) = agent_report(&config);
+    for line in lines {
+        println!("{line}");
+    }
+    if unresolved.is_empty() {
+        0
+    } else {
+        eprintln!(
+            "error: no runnable command for agent(s) used by tasks: {}",
+            unresolved.join(", ")
+        );
+        1
+    }
+}
+
+/// One line per agent, and the agents that tasks use but that cannot run
+/// (their program and every fallback's are missing).
+fn agent_report(config: &Config) -> (Vec<String>, Vec<String>) {
+    let vars = Placeholders {
+        prompt: "",
+        task_id: "",
+        worktree: "",
+        branch: "",
+    };
+    let found = |name: &str| -> bool {
+        config.agents.get(name).is_some_and(|agent| {
+            let argv = agent.render_command(&vars);
+            let path = agent.env.get("PATH").map(std::ffi::OsString::from);
+            argv.first()
+                .and_then(|p| find_program(p, &config.root, path.as_deref()))
+                .is_some()
+        })
+    };
+    let mut lines = Vec::new();
+    for (name, agent) in &config.agents {
+        let program = agent.command.first().cloned().unwrap_or_default();
+        let path = agent.env.get("PATH").map(std::ffi::OsString::from);
+        let status = match find_program(&program, &config.root, path.as_deref()) {
+            Some(found) => format!("found at {}", found.display()),
+            None => "NOT FOUND on PATH".to_string(),
+        };
+        let fallback = agent
+            .fallback
+            .as_ref()
+            .map(|f| format!(" (fallback: {f})"))
+            .unwrap_or_default();
+        lines.push(format!("agent {name}: {program} {status}{fallback}"));
+    }
+    let mut unresolved = Vec::new();
+    for agent in config.tasks.iter().map(|t| t.agent.as_str()) {
+        if unresolved.iter().any(|u| u == agent) {
+            continue;
+        }
+        let mut current = Some(agent.to_string());
+        let mut seen = Vec::new();
+        let mut ok = false;
+        while let Some(name) = current.take() {
+            if seen.contains(&name) {
+                break;
+            }
+            if found(&name) {
+                ok = true;
+                break;
+            }
+            current = config.agents.get(&name).and_then(|a| a.fallback.clone());
+            seen.push(name);
+        }
+        if !ok {
+            unresolved.push(agent.to_string());
+        }
+    }
+    (lines, unresolved)
+}

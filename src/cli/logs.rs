@@ -1,0 +1,97 @@
+//! `orch logs TASK [--attempt N] [--follow]`: the raw bytes an attempt wrote.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::agent::log_file::read_log;
+use crate::store::{AttemptStatus, Store};
+
+pub fn run(config_path: &Path, task: &str, attempt: Option<u32>, follow: bool) -> i32 {
+    let state_dir = super::state_dir_for(config_path);
+    let store = Store::open_read_only(&state_dir.join("state.db")).ok();
+    let attempt = match attempt.or_else(|| latest_attempt(store.as_ref(), &state_dir, task)) {
+        Some(n) => n,
+        None => {
+            eprintln!(
+                "orch: no attempts of task {task:?} recorded in {}",
+                state_dir.display()
+            );
+            return 1;
+        }
+    };
+    let path = state_dir
+        .join("logs")
+        .join(task)
+        .join(format!("{attempt}.log"));
+    let bytes = match read_log(&path) {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            eprintln!("orch: cannot read {}: {err}", path.display());
+            return 1;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    if out.write_all(&bytes).and_then(|_| out.flush()).is_err() {
+        return 0;
+    }
+    if follow {
+        follow_log(&path, bytes.len() as u64, || {
+            let running = Store::open_read_only(&state_dir.join("state.db"))
+                .and_then(|s| s.attempts(task))
+                .map(|attempts| {
+                    attempts
+                        .iter()
+                        .any(|a| a.attempt == attempt && a.status == AttemptStatus::Running)
+                })
+                .unwrap_or(false);
+            !running
+        });
+    }
+    0
+}
+
+fn latest_attempt(store: Option<&Store>, state_dir: &Path, task: &str) -> Option<u32> {
+    if let Some(n) = store
+        .and_then(|s| s.attempts(task).ok())
+        .and_then(|a| a.last().map(|a| a.attempt))
+    {
+        return Some(n);
+    }
+    let dir: PathBuf = state_dir.join("logs").join(task);
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".log")?.parse().ok())
+        .max()
+}
+
+/// Print what is appended to `path` until `finished()` says the attempt ended
+/// (then print the rest and stop). Polls twice a second: the file is written
+/// by another process and this is a one-off terminal command.
+fn follow_log(path: &Path, mut offset: u64, finished: impl Fn() -> bool) {
+    let mut out = std::io::stdout();
+    loop {
+        let done = finished();
+        if let Ok(mut file) = std::fs::File::open(path) {
+            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            if len < offset {
+                // Rotated by the size cap: start over on the new file.
+                offset = 0;
+            }
+            if file.seek(SeekFrom::Start(offset)).is_ok() {
+                let mut buf = Vec::new();
+                if file.read_to_end(&mut buf).is_ok() && !buf.is_empty() {
+                    offset += buf.len() as u64;
+                    if out.write_all(&buf).and_then(|_| out.flush()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        if done {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}

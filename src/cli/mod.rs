@@ -1,0 +1,123 @@
+//! The command line (clap) and the dispatch to each command.
+
+mod check;
+mod logs;
+mod run;
+mod status;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "orch",
+    version,
+    about = "A terminal control room for running many AI coding agents at once on one repository",
+    long_about = "Runs the plan in orch.toml: each task's agent in its own pseudo-terminal, \
+                  git worktree and branch, with dependencies, approvals, retries, timeouts and \
+                  health checks. State lives in .orch/state.db, so an interrupted run resumes.\n\n\
+                  Exit status of a run: 0 every task done; 1 some task ended needs_review, \
+                  blocked, rejected or cancelled; 2 bad usage or config; 3 an approval was still \
+                  pending when the run gave up; 130 interrupted."
+)]
+pub struct Cli {
+    /// The plan to run.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        default_value = "orch.toml",
+        env = "ORCH_CONFIG"
+    )]
+    pub config: PathBuf,
+
+    /// Run headless: progress lines on stdout instead of the control room.
+    #[arg(long)]
+    pub no_tui: bool,
+
+    /// Write a JUnit XML report (one testcase per task) when the run ends.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Write a JSON report (tasks, attempts, stages) when the run ends.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Approve every task that needs approval before it starts.
+    #[arg(long)]
+    pub approve_all: bool,
+
+    /// Headless: how long a task may wait for approval before it is rejected.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg, default_value = "0s")]
+    pub approval_timeout: Duration,
+
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Sub {
+    /// Validate the config and check each agent's command is on PATH; run nothing.
+    Check,
+    /// Show tasks and agents from state.db (works with or without a running orch).
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the raw output of a task's attempt.
+    Logs {
+        task: String,
+        /// Which attempt (default: the latest).
+        #[arg(long)]
+        attempt: Option<u32>,
+        /// Keep printing output as the attempt runs.
+        #[arg(long, short)]
+        follow: bool,
+    },
+}
+
+fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    crate::config::parse_duration(s)
+}
+
+/// Run the command line; returns the process exit status.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return match err.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 2,
+            };
+        }
+    };
+    match &cli.command {
+        Some(Sub::Check) => check::run(&cli.config),
+        Some(Sub::Status { json }) => status::run(&cli.config, *json),
+        Some(Sub::Logs {
+            task,
+            attempt,
+            follow,
+        }) => logs::run(&cli.config, task, *attempt, *follow),
+        None => run::run(&cli),
+    }
+}
+
+/// Where the state lives for commands that only read it: from the config if
+/// it loads, else the default `.orch` next to it.
+fn state_dir_for(config_path: &std::path::Path) -> PathBuf {
+    match crate::config::load(config_path) {
+        Ok(config) => crate::session::absolute(&config.root.join(&config.project.state_dir)),
+        Err(_) => {
+            let root = config_path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            crate::session::absolute(&root.join(".orch"))
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Running the plan: setup, the engine, progress and reports.
+
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::cli::Cli;
+use crate::engine::{Command, Engine, EngineOptions, Event, TaskState};
+use crate::headless::{report, Progress, RunReport};
+use crate::session::{self, Session};
+use crate::store::Store;
+use crate::timefmt::now_ms;
+
+pub fn run(cli: &Cli) -> i32 {
+    let config = match session::load_config(&cli.config) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("{err}");
+            eprintln!(
+                "{}: the config has errors; nothing was run",
+                cli.config.display()
+            );
+            return err.exit_code();
+        }
+    };
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("orch-engine")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("orch: cannot start the async runtime: {err}");
+            return 1;
+        }
+    };
+    let session = match Session::open(config) {
+        Ok(session) => session,
+        Err(err) => {
+            eprintln!("orch: {err}");
+            return err.exit_code();
+        }
+    };
+    runtime.block_on(headless(cli, session))
+}
+
+/// Logs go to stderr, filtered by `ORCH_LOG` (default: warnings only), so
+/// they never mix with the progress lines on stdout.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn headless(cli: &Cli, session: Session) -> i32 {
+    let Session {
+        config,
+        repo,
+        base_branch,
+        state_dir,
+        store,
+        lock,
+        ..
+    } = session;
+    let started = now_ms();
+    let opts = EngineOptions {
+        mode: "headless",
+        approve_all: cli.approve_all,
+        approval_timeout: Some(cli.approval_timeout),
+        exit_when_settled: true,
+        ..EngineOptions::default()
+    };
+    let (engine, handle) = match Engine::new(config.clone(), store, repo, base_branch.clone(), opts)
+    {
+        Ok(pair) => pair,
+        Err(err) => {
+            eprintln!("orch: {err}");
+            return 1;
+        }
+    };
+    let mut progress = Progress::new(&config);
+    {
+        let snapshot = engine.rows();
+        let done: Vec<&str> = snapshot
+            .iter()
+            .filter(|t| t.state == TaskState::Done)
+            .map(|t| t.id.as_str())
+            .collect();
+        println!(
+            "orch: {} task(s) from {} on base branch {} (state in {})",
+            config.tasks.len(),
+            cli.config.display(),
+            base_branch,
+            state_dir.display()
+        );
+        if !done.is_empty() {
+            println!("orch: already done, not run again: {}", done.join(", "));
+        }
+        for row in snapshot
+            .iter()
+            .filter(|t| t.state.is_settled() && t.state != TaskState::Done)
+        {
+            println!(
+                "orch: {} is {} from an earlier run{}",
+                row.id,
+                row.state,
+                row.cause
+                    .as_ref()
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+
+    let mut events = handle.subscribe();
+    let printer = tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    progress.print(&event);
+                    if matches!(event, Event::Finished(_)) {
+                        break;
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    println!("orch: output fell behind; {missed} progress line(s) skipped (state.db has them all)");
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
+    let commands = handle.commands.clone();
+    let signals = tokio::spawn(async move {
+        wait_for_interrupt().await;
+        eprintln!("orch: interrupted; stopping agents (state is saved, run again to resume)");
+        let _ = commands.send(Command::Shutdown { stop_agents: true }).await;
+    });
+
+    let outcome = engine.run().await;
+    signals.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(2), printer).await;
+    let exit_code = match outcome {
+        Ok(outcome) => outcome.exit_code,
+        Err(err) => {
+            eprintln!("orch: the run stopped: {err}");
+            1
+        }
+    };
+    let code = write_reports(cli, &config, &state_dir, &base_branch, exit_code, started);
+    drop(lock);
+    code
+}
+
+/// Ctrl-C, SIGTERM or SIGHUP.
+async fn wait_for_interrupt() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+        _ = async { match hup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+fn write_reports(
+    cli: &Cli,
+    config: &crate::config::Config,
+    state_dir: &std::path::Path,
+    base_branch: &str,
+    exit_code: i32,
+    started: i64,
+) -> i32 {
+    let store = match Store::open_read_only(&state_dir.join("state.db")) {
+        Ok(store) => store,
+        Err(err) => {
+            eprintln!("orch: cannot read the results: {err}");
+            return exit_code.max(1);
+        }
+    };
+    let report = match RunReport::collect(&store, config, base_branch, exit_code, started, now_ms())
+    {
+        Ok(report) => report,
+        Err(err) => {
+            eprintln!("orch: cannot read the results: {err}");
+            return exit_code.max(1);
+        }
+    };
+    println!();
+    print!("{}", report.summary());
+    let mut code = exit_code;
+    for (path, contents, what) in [
+        (&cli.json, report.to_json(), "JSON report"),
+        (&cli.junit, report.to_junit(), "JUnit report"),
+    ] {
+        if let Some(path) = path {
+            match report::write_file(path, &contents) {
+                Ok(path) => println!("orch: wrote {what} to {}", path.display()),
+                Err(err) => {
+                    eprintln!("orch: cannot write {what} to {}: {err}", path.display());
+                    if code == 0 {
+                        code = 1;
+                    }
+                }
+            }
+        }
+    }
+    code
+}

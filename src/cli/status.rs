@@ -1,0 +1,131 @@
+//! `orch status`: tasks and agents, read from state.db (no running orch needed).
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::agent::proc_tree;
+use crate::store::{AttemptRow, AttemptStatus, SampleRow, Store, TaskRow};
+use crate::timefmt;
+
+#[derive(Serialize)]
+struct Status {
+    state_dir: String,
+    /// pid of the orch currently running here, if any.
+    running_instance: Option<u32>,
+    tasks: Vec<TaskStatus>,
+}
+
+#[derive(Serialize)]
+struct TaskStatus {
+    #[serde(flatten)]
+    task: TaskRow,
+    last_attempt: Option<AttemptRow>,
+    agent_pid: Option<u32>,
+    health: Option<SampleRow>,
+}
+
+pub fn run(config_path: &Path, json: bool) -> i32 {
+    let state_dir = super::state_dir_for(config_path);
+    let store = match Store::open_read_only(&state_dir.join("state.db")) {
+        Ok(store) => store,
+        Err(err) => {
+            eprintln!("orch: {err}");
+            return 1;
+        }
+    };
+    match collect(&store, &state_dir) {
+        Ok(status) if json => {
+            match serde_json::to_string_pretty(&status) {
+                Ok(text) => println!("{text}"),
+                Err(err) => {
+                    eprintln!("orch: {err}");
+                    return 1;
+                }
+            }
+            0
+        }
+        Ok(status) => {
+            print!("{}", render(&status));
+            0
+        }
+        Err(err) => {
+            eprintln!("orch: {err}");
+            1
+        }
+    }
+}
+
+fn collect(store: &Store, state_dir: &Path) -> Result<Status, crate::store::StoreError> {
+    let running_instance = store
+        .last_run()?
+        .filter(|(_, pid, ended)| !ended && proc_tree::is_alive(*pid))
+        .map(|(_, pid, _)| pid);
+    let samples = store.latest_samples()?;
+    let mut tasks = Vec::new();
+    for task in store.tasks()? {
+        let last_attempt = store.attempts(&task.id)?.pop();
+        let agent_pid = last_attempt
+            .as_ref()
+            .filter(|a| a.status == AttemptStatus::Running && running_instance.is_some())
+            .and_then(|a| a.pid);
+        let health = agent_pid.and_then(|_| samples.iter().find(|s| s.task_id == task.id).cloned());
+        tasks.push(TaskStatus {
+            task,
+            last_attempt,
+            agent_pid,
+            health,
+        });
+    }
+    Ok(Status {
+        state_dir: state_dir.display().to_string(),
+        running_instance,
+        tasks,
+    })
+}
+
+fn render(status: &Status) -> String {
+    let mut out = match status.running_instance {
+        Some(pid) => format!(
+            "orch is running (pid {pid}); state in {}\n",
+            status.state_dir
+        ),
+        None => format!(
+            "no orch running; last known state in {}\n",
+            status.state_dir
+        ),
+    };
+    let id_w = status
+        .tasks
+        .iter()
+        .map(|t| t.task.id.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    out.push_str(&format!(
+        "{:<id_w$}  {:<17}  {:>7}  {:<19}  {}\n",
+        "task", "state", "attempt", "updated", "detail"
+    ));
+    for t in &status.tasks {
+        let detail = match (&t.agent_pid, &t.health) {
+            (Some(pid), Some(h)) => format!(
+                "pid {pid}, cpu {:.0}%, rss {} MiB",
+                h.cpu,
+                h.rss / (1024 * 1024)
+            ),
+            (Some(pid), None) => format!("pid {pid}"),
+            _ => t.task.cause.clone().unwrap_or_default(),
+        };
+        let line = format!(
+            "{:<id_w$}  {:<17}  {:>7}  {:<19}  {}",
+            t.task.id,
+            t.task.state.as_str(),
+            t.task.attempts,
+            timefmt::date_time(t.task.updated_at),
+            detail
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

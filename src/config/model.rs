@@ -1,0 +1,243 @@
+//! The resolved, validated configuration: plain data, every default filled in.
+//!
+//! `crate::config::load` turns an `orch.toml` into a [`Config`]; nothing
+//! downstream ever sees the raw file or an unvalidated value.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A whole, valid `orch.toml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file this was read from.
+    pub path: PathBuf,
+    /// The directory holding the file; relative paths in the config are relative to it.
+    pub root: PathBuf,
+    pub project: ProjectConfig,
+    pub ui: UiConfig,
+    /// Agents by name.
+    pub agents: BTreeMap<String, AgentConfig>,
+    /// Tasks in file order, each with its policy fully resolved.
+    pub tasks: Vec<TaskConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectConfig {
+    /// `None`: the branch checked out when orch starts.
+    pub base_branch: Option<String>,
+    pub max_parallel: usize,
+    /// As written (default `.orch`); join with `Config::root` when relative.
+    pub state_dir: PathBuf,
+}
+
+impl Default for ProjectConfig {
+    fn default() -> Self {
+        Self {
+            base_branch: None,
+            max_parallel: 4,
+            state_dir: PathBuf::from(".orch"),
+        }
+    }
+}
+
+/// Choices for the control room; `None` means "the built-in default".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UiConfig {
+    pub theme: Option<String>,
+    pub keymap: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentConfig {
+    pub name: String,
+    /// argv; may contain the placeholders `{prompt}` `{task_id}` `{worktree}` `{branch}`.
+    pub command: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    /// `None`: unlimited; `Some(1)`: singleton.
+    pub max_instances: Option<usize>,
+    /// Agent to use instead when this one's command is not found.
+    pub fallback: Option<String>,
+}
+
+/// Values substituted into an agent's command and environment.
+#[derive(Debug, Clone)]
+pub struct Placeholders<'a> {
+    pub prompt: &'a str,
+    pub task_id: &'a str,
+    pub worktree: &'a str,
+    pub branch: &'a str,
+}
+
+impl Placeholders<'_> {
+    /// Replace the four known placeholders; anything else in braces (`${HOME}`,
+    /// `{1..3}`) is left as written, because agent commands are often shell.
+    pub fn fill(&self, template: &str) -> String {
+        let mut out = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(start) = rest.find('{') {
+            out.push_str(&rest[..start]);
+            let tail = &rest[start..];
+            let replaced = [
+                ("{prompt}", self.prompt),
+                ("{task_id}", self.task_id),
+                ("{worktree}", self.worktree),
+                ("{branch}", self.branch),
+            ]
+            .into_iter()
+            .find(|(key, _)| tail.starts_with(key));
+            match replaced {
+                Some((key, value)) => {
+                    out.push_str(value);
+                    rest = &tail[key.len()..];
+                }
+                None => {
+                    out.push('{');
+                    rest = &tail[1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+impl AgentConfig {
+    /// The argv to run for one task.
+    pub fn render_command(&self, vars: &Placeholders<'_>) -> Vec<String> {
+        self.command.iter().map(|arg| vars.fill(arg)).collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Approval {
+    #[default]
+    None,
+    BeforeStart,
+    BeforeMerge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Risk {
+    #[default]
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Risk {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::Low => "low",
+            Risk::Medium => "medium",
+            Risk::High => "high",
+            Risk::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MergeMode {
+    Auto,
+    #[default]
+    Manual,
+    Never,
+}
+
+/// The per-task knobs that `[defaults]` supplies and a task may override.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Extra attempts after the first.
+    pub retries: u32,
+    pub backoff: Duration,
+    pub backoff_max: Duration,
+    /// Wall time per attempt.
+    pub timeout: Duration,
+    pub heartbeat_warn: Duration,
+    pub heartbeat_stall: Duration,
+    /// Percent of one core, summed over the agent's process tree.
+    pub cpu_warn: f64,
+    pub cpu_critical: f64,
+    pub merge: MergeMode,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            retries: 2,
+            backoff: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(300),
+            timeout: Duration::from_secs(30 * 60),
+            heartbeat_warn: Duration::from_secs(120),
+            heartbeat_stall: Duration::from_secs(300),
+            cpu_warn: 80.0,
+            cpu_critical: 95.0,
+            merge: MergeMode::Manual,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskConfig {
+    pub id: String,
+    /// Defaults to the id.
+    pub title: String,
+    pub agent: String,
+    pub prompt: String,
+    pub depends_on: Vec<String>,
+    pub approval: Approval,
+    pub risk: Risk,
+    pub policy: Policy,
+}
+
+impl TaskConfig {
+    /// `approval = "before_start"`, or a risk of high or critical.
+    pub fn needs_start_approval(&self) -> bool {
+        self.approval == Approval::BeforeStart || self.risk >= Risk::High
+    }
+
+    /// Total attempts allowed: the first plus `retries`.
+    pub fn max_attempts(&self) -> u32 {
+        self.policy.retries.saturating_add(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_known_placeholders_and_keeps_shell_braces() {
+        let vars = Placeholders {
+            prompt: "do it",
+            task_id: "t1",
+            worktree: "/w/t1",
+            branch: "orch/t1",
+        };
+        assert_eq!(
+            vars.fill("echo {prompt} in {worktree} on {branch} for {task_id} ${HOME} {1..3} {"),
+            "echo do it in /w/t1 on orch/t1 for t1 ${HOME} {1..3} {"
+        );
+    }
+
+    #[test]
+    fn high_risk_forces_start_approval() {
+        let mut task = TaskConfig {
+            id: "a".into(),
+            title: "a".into(),
+            agent: "sh".into(),
+            prompt: String::new(),
+            depends_on: vec![],
+            approval: Approval::None,
+            risk: Risk::Medium,
+            policy: Policy::default(),
+        };
+        assert!(!task.needs_start_approval());
+        task.risk = Risk::High;
+        assert!(task.needs_start_approval());
+        task.risk = Risk::Low;
+        task.approval = Approval::BeforeStart;
+        assert!(task.needs_start_approval());
+    }
+}

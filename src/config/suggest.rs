@@ -1,0 +1,84 @@
+//! "Did you mean ...?" for misspelt keys and names.
+
+/// The candidate closest to `input`, if it is close enough to be a likely typo.
+pub(crate) fn closest<'a, I>(input: &str, candidates: I) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let input_lower = input.to_lowercase();
+    let mut best: Option<(usize, &'a str)> = None;
+    for candidate in candidates {
+        if candidate == input {
+            continue;
+        }
+        let distance = if candidate.to_lowercase() == input_lower {
+            0
+        } else {
+            edit_distance(&input_lower, &candidate.to_lowercase())
+        };
+        let longest = input.chars().count().max(candidate.chars().count());
+        let limit = (longest / 3).max(1);
+        let better = match best {
+            Some((best_distance, _)) => distance < best_distance,
+            None => true,
+        };
+        if distance <= limit && better {
+            best = Some((distance, candidate));
+        }
+    }
+    best.map(|(_, candidate)| candidate)
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions
+/// and swaps of two neighbouring characters each cost 1.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let width = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * width];
+    for i in 0..=a.len() {
+        d[i * width] = i;
+    }
+    for (j, cell) in d.iter_mut().enumerate().take(width) {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = best;
+        }
+    }
+    d[a.len() * width + b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distances() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("retires", "retries"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("cluade", "claude"), 1);
+    }
+
+    #[test]
+    fn suggests_only_close_candidates() {
+        let keys = ["retries", "backoff", "backoff_max", "timeout"];
+        assert_eq!(closest("retires", keys), Some("retries"));
+        assert_eq!(closest("Timeout", keys), Some("timeout"));
+        assert_eq!(closest("backof_max", keys), Some("backoff_max"));
+        assert_eq!(closest("colour", keys), None);
+        assert_eq!(closest("x", ["y"]), Some("y"));
+        assert_eq!(closest("xy", ["ab"]), None);
+        assert_eq!(closest("retries", keys), None);
+    }
+}

@@ -1,0 +1,998 @@
+//! Tests of loading and validating `orch.toml`, including the fixture files
+//! under `tests/fixtures/config`.
+//!
+//! Set `ORCH_BLESS_FIXTURES=1` to rewrite the `.expected` files from the
+//! current output (then review the diff).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/config");
+
+fn ok(src: &str) -> Config {
+    match parse(src, Path::new("orch.toml")) {
+        Ok(config) => config,
+        Err(errors) => panic!("expected a valid config, got:\n{errors}"),
+    }
+}
+
+/// The full error output for `src`, read as `orch.toml`.
+fn err(src: &str) -> String {
+    match parse(src, Path::new("orch.toml")) {
+        Ok(config) => panic!("expected errors, got a valid config: {config:#?}"),
+        Err(errors) => errors.to_string(),
+    }
+}
+
+/// Like [`err`] for a config that must fail with exactly one error.
+fn err1(src: &str) -> String {
+    let out = err(src);
+    assert_eq!(out.lines().count(), 1, "expected one error, got:\n{out}");
+    out
+}
+
+const SH: &str = "[agents.sh]\ncommand = [\"sh\", \"-c\", \"{prompt}\"]\n";
+
+fn with_sh(rest: &str) -> String {
+    format!("{SH}{rest}")
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn task<'a>(config: &'a Config, id: &str) -> &'a TaskConfig {
+    match config.tasks.iter().find(|t| t.id == id) {
+        Some(task) => task,
+        None => panic!("no task {id:?}"),
+    }
+}
+
+// ----- valid configs ----------------------------------------------------
+
+#[test]
+fn empty_file_is_all_defaults() {
+    let config = ok("");
+    assert_eq!(config.path, PathBuf::from("orch.toml"));
+    assert_eq!(config.root, PathBuf::from("."));
+    assert_eq!(config.project, ProjectConfig::default());
+    assert_eq!(config.ui, UiConfig::default());
+    assert!(config.agents.is_empty());
+    assert!(config.tasks.is_empty());
+}
+
+#[test]
+fn root_is_the_parent_directory() {
+    let config = parse("", Path::new("/work/repo/orch.toml")).map_err(|e| e.to_string());
+    assert_eq!(config.map(|c| c.root), Ok(PathBuf::from("/work/repo")));
+    let config = parse("", Path::new("sub/orch.toml")).map_err(|e| e.to_string());
+    assert_eq!(config.map(|c| c.root), Ok(PathBuf::from("sub")));
+}
+
+#[test]
+fn task_defaults() {
+    let config = ok(&with_sh("[[tasks]]\nid = \"a\"\nagent = \"sh\"\n"));
+    let a = task(&config, "a");
+    assert_eq!(a.title, "a");
+    assert_eq!(a.agent, "sh");
+    assert_eq!(a.prompt, "");
+    assert!(a.depends_on.is_empty());
+    assert_eq!(a.approval, Approval::None);
+    assert_eq!(a.risk, Risk::Low);
+    assert_eq!(a.policy, Policy::default());
+    let sh = &config.agents["sh"];
+    assert_eq!(sh.name, "sh");
+    assert_eq!(sh.command, ["sh", "-c", "{prompt}"]);
+    assert!(sh.env.is_empty());
+    assert_eq!(sh.max_instances, None);
+    assert_eq!(sh.fallback, None);
+}
+
+#[test]
+fn task_value_beats_defaults_beats_built_in() {
+    let config = ok(&with_sh(
+        r#"
+[defaults]
+retries = 7
+timeout = "1h"
+merge = "never"
+cpu_warn = 10
+
+[[tasks]]
+id = "inherits"
+agent = "sh"
+
+[[tasks]]
+id = "overrides"
+agent = "sh"
+retries = 1
+merge = "auto"
+cpu_warn = 20.5
+heartbeat_warn = "1m"
+"#,
+    ));
+    let built_in = Policy::default();
+
+    let inherits = &task(&config, "inherits").policy;
+    assert_eq!(inherits.retries, 7);
+    assert_eq!(inherits.timeout, secs(3_600));
+    assert_eq!(inherits.merge, MergeMode::Never);
+    assert_eq!(inherits.cpu_warn, 10.0);
+    assert_eq!(inherits.backoff, built_in.backoff);
+    assert_eq!(inherits.heartbeat_warn, built_in.heartbeat_warn);
+
+    let overrides = &task(&config, "overrides").policy;
+    assert_eq!(overrides.retries, 1);
+    assert_eq!(overrides.timeout, secs(3_600));
+    assert_eq!(overrides.merge, MergeMode::Auto);
+    assert_eq!(overrides.cpu_warn, 20.5);
+    assert_eq!(overrides.heartbeat_warn, secs(60));
+    assert_eq!(overrides.heartbeat_stall, built_in.heartbeat_stall);
+}
+
+#[test]
+fn durations_accept_strings_and_whole_seconds() {
+    let config = ok(&with_sh(
+        r#"
+[defaults]
+backoff = 0
+backoff_max = 90
+timeout = "1h30m"
+heartbeat_warn = "500ms"
+heartbeat_stall = "2d"
+
+[[tasks]]
+id = "a"
+agent = "sh"
+"#,
+    ));
+    let policy = &task(&config, "a").policy;
+    assert_eq!(policy.backoff, Duration::ZERO);
+    assert_eq!(policy.backoff_max, secs(90));
+    assert_eq!(policy.timeout, secs(5_400));
+    assert_eq!(policy.heartbeat_warn, Duration::from_millis(500));
+    assert_eq!(policy.heartbeat_stall, secs(2 * 86_400));
+}
+
+#[test]
+fn full_fixture_has_every_value() {
+    let path = Path::new(FIXTURES).join("valid/full.toml");
+    let config = match load(&path) {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors}"),
+    };
+    assert_eq!(config.path, path);
+    assert_eq!(config.root, Path::new(FIXTURES).join("valid"));
+    assert_eq!(
+        config.project,
+        ProjectConfig {
+            base_branch: Some("develop".into()),
+            max_parallel: 8,
+            state_dir: PathBuf::from("var/orch"),
+        }
+    );
+    assert_eq!(
+        config.ui,
+        UiConfig {
+            theme: Some("light".into()),
+            keymap: Some("vim".into()),
+        }
+    );
+
+    let claude = &config.agents["claude"];
+    assert_eq!(claude.command, ["claude", "--print", "{prompt}"]);
+    assert_eq!(
+        claude.env.get("CLAUDE_MODEL").map(String::as_str),
+        Some("sonnet")
+    );
+    assert_eq!(claude.env.get("NO_COLOR").map(String::as_str), Some("1"));
+    assert_eq!(claude.max_instances, Some(1));
+    assert_eq!(claude.fallback.as_deref(), Some("codex"));
+    assert_eq!(config.agents["codex"].fallback.as_deref(), Some("claude"));
+    assert_eq!(config.agents["sh"].max_instances, Some(16));
+
+    let ids: Vec<&str> = config.tasks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["design", "implement", "release-1.2_final"]);
+
+    let design = task(&config, "design");
+    assert_eq!(design.title, "Design the auth module");
+    assert_eq!(design.agent, "claude");
+    assert_eq!(
+        design.prompt,
+        "Write docs/auth.md describing the auth module."
+    );
+    assert_eq!(design.approval, Approval::BeforeMerge);
+    assert_eq!(design.risk, Risk::Medium);
+    assert_eq!(
+        design.policy,
+        Policy {
+            retries: 3,
+            backoff: secs(10),
+            backoff_max: secs(600),
+            timeout: secs(5_400),
+            heartbeat_warn: secs(180),
+            heartbeat_stall: secs(600),
+            cpu_warn: 150.0,
+            cpu_critical: 190.5,
+            merge: MergeMode::Auto,
+        }
+    );
+
+    let implement = task(&config, "implement");
+    assert_eq!(
+        implement.prompt,
+        "Implement docs/auth.md.\nKeep the tests green.\n"
+    );
+    assert_eq!(implement.depends_on, ["design"]);
+    assert_eq!(implement.approval, Approval::BeforeStart);
+    assert_eq!(implement.risk, Risk::High);
+    assert_eq!(
+        implement.policy,
+        Policy {
+            retries: 0,
+            backoff: Duration::ZERO,
+            backoff_max: Duration::ZERO,
+            timeout: secs(7_200),
+            heartbeat_warn: Duration::from_millis(500),
+            heartbeat_stall: secs(1),
+            cpu_warn: 50.0,
+            cpu_critical: 50.0,
+            merge: MergeMode::Never,
+        }
+    );
+
+    let release = task(&config, "release-1.2_final");
+    assert_eq!(release.title, "release-1.2_final");
+    assert_eq!(release.depends_on, ["design", "implement"]);
+    assert_eq!(release.risk, Risk::Critical);
+    assert_eq!(release.policy.merge, MergeMode::Manual);
+    assert_eq!(release.policy.retries, 3);
+}
+
+#[test]
+fn overrides_fixture_resolves_each_level() {
+    let path = Path::new(FIXTURES).join("valid/overrides.toml");
+    let config = match load(&path) {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors}"),
+    };
+    let built_in = Policy::default();
+    let defaults = Policy {
+        retries: 5,
+        backoff: secs(30),
+        timeout: secs(45 * 60),
+        heartbeat_warn: secs(240),
+        merge: MergeMode::Never,
+        ..built_in.clone()
+    };
+    assert_eq!(task(&config, "inherits").policy, defaults);
+    assert_eq!(
+        task(&config, "overrides").policy,
+        Policy {
+            retries: 0,
+            backoff: secs(1),
+            backoff_max: secs(2),
+            timeout: secs(60),
+            heartbeat_warn: secs(10),
+            heartbeat_stall: secs(60),
+            cpu_warn: 10.0,
+            cpu_critical: 20.5,
+            merge: MergeMode::Auto,
+        }
+    );
+    assert_eq!(
+        task(&config, "partial").policy,
+        Policy {
+            heartbeat_stall: secs(86_400),
+            cpu_critical: 400.0,
+            ..defaults
+        }
+    );
+}
+
+#[test]
+fn inline_tasks_keep_file_order() {
+    let config = match load(&Path::new(FIXTURES).join("valid/inline_tasks.toml")) {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors}"),
+    };
+    let ids: Vec<&str> = config.tasks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["b", "a"]);
+    assert_eq!(
+        config.agents["sh"].env.get("LANG").map(String::as_str),
+        Some("C.UTF-8")
+    );
+}
+
+#[test]
+fn acyclic_diamond_is_fine() {
+    ok(&with_sh(
+        r#"
+[[tasks]]
+id = "d"
+agent = "sh"
+depends_on = ["b", "c"]
+[[tasks]]
+id = "b"
+agent = "sh"
+depends_on = ["a"]
+[[tasks]]
+id = "c"
+agent = "sh"
+depends_on = ["a"]
+[[tasks]]
+id = "a"
+agent = "sh"
+"#,
+    ));
+}
+
+#[test]
+fn mutual_fallback_is_allowed() {
+    let config = ok(r#"
+[agents.a]
+command = ["a"]
+fallback = "b"
+[agents.b]
+command = ["b"]
+fallback = "a"
+"#);
+    assert_eq!(config.agents["a"].fallback.as_deref(), Some("b"));
+}
+
+// ----- errors: one kind at a time --------------------------------------
+
+#[test]
+fn syntax_error_is_the_only_error() {
+    assert_eq!(
+        err1("[defaults]\nretires = 2\nbackoff = \n"),
+        "orch.toml:3:11: invalid TOML: string values must be quoted, expected literal string"
+    );
+    assert_eq!(
+        err1("[project]\nmax_parallel = 1\nmax_parallel = 2\n"),
+        "orch.toml:3:1: invalid TOML: duplicate key \"max_parallel\""
+    );
+}
+
+#[test]
+fn unknown_keys_everywhere() {
+    let out = err(&format!(
+        "{}{SH}",
+        r#"
+foo = 1
+[project]
+max_paralel = 1
+[ui]
+them = "x"
+[defaults]
+retires = 2
+[agents.x]
+command = ["x"]
+colour = "red"
+[[tasks]]
+id = "t"
+agent = "sh"
+zzz = 1
+"#,
+    ));
+    let expected = [
+        r#"orch.toml:2:1: unknown key "foo" at the top level (expected one of: project, ui, defaults, agents, tasks)"#,
+        r#"orch.toml:4:1: unknown key "max_paralel" in [project] (expected one of: base_branch, max_parallel, state_dir); did you mean "max_parallel"?"#,
+        r#"orch.toml:6:1: unknown key "them" in [ui] (expected one of: theme, keymap); did you mean "theme"?"#,
+        r#"orch.toml:8:1: unknown key "retires" in [defaults] (expected one of: retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge); did you mean "retries"?"#,
+        r#"orch.toml:11:1: unknown key "colour" in [agents.x] (expected one of: command, env, max_instances, fallback)"#,
+        r#"orch.toml:15:1: unknown key "zzz" in task "t" (expected one of: id, title, agent, prompt, depends_on, approval, risk, retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge)"#,
+    ];
+    assert_eq!(out, expected.join("\n"));
+}
+
+#[test]
+fn nested_unknown_key_is_reported_at_its_name() {
+    assert_eq!(
+        err1("[defaults.extra]\nx = 1\n"),
+        r#"orch.toml:1:11: unknown key "extra" in [defaults] (expected one of: retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge)"#
+    );
+}
+
+#[test]
+fn wrong_types() {
+    assert_eq!(
+        err1(&with_sh(
+            "[[tasks]]\nid = \"t\"\nagent = \"sh\"\ntitle = 5\n"
+        )),
+        "orch.toml:6:9: expected a string for title, found an integer"
+    );
+    assert_eq!(
+        err1("[project]\nmax_parallel = 2.0\n"),
+        "orch.toml:2:16: expected an integer for max_parallel, found a float"
+    );
+    assert_eq!(
+        err1("project = \"x\"\n"),
+        "orch.toml:1:11: expected a table for project, found a string"
+    );
+    assert_eq!(
+        err1("[tasks]\n"),
+        "orch.toml:1:1: expected an array of tables ([[tasks]]) for tasks, found a table"
+    );
+    assert_eq!(
+        err1("tasks = [1]\n"),
+        "orch.toml:1:10: expected a table for task #1, found an integer"
+    );
+    assert_eq!(
+        err1("[agents.x]\ncommand = [\"x\", true]\n"),
+        "orch.toml:2:17: expected a string for command[1], found a boolean"
+    );
+    assert_eq!(
+        err1("[agents.x]\ncommand = [\"x\"]\nenv = { A = [] }\n"),
+        "orch.toml:3:13: expected a string for env.A, found an array"
+    );
+    assert_eq!(
+        err1("[defaults]\ntimeout = 1979-05-27\n"),
+        "orch.toml:2:11: expected a duration (e.g. \"90s\", \"5m\") or a number of seconds for timeout, found a datetime"
+    );
+    assert_eq!(
+        err1("[defaults]\ncpu_warn = \"80%\"\n"),
+        "orch.toml:2:12: expected a number for cpu_warn, found a string"
+    );
+}
+
+#[test]
+fn agents_that_are_not_tables_do_not_make_tasks_fail_twice() {
+    assert_eq!(
+        err1("agents = 3\n[[tasks]]\nid = \"a\"\nagent = \"x\"\n"),
+        "orch.toml:1:10: expected a table for agents, found an integer"
+    );
+    assert_eq!(
+        err1("[agents]\nsh = \"sh\"\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n"),
+        "orch.toml:2:6: expected a table for agents.sh, found a string"
+    );
+}
+
+#[test]
+fn bad_enum_values() {
+    assert_eq!(
+        err1("[defaults]\nmerge = \"sometimes\"\n"),
+        r#"orch.toml:2:9: merge must be one of "auto", "manual", "never", found "sometimes""#
+    );
+    assert_eq!(
+        err1(&with_sh(
+            "[[tasks]]\nid = \"t\"\nagent = \"sh\"\napproval = \"before-merge\"\n"
+        )),
+        r#"orch.toml:6:12: approval must be one of "none", "before_start", "before_merge", found "before-merge"; did you mean "before_merge"?"#
+    );
+    assert_eq!(
+        err1(&with_sh(
+            "[[tasks]]\nid = \"t\"\nagent = \"sh\"\nrisk = 3\n"
+        )),
+        r#"orch.toml:6:8: risk must be one of "low", "medium", "high", "critical", found an integer"#
+    );
+}
+
+#[test]
+fn malformed_durations() {
+    assert_eq!(
+        err1("[defaults]\nbackoff = \"5 minutes\"\n"),
+        r#"orch.toml:2:11: invalid duration "5 minutes" for backoff: expected a number followed by ms, s, m, h or d (e.g. "90s", "5m")"#
+    );
+    assert_eq!(
+        err1("[defaults]\ntimeout = -5\n"),
+        "orch.toml:2:11: invalid duration -5 for timeout: must not be negative"
+    );
+    assert_eq!(
+        err1("[defaults]\ntimeout = \"99999999999999999999d\"\n"),
+        r#"orch.toml:2:11: invalid duration "99999999999999999999d" for timeout: too large"#
+    );
+}
+
+#[test]
+fn zero_durations_only_where_they_make_sense() {
+    ok("[defaults]\nbackoff = \"0s\"\nbackoff_max = 0\n");
+    assert_eq!(
+        err1("[defaults]\ntimeout = \"0s\"\n"),
+        r#"orch.toml:2:11: timeout must be greater than 0, found "0s""#
+    );
+    assert_eq!(
+        err1("[defaults]\nheartbeat_warn = 0\n"),
+        "orch.toml:2:18: heartbeat_warn must be greater than 0, found 0"
+    );
+    assert_eq!(
+        err1("[defaults]\nheartbeat_stall = \"0ms\"\n"),
+        r#"orch.toml:2:19: heartbeat_stall must be greater than 0, found "0ms""#
+    );
+}
+
+#[test]
+fn number_ranges() {
+    assert_eq!(
+        err1("[project]\nmax_parallel = 0\n"),
+        "orch.toml:2:16: max_parallel must be at least 1, found 0"
+    );
+    assert_eq!(
+        err1("[defaults]\nretries = -1\n"),
+        "orch.toml:2:11: retries must be at least 0, found -1"
+    );
+    assert_eq!(
+        err1("[defaults]\nretries = 4294967296\n"),
+        "orch.toml:2:11: retries must be at most 4294967295, found 4294967296"
+    );
+    assert_eq!(
+        err1("[defaults]\nretries = 99999999999999999999\n"),
+        "orch.toml:2:11: retries is out of range, found 99999999999999999999"
+    );
+    assert_eq!(
+        err1("[agents.x]\ncommand = [\"x\"]\nmax_instances = 0\n"),
+        "orch.toml:3:17: max_instances must be at least 1, found 0"
+    );
+    assert_eq!(
+        err1("[defaults]\ncpu_warn = 0.0\n"),
+        "orch.toml:2:12: cpu_warn must be greater than 0, found 0.0"
+    );
+    assert_eq!(
+        err1("[defaults]\ncpu_critical = inf\n"),
+        "orch.toml:2:16: cpu_critical must be a finite number, found inf"
+    );
+    assert_eq!(
+        err1("[defaults]\ncpu_critical = nan\n"),
+        "orch.toml:2:16: cpu_critical must be a finite number, found nan"
+    );
+    let config = ok("[defaults]\ncpu_warn = 0x10\ncpu_critical = 1e3\n");
+    assert_eq!(config.tasks.len(), 0);
+}
+
+#[test]
+fn empty_strings_where_they_cannot_work() {
+    assert_eq!(
+        err1("[project]\nbase_branch = \"\"\n"),
+        "orch.toml:2:15: base_branch must not be empty"
+    );
+    assert_eq!(
+        err1("[project]\nstate_dir = \"\"\n"),
+        "orch.toml:2:13: state_dir must not be empty"
+    );
+    assert_eq!(
+        err1("[agents.x]\ncommand = []\n"),
+        "orch.toml:2:11: command must not be empty: expected the program followed by its arguments"
+    );
+    assert_eq!(
+        err1("[agents.x]\ncommand = [\"\"]\n"),
+        "orch.toml:2:12: command[0] must not be empty: it is the program to run"
+    );
+    assert_eq!(
+        err1("[agents.x]\ncommand = [\"x\"]\nenv = { \"\" = \"v\" }\n"),
+        r#"orch.toml:3:9: invalid environment variable name "" in env: it must be non-empty and contain no "=""#
+    );
+}
+
+#[test]
+fn missing_required_keys() {
+    assert_eq!(
+        err1("[agents.x]\nenv = {}\n"),
+        r#"orch.toml:1:1: missing key "command" in [agents.x]"#
+    );
+    assert_eq!(
+        err(&with_sh("[[tasks]]\ntitle = \"t\"\n")),
+        "orch.toml:3:1: missing key \"id\" in task #1\norch.toml:3:1: missing key \"agent\" in task #1"
+    );
+}
+
+#[test]
+fn unknown_agent() {
+    assert_eq!(
+        err1(&with_sh("[agents.claude]\ncommand = [\"claude\"]\n[[tasks]]\nid = \"design\"\nagent = \"cluade\"\n")),
+        r#"orch.toml:7:9: unknown agent "cluade" for task "design" (defined agents: claude, sh); did you mean "claude"?"#
+    );
+    assert_eq!(
+        err1("[[tasks]]\nid = \"a\"\nagent = \"claude\"\n"),
+        r#"orch.toml:3:9: unknown agent "claude" for task "a" (no agents are defined)"#
+    );
+}
+
+#[test]
+fn fallbacks() {
+    assert_eq!(
+        err1(&with_sh("fallback = \"shh\"\n")),
+        r#"orch.toml:3:12: unknown fallback agent "shh" for agent "sh" (defined agents: sh); did you mean "sh"?"#
+    );
+    assert_eq!(
+        err1(&with_sh("fallback = \"sh\"\n")),
+        r#"orch.toml:3:12: agent "sh" cannot fall back to itself"#
+    );
+}
+
+#[test]
+fn missing_and_repeated_dependencies() {
+    let out = err(&with_sh(
+        r#"[[tasks]]
+id = "a"
+agent = "sh"
+[[tasks]]
+id = "b"
+agent = "sh"
+depends_on = ["zz", "a", "a"]
+"#,
+    ));
+    assert_eq!(
+        out,
+        [
+            r#"orch.toml:9:15: task "b" depends on "zz", which is not a task"#,
+            r#"orch.toml:9:26: task "b" lists "a" more than once in depends_on"#,
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
+fn duplicate_task_id_points_at_the_second() {
+    assert_eq!(
+        err1(&with_sh(
+            "[[tasks]]\nid = \"a\"\nagent = \"sh\"\n\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n"
+        )),
+        r#"orch.toml:8:6: duplicate task id "a" (first defined at line 4)"#
+    );
+}
+
+#[test]
+fn task_ids_must_be_branch_and_directory_names() {
+    for (id, problem) in [
+        ("", "it must not be empty"),
+        (".hidden", "it must start with an ASCII letter or digit"),
+        ("_x", "it must start with an ASCII letter or digit"),
+        (
+            "a b",
+            r#"it may contain only ASCII letters, digits, ".", "_" and "-""#,
+        ),
+        (
+            "a/b",
+            r#"it may contain only ASCII letters, digits, ".", "_" and "-""#,
+        ),
+        (
+            "a..b",
+            r#"it must not contain ".." (it becomes a git branch name)"#,
+        ),
+        (
+            "a.",
+            r#"it must not end with "." (it becomes a git branch name)"#,
+        ),
+        (
+            "a.lock",
+            r#"it must not end with ".lock" (it becomes a git branch name)"#,
+        ),
+    ] {
+        let src = with_sh(&format!("[[tasks]]\nid = {id:?}\nagent = \"sh\"\n"));
+        assert_eq!(
+            err1(&src),
+            format!("orch.toml:4:6: invalid task id {id:?}: {problem}"),
+            "{id:?}"
+        );
+    }
+    for id in ["a", "A1", "0", "v1.2.3", "fix_bug-2", "a.lock.b"] {
+        ok(&with_sh(&format!(
+            "[[tasks]]\nid = {id:?}\nagent = \"sh\"\n"
+        )));
+    }
+}
+
+fn tasks_with_deps(deps: &[(&str, &[&str])]) -> String {
+    let mut src = SH.to_owned();
+    for (id, on) in deps {
+        src.push_str(&format!(
+            "[[tasks]]\nid = {id:?}\nagent = \"sh\"\ndepends_on = {on:?}\n"
+        ));
+    }
+    src
+}
+
+#[test]
+fn three_cycle_is_named_from_its_first_task() {
+    // c comes first in the file, so the cycle is reported from c.
+    let src = tasks_with_deps(&[("c", &["a"]), ("a", &["b"]), ("b", &["c"])]);
+    assert_eq!(
+        err1(&src),
+        "orch.toml:6:15: dependency cycle: c -> a -> b -> c"
+    );
+}
+
+#[test]
+fn self_dependency_is_a_cycle() {
+    let src = tasks_with_deps(&[("a", &[]), ("b", &["a", "b"])]);
+    assert_eq!(err1(&src), "orch.toml:10:20: dependency cycle: b -> b");
+}
+
+#[test]
+fn each_cycle_is_reported_once() {
+    let src = tasks_with_deps(&[
+        ("a", &["b"]),
+        ("b", &["a"]),
+        ("x", &["a", "y"]),
+        ("y", &["x"]),
+        ("z", &["z"]),
+    ]);
+    assert_eq!(
+        err(&src),
+        [
+            "orch.toml:6:15: dependency cycle: a -> b -> a",
+            "orch.toml:14:20: dependency cycle: x -> y -> x",
+            "orch.toml:22:15: dependency cycle: z -> z",
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
+fn ordering_rules_on_defaults_are_reported_once() {
+    let src = with_sh(
+        "[defaults]\nbackoff = \"10m\"\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n[[tasks]]\nid = \"b\"\nagent = \"sh\"\n",
+    );
+    assert_eq!(
+        err1(&src),
+        "orch.toml:4:11: backoff (10m) must be at most backoff_max (5m, the built-in default)"
+    );
+}
+
+#[test]
+fn ordering_rules() {
+    let defaults = |body: &str| err1(&format!("[defaults]\n{body}"));
+    assert_eq!(
+        defaults("backoff = \"1m\"\nbackoff_max = \"30s\"\n"),
+        "orch.toml:3:15: backoff_max (30s) must be at least backoff (1m)"
+    );
+    assert_eq!(
+        defaults("heartbeat_warn = \"1m\"\nheartbeat_stall = 60\n"),
+        "orch.toml:3:19: heartbeat_stall (1m) must be greater than heartbeat_warn (1m)"
+    );
+    assert_eq!(
+        defaults("heartbeat_warn = \"6m\"\n"),
+        "orch.toml:2:18: heartbeat_warn (6m) must be less than heartbeat_stall (5m, the built-in default)"
+    );
+    assert_eq!(
+        defaults("cpu_critical = 70\n"),
+        "orch.toml:2:16: cpu_critical (70) must be at least cpu_warn (80, the built-in default)"
+    );
+    ok("[defaults]\nbackoff = \"5m\"\nbackoff_max = 300\ncpu_warn = 95\n");
+
+    // Per task: checked on the resolved values, reported at the task's override.
+    let src = with_sh(
+        r#"[defaults]
+backoff_max = "1m"
+[[tasks]]
+id = "a"
+agent = "sh"
+backoff = "2m"
+[[tasks]]
+id = "b"
+agent = "sh"
+cpu_warn = 10
+cpu_critical = 9.5
+"#,
+    );
+    assert_eq!(
+        err(&src),
+        [
+            "orch.toml:8:11: backoff (2m) must be at most backoff_max (1m, from [defaults])",
+            "orch.toml:13:16: cpu_critical (9.5) must be at least cpu_warn (10)",
+        ]
+        .join("\n")
+    );
+
+    // A task may repair what [defaults] got wrong for it, but [defaults] is
+    // still wrong.
+    let src = with_sh(
+        "[defaults]\ncpu_critical = 50\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\ncpu_warn = 40\n",
+    );
+    assert_eq!(
+        err1(&src),
+        "orch.toml:4:16: cpu_critical (50) must be at least cpu_warn (80, the built-in default)"
+    );
+}
+
+#[test]
+fn invalid_values_do_not_cause_ordering_errors() {
+    assert_eq!(
+        err1("[defaults]\nbackoff = \"lots\"\nbackoff_max = \"1s\"\n"),
+        r#"orch.toml:2:11: invalid duration "lots" for backoff: expected a number followed by ms, s, m, h or d (e.g. "90s", "5m")"#
+    );
+    let src = with_sh(
+        "[defaults]\nheartbeat_stall = \"?\"\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\nheartbeat_warn = \"1h\"\n",
+    );
+    assert_eq!(
+        err1(&src),
+        r#"orch.toml:4:19: invalid duration "?" for heartbeat_stall: expected a number followed by ms, s, m, h or d (e.g. "90s", "5m")"#
+    );
+}
+
+#[test]
+fn every_problem_is_reported_together_in_order() {
+    let src = r#"[[tasks]]
+id = "b"
+agent = "nope"
+depends_on = ["zz"]
+retires = 1
+
+[defaults]
+merge = "sometimes"
+
+[project]
+max_parallel = "four"
+"#;
+    assert_eq!(
+        err(src),
+        [
+            r#"orch.toml:3:9: unknown agent "nope" for task "b" (no agents are defined)"#,
+            r#"orch.toml:4:15: task "b" depends on "zz", which is not a task"#,
+            r#"orch.toml:5:1: unknown key "retires" in task "b" (expected one of: id, title, agent, prompt, depends_on, approval, risk, retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge); did you mean "retries"?"#,
+            r#"orch.toml:8:9: merge must be one of "auto", "manual", "never", found "sometimes""#,
+            r#"orch.toml:11:16: expected an integer for max_parallel, found a string"#,
+        ]
+        .join("\n")
+    );
+    let errors = match parse(src, Path::new("orch.toml")) {
+        Ok(_) => panic!("expected errors"),
+        Err(errors) => errors,
+    };
+    assert_eq!(errors.len(), 5);
+    let positions: Vec<(usize, usize)> = errors.iter().map(|e| (e.line, e.column)).collect();
+    let mut sorted = positions.clone();
+    sorted.sort();
+    assert_eq!(positions, sorted, "the vector itself is sorted");
+}
+
+#[test]
+fn columns_count_characters_not_bytes() {
+    assert_eq!(
+        err1("[ui]\n\"thème\" = 1 # ü\n[project]\nstate_dir = \"é\"  ;\n"),
+        "orch.toml:4:18: invalid TOML: unexpected key or value, expected newline, `#`"
+    );
+    assert_eq!(
+        err1("# héllo wörld\n[ui]\ntheme = \"ü\"\nkeymap = 1\n"),
+        "orch.toml:4:10: expected a string for keymap, found an integer"
+    );
+    assert_eq!(
+        err1("[ui]\ntheme = \"ü\"; keymap = 1\n"),
+        "orch.toml:2:12: invalid TOML: unexpected key or value, expected newline, `#`"
+    );
+    assert_eq!(
+        err("tasks = [{ id = \"ü\", agent = \"é\" }]\n"),
+        [
+            r#"orch.toml:1:17: invalid task id "ü": it must start with an ASCII letter or digit"#,
+            r#"orch.toml:1:30: unknown agent "é" for task "ü" (no agents are defined)"#,
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
+fn windows_line_endings() {
+    assert_eq!(
+        err1("[project]\r\nmax_parallel = 0\r\n"),
+        "orch.toml:2:16: max_parallel must be at least 1, found 0"
+    );
+}
+
+// ----- the error types ---------------------------------------------------
+
+#[test]
+fn error_display() {
+    let at = ConfigError {
+        file: PathBuf::from("dir/orch.toml"),
+        line: 3,
+        column: 7,
+        message: "bad".into(),
+    };
+    assert_eq!(at.to_string(), "dir/orch.toml:3:7: bad");
+    let whole = ConfigError::whole_file("dir/orch.toml", "cannot read: gone");
+    assert_eq!(whole.to_string(), "dir/orch.toml: cannot read: gone");
+
+    let mut late = at.clone();
+    late.line = 10;
+    late.column = 1;
+    let mut same_line = at.clone();
+    same_line.column = 2;
+    let errors = ConfigErrors(vec![late, at, same_line]);
+    assert_eq!(
+        errors.to_string(),
+        "dir/orch.toml:3:2: bad\ndir/orch.toml:3:7: bad\ndir/orch.toml:10:1: bad"
+    );
+    assert_eq!(ConfigErrors(Vec::new()).to_string(), "");
+    let boxed: Box<dyn std::error::Error> = Box::new(errors);
+    assert!(boxed.to_string().starts_with("dir/orch.toml:3:2"));
+}
+
+#[test]
+fn load_unreadable_file() {
+    let path = Path::new(FIXTURES).join("no-such-file.toml");
+    let errors = match load(&path) {
+        Ok(_) => panic!("loaded a missing file"),
+        Err(errors) => errors,
+    };
+    assert_eq!(errors.len(), 1);
+    let error = &errors.0[0];
+    assert_eq!((error.line, error.column), (0, 0));
+    assert_eq!(error.file, path);
+    let shown = errors.to_string();
+    assert!(
+        shown.starts_with(&format!("{}: cannot read: ", path.display())),
+        "{shown}"
+    );
+    // A directory cannot be read as a file either.
+    assert!(load(Path::new(FIXTURES)).is_err());
+}
+
+// ----- fixtures ------------------------------------------------------------
+
+fn toml_files(dir: &Path) -> Vec<PathBuf> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) => panic!("cannot list {}: {error}", dir.display()),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn read(path: &Path) -> String {
+    match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) => panic!("cannot read {}: {error}", path.display()),
+    }
+}
+
+#[test]
+fn valid_fixtures_load() {
+    let files = toml_files(&Path::new(FIXTURES).join("valid"));
+    assert!(files.len() >= 3, "valid fixtures missing");
+    for file in files {
+        if let Err(errors) = parse(&read(&file), Path::new("orch.toml")) {
+            panic!("{} should be valid:\n{errors}", file.display());
+        }
+    }
+}
+
+#[test]
+fn invalid_fixtures_give_the_expected_errors() {
+    let dir = Path::new(FIXTURES).join("invalid");
+    let files = toml_files(&dir);
+    assert!(files.len() >= 8, "invalid fixtures missing");
+    let bless = std::env::var_os("ORCH_BLESS_FIXTURES").is_some();
+    let mut failures = Vec::new();
+    for file in &files {
+        let expected_path = file.with_extension("expected");
+        let actual = match parse(&read(file), Path::new("orch.toml")) {
+            Ok(_) => {
+                failures.push(format!("{}: parsed without errors", file.display()));
+                continue;
+            }
+            Err(errors) => errors.to_string(),
+        };
+        if bless {
+            if let Err(error) = fs::write(&expected_path, format!("{actual}\n")) {
+                panic!("cannot write {}: {error}", expected_path.display());
+            }
+            continue;
+        }
+        let expected = read(&expected_path);
+        let expected = expected.strip_suffix('\n').unwrap_or(&expected);
+        if actual != expected {
+            failures.push(format!(
+                "{}:\n--- expected\n{expected}\n--- actual\n{actual}",
+                file.display()
+            ));
+        }
+    }
+    // Every .expected file belongs to a fixture.
+    if let Ok(entries) = fs::read_dir(&dir) {
+        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            if path.extension().is_some_and(|ext| ext == "expected")
+                && !path.with_extension("toml").exists()
+            {
+                failures.push(format!("{}: no matching .toml", path.display()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

@@ -1,0 +1,520 @@
+//! Per-task worktrees: `<repo>/.orch/worktrees/<task>` on branch `orch/<task>`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use git2::{BranchType, ErrorCode, Repository, WorktreeAddOptions, WorktreeLockStatus};
+
+use super::error::{git_err, io_err};
+use super::{base_commit, canonical, count_changes, GitError, Repo, BRANCH_PREFIX};
+
+/// A worktree ready for a task's agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Worktree {
+    pub path: PathBuf,
+    /// `orch/<task>`.
+    pub branch: String,
+    /// `true` when this call created the worktree, `false` when it reused one.
+    pub created: bool,
+}
+
+/// One of orch's worktrees, as found by [`Repo::list_worktrees`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorktreeInfo {
+    pub task_id: String,
+    pub path: PathBuf,
+    /// `orch/<task>`.
+    pub branch: String,
+    /// Hex id of the commit the branch points at (empty if it has none).
+    pub head: String,
+    /// Whether the worktree has uncommitted changes or untracked files.
+    pub dirty: bool,
+}
+
+/// What sits at a worktree path.
+enum Found {
+    Nothing,
+    /// A worktree of this repository on the task's branch, opened.
+    Ours(Repository),
+    /// Anything else, described for [`GitError::ForeignPath`].
+    Foreign(String),
+}
+
+impl Repo {
+    /// Makes sure the worktree of task `task_id` exists at `dir` on branch
+    /// `orch/<task_id>`, creating it (and the branch, at the tip of `base`)
+    /// when needed.
+    ///
+    /// - `dir` missing: the worktree is created; an existing `orch/<task>`
+    ///   branch is checked out as is (it may hold earlier work), otherwise
+    ///   the branch is created at `base`.
+    /// - `dir` a worktree of this repository on `orch/<task>`: reused. Unless
+    ///   `known` (orch created it earlier), it must be clean, else
+    ///   [`GitError::DirtyWorktree`].
+    /// - anything else at `dir`: [`GitError::ForeignPath`], untouched.
+    ///
+    /// `base` must be an existing local branch in every case
+    /// ([`GitError::MissingBaseBranch`]).
+    pub fn prepare_worktree(
+        &self,
+        task_id: &str,
+        dir: &Path,
+        base: &str,
+        known: bool,
+    ) -> Result<Worktree, GitError> {
+        let branch = branch_name(task_id)?;
+        let refname = format!("refs/heads/{branch}");
+        let repo = self.open()?;
+        let base_tip = base_commit(&repo, base)?;
+
+        match self.inspect(dir, &refname)? {
+            Found::Foreign(reason) => Err(GitError::ForeignPath {
+                path: dir.to_path_buf(),
+                reason,
+            }),
+            Found::Ours(worktree) => {
+                if !known {
+                    let changes = count_changes(&worktree, dir)?;
+                    if changes > 0 {
+                        return Err(GitError::DirtyWorktree {
+                            path: dir.to_path_buf(),
+                            changes,
+                        });
+                    }
+                }
+                tracing::info!(task = task_id, path = %dir.display(), known, "reusing worktree");
+                Ok(Worktree {
+                    path: dir.to_path_buf(),
+                    branch,
+                    created: false,
+                })
+            }
+            Found::Nothing => {
+                self.create(&repo, task_id, dir, &branch, &refname, &base_tip)?;
+                Ok(Worktree {
+                    path: dir.to_path_buf(),
+                    branch,
+                    created: true,
+                })
+            }
+        }
+    }
+
+    /// orch's worktrees (those on an `orch/*` branch whose directory
+    /// exists), sorted by task id.
+    pub fn list_worktrees(&self) -> Result<Vec<WorktreeInfo>, GitError> {
+        let repo = self.open()?;
+        let names = repo
+            .worktrees()
+            .map_err(git_err("listing the repository's worktrees"))?;
+        let mut found = Vec::new();
+        for name in names.iter().flatten().flatten() {
+            let worktree = match repo.find_worktree(name) {
+                Ok(worktree) => worktree,
+                Err(e) => {
+                    tracing::debug!(name, error = %e, "skipping unreadable worktree registration");
+                    continue;
+                }
+            };
+            if worktree.validate().is_err() {
+                continue;
+            }
+            let Ok(wt_repo) = Repository::open_from_worktree(&worktree) else {
+                continue;
+            };
+            let Some(refname) = symbolic_head(&wt_repo) else {
+                continue;
+            };
+            let Some(task_id) = refname
+                .strip_prefix("refs/heads/")
+                .and_then(|branch| branch.strip_prefix(BRANCH_PREFIX))
+            else {
+                continue;
+            };
+            let path: PathBuf = worktree.path().components().collect();
+            let head = wt_repo
+                .refname_to_id(&refname)
+                .map(|id| id.to_string())
+                .unwrap_or_default();
+            let dirty = count_changes(&wt_repo, &path)? > 0;
+            found.push(WorktreeInfo {
+                task_id: task_id.to_string(),
+                branch: format!("{BRANCH_PREFIX}{task_id}"),
+                path,
+                head,
+                dirty,
+            });
+        }
+        found.sort_by(|a, b| a.task_id.cmp(&b.task_id));
+        Ok(found)
+    }
+
+    /// Deletes the worktree of task `task_id` at `dir` and git's record of
+    /// it; the branch `orch/<task_id>` is kept. A dirty worktree is refused
+    /// unless `force`; a path holding anything but this task's worktree is
+    /// always refused. A missing `dir` is not an error (stale records of it
+    /// are pruned).
+    pub fn remove_worktree(&self, task_id: &str, dir: &Path, force: bool) -> Result<(), GitError> {
+        let branch = branch_name(task_id)?;
+        let refname = format!("refs/heads/{branch}");
+        let repo = self.open()?;
+        let worktree = match self.inspect(dir, &refname)? {
+            Found::Foreign(reason) => {
+                return Err(GitError::ForeignPath {
+                    path: dir.to_path_buf(),
+                    reason,
+                })
+            }
+            Found::Nothing => {
+                self.prune_stale(&repo, |name, head| {
+                    name == worktree_name(task_id) || head == refname
+                })?;
+                return Ok(());
+            }
+            Found::Ours(worktree) => worktree,
+        };
+        if !force {
+            let changes = count_changes(&worktree, dir)?;
+            if changes > 0 {
+                return Err(GitError::DirtyWorktree {
+                    path: dir.to_path_buf(),
+                    changes,
+                });
+            }
+        }
+        let ctx = || format!("removing the worktree at {}", dir.display());
+        let registration =
+            git2::Worktree::open_from_repository(&worktree).map_err(git_err(ctx()))?;
+        if !force {
+            if let WorktreeLockStatus::Locked(reason) =
+                registration.is_locked().map_err(git_err(ctx()))?
+            {
+                let reason = reason.unwrap_or_default();
+                return Err(GitError::msg(
+                    ctx(),
+                    &format!("the worktree is locked ({reason}); use force"),
+                ));
+            }
+        }
+        let name = registration
+            .name()
+            .ok()
+            .flatten()
+            .map(str::to_string)
+            .ok_or_else(|| GitError::msg(ctx(), "the worktree has no usable name"))?;
+        drop(registration);
+        drop(worktree);
+
+        // The directory first: if that fails half-way, the registration
+        // still marks what is left as orch's.
+        fs::remove_dir_all(dir).map_err(io_err(ctx()))?;
+        let registration = repo.find_worktree(&name).map_err(git_err(ctx()))?;
+        let mut opts = git2::WorktreePruneOptions::new();
+        opts.locked(true);
+        registration
+            .prune(Some(&mut opts))
+            .map_err(git_err(format!("pruning the record of worktree {name}")))?;
+        tracing::info!(task = task_id, path = %dir.display(), "removed worktree");
+        Ok(())
+    }
+
+    /// Says what sits at `dir`, touching nothing.
+    fn inspect(&self, dir: &Path, refname: &str) -> Result<Found, GitError> {
+        match fs::symlink_metadata(dir) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
+            Err(e) => return Err(io_err(format!("inspecting {}", dir.display()))(e)),
+        }
+        let foreign = |reason: String| Ok(Found::Foreign(reason));
+        let meta = match fs::metadata(dir) {
+            Ok(meta) => meta,
+            Err(_) => return foreign("a dangling symbolic link".into()),
+        };
+        if !meta.is_dir() {
+            return foreign("a file, not a directory".into());
+        }
+        let repo = match Repository::open(dir) {
+            Ok(repo) => repo,
+            Err(_) => return foreign(describe_plain_dir(dir)),
+        };
+        if repo.is_bare() {
+            return foreign("a bare git repository".into());
+        }
+        let same_repo = canonical(repo.commondir()) == self.common_dir;
+        if !same_repo {
+            let what = if repo.is_worktree() {
+                "a worktree of another git repository"
+            } else {
+                "another git repository"
+            };
+            return foreign(format!("{what} (git dir {})", repo.commondir().display()));
+        }
+        if !repo.is_worktree() {
+            return foreign("the main worktree of this repository".into());
+        }
+        match git2::Worktree::open_from_repository(&repo) {
+            Ok(registration) => {
+                if canonical(registration.path()) != canonical(dir) {
+                    return foreign(format!(
+                        "a copy of this repository's worktree at {}",
+                        registration.path().display()
+                    ));
+                }
+            }
+            Err(e) => {
+                return foreign(format!(
+                    "a worktree of this repository whose registration is broken ({})",
+                    e.message()
+                ))
+            }
+        }
+        let Some(head) = symbolic_head(&repo) else {
+            return foreign("a worktree of this repository with a detached HEAD".into());
+        };
+        if head != refname {
+            let branch = head.strip_prefix("refs/heads/").unwrap_or(&head);
+            return foreign(format!("a worktree of this repository on branch {branch}"));
+        }
+        if repo.refname_to_id(refname).is_err() {
+            let branch = refname.strip_prefix("refs/heads/").unwrap_or(refname);
+            return foreign(format!(
+                "a worktree of this repository on branch {branch}, which no longer exists"
+            ));
+        }
+        Ok(Found::Ours(repo))
+    }
+
+    /// Creates the worktree at the missing path `dir`; on failure, undoes
+    /// what this call created.
+    fn create(
+        &self,
+        repo: &Repository,
+        task_id: &str,
+        dir: &Path,
+        branch: &str,
+        refname: &str,
+        base_tip: &git2::Commit<'_>,
+    ) -> Result<(), GitError> {
+        let ctx = || format!("creating the worktree {} on {branch}", dir.display());
+
+        // Records of worktrees whose directory was deleted by hand would
+        // block the name or (for the git CLI) the branch.
+        self.prune_stale(repo, |_, head| head == refname)?;
+        if let Some(elsewhere) = checked_out_at(repo, refname)? {
+            return Err(GitError::msg(
+                ctx(),
+                &format!("{branch} is already checked out at {}", elsewhere.display()),
+            ));
+        }
+        let name = self.free_name(repo, task_id)?;
+
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(io_err(format!("creating {}", parent.display())))?;
+        }
+
+        let (branch_ref, branch_created) = match repo.find_branch(branch, BranchType::Local) {
+            Ok(existing) => (existing, false),
+            Err(e) if e.code() == ErrorCode::NotFound => {
+                let created = repo
+                    .branch(branch, base_tip, false)
+                    .map_err(git_err(format!("creating branch {branch}")))?;
+                (created, true)
+            }
+            Err(e) => return Err(git_err(format!("looking up branch {branch}"))(e)),
+        };
+        let admin = self.common_dir.join("worktrees").join(&name);
+
+        let added = {
+            let mut opts = WorktreeAddOptions::new();
+            opts.reference(Some(branch_ref.get()));
+            repo.worktree(&name, dir, Some(&opts)).map(|_| ())
+        };
+        match added {
+            Ok(()) => {
+                tracing::info!(
+                    task = task_id,
+                    path = %dir.display(),
+                    branch,
+                    new_branch = branch_created,
+                    "created worktree"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                self.undo_create(dir, &admin, branch_created.then_some(branch_ref));
+                Err(git_err(ctx())(e))
+            }
+        }
+    }
+
+    /// Best-effort cleanup after a failed worktree add: removes the
+    /// registration `admin` (its name was free before), `dir` only if its
+    /// `.git` file points at `admin`, and the branch if this call made it.
+    fn undo_create(&self, dir: &Path, admin: &Path, new_branch: Option<git2::Branch<'_>>) {
+        let admin_canonical = canonical(admin);
+        let dir_is_ours = fs::read_to_string(dir.join(".git"))
+            .ok()
+            .and_then(|text| {
+                text.trim()
+                    .strip_prefix("gitdir:")
+                    .map(|p| PathBuf::from(p.trim()))
+            })
+            .is_some_and(|gitdir| canonical(&gitdir) == admin_canonical);
+        if admin.exists() {
+            if let Err(e) = fs::remove_dir_all(admin) {
+                tracing::warn!(path = %admin.display(), error = %e, "could not clean up worktree record");
+            }
+        }
+        if dir_is_ours {
+            if let Err(e) = fs::remove_dir_all(dir) {
+                tracing::warn!(path = %dir.display(), error = %e, "could not clean up partial worktree");
+            }
+        }
+        if let Some(mut branch) = new_branch {
+            if let Err(e) = branch.delete() {
+                tracing::warn!(error = %e, "could not delete the branch created for a failed worktree");
+            }
+        }
+    }
+
+    /// A registration name for the task's worktree that is not taken,
+    /// pruning a stale registration of the preferred name.
+    fn free_name(&self, repo: &Repository, task_id: &str) -> Result<String, GitError> {
+        let preferred = worktree_name(task_id);
+        for n in 0..100 {
+            let name = if n == 0 {
+                preferred.clone()
+            } else {
+                format!("{preferred}-{n}")
+            };
+            match repo.find_worktree(&name) {
+                Err(e)
+                    if e.code() == ErrorCode::NotFound
+                        && !self.common_dir.join("worktrees").join(&name).exists() =>
+                {
+                    return Ok(name);
+                }
+                Ok(stale) if stale.is_prunable(None).unwrap_or(false) => {
+                    stale
+                        .prune(None)
+                        .map_err(git_err(format!("pruning stale worktree record {name}")))?;
+                    tracing::info!(name, "pruned stale worktree record");
+                    return Ok(name);
+                }
+                _ => {}
+            }
+        }
+        Err(GitError::msg(
+            format!("naming the worktree of task {task_id}"),
+            "no free worktree name",
+        ))
+    }
+
+    /// Prunes the records of worktrees whose directory is gone (and that
+    /// are not locked) when `select(name, head_target)` says so.
+    fn prune_stale(
+        &self,
+        repo: &Repository,
+        select: impl Fn(&str, &str) -> bool,
+    ) -> Result<(), GitError> {
+        let names = repo
+            .worktrees()
+            .map_err(git_err("listing the repository's worktrees"))?;
+        for name in names.iter().flatten().flatten() {
+            let Ok(worktree) = repo.find_worktree(name) else {
+                continue;
+            };
+            if !worktree.is_prunable(None).unwrap_or(false) {
+                continue;
+            }
+            let head_file = self.common_dir.join("worktrees").join(name).join("HEAD");
+            let head = fs::read_to_string(&head_file).unwrap_or_default();
+            let head = head.trim().strip_prefix("ref:").unwrap_or("").trim();
+            if select(name, head) {
+                worktree
+                    .prune(None)
+                    .map_err(git_err(format!("pruning stale worktree record {name}")))?;
+                tracing::info!(name, "pruned stale worktree record");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `orch/<task_id>`, checked to be a valid branch name.
+fn branch_name(task_id: &str) -> Result<String, GitError> {
+    let branch = format!("{BRANCH_PREFIX}{task_id}");
+    if task_id.is_empty() || !git2::Branch::name_is_valid(&branch).unwrap_or(false) {
+        return Err(GitError::msg(
+            format!("task id {task_id:?}"),
+            "not usable in a branch name",
+        ));
+    }
+    Ok(branch)
+}
+
+/// The preferred registration name (`.git/worktrees/<name>`) of a task's
+/// worktree: `orch-<task>` with anything but `[A-Za-z0-9._-]` as `-`.
+fn worktree_name(task_id: &str) -> String {
+    let sanitized: String = task_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = format!("orch-{sanitized}");
+    match name.strip_suffix(".lock") {
+        Some(stem) => format!("{stem}-lock"),
+        None => name,
+    }
+}
+
+/// The target of HEAD when it is symbolic (a branch), else `None`.
+fn symbolic_head(repo: &Repository) -> Option<String> {
+    repo.find_reference("HEAD")
+        .ok()?
+        .symbolic_target()
+        .ok()
+        .flatten()
+        .map(str::to_string)
+}
+
+/// Where `refname` is checked out, if anywhere: the main worktree or a
+/// linked worktree whose directory exists.
+fn checked_out_at(repo: &Repository, refname: &str) -> Result<Option<PathBuf>, GitError> {
+    if symbolic_head(repo).as_deref() == Some(refname) {
+        return Ok(repo.workdir().map(Path::to_path_buf));
+    }
+    let names = repo
+        .worktrees()
+        .map_err(git_err("listing the repository's worktrees"))?;
+    for name in names.iter().flatten().flatten() {
+        let Ok(worktree) = repo.find_worktree(name) else {
+            continue;
+        };
+        if worktree.validate().is_err() {
+            continue;
+        }
+        let Ok(wt_repo) = Repository::open_from_worktree(&worktree) else {
+            continue;
+        };
+        if symbolic_head(&wt_repo).as_deref() == Some(refname) {
+            return Ok(Some(worktree.path().to_path_buf()));
+        }
+    }
+    Ok(None)
+}
+
+/// Describes a directory that is not a git worktree.
+fn describe_plain_dir(dir: &Path) -> String {
+    match fs::read_dir(dir).map(|entries| entries.count()) {
+        Ok(0) => "an empty directory that is not a git worktree".into(),
+        Ok(1) => "a directory with 1 entry that is not a git worktree".into(),
+        Ok(n) => format!("a directory with {n} entries that is not a git worktree"),
+        Err(_) => "a directory that is not a git worktree".into(),
+    }
+}

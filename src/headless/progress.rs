@@ -1,0 +1,131 @@
+//! One line per state change: time, task, state, attempt, cause.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use crate::config::Config;
+use crate::engine::policy::Level;
+use crate::engine::{Event, HealthView, TaskState};
+use crate::store::TaskRow;
+use crate::timefmt;
+
+pub struct Progress {
+    id_width: usize,
+    max_attempts: HashMap<String, u32>,
+    /// Last (heartbeat, cpu) level reported per task: health lines are
+    /// printed only when a level changes, not once a second.
+    health: HashMap<String, (Level, Level)>,
+}
+
+impl Progress {
+    pub fn new(config: &Config) -> Self {
+        Progress {
+            id_width: config
+                .tasks
+                .iter()
+                .map(|t| t.id.len())
+                .max()
+                .unwrap_or(4)
+                .clamp(4, 32),
+            max_attempts: config
+                .tasks
+                .iter()
+                .map(|t| (t.id.clone(), t.max_attempts()))
+                .collect(),
+            health: HashMap::new(),
+        }
+    }
+
+    /// The line for an event, if it deserves one.
+    pub fn line(&mut self, event: &Event) -> Option<String> {
+        match event {
+            Event::Task { row, why, .. } => {
+                if row.state != TaskState::Running {
+                    self.health.remove(&row.id);
+                }
+                Some(self.task_line(row, why.as_deref()))
+            }
+            Event::Health(view) => self.health_line(view),
+            Event::Finished(outcome) if outcome.interrupted => Some(format!(
+                "{}  {:<w$}  interrupted: agents stopped, state saved; run orch again to resume",
+                timefmt::clock(timefmt::now_ms()),
+                "orch",
+                w = self.id_width
+            )),
+            _ => None,
+        }
+    }
+
+    fn health_line(&mut self, view: &HealthView) -> Option<String> {
+        let task = &view.sample.task;
+        let before = self
+            .health
+            .insert(task.clone(), (view.heartbeat, view.cpu))
+            .unwrap_or((Level::Ok, Level::Ok));
+        let mut notes = Vec::new();
+        if view.heartbeat != before.0 {
+            notes.push(match view.heartbeat {
+                Level::Ok => "output again".to_string(),
+                _ => format!(
+                    "heartbeat warning: no output for {}",
+                    timefmt::short_duration(view.heartbeat_age)
+                ),
+            });
+        }
+        if view.cpu != before.1 {
+            notes.push(format!(
+                "cpu {}: {:.0}% of a core, {} MiB",
+                view.cpu.as_str(),
+                view.sample.cpu,
+                view.sample.rss / (1024 * 1024)
+            ));
+        }
+        if notes.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "{}  {:<w$}  {:<17}  {:<13}  {}",
+            timefmt::clock(timefmt::now_ms()),
+            task,
+            "running",
+            format!("attempt {}", view.sample.attempt),
+            notes.join("; "),
+            w = self.id_width
+        ))
+    }
+
+    fn task_line(&self, row: &TaskRow, why: Option<&str>) -> String {
+        let max = self.max_attempts.get(&row.id).copied().unwrap_or(1);
+        let attempt = if row.attempts > 0 {
+            format!("attempt {}/{}", row.attempts, max.max(row.attempts))
+        } else {
+            String::new()
+        };
+        let mut line = format!(
+            "{}  {:<w$}  {:<17}  {:<13}",
+            timefmt::clock(row.updated_at),
+            row.id,
+            row.state.as_str(),
+            attempt,
+            w = self.id_width
+        );
+        if let Some(why) = why {
+            line.push_str("  ");
+            line.push_str(why);
+        } else if row.state == TaskState::Running {
+            line.push_str("  started");
+        }
+        line.truncate(line.trim_end().len());
+        line
+    }
+
+    /// Print `event`'s line, if any. Errors writing stdout (a closed pipe)
+    /// must not stop the run.
+    pub fn print(&mut self, event: &Event) {
+        if let Some(line) = self.line(event) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! The run report, built from `state.db` (the store is the truth, so a report
+//! after a resumed run covers earlier runs' attempts too), rendered as JSON,
+//! JUnit XML, or a summary table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::agent::log_file::read_log;
+use crate::agent::screen::TerminalScreen;
+use crate::config::Config;
+use crate::engine::TaskState;
+use crate::plan::Plan;
+use crate::store::{AttemptRow, Store, StoreError};
+use crate::timefmt;
+
+/// Lines of the agent's screen attached to a JUnit failure.
+const FAILURE_TAIL_LINES: usize = 50;
+
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    pub exit_code: i32,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: u64,
+    pub base_branch: String,
+    pub counts: BTreeMap<String, usize>,
+    pub stages: Vec<Vec<String>>,
+    pub tasks: Vec<TaskReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TaskReport {
+    pub id: String,
+    pub title: String,
+    pub agent: String,
+    pub state: TaskState,
+    pub stage: usize,
+    pub depends_on: Vec<String>,
+    pub branch: String,
+    pub worktree: Option<String>,
+    pub cause: Option<String>,
+    pub attempts: Vec<AttemptReport>,
+    /// Last lines of the latest attempt's screen (only for tasks not done).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub output_tail: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttemptReport {
+    pub attempt: u32,
+    pub agent: String,
+    pub status: String,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub cause: Option<String>,
+    pub log: Option<String>,
+    pub commit: Option<String>,
+}
+
+impl From<&AttemptRow> for AttemptReport {
+    fn from(a: &AttemptRow) -> Self {
+        AttemptReport {
+            attempt: a.attempt,
+            agent: a.agent.clone(),
+            status: a.status.as_str().to_string(),
+            exit_code: a.exit_code,
+            signal: a.signal,
+            started_at: timefmt::rfc3339(a.started_at),
+            ended_at: a.ended_at.map(timefmt::rfc3339),
+            duration_ms: a
+                .ended_at
+                .map(|end| timefmt::between(a.started_at, end).as_millis() as u64),
+            cause: a.cause.clone(),
+            log: a.log_path.clone(),
+            commit: a.commit_id.clone(),
+        }
+    }
+}
+
+impl RunReport {
+    pub fn collect(
+        store: &Store,
+        config: &Config,
+        base_branch: &str,
+        exit_code: i32,
+        started_ms: i64,
+        finished_ms: i64,
+    ) -> Result<RunReport, StoreError> {
+        let plan = Plan::new(&config.tasks);
+        let stage_of = plan.stage_of();
+        let rows: BTreeMap<String, _> = store
+            .tasks()?
+            .into_iter()
+            .map(|t| (t.id.clone(), t))
+            .collect();
+        let mut attempts: BTreeMap<String, Vec<AttemptRow>> = BTreeMap::new();
+        for attempt in store.all_attempts()? {
+            attempts
+                .entry(attempt.task_id.clone())
+                .or_default()
+                .push(attempt);
+        }
+        let mut counts = BTreeMap::new();
+        let mut tasks = Vec::new();
+        for task in &config.tasks {
+            let Some(row) = rows.get(&task.id) else {
+                continue;
+            };
+            *counts.entry(row.state.as_str().to_string()).or_insert(0) += 1;
+            let task_attempts = attempts.remove(&task.id).unwrap_or_default();
+            let worktree = store.worktree(&task.id)?.map(|w| w.path);
+            let output_tail = if row.state == TaskState::Done {
+                Vec::new()
+            } else {
+                task_attempts
+                    .last()
+                    .and_then(|a| a.log_path.as_deref())
+                    .map(|log| screen_tail(Path::new(log), FAILURE_TAIL_LINES))
+                    .unwrap_or_default()
+            };
+            tasks.push(TaskReport {
+                id: task.id.clone(),
+                title: task.title.clone(),
+                agent: task.agent.clone(),
+                state: row.state,
+                stage: stage_of.get(&task.id).copied().unwrap_or(0),
+                depends_on: task.depends_on.clone(),
+                branch: format!("orch/{}", task.id),
+                worktree,
+                cause: row.cause.clone(),
+                attempts: task_attempts.iter().map(AttemptReport::from).collect(),
+                output_tail,
+            });
+        }
+        Ok(RunReport {
+            exit_code,
+            started_at: timefmt::rfc3339(started_ms),
+            finished_at: timefmt::rfc3339(finished_ms),
+            duration_ms: timefmt::between(started_ms, finished_ms).as_millis() as u64,
+            base_branch: base_branch.to_string(),
+            counts,
+            stages: plan.stages(),
+            tasks,
+        })
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serialising plain structs of strings and numbers cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    pub fn to_junit(&self) -> String {
+        let failures = self
+            .tasks
+            .iter()
+            .filter(|t| t.state != TaskState::Done)
+            .count();
+        let secs = |ms: u64| format!("{:.3}", ms as f64 / 1000.0);
+        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = writeln!(
+            xml,
+            "<testsuites name=\"orch\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{}\">",
+            self.tasks.len(),
+            secs(self.duration_ms)
+        );
+        let _ = writeln!(
+            xml,
+            "  <testsuite name=\"orch\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{}\" timestamp=\"{}\">",
+            self.tasks.len(),
+            secs(self.duration_ms),
+            escape(&self.started_at)
+        );
+        for task in &self.tasks {
+            let time: u64 = task.attempts.iter().filter_map(|a| a.duration_ms).sum();
+            let _ = write!(
+                xml,
+                "    <testcase name=\"{}\" classname=\"orch.stage{}\" time=\"{}\"",
+                escape(&task.id),
+                task.stage,
+                secs(time)
+            );
+            if task.state == TaskState::Done {
+                xml.push_str("/>\n");
+                continue;
+            }
+            let cause = task.cause.clone().unwrap_or_else(|| task.state.to_string());
+            let message = format!("{}: {cause}", task.state);
+            let mut body = format!(
+                "task {} ended {} after {} attempt(s)\ncause: {cause}\n",
+                task.id,
+                task.state,
+                task.attempts.len()
+            );
+            if !task.output_tail.is_empty() {
+                let _ = writeln!(
+                    body,
+                    "--- last {} lines of the agent's screen ---",
+                    task.output_tail.len()
+                );
+                for line in &task.output_tail {
+                    body.push_str(line);
+                    body.push('\n');
+                }
+            }
+            let _ = write!(
+                xml,
+                ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>\n",
+                escape(&message),
+                task.state,
+                escape(&body)
+            );
+        }
+        xml.push_str("  </testsuite>\n</testsuites>\n");
+        xml
+    }
+
+    /// The table printed at the end of a headless run.
+    pub fn summary(&self) -> String {
+        let id_w = self
+            .tasks
+            .iter()
+            .map(|t| t.id.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<id_w$}  {:<17}  {:>8}  {:>9}  cause",
+            "task", "state", "attempts", "time"
+        );
+        for task in &self.tasks {
+            let time: u64 = task.attempts.iter().filter_map(|a| a.duration_ms).sum();
+            let line = format!(
+                "{:<id_w$}  {:<17}  {:>8}  {:>9}  {}",
+                task.id,
+                task.state.as_str(),
+                task.attempts.len(),
+                timefmt::short_duration(std::time::Duration::from_millis(time)),
+                task.cause.as_deref().unwrap_or("")
+            );
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        let counts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{} task(s): {}; exit code {}",
+            self.tasks.len(),
+            if counts.is_empty() {
+                "none".to_string()
+            } else {
+                counts.join(", ")
+            },
+            self.exit_code
+        );
+        out
+    }
+}
+
+/// Replay an attempt's log through a terminal screen and take its last lines:
+/// what the agent's screen showed, without escape sequences.
+pub fn screen_tail(log: &Path, lines: usize) -> Vec<String> {
+    let Ok(bytes) = read_log(log) else {
+        return Vec::new();
+    };
+    let mut screen = TerminalScreen::new(50, 200, lines);
+    screen.process(&bytes);
+    screen.tail_text(lines)
+}
+
+/// Write `contents` to `path` atomically (temp file, then rename).
+pub fn write_file(path: &Path, contents: &str) -> std::io::Result<PathBuf> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("orch-tmp");
+    std::fs::write(&tmp, contents)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(path.to_path_buf())
+}
+
+/// XML-escape text and attribute values; drop characters XML 1.0 forbids
+/// (agents print raw control bytes).
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_xml_and_drops_control_bytes() {
+        assert_eq!(
+            escape("a<b>&\"c'\u{1b}[31m"),
+            "a&lt;b&gt;&amp;&quot;c&apos;[31m"
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! `orch`: a terminal control room for running many AI coding agents at once
+//! on one repository. Map of the crate (each module has one job):
+//!
+//! - [`config`]: load and validate `orch.toml` into plain, resolved data;
+//!   every error with `file:line:column`.
+//! - [`plan`]: the task DAG: dependencies, dependents, topological stages.
+//! - [`engine`]: the one owner of task state. A tokio task that takes
+//!   [`engine::Command`]s, persists each change to the [`store`], then
+//!   publishes an [`engine::Event`]. Its policies (state machine, backoff,
+//!   health thresholds, scheduling) are pure functions.
+//! - [`agent`]: an agent process in a PTY: spawning, the reader that feeds
+//!   its terminal screen and log, compact scrollback, killing whole process
+//!   trees, and health sampling.
+//! - [`git`]: worktrees and branches per task, with git2.
+//! - [`store`]: `state.db` (SQLite, WAL, versioned migrations).
+//! - [`headless`]: `orch --no-tui`: progress lines, summary, JSON/JUnit reports.
+//! - [`session`]: what every run needs before the engine starts (config,
+//!   repository, base branch, state dir, lock, store).
+//! - [`cli`]: the command line and the small subcommands (`check`, `status`, `logs`).
+//! - [`timefmt`]: timestamps and durations for people and reports.
+
+pub mod agent;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod git;
+pub mod headless;
+pub mod plan;
+pub mod session;
+pub mod store;
+pub mod timefmt;

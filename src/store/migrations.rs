@@ -1,0 +1,95 @@
+//! Versioned schema migrations, applied in order and tracked with
+//! `PRAGMA user_version`. Append new steps; never edit a released one.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+    CREATE TABLE tasks (
+        id          TEXT PRIMARY KEY,
+        title       TEXT NOT NULL,
+        agent       TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,  -- attempts started
+        failures    INTEGER NOT NULL DEFAULT 0,  -- attempts that failed (the retry budget)
+        cause       TEXT,                        -- why the task is where it is, if not obvious
+        retry_at    INTEGER,                     -- unix ms, while retrying
+        approved    INTEGER NOT NULL DEFAULT 0,  -- start approval granted
+        merge_state TEXT NOT NULL DEFAULT 'unmerged',
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );
+    CREATE TABLE attempts (
+        task_id    TEXT NOT NULL REFERENCES tasks(id),
+        attempt    INTEGER NOT NULL,
+        agent      TEXT NOT NULL,
+        status     TEXT NOT NULL,   -- running | succeeded | failed | interrupted | cancelled
+        started_at INTEGER NOT NULL,
+        ended_at   INTEGER,
+        pid        INTEGER,
+        exit_code  INTEGER,
+        signal     INTEGER,
+        cause      TEXT,
+        log_path   TEXT,
+        commit_id  TEXT,
+        PRIMARY KEY (task_id, attempt)
+    );
+    CREATE TABLE approvals (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_id  TEXT NOT NULL REFERENCES tasks(id),
+        gate     TEXT NOT NULL,      -- before_start | before_merge
+        decision TEXT NOT NULL,      -- approved | rejected
+        by       TEXT NOT NULL,      -- who: a user name, "--approve-all", "timeout"
+        reason   TEXT,
+        at       INTEGER NOT NULL
+    );
+    CREATE TABLE agent_samples (
+        task_id  TEXT NOT NULL,
+        attempt  INTEGER NOT NULL,
+        at       INTEGER NOT NULL,
+        cpu      REAL NOT NULL,      -- percent of one core, whole process tree
+        rss      INTEGER NOT NULL,   -- bytes, whole process tree
+        procs    INTEGER NOT NULL
+    );
+    CREATE INDEX agent_samples_by_task ON agent_samples(task_id, attempt, at);
+    CREATE TABLE worktrees (
+        task_id    TEXT PRIMARY KEY,
+        path       TEXT NOT NULL,
+        branch     TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        removed_at INTEGER
+    );
+    CREATE TABLE messages (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_id TEXT NOT NULL,
+        sender  TEXT NOT NULL,
+        body    TEXT NOT NULL,
+        at      INTEGER NOT NULL,
+        read_at INTEGER
+    );
+    CREATE TABLE runs (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        pid        INTEGER NOT NULL,
+        mode       TEXT NOT NULL,    -- tui | headless
+        started_at INTEGER NOT NULL,
+        ended_at   INTEGER,
+        exit_code  INTEGER
+    );
+    -- Append-only history: every state change and every notable happening.
+    CREATE TABLE events (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        at         INTEGER NOT NULL,
+        run_id     INTEGER,
+        task_id    TEXT,
+        attempt    INTEGER,
+        kind       TEXT NOT NULL,    -- state | run_started | run_ended | attempt_interrupted | ...
+        from_state TEXT,
+        to_state   TEXT,
+        cause      TEXT
+    );
+    CREATE INDEX events_by_task ON events(task_id, seq);
+    CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+    CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+    "#,
+];

@@ -1,0 +1,529 @@
+//! `state.db`: every piece of orchestration state, in SQLite (WAL mode).
+//!
+//! The engine owns the only writing [`Store`]; it groups each state change
+//! into one [`Batch`] (task row + attempt + event) committed atomically before
+//! the change is published. Readers (`orch status`, reports) open their own
+//! connection; WAL lets them read while a run writes.
+
+mod migrations;
+mod rows;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
+
+pub use rows::{ApprovalRow, AttemptRow, AttemptStatus, EventRow, SampleRow, TaskRow, WorktreeRow};
+
+use crate::engine::state::TaskState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("state database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("state database {path} has schema version {found}, newer than this orch understands ({known}); upgrade orch")]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("state database {path} is corrupt: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("no state database at {path} (nothing has run here yet)")]
+    Missing { path: PathBuf },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (creating if needed) and migrate the database at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| sql(path, e))?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Open an existing database for reading only.
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| sql(path, e))?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(|e| sql(path, e))?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        let version = store.user_version()?;
+        let known = migrations::MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                path: store.path.clone(),
+                found: version,
+                known,
+            });
+        }
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(&mut self) -> Result<()> {
+        // WAL: readers never block the writer. synchronous=NORMAL is durable
+        // across a crash of orch (not of the OS), which is what we promise.
+        self.conn
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = NORMAL;
+                 PRAGMA foreign_keys = ON;",
+            )
+            .map_err(|e| sql(&self.path, e))?;
+        self.conn
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(|e| sql(&self.path, e))
+    }
+
+    fn user_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| sql(&self.path, e))
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version = self.user_version()?;
+        let known = migrations::MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known,
+            });
+        }
+        for (index, step) in migrations::MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(version as usize)
+        {
+            let tx = self.conn.transaction().map_err(|e| sql(&self.path, e))?;
+            tx.execute_batch(step).map_err(|e| sql(&self.path, e))?;
+            tx.pragma_update(None, "user_version", index as i64 + 1)
+                .map_err(|e| sql(&self.path, e))?;
+            tx.commit().map_err(|e| sql(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        self.user_version()
+    }
+
+    /// Start an atomic group of writes.
+    pub fn batch(&mut self) -> Result<Batch<'_>> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| sql(&path, e))?;
+        Ok(Batch { tx, path })
+    }
+
+    pub fn tasks(&self) -> Result<Vec<TaskRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {} FROM tasks ORDER BY created_at, rowid",
+                TaskRow::COLUMNS
+            ))
+            .map_err(|e| sql(&self.path, e))?;
+        let rows = stmt
+            .query_map([], TaskRow::from_row)
+            .map_err(|e| sql(&self.path, e))?;
+        self.collect(rows)
+    }
+
+    pub fn task(&self, id: &str) -> Result<Option<TaskRow>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {} FROM tasks WHERE id = ?1", TaskRow::COLUMNS),
+                [id],
+                TaskRow::from_row,
+            )
+            .optional()
+            .map_err(|e| sql(&self.path, e))
+            .and_then(|row| row.transpose().map_err(|d| self.corrupt(d)))
+    }
+
+    pub fn attempts(&self, task: &str) -> Result<Vec<AttemptRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {} FROM attempts WHERE task_id = ?1 ORDER BY attempt",
+                AttemptRow::COLUMNS
+            ))
+            .map_err(|e| sql(&self.path, e))?;
+        let rows = stmt
+            .query_map([task], AttemptRow::from_row)
+            .map_err(|e| sql(&self.path, e))?;
+        self.collect(rows)
+    }
+
+    pub fn all_attempts(&self) -> Result<Vec<AttemptRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {} FROM attempts ORDER BY task_id, attempt",
+                AttemptRow::COLUMNS
+            ))
+            .map_err(|e| sql(&self.path, e))?;
+        let rows = stmt
+            .query_map([], AttemptRow::from_row)
+            .map_err(|e| sql(&self.path, e))?;
+        self.collect(rows)
+    }
+
+    pub fn running_attempts(&self) -> Result<Vec<AttemptRow>> {
+        Ok(self
+            .all_attempts()?
+            .into_iter()
+            .filter(|a| a.status == AttemptStatus::Running)
+            .collect())
+    }
+
+    pub fn approvals(&self, task: &str) -> Result<Vec<ApprovalRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT task_id, gate, decision, by, reason, at FROM approvals
+                 WHERE task_id = ?1 ORDER BY id",
+            )
+            .map_err(|e| sql(&self.path, e))?;
+        let rows = stmt
+            .query_map([task], |r| {
+                Ok(Ok(ApprovalRow {
+                    task_id: r.get(0)?,
+                    gate: r.get(1)?,
+                    decision: r.get(2)?,
+                    by: r.get(3)?,
+                    reason: r.get(4)?,
+                    at: r.get(5)?,
+                }))
+            })
+            .map_err(|e| sql(&self.path, e))?;
+        self.collect(rows)
+    }
+
+    /// The most recent events, oldest first; `task` filters to one task.
+    pub fn events(&self, task: Option<&str>, limit: usize) -> Result<Vec<EventRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT seq, at, run_id, task_id, attempt, kind, from_state, to_state, cause
+                 FROM events WHERE (?1 IS NULL OR task_id = ?1)
+                 ORDER BY seq DESC LIMIT ?2",
+            )
+            .map_err(|e| sql(&self.path, e))?;
+        let rows = stmt
+            .query_map(params![task, limit as i64], |r| {
+                Ok(Ok(EventRow {
+                    seq: r.get(0)?,
+                    at: r.get(1)?,
+                    run_id: r.get(2)?,
+                    task_id: r.get(3)?,
+                    attempt: r.get(4)?,
+                    kind: r.get(5)?,
+                    from_state: r.get(6)?,
+                    to_state: r.get(7)?,
+                    cause: r.get(8)?,
+                }))
+            })
+            .map_err(|e| sql(&self.path, e))?;
+        let mut events = self.collect(rows)?;
+        events.reverse();
+        Ok(events)
+    }
+
+    pub fn worktree(&self, task: &str) -> Result<Option<WorktreeRow>> {
+        self.conn
+            .query_row(
+                "SELECT task_id, path, branch, created_at, removed_at FROM worktrees WHERE task_id = ?1",
+                [task],
+                |r| {
+                    Ok(WorktreeRow {
+                        task_id: r.get(0)?,
+                        path: r.get(1)?,
+                        branch: r.get(2)?,
+                        created_at: r.get(3)?,
+                        removed_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| sql(&self.path, e))
+    }
+
+    /// The latest health sample of each task's current attempt.
+    pub fn latest_samples(&self) -> Result<Vec<SampleRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT s.task_id, s.attempt, s.at, s.cpu, s.rss, s.procs FROM agent_samples s
+                 JOIN (SELECT task_id, MAX(at) AS at FROM agent_samples GROUP BY task_id) m
+                   ON s.task_id = m.task_id AND s.at = m.at",
+            )
+            .map_err(|e| sql(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Ok(SampleRow {
+                    task_id: r.get(0)?,
+                    attempt: r.get(1)?,
+                    at: r.get(2)?,
+                    cpu: r.get(3)?,
+                    rss: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                    procs: r.get(5)?,
+                }))
+            })
+            .map_err(|e| sql(&self.path, e))?;
+        self.collect(rows)
+    }
+
+    /// The run that is (or was last) in progress: (id, pid, ended?).
+    pub fn last_run(&self) -> Result<Option<(i64, u32, bool)>> {
+        self.conn
+            .query_row(
+                "SELECT id, pid, ended_at IS NOT NULL FROM runs ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| sql(&self.path, e))
+    }
+
+    fn collect<T>(
+        &self,
+        rows: impl Iterator<Item = rusqlite::Result<std::result::Result<T, String>>>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(
+                row.map_err(|e| sql(&self.path, e))?
+                    .map_err(|d| self.corrupt(d))?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn corrupt(&self, detail: String) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            detail,
+        }
+    }
+}
+
+fn sql(path: &Path, source: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One atomic group of writes; nothing is visible until [`Batch::commit`].
+pub struct Batch<'a> {
+    tx: Transaction<'a>,
+    path: PathBuf,
+}
+
+impl Batch<'_> {
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        sql(&self.path, e)
+    }
+
+    /// Insert or replace a task row.
+    pub fn put_task(&mut self, row: &TaskRow) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO tasks (id, title, agent, state, attempts, failures, cause, retry_at,
+                                    approved, merge_state, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT(id) DO UPDATE SET title = ?2, agent = ?3, state = ?4, attempts = ?5,
+                    failures = ?6, cause = ?7, retry_at = ?8, approved = ?9, merge_state = ?10,
+                    updated_at = ?12",
+                params![
+                    row.id,
+                    row.title,
+                    row.agent,
+                    row.state.as_str(),
+                    row.attempts,
+                    row.failures,
+                    row.cause,
+                    row.retry_at,
+                    row.approved,
+                    row.merge_state,
+                    row.created_at,
+                    row.updated_at,
+                ],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn put_attempt(&mut self, a: &AttemptRow) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO attempts (task_id, attempt, agent, status, started_at, ended_at, pid,
+                                       exit_code, signal, cause, log_path, commit_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT(task_id, attempt) DO UPDATE SET agent = ?3, status = ?4,
+                    started_at = ?5, ended_at = ?6, pid = ?7, exit_code = ?8, signal = ?9,
+                    cause = ?10, log_path = ?11, commit_id = ?12",
+                params![
+                    a.task_id,
+                    a.attempt,
+                    a.agent,
+                    a.status.as_str(),
+                    a.started_at,
+                    a.ended_at,
+                    a.pid,
+                    a.exit_code,
+                    a.signal,
+                    a.cause,
+                    a.log_path,
+                    a.commit_id,
+                ],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn approval(&mut self, a: &ApprovalRow) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO approvals (task_id, gate, decision, by, reason, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![a.task_id, a.gate, a.decision, a.by, a.reason, a.at],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn sample(&mut self, s: &SampleRow) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO agent_samples (task_id, attempt, at, cpu, rss, procs)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    s.task_id,
+                    s.attempt,
+                    s.at,
+                    s.cpu,
+                    i64::try_from(s.rss).unwrap_or(i64::MAX),
+                    s.procs
+                ],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn worktree(&mut self, w: &WorktreeRow) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO worktrees (task_id, path, branch, created_at, removed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(task_id) DO UPDATE SET path = ?2, branch = ?3, removed_at = ?5",
+                params![w.task_id, w.path, w.branch, w.created_at, w.removed_at],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Append to the event history.
+    pub fn event(&mut self, e: &EventRow) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO events (at, run_id, task_id, attempt, kind, from_state, to_state, cause)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![e.at, e.run_id, e.task_id, e.attempt, e.kind, e.from_state, e.to_state, e.cause],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// A state-change event for `task`.
+    pub fn state_event(
+        &mut self,
+        run_id: Option<i64>,
+        task: &TaskRow,
+        from: Option<TaskState>,
+        attempt: Option<u32>,
+    ) -> Result<()> {
+        self.event(&EventRow {
+            seq: 0,
+            at: task.updated_at,
+            run_id,
+            task_id: Some(task.id.clone()),
+            attempt,
+            kind: "state".into(),
+            from_state: from.map(|s| s.as_str().to_string()),
+            to_state: Some(task.state.as_str().to_string()),
+            cause: task.cause.clone(),
+        })
+    }
+
+    pub fn start_run(&mut self, pid: u32, mode: &str, at: i64) -> Result<i64> {
+        self.tx
+            .execute(
+                "INSERT INTO runs (pid, mode, started_at) VALUES (?1, ?2, ?3)",
+                params![pid, mode, at],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    pub fn end_run(&mut self, run_id: i64, at: i64, exit_code: i32) -> Result<()> {
+        self.tx
+            .execute(
+                "UPDATE runs SET ended_at = ?2, exit_code = ?3 WHERE id = ?1",
+                params![run_id, at, exit_code],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn commit(self) -> Result<()> {
+        let path = self.path;
+        self.tx.commit().map_err(|e| sql(&path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests;

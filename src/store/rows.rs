@@ -1,0 +1,176 @@
+//! Plain records as stored in `state.db`.
+
+use rusqlite::Row;
+use serde::Serialize;
+
+use crate::engine::state::TaskState;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskRow {
+    pub id: String,
+    pub title: String,
+    pub agent: String,
+    pub state: TaskState,
+    /// Attempts started (the number of the latest attempt).
+    pub attempts: u32,
+    /// Attempts that failed: what the retry budget counts.
+    pub failures: u32,
+    pub cause: Option<String>,
+    /// Unix ms at which a retrying task queues again.
+    pub retry_at: Option<i64>,
+    pub approved: bool,
+    pub merge_state: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Serialize for TaskState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl TaskRow {
+    pub(super) const COLUMNS: &'static str = "id, title, agent, state, attempts, failures, cause, \
+        retry_at, approved, merge_state, created_at, updated_at";
+
+    pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<TaskRow, String>> {
+        let state: String = r.get(3)?;
+        let Ok(state) = state.parse::<TaskState>() else {
+            return Ok(Err(format!("unknown task state {state:?}")));
+        };
+        Ok(Ok(TaskRow {
+            id: r.get(0)?,
+            title: r.get(1)?,
+            agent: r.get(2)?,
+            state,
+            attempts: r.get(4)?,
+            failures: r.get(5)?,
+            cause: r.get(6)?,
+            retry_at: r.get(7)?,
+            approved: r.get(8)?,
+            merge_state: r.get(9)?,
+            created_at: r.get(10)?,
+            updated_at: r.get(11)?,
+        }))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptStatus {
+    Running,
+    Succeeded,
+    Failed,
+    /// orch stopped (Ctrl-C, crash) while the attempt ran; not a failure.
+    Interrupted,
+    Cancelled,
+}
+
+impl AttemptStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptStatus::Running => "running",
+            AttemptStatus::Succeeded => "succeeded",
+            AttemptStatus::Failed => "failed",
+            AttemptStatus::Interrupted => "interrupted",
+            AttemptStatus::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            AttemptStatus::Running,
+            AttemptStatus::Succeeded,
+            AttemptStatus::Failed,
+            AttemptStatus::Interrupted,
+            AttemptStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttemptRow {
+    pub task_id: String,
+    pub attempt: u32,
+    pub agent: String,
+    pub status: AttemptStatus,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub pid: Option<u32>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub cause: Option<String>,
+    pub log_path: Option<String>,
+    pub commit_id: Option<String>,
+}
+
+impl AttemptRow {
+    pub(super) const COLUMNS: &'static str = "task_id, attempt, agent, status, started_at, \
+        ended_at, pid, exit_code, signal, cause, log_path, commit_id";
+
+    pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<AttemptRow, String>> {
+        let status: String = r.get(3)?;
+        let Some(status) = AttemptStatus::parse(&status) else {
+            return Ok(Err(format!("unknown attempt status {status:?}")));
+        };
+        Ok(Ok(AttemptRow {
+            task_id: r.get(0)?,
+            attempt: r.get(1)?,
+            agent: r.get(2)?,
+            status,
+            started_at: r.get(4)?,
+            ended_at: r.get(5)?,
+            pid: r.get(6)?,
+            exit_code: r.get(7)?,
+            signal: r.get(8)?,
+            cause: r.get(9)?,
+            log_path: r.get(10)?,
+            commit_id: r.get(11)?,
+        }))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApprovalRow {
+    pub task_id: String,
+    pub gate: String,
+    pub decision: String,
+    pub by: String,
+    pub reason: Option<String>,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRow {
+    pub seq: i64,
+    pub at: i64,
+    pub run_id: Option<i64>,
+    pub task_id: Option<String>,
+    pub attempt: Option<u32>,
+    pub kind: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub cause: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SampleRow {
+    pub task_id: String,
+    pub attempt: u32,
+    pub at: i64,
+    pub cpu: f64,
+    pub rss: u64,
+    pub procs: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorktreeRow {
+    pub task_id: String,
+    pub path: String,
+    pub branch: String,
+    pub created_at: i64,
+    pub removed_at: Option<i64>,
+}

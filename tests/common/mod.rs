@@ -1,0 +1,182 @@
+//! Shared helpers for the integration tests: temporary git repositories,
+//! running the real `orch` binary, and waiting for conditions with deadlines.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ORCH: &str = env!("CARGO_BIN_EXE_orch");
+
+/// Absolute path of a test agent script.
+pub fn agent(name: &str) -> String {
+    format!("{}/tests/agents/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temporary git repository with one commit on `main`.
+pub struct TestRepo {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestRepo {
+    pub fn new() -> TestRepo {
+        let dir = tempfile::Builder::new()
+            .prefix("orch-test-")
+            .tempdir()
+            .expect("tempdir");
+        let repo = TestRepo { dir };
+        repo.git(&["init", "-q", "-b", "main"]);
+        std::fs::write(repo.path().join("README.md"), "test repo\n").expect("write");
+        repo.git(&["add", "."]);
+        repo.git(&["commit", "-q", "-m", "initial"]);
+        repo
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(self.path())
+            .env("GIT_AUTHOR_NAME", "test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env("GIT_COMMITTER_NAME", "test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.com")
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn write_config(&self, toml: &str) {
+        std::fs::write(self.path().join("orch.toml"), toml).expect("write orch.toml");
+    }
+
+    pub fn orch(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(ORCH);
+        cmd.args(args)
+            .current_dir(self.path())
+            .env_remove("ORCH_CONFIG")
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// Run orch to completion.
+    pub fn run(&self, args: &[&str]) -> RunResult {
+        let out = self.orch(args).output().expect("run orch");
+        RunResult::from(out)
+    }
+
+    /// Start orch in the background with piped output.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.orch(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn orch")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.path().join(".orch")
+    }
+
+    /// `orch status --json`, parsed.
+    pub fn status(&self) -> serde_json::Value {
+        let out = self.run(&["status", "--json"]);
+        assert_eq!(out.code, 0, "status failed: {}", out.stderr);
+        serde_json::from_str(&out.stdout).expect("status json")
+    }
+
+    /// The state of one task per `orch status --json`.
+    pub fn task_state(&self, id: &str) -> Option<String> {
+        let out = self.orch(&["status", "--json"]).output().ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v["tasks"]
+            .as_array()?
+            .iter()
+            .find(|t| t["id"] == id)
+            .and_then(|t| t["state"].as_str().map(str::to_string))
+    }
+
+    pub fn read_json(&self, rel: &str) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.path().join(rel)).expect("read report");
+        serde_json::from_str(&text).expect("parse report")
+    }
+
+    /// Rows of a query against state.db, via the sqlite3-free route: the
+    /// JSON report. (Tests that need raw tables open the db with rusqlite.)
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.state_dir().join("state.db")).expect("open state.db")
+    }
+}
+
+pub struct RunResult {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for RunResult {
+    fn from(out: Output) -> Self {
+        RunResult {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for RunResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Poll `pred` until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut pred: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if pred() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn pid_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|s| s != "Z" && s != "X"),
+        Err(_) => false,
+    }
+}
+
+/// Task ids from a report's `tasks` array, keyed to their state.
+pub fn states(report: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    report["tasks"]
+        .as_array()
+        .expect("tasks array")
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap_or_default().to_string(),
+                t["state"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
