@@ -29,3 +29,4 @@ pub mod plan;
 pub mod session;
 pub mod store;
 pub mod timefmt;
+pub mod ui;

@@ -53,6 +53,16 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg, default_value = "0s")]
     pub approval_timeout: Duration,
 
+    /// Control room colours: a theme name (dark, light, ansi16, or your own
+    /// in ~/.config/orch/themes/). Overrides [ui] theme.
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
+
+    /// Control room keys: a keymap name (default, vim, or your own in
+    /// ~/.config/orch/keymaps/). Overrides [ui] keymap.
+    #[arg(long, value_name = "NAME")]
+    pub keymap: Option<String>,
+
     #[command(subcommand)]
     pub command: Option<Sub>,
 }

@@ -23,7 +23,6 @@ pub fn run(cli: &Cli) -> i32 {
             return err.exit_code();
         }
     };
-    init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -43,18 +42,47 @@ pub fn run(cli: &Cli) -> i32 {
             return err.exit_code();
         }
     };
-    runtime.block_on(headless(cli, session))
+    if cli.no_tui {
+        init_tracing(None);
+        return runtime.block_on(headless(cli, session));
+    }
+    init_tracing(Some(session.state_dir.join("orch.log")));
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        eprintln!("orch: the control room needs a terminal; use --no-tui to run headless");
+        return 2;
+    }
+    let choice = crate::ui::UiChoice {
+        theme: cli.theme.clone(),
+        keymap: cli.keymap.clone(),
+    };
+    runtime.block_on(crate::ui::run(session, choice))
 }
 
-/// Logs go to stderr, filtered by `ORCH_LOG` (default: warnings only), so
-/// they never mix with the progress lines on stdout.
-fn init_tracing() {
+/// Headless, logs go to stderr (never mixed with the progress lines on
+/// stdout). In the control room they go to `.orch/orch.log`, never to the
+/// screen. `ORCH_LOG` sets the filter (default: warnings only).
+fn init_tracing(log_file: Option<std::path::PathBuf>) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ORCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match log_file.and_then(|path| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+    }) {
+        Some(file) => {
+            let _ = builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .try_init();
+        }
+        None => {
+            let _ = builder.with_writer(std::io::stderr).try_init();
+        }
+    }
 }
 
 async fn headless(cli: &Cli, session: Session) -> i32 {

@@ -56,6 +56,19 @@ pub struct EngineOptions {
     pub log_cap_bytes: u64,
     pub history_lines: usize,
     pub sample_period: Duration,
+    /// Called by every agent's reader after it processed output; views use
+    /// it to know a redraw may be due. Must be cheap and never block.
+    pub output_signal: Option<OutputSignal>,
+}
+
+/// A cheap "some agent printed something" callback.
+#[derive(Clone)]
+pub struct OutputSignal(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for OutputSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OutputSignal")
+    }
 }
 
 impl Default for EngineOptions {
@@ -71,6 +84,7 @@ impl Default for EngineOptions {
             log_cap_bytes: 16 * 1024 * 1024,
             history_lines: 10_000,
             sample_period: Duration::from_secs(1),
+            output_signal: None,
         }
     }
 }

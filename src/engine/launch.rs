@@ -109,7 +109,7 @@ impl Engine {
             log_path,
             log_cap_bytes: self.opts.log_cap_bytes,
             history_lines: self.opts.history_lines,
-            on_output: None,
+            on_output: self.opts.output_signal.as_ref().map(|s| s.0.clone()),
         };
         let tx = self.tx.clone();
         let task_id = id.to_string();

@@ -17,7 +17,7 @@ mod reconcile;
 pub mod schedule;
 pub mod state;
 
-pub use actor::{Engine, EngineError, EngineHandle, EngineOptions};
+pub use actor::{Engine, EngineError, EngineHandle, EngineOptions, OutputSignal};
 pub use message::{
     ActionError, Command, Decision, Event, HealthSample, HealthView, RunOutcome, Snapshot,
 };

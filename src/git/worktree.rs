@@ -1,9 +1,11 @@
 //! Per-task worktrees: `<repo>/.orch/worktrees/<task>` on branch `orch/<task>`.
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use git2::{BranchType, ErrorCode, Repository, WorktreeAddOptions, WorktreeLockStatus};
+use git2::build::CheckoutBuilder;
+use git2::{BranchType, ErrorClass, ErrorCode, Repository, WorktreeLockStatus};
 
 use super::error::{git_err, io_err};
 use super::{base_commit, canonical, count_changes, GitError, Repo, BRANCH_PREFIX};
@@ -297,13 +299,38 @@ impl Repo {
     ) -> Result<(), GitError> {
         let ctx = || format!("creating the worktree {} on {branch}", dir.display());
 
-        // Records of worktrees whose directory was deleted by hand would
-        // block the name or (for the git CLI) the branch.
-        self.prune_stale(repo, |_, head| head == refname)?;
-        if let Some(elsewhere) = checked_out_at(repo, refname)? {
+        // Where else the branch is checked out: the main worktree, or a
+        // registration whose HEAD is on it. Only HEAD files are read, so this
+        // stays cheap with many worktrees. Records of worktrees whose
+        // directory was deleted by hand would block the name or (for the git
+        // CLI) the branch: those are pruned.
+        if symbolic_head(repo).as_deref() == Some(refname) {
             return Err(GitError::msg(
                 ctx(),
-                &format!("{branch} is already checked out at {}", elsewhere.display()),
+                &format!("{branch} is already checked out at {}", self.root.display()),
+            ));
+        }
+        for (name, head) in self.registrations()? {
+            if head != refname {
+                continue;
+            }
+            let Ok(worktree) = repo.find_worktree(&name) else {
+                continue;
+            };
+            if worktree.is_prunable(None).unwrap_or(false) {
+                worktree
+                    .prune(None)
+                    .map_err(git_err(format!("pruning stale worktree record {name}")))?;
+                tracing::info!(name, "pruned stale worktree record");
+                continue;
+            }
+            // Live, or locked with its directory gone: git counts both.
+            return Err(GitError::msg(
+                ctx(),
+                &format!(
+                    "{branch} is already checked out at {}",
+                    worktree.path().display()
+                ),
             ));
         }
         let name = self.free_name(repo, task_id)?;
@@ -324,11 +351,7 @@ impl Repo {
         };
         let admin = self.common_dir.join("worktrees").join(&name);
 
-        let added = {
-            let mut opts = WorktreeAddOptions::new();
-            opts.reference(Some(branch_ref.get()));
-            repo.worktree(&name, dir, Some(&opts)).map(|_| ())
-        };
+        let added = self.add_worktree(&admin, dir, refname);
         match added {
             Ok(()) => {
                 tracing::info!(
@@ -417,20 +440,14 @@ impl Repo {
         repo: &Repository,
         select: impl Fn(&str, &str) -> bool,
     ) -> Result<(), GitError> {
-        let names = repo
-            .worktrees()
-            .map_err(git_err("listing the repository's worktrees"))?;
-        for name in names.iter().flatten().flatten() {
-            let Ok(worktree) = repo.find_worktree(name) else {
-                continue;
-            };
-            if !worktree.is_prunable(None).unwrap_or(false) {
+        for (name, head) in self.registrations()? {
+            if !select(&name, &head) {
                 continue;
             }
-            let head_file = self.common_dir.join("worktrees").join(name).join("HEAD");
-            let head = fs::read_to_string(&head_file).unwrap_or_default();
-            let head = head.trim().strip_prefix("ref:").unwrap_or("").trim();
-            if select(name, head) {
+            let Ok(worktree) = repo.find_worktree(&name) else {
+                continue;
+            };
+            if worktree.is_prunable(None).unwrap_or(false) {
                 worktree
                     .prune(None)
                     .map_err(git_err(format!("pruning stale worktree record {name}")))?;
@@ -439,6 +456,87 @@ impl Repo {
         }
         Ok(())
     }
+
+    /// The worktree registrations (`<common dir>/worktrees/<name>`) with a
+    /// readable HEAD, as `(name, HEAD target)`; the target is empty when
+    /// HEAD is detached. Reads one small file per registration and opens
+    /// nothing, unlike listing them through libgit2.
+    fn registrations(&self) -> Result<Vec<(String, String)>, GitError> {
+        let ctx = "listing the repository's worktrees";
+        let dir = self.common_dir.join("worktrees");
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(git_err(ctx)(os_error("reading", &dir, &e))),
+        };
+        let mut found = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| git_err(ctx)(os_error("reading", &dir, &e)))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let Ok(head) = fs::read(entry.path().join("HEAD")) else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&head);
+            let target = head.trim().strip_prefix("ref:").unwrap_or("").trim();
+            found.push((name, target.to_string()));
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// Registers the worktree `admin` (`<common dir>/worktrees/<name>`,
+    /// free) at the missing path `dir` with HEAD on `refname`, and checks
+    /// it out: what `git_worktree_add` does, in the same file formats, minus
+    /// its check that the branch is not checked out elsewhere (done by the
+    /// caller from HEAD files; libgit2 opens every worktree as a repository
+    /// for it). Filesystem failures come back as libgit2 OS errors, as they
+    /// did from `git_worktree_add`.
+    fn add_worktree(&self, admin: &Path, dir: &Path, refname: &str) -> Result<(), git2::Error> {
+        let mkdir = |path: &Path| fs::create_dir(path).map_err(|e| os_error("creating", path, &e));
+        let write = |path: &Path, contents: String| {
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .and_then(|mut file| file.write_all(contents.as_bytes()))
+                .map_err(|e| os_error("writing", path, &e))
+        };
+        if let Some(worktrees) = admin.parent() {
+            match fs::create_dir(worktrees) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(os_error("creating", worktrees, &e));
+                }
+                _ => {}
+            }
+        }
+        mkdir(admin)?;
+        mkdir(dir)?;
+        let workdir = fs::canonicalize(dir).map_err(|e| os_error("resolving", dir, &e))?;
+        write(&dir.join(".git"), format!("gitdir: {}/\n", admin.display()))?;
+        write(
+            &admin.join("commondir"),
+            format!("{}/\n", self.common_dir.display()),
+        )?;
+        write(
+            &admin.join("gitdir"),
+            format!("{}\n", workdir.join(".git").display()),
+        )?;
+        write(&admin.join("HEAD"), format!("ref: {refname}\n"))?;
+
+        let worktree = Repository::open(dir)?;
+        worktree.checkout_head(Some(&mut CheckoutBuilder::new()))
+    }
+}
+
+/// A libgit2 OS-class error for a failed filesystem step.
+fn os_error(action: &str, path: &Path, error: &std::io::Error) -> git2::Error {
+    git2::Error::new(
+        ErrorCode::GenericError,
+        ErrorClass::Os,
+        format!("{action} '{}': {error}", path.display()),
+    )
 }
 
 /// `orch/<task_id>`, checked to be a valid branch name.
@@ -481,32 +579,6 @@ fn symbolic_head(repo: &Repository) -> Option<String> {
         .ok()
         .flatten()
         .map(str::to_string)
-}
-
-/// Where `refname` is checked out, if anywhere: the main worktree or a
-/// linked worktree whose directory exists.
-fn checked_out_at(repo: &Repository, refname: &str) -> Result<Option<PathBuf>, GitError> {
-    if symbolic_head(repo).as_deref() == Some(refname) {
-        return Ok(repo.workdir().map(Path::to_path_buf));
-    }
-    let names = repo
-        .worktrees()
-        .map_err(git_err("listing the repository's worktrees"))?;
-    for name in names.iter().flatten().flatten() {
-        let Ok(worktree) = repo.find_worktree(name) else {
-            continue;
-        };
-        if worktree.validate().is_err() {
-            continue;
-        }
-        let Ok(wt_repo) = Repository::open_from_worktree(&worktree) else {
-            continue;
-        };
-        if symbolic_head(&wt_repo).as_deref() == Some(refname) {
-            return Ok(Some(worktree.path().to_path_buf()));
-        }
-    }
-    Ok(None)
 }
 
 /// Describes a directory that is not a git worktree.

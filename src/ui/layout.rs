@@ -1,0 +1,99 @@
+//! Where each pane goes, from 80x24 up to very wide terminals.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Areas {
+    pub tasks: Rect,
+    /// Empty when the terminal is too small to show it.
+    pub health: Rect,
+    pub output: Rect,
+    pub approvals: Rect,
+    pub status: Rect,
+}
+
+/// Split the screen. Wide: tasks and health on the left, output and
+/// approvals on the right. Narrow (under 100 columns): the same, with a
+/// narrower left column. Tiny (under 60x16): only tasks and output.
+pub fn split(area: Rect, approvals_waiting: usize, running: usize) -> Areas {
+    let [body, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    if area.width < 60 || area.height < 16 {
+        let [tasks, output] =
+            Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(body);
+        return Areas {
+            tasks,
+            health: Rect::default(),
+            output,
+            approvals: Rect::default(),
+            status,
+        };
+    }
+    let left_width = if area.width >= 160 {
+        area.width * 2 / 5
+    } else if area.width >= 100 {
+        area.width * 9 / 20
+    } else {
+        area.width / 2
+    };
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(left_width), Constraint::Min(20)]).areas(body);
+    // Health: a row per running agent plus borders, at least 3, at most a third.
+    let health_rows = (running as u16 + 2).clamp(3, (left.height / 3).max(3));
+    let [tasks, health] =
+        Layout::vertical([Constraint::Min(5), Constraint::Length(health_rows)]).areas(left);
+    // Approvals: a row per waiting task plus borders; small when empty.
+    let approval_rows = (approvals_waiting as u16 + 2).clamp(3, (right.height / 3).max(3));
+    let [output, approvals] =
+        Layout::vertical([Constraint::Min(5), Constraint::Length(approval_rows)]).areas(right);
+    Areas {
+        tasks,
+        health,
+        output,
+        approvals,
+        status,
+    }
+}
+
+/// A box of `width` x `height` centred in `area` (clamped to it).
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn total(a: &Areas) -> u32 {
+        [a.tasks, a.health, a.output, a.approvals, a.status]
+            .iter()
+            .map(|r| u32::from(r.width) * u32::from(r.height))
+            .sum()
+    }
+
+    #[test]
+    fn panes_tile_the_screen_at_every_size() {
+        for (w, h) in [(80, 24), (200, 50), (100, 30), (59, 15), (300, 80), (20, 6)] {
+            let area = Rect::new(0, 0, w, h);
+            let a = split(area, 2, 3);
+            assert_eq!(total(&a), u32::from(w) * u32::from(h), "{w}x{h}: {a:?}");
+            for r in [a.tasks, a.health, a.output, a.approvals, a.status] {
+                assert!(r.x + r.width <= w && r.y + r.height <= h, "{w}x{h}: {r:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn tiny_terminals_keep_tasks_and_output() {
+        let a = split(Rect::new(0, 0, 50, 12), 1, 1);
+        assert!(a.tasks.height > 0 && a.output.height > 0);
+        assert_eq!(a.health, Rect::default());
+        assert_eq!(a.approvals, Rect::default());
+    }
+}

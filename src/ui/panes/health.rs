@@ -1,0 +1,104 @@
+//! Agent health: one row per running agent: heartbeat age (coloured by
+//! heartbeat_warn / heartbeat_stall), CPU % with a sparkline of the last
+//! minute, RSS, pid, worktree.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::engine::policy::{self, Level};
+use crate::timefmt::short_duration;
+use crate::ui::app::{App, Focus};
+use crate::ui::panes::{fit, human_bytes, pane_block};
+
+const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    if area.height == 0 {
+        return;
+    }
+    let running = app.running();
+    let block = pane_block(
+        app,
+        vec![Span::raw(format!("Agents {}", running.len()))],
+        app.focus == Focus::Health,
+    );
+    let width = usize::from(block.inner(area).width);
+    let mut lines = Vec::new();
+    if running.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "no agent running",
+            app.theme.style("text.dim"),
+        )));
+    }
+    for t in running {
+        let policy = &t.config.policy;
+        let age = t
+            .output
+            .as_ref()
+            .and_then(|o| o.process())
+            .map(|p| p.last_output_at().unwrap_or(p.started_at()).elapsed());
+        let (hb_text, hb_level) = match age {
+            Some(age) => (short_duration(age), policy::heartbeat_level(age, policy)),
+            None => ("-".to_string(), Level::Ok),
+        };
+        let (cpu, rss, pid) = match &t.health {
+            Some(h) => (
+                Some(h.sample.cpu),
+                human_bytes(h.sample.rss),
+                h.sample.pid.to_string(),
+            ),
+            None => (
+                None,
+                "-".into(),
+                t.output
+                    .as_ref()
+                    .and_then(|o| o.process())
+                    .map_or("-".into(), |p| p.pid().to_string()),
+            ),
+        };
+        let cpu_level = cpu.map_or(Level::Ok, |c| policy::cpu_level(c, policy));
+        let spark: String = t
+            .cpu_history
+            .iter()
+            .rev()
+            .take(12)
+            .rev()
+            .map(|&c| {
+                let scale = policy.cpu_critical.max(1.0);
+                let i = ((c as f64 / scale) * 7.0).round().clamp(0.0, 7.0) as usize;
+                SPARK[i]
+            })
+            .collect();
+        let level_style = |level: Level| app.theme.style(&format!("health.{}", level.as_str()));
+        let id_width = 14.min(width / 4).max(6);
+        let mut spans = vec![
+            Span::styled(
+                format!("{:<id_width$}", fit(&t.config.id, id_width)),
+                app.theme.style("text"),
+            ),
+            Span::styled(format!(" ♥{:>6}", hb_text), level_style(hb_level)),
+            Span::styled(
+                format!(
+                    " {:>4}",
+                    cpu.map_or("-".to_string(), |c| format!("{c:.0}%"))
+                ),
+                level_style(cpu_level),
+            ),
+            Span::styled(format!(" {spark:<12}"), app.theme.style("sparkline")),
+            Span::styled(format!(" {:>5}", rss), app.theme.style("text")),
+            Span::styled(format!(" {:>7}", pid), app.theme.style("text.dim")),
+        ];
+        let used = id_width + 8 + 5 + 13 + 6 + 8;
+        if width > used + 4 {
+            let worktree = format!(".orch/worktrees/{}", t.config.id);
+            spans.push(Span::styled(
+                format!(" {}", fit(&worktree, width - used - 1)),
+                app.theme.style("text.dim"),
+            ));
+        }
+        lines.push(Line::from(spans));
+    }
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}

@@ -1,0 +1,53 @@
+//! The bottom line: a fresh message, or the keys that matter right now.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::ui::app::App;
+use crate::ui::keymap::{Action, Context};
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let bar = app.theme.style("status_bar");
+    let key = app.theme.style("status_bar.key");
+    let mut spans = Vec::new();
+    if let Some(message) = app.current_flash() {
+        spans.push(Span::styled(format!(" {message} "), bar));
+    } else {
+        let ctx = app.focus.context();
+        let hints = [
+            (Action::TaskAttach, "attach"),
+            (Action::ApprovalApprove, "approve"),
+            (Action::TaskRetry, "retry"),
+            (Action::TaskLogs, "logs"),
+            (Action::FocusNext, "pane"),
+            (Action::AppHelp, "help"),
+            (Action::AppQuit, "quit"),
+        ];
+        // Only as many hints as fit beside the title.
+        let room = usize::from(area.width).saturating_sub(app.title.chars().count() + 2);
+        let mut used = 0;
+        for (action, label) in hints {
+            if let Some(keys) = app
+                .keymap
+                .keys_for(ctx, action)
+                .or_else(|| app.keymap.keys_for(Context::Global, action))
+            {
+                let w = keys.chars().count() + label.chars().count() + 3;
+                if used + w > room {
+                    break;
+                }
+                used += w;
+                spans.push(Span::styled(format!(" {keys}"), key));
+                spans.push(Span::styled(format!(" {label} "), bar));
+            }
+        }
+    }
+    let right = format!(" {} ", app.title);
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    let pad = usize::from(area.width).saturating_sub(used + right.chars().count());
+    spans.push(Span::styled(" ".repeat(pad), bar));
+    spans.push(Span::styled(right, bar));
+    frame.render_widget(Paragraph::new(Line::from(spans)).style(bar), area);
+}

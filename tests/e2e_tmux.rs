@@ -1,0 +1,168 @@
+//! End to end: the real binary in tmux, driven with send-keys and read with
+//! capture-pane, as a user sees it. Needs tmux (`.ci/run` installs it).
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(name: &str, dir: &std::path::Path, command: &str) -> Tmux {
+        assert!(
+            Command::new("tmux")
+                .arg("-V")
+                .output()
+                .is_ok_and(|o| o.status.success()),
+            "tmux is required for the end-to-end tests (apt-get install tmux)"
+        );
+        let session = format!("orch-e2e-{name}-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &session, "-x", "200", "-y", "50"])
+            .arg("-c")
+            .arg(dir)
+            .arg(format!("{command}; echo ORCH-EXIT=$?; sleep 600"))
+            .env("NO_COLOR", "1")
+            .status()
+            .expect("tmux new-session");
+        assert!(status.success());
+        Tmux { session }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session])
+            .args(keys)
+            .status()
+            .expect("send-keys");
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Wait until the screen shows `needle`; fail with the screen if not.
+    fn wait_for(&self, needle: &str) -> String {
+        let mut last = String::new();
+        let found = wait_until(Duration::from_secs(20), || {
+            last = self.screen();
+            last.contains(needle)
+        });
+        assert!(found, "never saw {needle:?}; screen:\n{last}");
+        last
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+#[test]
+fn navigate_approve_attach_type_detach_quit() {
+    let repo = TestRepo::new();
+    repo.write_config(&format!(
+        r#"
+[agents.sh]
+command = ["sh", "-c", "{{prompt}}"]
+
+[[tasks]]
+id = "gate"
+agent = "sh"
+prompt = "{worker} 1 0"
+risk = "high"
+
+[[tasks]]
+id = "ask"
+agent = "sh"
+prompt = "{ask}"
+
+[[tasks]]
+id = "after"
+agent = "sh"
+prompt = "{worker} 1 0"
+depends_on = ["gate"]
+"#,
+        worker = agent("worker.sh"),
+        ask = agent("ask.sh"),
+    ));
+    let tmux = Tmux::start("attach", repo.path(), common::ORCH);
+    tmux.wait_for("Approvals 1");
+
+    // Approve the gated task from the approvals pane.
+    tmux.keys(&["a"]);
+    tmux.wait_for("approved gate");
+    tmux.wait_for("Approvals 0");
+
+    // Select the asking agent and attach to it.
+    tmux.keys(&["1", "Up", "Up", "Up", "Up"]);
+    let mut screen = tmux.screen();
+    for _ in 0..5 {
+        if screen.contains("Output: ask") {
+            break;
+        }
+        tmux.keys(&["Down"]);
+        std::thread::sleep(Duration::from_millis(150));
+        screen = tmux.screen();
+    }
+    assert!(screen.contains("Output: ask"), "{screen}");
+    tmux.wait_for("Shall I proceed");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("attached to ask");
+
+    // Detach and come back: the control room is intact.
+    tmux.keys(&["C-]"]);
+    tmux.wait_for("Output: ask");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("attached to ask");
+
+    // Answer the agent's question through its own terminal.
+    tmux.keys(&["y", "Enter"]);
+    tmux.wait_for("you said: y");
+    // The agent finishes; orch returns to the control room by itself.
+    tmux.wait_for("ask finished; detached");
+    tmux.wait_for("✓3");
+
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("ORCH-EXIT=");
+    assert!(screen.contains("ORCH-EXIT=0"), "{screen}");
+    assert!(screen.contains("3/3 task(s) done"), "{screen}");
+    // The answer reached the agent's worktree and was committed.
+    let files = repo.git(&["ls-tree", "--name-only", "orch/ask"]);
+    assert!(files.contains("answer-ask.txt"), "{files}");
+}
+
+#[test]
+fn quit_with_running_agents_asks_first_and_resumes_next_time() {
+    let repo = TestRepo::new();
+    repo.write_config(&format!(
+        "[agents.sh]\ncommand = [\"sh\", \"-c\", \"{{prompt}}\"]\n[[tasks]]\nid = \"slow\"\nagent = \"sh\"\nprompt = \"{} 60\"\n",
+        agent("silent.sh")
+    ));
+    let tmux = Tmux::start("quit", repo.path(), common::ORCH);
+    tmux.wait_for("thinking...");
+    tmux.keys(&["q"]);
+    tmux.wait_for("1 agent(s) running");
+    tmux.keys(&["n"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!tmux.screen().contains("ORCH-EXIT"));
+    tmux.keys(&["q"]);
+    tmux.wait_for("1 agent(s) running");
+    tmux.keys(&["y"]);
+    let screen = tmux.wait_for("ORCH-EXIT=");
+    assert!(screen.contains("run orch again to resume"), "{screen}");
+    assert_eq!(repo.task_state("slow").as_deref(), Some("queued"));
+}
