@@ -166,3 +166,22 @@ fn quit_with_running_agents_asks_first_and_resumes_next_time() {
     assert!(screen.contains("run orch again to resume"), "{screen}");
     assert_eq!(repo.task_state("slow").as_deref(), Some("queued"));
 }
+
+#[test]
+fn unknown_theme_is_refused_before_anything_runs() {
+    let repo = TestRepo::new();
+    repo.write_config("[agents.sh]\ncommand = [\"true\"]\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n");
+    let tmux = Tmux::start(
+        "theme",
+        repo.path(),
+        &format!("{} --theme neon", common::ORCH),
+    );
+    let screen = tmux.wait_for("ORCH-EXIT=");
+    assert!(screen.contains("ORCH-EXIT=2"), "{screen}");
+    assert!(screen.contains("neon"), "{screen}");
+    assert!(
+        screen.contains("dark"),
+        "should list the themes there are: {screen}"
+    );
+    assert!(!repo.state_dir().exists());
+}

@@ -35,11 +35,12 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// Start sampling every `period`; each sample of task `(id, attempt)` is
-    /// handed to `sink`. `sink` returning `false` stops the sampler.
+    /// Start sampling every `period`; each round's samples, one per tracked
+    /// `(task, attempt)` with its root pid, go to `sink` together. `sink`
+    /// returning `false` stops the sampler.
     pub fn start(
         period: Duration,
-        mut sink: impl FnMut(&str, u32, u32, TreeUsage) -> bool + Send + 'static,
+        mut sink: impl FnMut(Vec<(String, u32, u32, TreeUsage)>) -> bool + Send + 'static,
     ) -> std::io::Result<Sampler> {
         let (tx, rx) = mpsc::channel::<Control>();
         thread::Builder::new()
@@ -70,11 +71,17 @@ impl Sampler {
                         Err(mpsc::RecvTimeoutError::Disconnected) => return,
                         Err(mpsc::RecvTimeoutError::Timeout) => {
                             next = Instant::now() + period;
-                            for ((task, attempt), pid) in &tracked {
-                                let usage = sample_tree(&mut system, *pid);
-                                if !sink(task, *attempt, *pid, usage) {
-                                    return;
-                                }
+                            let roots: Vec<u32> = tracked.values().copied().collect();
+                            let usages = sample_trees(&mut system, &roots);
+                            let batch = tracked
+                                .iter()
+                                .zip(usages)
+                                .map(|(((task, attempt), pid), usage)| {
+                                    (task.clone(), *attempt, *pid, usage)
+                                })
+                                .collect();
+                            if !sink(batch) {
+                                return;
                             }
                         }
                     }
@@ -98,34 +105,55 @@ impl Sampler {
     }
 }
 
-/// Refresh and sum one tree. CPU % is measured since the previous refresh of
-/// each pid, so a pid's first sample reads 0.
-pub fn sample_tree(system: &mut System, root: u32) -> TreeUsage {
-    let pids: Vec<Pid> = proc_tree::tree(root)
-        .into_iter()
-        .map(Pid::from_u32)
+/// Refresh every pid of every tree in one call, then sum each tree. CPU %
+/// is measured since the previous refresh of each pid, so a pid's first
+/// sample reads 0.
+pub fn sample_trees(system: &mut System, roots: &[u32]) -> Vec<TreeUsage> {
+    let trees: Vec<Vec<Pid>> = roots
+        .iter()
+        .map(|&root| {
+            proc_tree::tree(root)
+                .into_iter()
+                .map(Pid::from_u32)
+                .collect()
+        })
         .collect();
+    let all: Vec<Pid> = trees.iter().flatten().copied().collect();
     system.refresh_processes_specifics(
-        ProcessesToUpdate::Some(&pids),
+        ProcessesToUpdate::Some(&all),
         true,
         ProcessRefreshKind::nothing()
             .with_cpu()
             .with_memory()
             .without_tasks(),
     );
-    let mut usage = TreeUsage {
+    trees
+        .iter()
+        .map(|pids| {
+            let mut usage = TreeUsage {
+                cpu: 0.0,
+                rss: 0,
+                procs: 0,
+            };
+            for pid in pids {
+                if let Some(process) = system.process(*pid) {
+                    usage.cpu += f64::from(process.cpu_usage());
+                    usage.rss += process.memory();
+                    usage.procs += 1;
+                }
+            }
+            usage
+        })
+        .collect()
+}
+
+/// One tree; see [`sample_trees`].
+pub fn sample_tree(system: &mut System, root: u32) -> TreeUsage {
+    sample_trees(system, &[root]).pop().unwrap_or(TreeUsage {
         cpu: 0.0,
         rss: 0,
         procs: 0,
-    };
-    for pid in &pids {
-        if let Some(process) = system.process(*pid) {
-            usage.cpu += f64::from(process.cpu_usage());
-            usage.rss += process.memory();
-            usage.procs += 1;
-        }
-    }
-    usage
+    })
 }
 
 #[cfg(test)]

@@ -35,6 +35,26 @@ pub fn run(cli: &Cli) -> i32 {
             return 1;
         }
     };
+    use std::io::IsTerminal;
+    let has_terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let tui = !cli.no_tui && has_terminal;
+    // The control room's keys and colours are checked before anything is
+    // written, like the config.
+    let style = if tui {
+        let choice = crate::ui::UiChoice {
+            theme: cli.theme.clone(),
+            keymap: cli.keymap.clone(),
+        };
+        match crate::ui::load_style(&config, &choice) {
+            Ok(style) => Some(style),
+            Err(err) => {
+                eprintln!("{err}");
+                return 2;
+            }
+        }
+    } else {
+        None
+    };
     let session = match Session::open(config) {
         Ok(session) => session,
         Err(err) => {
@@ -42,21 +62,19 @@ pub fn run(cli: &Cli) -> i32 {
             return err.exit_code();
         }
     };
-    if cli.no_tui {
-        init_tracing(None);
-        return runtime.block_on(headless(cli, session));
+    match style {
+        Some((keymap, theme)) => {
+            init_tracing(Some(session.state_dir.join("orch.log")));
+            runtime.block_on(crate::ui::run(session, keymap, theme))
+        }
+        None => {
+            if !cli.no_tui {
+                eprintln!("orch: no terminal for the control room; running headless (as --no-tui)");
+            }
+            init_tracing(None);
+            runtime.block_on(headless(cli, session))
+        }
     }
-    init_tracing(Some(session.state_dir.join("orch.log")));
-    use std::io::IsTerminal;
-    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        eprintln!("orch: the control room needs a terminal; use --no-tui to run headless");
-        return 2;
-    }
-    let choice = crate::ui::UiChoice {
-        theme: cli.theme.clone(),
-        keymap: cli.keymap.clone(),
-    };
-    runtime.block_on(crate::ui::run(session, choice))
 }
 
 /// Headless, logs go to stderr (never mixed with the progress lines on

@@ -234,17 +234,19 @@ impl Engine {
     pub async fn run(mut self) -> Result<RunOutcome, EngineError> {
         let health_tx = self.tx.clone();
         self.sampler = Some(
-            Sampler::start(self.opts.sample_period, move |task, attempt, pid, usage| {
-                health_tx
-                    .blocking_send(Command::Health(HealthSample {
-                        task: task.to_string(),
+            Sampler::start(self.opts.sample_period, move |batch| {
+                let samples = batch
+                    .into_iter()
+                    .map(|(task, attempt, pid, usage)| HealthSample {
+                        task,
                         attempt,
                         pid,
                         cpu: usage.cpu,
                         rss: usage.rss,
                         procs: usage.procs,
-                    }))
-                    .is_ok()
+                    })
+                    .collect();
+                health_tx.blocking_send(Command::Health(samples)).is_ok()
             })
             .map_err(EngineError::Sampler)?,
         );
@@ -342,7 +344,7 @@ impl Engine {
                 attempt,
                 exit,
             } => self.on_exit(&task, attempt, exit)?,
-            Command::Health(sample) => self.on_health(sample)?,
+            Command::Health(samples) => self.on_health(samples)?,
             Command::Approve {
                 task,
                 decision,
@@ -719,41 +721,55 @@ impl Engine {
         }
     }
 
-    fn on_health(&mut self, sample: HealthSample) -> Result<(), EngineError> {
-        let Some(live) = self.live.get_mut(&sample.task) else {
-            return Ok(());
-        };
-        if live.attempt.attempt != sample.attempt {
-            return Ok(());
-        }
-        let Some(task) = self.by_id.get(&sample.task) else {
-            return Ok(());
-        };
-        let age = Instant::now() - live.process.last_output_at().unwrap_or(live.started);
-        let heartbeat = policy::heartbeat_level(age, &task.policy);
-        let cpu = policy::cpu_level(sample.cpu, &task.policy);
-        if heartbeat != live.heartbeat {
-            live.heartbeat = heartbeat;
-            if heartbeat == Level::Warn {
-                tracing::info!(task = %sample.task, "heartbeat warning: no output for {age:?}");
+    /// Record a round of samples in one transaction, then publish them.
+    fn on_health(&mut self, samples: Vec<HealthSample>) -> Result<(), EngineError> {
+        let now = Instant::now();
+        let at = now_ms();
+        let mut views = Vec::with_capacity(samples.len());
+        for sample in samples {
+            let Some(live) = self.live.get_mut(&sample.task) else {
+                continue;
+            };
+            let Some(task) = self.by_id.get(&sample.task) else {
+                continue;
+            };
+            if live.attempt.attempt != sample.attempt {
+                continue;
             }
+            let age = now - live.process.last_output_at().unwrap_or(live.started);
+            let heartbeat = policy::heartbeat_level(age, &task.policy);
+            let cpu = policy::cpu_level(sample.cpu, &task.policy);
+            if heartbeat != live.heartbeat {
+                live.heartbeat = heartbeat;
+                if heartbeat == Level::Warn {
+                    tracing::info!(task = %sample.task, "heartbeat warning: no output for {age:?}");
+                }
+            }
+            views.push(HealthView {
+                sample,
+                heartbeat_age: age,
+                heartbeat,
+                cpu,
+            });
+        }
+        if views.is_empty() {
+            return Ok(());
         }
         let mut batch = self.store.batch()?;
-        batch.sample(&SampleRow {
-            task_id: sample.task.clone(),
-            attempt: sample.attempt,
-            at: now_ms(),
-            cpu: sample.cpu,
-            rss: sample.rss,
-            procs: sample.procs,
-        })?;
+        for view in &views {
+            batch.sample(&SampleRow {
+                task_id: view.sample.task.clone(),
+                attempt: view.sample.attempt,
+                at,
+                cpu: view.sample.cpu,
+                rss: view.sample.rss,
+                procs: view.sample.procs,
+            })?;
+        }
         batch.commit()?;
-        let _ = self.events.send(Event::Health(HealthView {
-            sample,
-            heartbeat_age: age,
-            heartbeat,
-            cpu,
-        }));
+        for view in views {
+            let _ = self.events.send(Event::Health(view));
+        }
         Ok(())
     }
 

@@ -49,8 +49,8 @@ pub enum Command {
         attempt: u32,
         exit: AgentExit,
     },
-    /// One health sample of an agent's process tree.
-    Health(HealthSample),
+    /// One round of health samples, one per running agent's process tree.
+    Health(Vec<HealthSample>),
     Approve {
         task: String,
         decision: Decision,

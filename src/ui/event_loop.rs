@@ -61,7 +61,7 @@ pub fn load_style(config: &Config, choice: &UiChoice) -> Result<(Keymap, Theme),
     }
 }
 
-pub async fn run(session: Session, choice: UiChoice) -> i32 {
+pub async fn run(session: Session, keymap: Keymap, theme: Theme) -> i32 {
     let Session {
         config,
         repo,
@@ -70,13 +70,6 @@ pub async fn run(session: Session, choice: UiChoice) -> i32 {
         store,
         lock,
     } = session;
-    let (keymap, theme) = match load_style(&config, &choice) {
-        Ok(pair) => pair,
-        Err(err) => {
-            eprintln!("{err}");
-            return 2;
-        }
-    };
     let (cols, rows) = crossterm::terminal::size().unwrap_or((120, 40));
     let areas = layout::split(ratatui::layout::Rect::new(0, 0, cols, rows), 0, 0);
     let notify = Arc::new(Notify::new());
@@ -280,7 +273,9 @@ async fn event_loop(
                 dirty = app.output_changed();
             }
             _ = tokio::time::sleep_until(frame_due.into()), if dirty => {}
-            _ = tick.tick(), if live => dirty = true,
+            // Elapsed times and heartbeat ages move once a second; a frame
+            // drawn for another reason within that second already shows them.
+            _ = tick.tick(), if live => dirty = dirty || last_draw.elapsed() >= Duration::from_millis(900),
             _ = async { match term_signal.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => return LoopEnd::Signal,
             _ = async { match hup_signal.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => return LoopEnd::Signal,
         }

@@ -1,0 +1,111 @@
+//! Frame render time of the control room: 50 tasks in mixed states, a busy
+//! agent screen with history, at 200x50 (and 80x24), into ratatui's
+//! TestBackend. `cargo bench --bench render`.
+
+use std::time::{Duration, Instant};
+
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+use orch::config::parse;
+use orch::engine::TaskState;
+use orch::store::TaskRow;
+use orch::ui::app::App;
+use orch::ui::keymap::Keymap;
+use orch::ui::output_source::OutputSource;
+use orch::ui::theme::Theme;
+use orch::ui::view;
+
+fn main() {
+    let mut toml = String::from("[agents.sh]\ncommand = [\"sh\", \"-c\", \"{prompt}\"]\n");
+    for i in 0..50 {
+        let deps = if i >= 5 {
+            format!("depends_on = [\"t{}\"]\n", i / 5 - 1)
+        } else {
+            String::new()
+        };
+        toml.push_str(&format!(
+            "[[tasks]]\nid = \"t{i}\"\nagent = \"sh\"\nprompt = \"do the thing number {i} carefully\"\n{deps}"
+        ));
+    }
+    let config = parse(&toml, std::path::Path::new("orch.toml")).expect("config");
+    let states = [
+        TaskState::Done,
+        TaskState::Running,
+        TaskState::Queued,
+        TaskState::NeedsReview,
+        TaskState::AwaitingApproval,
+        TaskState::Pending,
+        TaskState::Blocked,
+    ];
+    let rows: Vec<TaskRow> = config
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| TaskRow {
+            id: t.id.clone(),
+            title: t.title.clone(),
+            agent: "sh".into(),
+            state: states[i % states.len()],
+            attempts: 1,
+            failures: 0,
+            cause: (i % 3 == 0).then(|| "exit code 1 (attempt 1 of 3)".to_string()),
+            retry_at: None,
+            approved: false,
+            merge_state: "unmerged".into(),
+            created_at: 1,
+            updated_at: 1,
+        })
+        .collect();
+    let keymap = Keymap::load("default", None).expect("keymap");
+    let theme = Theme::load("dark", None).expect("theme");
+    let mut app = App::new(&config, rows, keymap, theme);
+    // A full, colourful agent screen with 10k lines of history behind it.
+    let mut bytes = Vec::new();
+    for i in 0..10_000 {
+        bytes.extend_from_slice(
+            format!("\x1b[3{}mline {i}\x1b[0m building crate number {i} with \x1b[1mbold\x1b[0m text and more words to fill\r\n", i % 7 + 1)
+                .as_bytes(),
+        );
+    }
+    for id in ["t1", "t8", "t15"] {
+        app.on_agent(id, OutputSource::from_bytes(&bytes, 47, 118));
+    }
+    app.select_task("t1");
+
+    for (w, h) in [(200u16, 50u16), (80, 24)] {
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+        for _ in 0..50 {
+            terminal
+                .draw(|f| view::draw(f, &mut app, None))
+                .expect("draw");
+        }
+        let n = 2000;
+        let start = Instant::now();
+        for _ in 0..n {
+            terminal
+                .draw(|f| view::draw(f, &mut app, None))
+                .expect("draw");
+        }
+        let per = start.elapsed() / n;
+        app.output_scroll = 500;
+        let start = Instant::now();
+        for _ in 0..n {
+            terminal
+                .draw(|f| view::draw(f, &mut app, None))
+                .expect("draw");
+        }
+        let scrolled = start.elapsed() / n;
+        app.output_scroll = 0;
+        println!(
+            "render 50 tasks at {w}x{h}: {:>7.1} µs/frame live, {:>7.1} µs/frame scrolled back ({:.0} fps possible)",
+            us(per),
+            us(scrolled),
+            1.0 / per.as_secs_f64()
+        );
+    }
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
