@@ -24,14 +24,22 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
             app.theme.style("text.dim"),
         ));
     }
+    let mut block = pane_block(app, title, focused);
     if app.output_scroll > 0 {
-        title.push(Span::raw(" "));
-        title.push(Span::styled(
-            format!(" scrolled {} lines ", app.output_scroll),
-            app.theme.style("output.badge"),
-        ));
+        // On the bottom border, where it fits even in a narrow pane.
+        let follow = app
+            .keymap
+            .keys_for(app.focus.context(), crate::ui::keymap::Action::OutputBottom)
+            .map(|k| format!(" · {k} follows"))
+            .unwrap_or_default();
+        block = block.title_bottom(
+            ratatui::text::Line::from(Span::styled(
+                format!(" scrolled {} lines{follow} ", app.output_scroll),
+                app.theme.style("output.badge"),
+            ))
+            .right_aligned(),
+        );
     }
-    let block = pane_block(app, title, focused);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     match &task.output {
