@@ -185,3 +185,54 @@ fn unknown_theme_is_refused_before_anything_runs() {
     );
     assert!(!repo.state_dir().exists());
 }
+
+#[test]
+fn editing_orch_toml_adds_tasks_and_a_bad_edit_keeps_the_last_good_config() {
+    let repo = TestRepo::new();
+    let base = format!(
+        "[agents.sh]\ncommand = [\"sh\", \"-c\", \"{{prompt}}\"]\n[[tasks]]\nid = \"slow\"\nagent = \"sh\"\nprompt = \"{} 60\"\n",
+        agent("silent.sh")
+    );
+    repo.write_config(&base);
+    let tmux = Tmux::start("reload", repo.path(), common::ORCH);
+    tmux.wait_for("thinking...");
+
+    // A new task appears and runs.
+    repo.write_config(&format!(
+        "{base}[[tasks]]\nid = \"late\"\nagent = \"sh\"\nprompt = \"{} 1 0\"\n",
+        agent("worker.sh")
+    ));
+    tmux.wait_for("orch.toml reloaded");
+    tmux.wait_for("✓ late");
+
+    // A bad edit is shown; nothing changes.
+    repo.write_config(&format!(
+        "{base}[[tasks]]\nid = \"late\"\nagent = \"nope\"\n"
+    ));
+    tmux.wait_for("unknown agent \"nope\"");
+    tmux.wait_for("last good config in force");
+    assert!(tmux.screen().contains("✓ late"));
+
+    // Fixing it clears the error.
+    repo.write_config(&format!(
+        "{base}[[tasks]]\nid = \"late\"\nagent = \"sh\"\nprompt = \"{} 1 0\"\n",
+        agent("worker.sh")
+    ));
+    tmux.wait_for("orch.toml reloaded");
+    assert!(!tmux.screen().contains("last good config"));
+    // The done task did not run again.
+    let runs: i64 = repo
+        .db()
+        .query_row(
+            "SELECT COUNT(*) FROM attempts WHERE task_id = 'late'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(runs, 1);
+
+    tmux.keys(&["q"]);
+    tmux.wait_for("1 agent(s) running");
+    tmux.keys(&["y"]);
+    tmux.wait_for("ORCH-EXIT=");
+}

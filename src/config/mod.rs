@@ -11,6 +11,7 @@ mod duration;
 mod error;
 mod suggest;
 mod validate;
+pub mod watch;
 
 #[cfg(test)]
 mod tests;

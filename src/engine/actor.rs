@@ -377,6 +377,7 @@ impl Engine {
                 let result = self.skip(&task, reason);
                 answer(reply, result)?;
             }
+            Command::Reload { config } => self.reload(*config)?,
             Command::Snapshot { reply } => {
                 let _ = reply.send(Snapshot {
                     tasks: self.ordered_rows(),

@@ -71,6 +71,10 @@ pub enum Command {
         reason: Option<String>,
         reply: Option<Reply>,
     },
+    /// `orch.toml` changed and is valid: new tasks join the plan, tasks that
+    /// have not started take their new definition, limits and agents apply
+    /// to the next launches.
+    Reload { config: Box<crate::config::Config> },
     /// A consistent copy of every task, for a view that just (re)subscribed.
     Snapshot { reply: oneshot::Sender<Snapshot> },
     /// Stop the run. With `stop_agents`, running agents are stopped and their
@@ -116,6 +120,12 @@ pub enum Event {
         process: Arc<AgentProcess>,
     },
     Health(HealthView),
+    /// The plan itself changed (a reload): the tasks now in it, in plan
+    /// order, with their rows.
+    PlanChanged {
+        config: Box<crate::config::Config>,
+        rows: Vec<TaskRow>,
+    },
     /// The engine loop ended.
     Finished(RunOutcome),
 }

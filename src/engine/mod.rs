@@ -14,6 +14,7 @@ mod launch;
 pub mod message;
 pub mod policy;
 mod reconcile;
+mod reload;
 pub mod schedule;
 pub mod state;
 

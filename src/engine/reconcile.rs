@@ -85,23 +85,11 @@ impl Engine {
         let mut tasks = std::collections::BTreeMap::new();
         for task in &self.config.tasks {
             let (row, from, why) = match existing.get(&task.id) {
-                None => {
-                    let row = TaskRow {
-                        id: task.id.clone(),
-                        title: task.title.clone(),
-                        agent: task.agent.clone(),
-                        state: TaskState::Pending,
-                        attempts: 0,
-                        failures: 0,
-                        cause: None,
-                        retry_at: None,
-                        approved: false,
-                        merge_state: "unmerged".into(),
-                        created_at: now,
-                        updated_at: now,
-                    };
-                    (row, None, Some("added to the plan".to_string()))
-                }
+                None => (
+                    new_row(task, now),
+                    None,
+                    Some("added to the plan".to_string()),
+                ),
                 Some(old) => {
                     let mut row = old.clone();
                     row.title = task.title.clone();
@@ -138,6 +126,24 @@ impl Engine {
         batch.commit()?;
         self.tasks = tasks;
         Ok(())
+    }
+}
+
+/// The row of a task that has never been seen before.
+pub(super) fn new_row(task: &crate::config::TaskConfig, now: i64) -> TaskRow {
+    TaskRow {
+        id: task.id.clone(),
+        title: task.title.clone(),
+        agent: task.agent.clone(),
+        state: TaskState::Pending,
+        attempts: 0,
+        failures: 0,
+        cause: None,
+        retry_at: None,
+        approved: false,
+        merge_state: "unmerged".into(),
+        created_at: now,
+        updated_at: now,
     }
 }
 

@@ -171,6 +171,9 @@ pub struct App {
     pub output_size: (u16, u16),
     pub user: String,
     pub title: String,
+    /// The errors of the last edit of orch.toml, while the previous config
+    /// stays in force.
+    pub config_error: Option<String>,
     agents: BTreeMap<String, Vec<String>>,
 }
 
@@ -231,6 +234,7 @@ impl App {
             output_size: (24, 80),
             user: std::env::var("USER").unwrap_or_else(|_| "user".into()),
             title: config.path.display().to_string(),
+            config_error: None,
             agents: config
                 .agents
                 .iter()
@@ -369,6 +373,60 @@ impl App {
             {
                 self.selected_row = i;
             }
+        }
+    }
+
+    /// The plan changed (orch.toml was reloaded): rebuild the task list,
+    /// keeping what is known about tasks that stay (screens, health).
+    pub fn reload(&mut self, config: &Config, rows: Vec<TaskRow>) {
+        let keep = self.selected_id();
+        let mut old: HashMap<String, TaskEntry> = self
+            .tasks
+            .drain(..)
+            .map(|t| (t.config.id.clone(), t))
+            .collect();
+        let by_id: BTreeMap<&str, &TaskRow> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
+        let now = Instant::now();
+        self.tasks = config
+            .tasks
+            .iter()
+            .filter_map(|t| {
+                let row = (*by_id.get(t.id.as_str())?).clone();
+                Some(match old.remove(&t.id) {
+                    Some(mut entry) => {
+                        entry.config = t.clone();
+                        entry.row = row;
+                        entry
+                    }
+                    None => TaskEntry {
+                        config: t.clone(),
+                        row,
+                        output: None,
+                        seen_seq: 0,
+                        health: None,
+                        cpu_history: VecDeque::with_capacity(SPARK_SAMPLES),
+                        since: now,
+                        marker_shown: false,
+                    },
+                })
+            })
+            .collect();
+        self.index = self
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.config.id.clone(), i))
+            .collect();
+        self.plan = Plan::new(&config.tasks);
+        self.agents = config
+            .agents
+            .iter()
+            .map(|(name, a)| (name.clone(), a.command.clone()))
+            .collect();
+        self.rebuild_rows();
+        match keep {
+            Some(id) if self.index.contains_key(&id) => self.select_task(&id),
+            _ => self.select_first_task(),
         }
     }
 

@@ -12,6 +12,7 @@ use futures::StreamExt;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Notify;
 
+use crate::config::watch::ConfigWatcher;
 use crate::config::Config;
 use crate::engine::{
     ActionError, Command, Decision, Engine, EngineHandle, EngineOptions, Event, OutputSignal,
@@ -108,11 +109,20 @@ pub async fn run(session: Session, keymap: Keymap, theme: Theme) -> i32 {
             return 1;
         }
     };
+    // Edits of orch.toml while the control room runs.
+    let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(8);
+    let watcher = ConfigWatcher::start(&config.path, Duration::from_millis(300), move |result| {
+        reload_tx.blocking_send(result).is_ok()
+    });
+    if let Err(err) = &watcher {
+        app.flash(err.to_string());
+    }
     let mut ctx = LoopCtx {
         handle: handle.clone(),
         state_dir: state_dir.clone(),
         reader,
         attached_size: None,
+        reloads: reload_rx,
     };
     let result = event_loop(
         &mut app,
@@ -123,6 +133,7 @@ pub async fn run(session: Session, keymap: Keymap, theme: Theme) -> i32 {
         &mut ctx,
     )
     .await;
+    drop(watcher);
     drop(guard);
 
     // Stop the engine (and its agents) and wait for it to save everything.
@@ -177,6 +188,8 @@ struct LoopCtx {
     reader: Option<Store>,
     /// The attached agent and the size it had before it was zoomed.
     attached_size: Option<(String, (u16, u16))>,
+    /// Results of reloading orch.toml after an edit.
+    reloads: tokio::sync::mpsc::Receiver<Result<Config, crate::config::ConfigErrors>>,
 }
 
 enum LoopEnd {
@@ -272,6 +285,17 @@ async fn event_loop(
             _ = notify.notified(), if !dirty => {
                 dirty = app.output_changed();
             }
+            Some(reloaded) = ctx.reloads.recv() => {
+                match reloaded {
+                    Ok(config) => {
+                        app.config_error = None;
+                        app.flash(format!("{} reloaded", config.path.display()));
+                        let _ = ctx.handle.commands.send(Command::Reload { config: Box::new(config) }).await;
+                    }
+                    Err(errors) => app.config_error = Some(errors.to_string()),
+                }
+                dirty = true;
+            }
             _ = tokio::time::sleep_until(frame_due.into()), if dirty => {}
             // Elapsed times and heartbeat ages move once a second; a frame
             // drawn for another reason within that second already shows them.
@@ -306,6 +330,7 @@ fn on_engine_event(app: &mut App, event: Event) {
             app.on_agent(&task, OutputSource::Live(process));
         }
         Event::Health(view) => app.on_health(view),
+        Event::PlanChanged { config, rows } => app.reload(&config, rows),
         Event::Finished(_) => {}
     }
 }

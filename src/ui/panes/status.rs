@@ -12,7 +12,17 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let bar = app.theme.style("status_bar");
     let key = app.theme.style("status_bar.key");
     let mut spans = Vec::new();
-    if let Some(message) = app.current_flash() {
+    if let Some(error) = &app.config_error {
+        // Stays until a good edit: the user must know their change is not in force.
+        let first = error.lines().next().unwrap_or_default();
+        let more = error.lines().count().saturating_sub(1);
+        let text = if more > 0 {
+            format!(" {first} (+{more} more); last good config in force ")
+        } else {
+            format!(" {first}; last good config in force ")
+        };
+        spans.push(Span::styled(text, app.theme.style("text.error")));
+    } else if let Some(message) = app.current_flash() {
         spans.push(Span::styled(format!(" {message} "), bar));
     } else {
         let ctx = app.focus.context();

@@ -1,0 +1,99 @@
+//! Applying an edited `orch.toml` to a running plan.
+//!
+//! New tasks join (a task the store already knows keeps its state: an id is
+//! never run twice); tasks that have not started take their new definition;
+//! a running task keeps running even if the edit removed it (it stays in
+//! this run's plan; the next start drops it). `max_parallel`, agents and policies apply to the next
+//! launches. The state directory and base branch cannot move under a
+//! running orch; changes to them wait for the next start.
+
+use crate::config::Config;
+use crate::engine::actor::{Engine, EngineError};
+use crate::engine::message::Event;
+use crate::engine::reconcile::new_row;
+use crate::plan::Plan;
+use crate::store::EventRow;
+use crate::timefmt::now_ms;
+
+impl Engine {
+    pub(super) fn reload(&mut self, mut config: Config) -> Result<(), EngineError> {
+        if config.project.state_dir != self.config.project.state_dir
+            || config.project.base_branch != self.config.project.base_branch
+        {
+            tracing::warn!("state_dir and base_branch changes take effect at the next start");
+            config.project.state_dir = self.config.project.state_dir.clone();
+            config.project.base_branch = self.config.project.base_branch.clone();
+        }
+        // Running tasks stay in the plan until they end.
+        for id in self.live.keys() {
+            if !config.tasks.iter().any(|t| &t.id == id) {
+                if let Some(task) = self.by_id.get(id) {
+                    let mut task = task.clone();
+                    task.depends_on
+                        .retain(|d| config.tasks.iter().any(|t| &t.id == d));
+                    config.tasks.push(task);
+                }
+            }
+        }
+        let now = now_ms();
+        let mut known = Vec::new();
+        for task in &config.tasks {
+            if !self.tasks.contains_key(&task.id) {
+                known.push((task.clone(), self.store.task(&task.id)?));
+            }
+        }
+        let mut added = Vec::new();
+        let mut batch = self.store.batch()?;
+        for (task, stored) in known {
+            let row = match stored {
+                Some(row) => row,
+                None => {
+                    let row = new_row(&task, now);
+                    batch.put_task(&row)?;
+                    let mut event_row = row.clone();
+                    event_row.cause = Some("added to the plan (config reloaded)".into());
+                    batch.state_event(Some(self.run_id), &event_row, None, None)?;
+                    row
+                }
+            };
+            added.push(row);
+        }
+        batch.event(&EventRow {
+            seq: 0,
+            at: now,
+            run_id: Some(self.run_id),
+            task_id: None,
+            attempt: None,
+            kind: "config_reloaded".into(),
+            from_state: None,
+            to_state: None,
+            cause: Some(format!(
+                "{} task(s), {} new",
+                config.tasks.len(),
+                added.len()
+            )),
+        })?;
+        batch.commit()?;
+
+        for row in added {
+            self.tasks.insert(row.id.clone(), row);
+        }
+        self.tasks
+            .retain(|id, _| config.tasks.iter().any(|t| &t.id == id));
+        self.plan = Plan::new(&config.tasks);
+        self.order = self.plan.stages().into_iter().flatten().collect();
+        self.by_id = config
+            .tasks
+            .iter()
+            .map(|t| (t.id.clone(), t.clone()))
+            .collect();
+        self.waiting_since
+            .retain(|id, _| self.by_id.contains_key(id));
+        self.config = config;
+        let _ = self.events.send(Event::PlanChanged {
+            config: Box::new(self.config.clone()),
+            rows: self.rows(),
+        });
+        Ok(())
+    }
+}
