@@ -55,6 +55,7 @@ fn main() {
             merge_state: "unmerged".into(),
             created_at: 1,
             updated_at: 1,
+            skipped: false,
         })
         .collect();
     let keymap = Keymap::load("default", None).expect("keymap");

@@ -593,3 +593,88 @@ fn agent_commits_are_kept_on_the_branch() {
     let log = repo.git(&["log", "--format=%s", "orch/c"]);
     assert!(log.starts_with("add src/c.rs"), "{log}");
 }
+
+#[test]
+fn fallback_agents_count_against_their_own_max_instances() {
+    let repo = TestRepo::new();
+    let ledger = repo.path().join("ledger");
+    repo.write_config(&format!(
+        r#"
+[project]
+max_parallel = 8
+
+[agents.claude]
+command = ["orch-no-such-agent-xyz"]
+max_instances = 1
+fallback = "sh"
+
+[agents.sh]
+command = ["sh", "-c", "echo start $ORCH_TASK_ID >> {l}; sleep 0.3; echo end $ORCH_TASK_ID >> {l}"]
+max_instances = 1
+
+[[tasks]]
+id = "one"
+agent = "claude"
+
+[[tasks]]
+id = "two"
+agent = "claude"
+
+[[tasks]]
+id = "three"
+agent = "sh"
+"#,
+        l = ledger.display()
+    ));
+    let out = repo.run(&["--no-tui"]);
+    assert_eq!(out.code, 0, "{out}");
+    let lines: Vec<String> = std::fs::read_to_string(&ledger)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    for pair in lines.chunks(2) {
+        assert_eq!(
+            pair[0].strip_prefix("start "),
+            pair[1].strip_prefix("end "),
+            "two instances of sh overlapped: {lines:?}"
+        );
+    }
+}
+
+#[test]
+fn a_gate_left_waiting_by_an_interrupted_run_waits_again_in_the_next() {
+    let repo = TestRepo::new();
+    repo.write_config(&config(
+        "",
+        &format!(
+            "[[tasks]]\nid = \"gate\"\nagent = \"sh\"\nprompt = \"{} 1 0\"\nrisk = \"critical\"\n",
+            agent("worker.sh")
+        ),
+    ));
+    // A timeout far beyond any clock must not overflow anything.
+    let huge = "18000000000000000000s";
+    for run in 0..2 {
+        let mut child = repo.spawn(&["--no-tui", "--approval-timeout", huge]);
+        assert!(
+            wait_until(Duration::from_secs(10), || {
+                repo.task_state("gate").as_deref() == Some("awaiting_approval")
+            }),
+            "run {run}: the gate never waited"
+        );
+        // Still waiting a moment later: not rejected at once.
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            repo.task_state("gate").as_deref(),
+            Some("awaiting_approval"),
+            "run {run}"
+        );
+        // SAFETY: plain kill(2) of our own child.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGINT);
+        }
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "run {run}");
+    }
+}

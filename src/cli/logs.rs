@@ -36,7 +36,10 @@ pub fn run(config_path: &Path, task: &str, attempt: Option<u32>, follow: bool) -
         return 0;
     }
     if follow {
-        follow_log(&path, bytes.len() as u64, || {
+        // Follow the current file from its end (the bytes printed above
+        // may include the rotated file before it).
+        let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        follow_log(&path, offset, || {
             let running = Store::open_read_only(&state_dir.join("state.db"))
                 .and_then(|s| s.attempts(task))
                 .map(|attempts| {

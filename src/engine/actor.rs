@@ -331,7 +331,9 @@ impl Engine {
         }
         if let Some(timeout) = self.opts.approval_timeout {
             for since in self.waiting_since.values() {
-                wake = wake.min(*since + timeout);
+                if let Some(at) = since.checked_add(timeout) {
+                    wake = wake.min(at);
+                }
             }
         }
         wake
@@ -523,6 +525,12 @@ impl Engine {
                     let why = Some("dependency no longer blocked".to_string());
                     self.transition(&id, TaskState::Pending, why, None, |_| {}, |_| Ok(()))?;
                 }
+                // Ready before, but the plan changed under it (a reload added
+                // a dependency that is not done): wait again.
+                (TaskState::Queued | TaskState::AwaitingApproval, Readiness::Waiting) => {
+                    let why = Some("waiting on a dependency added to the plan".to_string());
+                    self.transition(&id, TaskState::Pending, why, None, |_| {}, |_| Ok(()))?;
+                }
                 (TaskState::Pending | TaskState::Blocked, Readiness::Ready) => {
                     self.make_ready(&id)?;
                 }
@@ -617,10 +625,13 @@ impl Engine {
             let Some(timeout) = self.opts.approval_timeout else {
                 continue;
             };
-            let expired = self
+            // A task that was already waiting when this run started (it
+            // came from the store) starts its wait now.
+            let since = *self
                 .waiting_since
-                .get(&id)
-                .is_none_or(|since| since.elapsed() >= timeout);
+                .entry(id.clone())
+                .or_insert_with(Instant::now);
+            let expired = since.elapsed() >= timeout;
             if expired {
                 let decision = Decision {
                     by: "timeout".into(),
@@ -638,7 +649,7 @@ impl Engine {
         for live in self.live.values() {
             *by_agent.entry(live.attempt.agent.clone()).or_default() += 1;
         }
-        let queued: Vec<(String, String)> = self
+        let queued_ids: Vec<(String, String)> = self
             .order
             .iter()
             .filter(|id| {
@@ -648,9 +659,22 @@ impl Engine {
             })
             .filter_map(|id| Some((id.clone(), self.by_id.get(id)?.agent.clone())))
             .collect();
-        if queued.is_empty() {
+        if queued_ids.is_empty() {
             return Ok(());
         }
+        // Limits apply to the agent that will really run (after fallbacks);
+        // resolved once per agent name per round.
+        let mut resolved: HashMap<String, String> = HashMap::new();
+        let queued: Vec<(String, String)> = queued_ids
+            .into_iter()
+            .map(|(id, agent)| {
+                let runs = resolved
+                    .entry(agent.clone())
+                    .or_insert_with(|| self.agent_to_run(&agent))
+                    .clone();
+                (id, runs)
+            })
+            .collect();
         let candidates: Vec<Candidate<'_>> = queued
             .iter()
             .map(|(id, agent)| Candidate { id, agent })
@@ -905,7 +929,10 @@ impl Engine {
             }
             AfterFailure::NeedsReview => {
                 let why = if retryable {
-                    format!("{cause} (attempt {attempt} of {})", policy.retries + 1)
+                    format!(
+                        "{cause} (failed {failures} of {} allowed)",
+                        policy.retries + 1
+                    )
                 } else {
                     cause.clone()
                 };
@@ -1037,7 +1064,7 @@ impl Engine {
     }
 
     fn retry(&mut self, id: &str) -> Result<(), ActionError> {
-        self.require(id, "retry", "needs_review, rejected or retrying", |s| {
+        let before = self.require(id, "retry", "needs_review, rejected or retrying", |s| {
             matches!(
                 s,
                 TaskState::NeedsReview | TaskState::Rejected | TaskState::Retrying
@@ -1053,7 +1080,7 @@ impl Engine {
             None,
             |t| {
                 t.failures = 0;
-                if t.state == TaskState::Rejected {
+                if before == TaskState::Rejected {
                     t.approved = false;
                 }
             },
@@ -1098,12 +1125,23 @@ impl Engine {
             self.record_rejection(id, decision)
                 .map_err(store_to_action)?;
         }
-        let why = Some(match reason {
+        let why = match reason {
             Some(reason) => format!("skipped by user: {reason}"),
             None => "skipped by user".to_string(),
-        });
-        self.transition(id, TaskState::Done, why, None, |_| {}, |_| Ok(()))
-            .map_err(store_to_action)
+        };
+        let cause = why.clone();
+        self.transition(
+            id,
+            TaskState::Done,
+            Some(why),
+            None,
+            |t| {
+                t.skipped = true;
+                t.cause = Some(cause);
+            },
+            |_| Ok(()),
+        )
+        .map_err(store_to_action)
     }
 }
 

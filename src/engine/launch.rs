@@ -138,6 +138,28 @@ impl Engine {
         Ok(())
     }
 
+    /// The agent that will run for a task configured with `name`, following
+    /// fallbacks past agents whose program is missing. Used for the
+    /// `max_instances` limits, which apply to the agent that really runs.
+    /// If none is found, `name` itself (its launch will fail and say why).
+    pub(super) fn agent_to_run(&self, name: &str) -> String {
+        let mut current = name.to_string();
+        let mut seen = Vec::new();
+        while let Some(agent) = self.config.agents.get(&current) {
+            let path_var = agent.env.get("PATH").map(std::ffi::OsString::from);
+            let program = agent.command.first().map(String::as_str).unwrap_or("");
+            if find_program(program, &self.config.root, path_var.as_deref()).is_some() {
+                return current;
+            }
+            seen.push(current.clone());
+            match &agent.fallback {
+                Some(next) if !seen.contains(next) => current = next.clone(),
+                _ => break,
+            }
+        }
+        name.to_string()
+    }
+
     /// The agent to run for `name`: its own command if the program is found,
     /// else its fallback chain. The error is the attempt's cause.
     fn resolve_agent(

@@ -144,6 +144,7 @@ pub(super) fn new_row(task: &crate::config::TaskConfig, now: i64) -> TaskRow {
         merge_state: "unmerged".into(),
         created_at: now,
         updated_at: now,
+        skipped: false,
     }
 }
 

@@ -46,6 +46,18 @@ impl Engine {
         let mut batch = self.store.batch()?;
         for (task, stored) in known {
             let row = match stored {
+                // Left `running` by an orch that died while the task was out
+                // of the plan: nothing runs it now, so it is queued again.
+                Some(mut row) if row.state == crate::engine::state::TaskState::Running => {
+                    let from = row.state;
+                    row.state = crate::engine::state::TaskState::Queued;
+                    row.updated_at = now;
+                    batch.put_task(&row)?;
+                    let mut event_row = row.clone();
+                    event_row.cause = Some("resumed: re-added to the plan".into());
+                    batch.state_event(Some(self.run_id), &event_row, Some(from), None)?;
+                    row
+                }
                 Some(row) => row,
                 None => {
                     let row = new_row(&task, now);

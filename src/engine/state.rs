@@ -89,7 +89,7 @@ impl TaskState {
                 to,
                 AwaitingApproval | Running | Blocked | Cancelled | Done | Pending
             ),
-            AwaitingApproval => matches!(to, Queued | Rejected | Cancelled | Blocked),
+            AwaitingApproval => matches!(to, Queued | Rejected | Cancelled | Blocked | Pending),
             // Running -> Queued: the attempt was interrupted (orch stopped) and
             // is resumed in the same worktree.
             Running => matches!(to, Done | Retrying | NeedsReview | Cancelled | Queued),

@@ -37,6 +37,8 @@ pub struct TaskReport {
     pub title: String,
     pub agent: String,
     pub state: TaskState,
+    /// Marked done by a user, not by a successful run.
+    pub skipped: bool,
     pub stage: usize,
     pub depends_on: Vec<String>,
     pub branch: String,
@@ -129,6 +131,7 @@ impl RunReport {
                 title: task.title.clone(),
                 agent: task.agent.clone(),
                 state: row.state,
+                skipped: row.skipped,
                 stage: stage_of.get(&task.id).copied().unwrap_or(0),
                 depends_on: task.depends_on.clone(),
                 branch: format!("orch/{}", task.id),
@@ -161,6 +164,7 @@ impl RunReport {
             .iter()
             .filter(|t| t.state != TaskState::Done)
             .count();
+        let skipped = self.tasks.iter().filter(|t| t.skipped).count();
         let secs = |ms: u64| format!("{:.3}", ms as f64 / 1000.0);
         let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let _ = writeln!(
@@ -171,7 +175,7 @@ impl RunReport {
         );
         let _ = writeln!(
             xml,
-            "  <testsuite name=\"orch\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{}\" timestamp=\"{}\">",
+            "  <testsuite name=\"orch\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{}\" timestamp=\"{}\">",
             self.tasks.len(),
             secs(self.duration_ms),
             escape(&self.started_at)
@@ -185,6 +189,15 @@ impl RunReport {
                 task.stage,
                 secs(time)
             );
+            if task.skipped {
+                let reason = task.cause.clone().unwrap_or_else(|| "skipped".into());
+                let _ = write!(
+                    xml,
+                    ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
+                    escape(&reason)
+                );
+                continue;
+            }
             if task.state == TaskState::Done {
                 xml.push_str("/>\n");
                 continue;
@@ -237,10 +250,15 @@ impl RunReport {
         );
         for task in &self.tasks {
             let time: u64 = task.attempts.iter().filter_map(|a| a.duration_ms).sum();
+            let state = if task.skipped {
+                "done (skipped)"
+            } else {
+                task.state.as_str()
+            };
             let line = format!(
                 "{:<id_w$}  {:<17}  {:>8}  {:>9}  {}",
                 task.id,
-                task.state.as_str(),
+                state,
                 task.attempts.len(),
                 timefmt::short_duration(std::time::Duration::from_millis(time)),
                 task.cause.as_deref().unwrap_or("")

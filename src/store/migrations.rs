@@ -92,4 +92,6 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
         BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
     "#,
+    // 2: a task marked done without running (skip) says so.
+    "ALTER TABLE tasks ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;",
 ];

@@ -373,11 +373,11 @@ impl Batch<'_> {
         self.tx
             .execute(
                 "INSERT INTO tasks (id, title, agent, state, attempts, failures, cause, retry_at,
-                                    approved, merge_state, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                                    approved, merge_state, created_at, updated_at, skipped)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                  ON CONFLICT(id) DO UPDATE SET title = ?2, agent = ?3, state = ?4, attempts = ?5,
                     failures = ?6, cause = ?7, retry_at = ?8, approved = ?9, merge_state = ?10,
-                    updated_at = ?12",
+                    updated_at = ?12, skipped = ?13",
                 params![
                     row.id,
                     row.title,
@@ -391,6 +391,7 @@ impl Batch<'_> {
                     row.merge_state,
                     row.created_at,
                     row.updated_at,
+                    row.skipped,
                 ],
             )
             .map(drop)

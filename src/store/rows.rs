@@ -22,6 +22,8 @@ pub struct TaskRow {
     pub merge_state: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Marked done by a user without (finishing) a run.
+    pub skipped: bool,
 }
 
 impl Serialize for TaskState {
@@ -32,7 +34,7 @@ impl Serialize for TaskState {
 
 impl TaskRow {
     pub(super) const COLUMNS: &'static str = "id, title, agent, state, attempts, failures, cause, \
-        retry_at, approved, merge_state, created_at, updated_at";
+        retry_at, approved, merge_state, created_at, updated_at, skipped";
 
     pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<TaskRow, String>> {
         let state: String = r.get(3)?;
@@ -52,6 +54,7 @@ impl TaskRow {
             merge_state: r.get(9)?,
             created_at: r.get(10)?,
             updated_at: r.get(11)?,
+            skipped: r.get(12)?,
         }))
     }
 }

@@ -14,6 +14,7 @@ fn task(id: &str, state: TaskState) -> TaskRow {
         merge_state: "unmerged".into(),
         created_at: 1,
         updated_at: 1,
+        skipped: false,
     }
 }
 

@@ -202,6 +202,7 @@ impl App {
                         merge_state: "unmerged".into(),
                         created_at: 0,
                         updated_at: 0,
+                        skipped: false,
                     }),
                 output: None,
                 seen_seq: 0,
@@ -724,7 +725,14 @@ impl App {
             Action::TaskRetry => return self.on_selected(|id, _| vec![Effect::Retry(id)]),
             Action::TaskLogs => return self.on_selected(|id, _| vec![Effect::Logs(id)]),
             Action::TaskDetails => {
-                if let Some(id) = self.selected_id() {
+                let id = if self.focus == Focus::Approvals {
+                    self.approvals()
+                        .get(self.approval_selected)
+                        .map(|t| t.config.id.clone())
+                } else {
+                    self.selected_id()
+                };
+                if let Some(id) = id {
                     self.mode = Mode::Details(id);
                 }
             }

@@ -137,17 +137,24 @@ pub async fn run(session: Session, keymap: Keymap, theme: Theme) -> i32 {
     drop(guard);
 
     // Stop the engine (and its agents) and wait for it to save everything.
+    // The engine's own view of the tasks, not the screen's (which may be a
+    // frame behind): it decides the exit status.
+    let final_rows = handle.snapshot().await.map(|s| s.tasks);
     let _ = handle
         .commands
         .send(Command::Shutdown { stop_agents: true })
         .await;
-    let stopping = app.running().len();
+    let rows = final_rows.unwrap_or_else(|| app.tasks.iter().map(|t| t.row.clone()).collect());
+    let stopping = rows
+        .iter()
+        .filter(|r| r.state == TaskState::Running)
+        .count();
     if stopping > 0 {
         println!("orch: stopping {stopping} agent(s)...");
     }
     let outcome = tokio::time::timeout(Duration::from_secs(30), engine_task).await;
     drop(lock);
-    let states: Vec<TaskState> = app.tasks.iter().map(|t| t.row.state).collect();
+    let states: Vec<TaskState> = rows.iter().map(|r| r.state).collect();
     let waiting = states.contains(&TaskState::AwaitingApproval);
     match (result, outcome) {
         (LoopEnd::Signal, _) => {
@@ -169,7 +176,8 @@ pub async fn run(session: Session, keymap: Keymap, theme: Theme) -> i32 {
                     ""
                 }
             );
-            crate::engine::policy::run_exit_code(&states, false, waiting)
+            // Agents stopped mid-attempt: interrupted (130), as for Ctrl-C.
+            crate::engine::policy::run_exit_code(&states, stopping > 0, waiting)
         }
         (_, Ok(Ok(Err(err)))) => {
             eprintln!("orch: the engine stopped: {err}");
@@ -215,6 +223,10 @@ async fn event_loop(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_pane_size = app.output_size;
+    // After an output wake that changed nothing visible (a hidden agent
+    // printing), stop listening until the next frame time: a flood must
+    // not wake the loop on every read.
+    let mut output_quiet_until = Instant::now();
 
     loop {
         if dirty && last_draw.elapsed() >= FRAME {
@@ -282,9 +294,14 @@ async fn event_loop(
             }
             // While a frame is already due, further output signals would only
             // wake us to learn what we know: listen to them only when clean.
-            _ = notify.notified(), if !dirty => {
+            _ = notify.notified(), if !dirty && Instant::now() >= output_quiet_until => {
                 dirty = app.output_changed();
+                if !dirty {
+                    output_quiet_until = Instant::now() + FRAME;
+                }
             }
+            // Resume listening (a signal that came meanwhile is still pending).
+            _ = tokio::time::sleep_until(output_quiet_until.into()), if !dirty && Instant::now() < output_quiet_until => {}
             Some(reloaded) = ctx.reloads.recv() => {
                 match reloaded {
                     Ok(config) => {

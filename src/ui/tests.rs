@@ -64,6 +64,7 @@ fn row(id: &str, state: TaskState, attempts: u32, cause: Option<&str>) -> TaskRo
         merge_state: "unmerged".into(),
         created_at: 1,
         updated_at: 1,
+        skipped: false,
     }
 }
 
