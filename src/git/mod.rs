@@ -1,7 +1,10 @@
 //! Git plumbing for orch: finding the repository, per-task worktrees on
 //! `orch/<task>` branches, and committing an agent's work.
 //!
-//! Everything goes through libgit2 (`git2`); the git CLI is never run.
+//! Everything goes through libgit2 (`git2`), except that worktree
+//! registrations (`.git/worktrees/<name>`) are written and scanned as the
+//! small files they are, so that adding a worktree does not open every other
+//! one; the git CLI is never run.
 //! [`Repo`] stores only paths and opens a `git2::Repository` per call, so it
 //! is `Send + Sync` and cheap to share between tasks.
 //!

@@ -610,6 +610,107 @@ fn prepare_refuses_a_branch_checked_out_elsewhere() {
     assert_eq!(git.worktrees().expect("worktrees").len(), 1);
 }
 
+#[test]
+fn prepare_registers_the_worktree_as_libgit2_and_git_do() {
+    let (tmp, git) = fixture();
+    let repo = Repo::discover(tmp.path()).expect("discover");
+    let dir = wt_dir(&tmp, "t");
+    repo.prepare_worktree("t", &dir, "main", false)
+        .expect("create");
+    let registration = git.find_worktree("orch-t").expect("registered");
+    registration.validate().expect("valid");
+    assert_eq!(
+        fs::canonicalize(registration.path()).expect("canon"),
+        fs::canonicalize(&dir).expect("canon")
+    );
+    assert!(!registration.is_prunable(None).expect("prunable?"));
+    let opened = Repository::open_from_worktree(&registration).expect("open");
+    assert_eq!(
+        opened.head().expect("head").name().ok(),
+        Some("refs/heads/orch/t")
+    );
+    let admin = fs::canonicalize(tmp.path().join(".git/worktrees/orch-t")).expect("admin");
+    assert_eq!(
+        fs::read_to_string(dir.join(".git")).expect(".git file"),
+        format!("gitdir: {}/\n", admin.display())
+    );
+    assert_eq!(
+        fs::read_to_string(admin.join("HEAD")).expect("HEAD"),
+        "ref: refs/heads/orch/t\n"
+    );
+    // The index matches the checkout.
+    assert_eq!(repo.is_dirty(&dir).expect("dirty"), 0);
+    assert_eq!(opened.index().expect("index").len(), 2);
+}
+
+#[test]
+fn prepare_prunes_a_stale_record_of_the_branch_under_another_name() {
+    let (tmp, git) = fixture();
+    let head = git.head().expect("head").peel_to_commit().expect("commit");
+    let branch = git.branch("orch/t", &head, false).expect("branch");
+    let old = tmp.path().join("old-place");
+    let mut opts = WorktreeAddOptions::new();
+    opts.reference(Some(branch.get()));
+    git.worktree("old", &old, Some(&opts))
+        .expect("add worktree");
+    fs::remove_dir_all(&old).expect("delete by hand");
+
+    let repo = Repo::discover(tmp.path()).expect("discover");
+    let dir = wt_dir(&tmp, "t");
+    let wt = repo
+        .prepare_worktree("t", &dir, "main", false)
+        .expect("prepare");
+    assert!(wt.created);
+    let names: Vec<String> = git
+        .worktrees()
+        .expect("worktrees")
+        .iter()
+        .flatten()
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(names, ["orch-t"]);
+}
+
+#[test]
+fn prepare_refuses_a_branch_held_by_a_locked_worktree_whose_directory_is_gone() {
+    let (tmp, git) = fixture();
+    let head = git.head().expect("head").peel_to_commit().expect("commit");
+    let branch = git.branch("orch/t", &head, false).expect("branch");
+    let old = tmp.path().join("on-a-usb-stick");
+    let mut opts = WorktreeAddOptions::new();
+    opts.reference(Some(branch.get())).lock(true);
+    git.worktree("old", &old, Some(&opts))
+        .expect("add worktree");
+    fs::remove_dir_all(&old).expect("unmounted");
+
+    let repo = Repo::discover(tmp.path()).expect("discover");
+    let dir = wt_dir(&tmp, "t");
+    let err = repo
+        .prepare_worktree("t", &dir, "main", false)
+        .expect_err("checked out in the locked worktree");
+    assert!(err.to_string().contains("already checked out"), "{err}");
+    assert!(!dir.exists());
+    assert!(git.find_worktree("old").is_ok());
+    assert_eq!(git.worktrees().expect("worktrees").len(), 1);
+}
+
+#[test]
+fn prepare_refuses_a_branch_checked_out_in_the_main_worktree() {
+    let (tmp, git) = fixture();
+    let head = git.head().expect("head").peel_to_commit().expect("commit");
+    git.branch("orch/t", &head, false).expect("branch");
+    git.set_head("refs/heads/orch/t").expect("set head");
+    let repo = Repo::discover(tmp.path()).expect("discover");
+    let dir = wt_dir(&tmp, "t");
+    let err = repo
+        .prepare_worktree("t", &dir, "main", false)
+        .expect_err("checked out in the main worktree");
+    assert!(err.to_string().contains("already checked out"), "{err}");
+    assert!(!dir.exists());
+    assert!(git.worktrees().expect("worktrees").is_empty());
+}
+
 // -------------------------------------------------------------- commit_all
 
 #[test]

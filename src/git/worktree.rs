@@ -1,7 +1,7 @@
 //! Per-task worktrees: `<repo>/.orch/worktrees/<task>` on branch `orch/<task>`.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use git2::build::CheckoutBuilder;
@@ -168,9 +168,7 @@ impl Repo {
                 })
             }
             Found::Nothing => {
-                self.prune_stale(&repo, |name, head| {
-                    name == worktree_name(task_id) || head == refname
-                })?;
+                self.prune_stale(&repo, &refname, Some(&worktree_name(task_id)))?;
                 return Ok(());
             }
             Found::Ours(worktree) => worktree,
@@ -310,10 +308,7 @@ impl Repo {
                 &format!("{branch} is already checked out at {}", self.root.display()),
             ));
         }
-        for (name, head) in self.registrations()? {
-            if head != refname {
-                continue;
-            }
+        for name in self.registrations_on(refname, None)? {
             let Ok(worktree) = repo.find_worktree(&name) else {
                 continue;
             };
@@ -324,14 +319,18 @@ impl Repo {
                 tracing::info!(name, "pruned stale worktree record");
                 continue;
             }
-            // Live, or locked with its directory gone: git counts both.
-            return Err(GitError::msg(
-                ctx(),
-                &format!(
-                    "{branch} is already checked out at {}",
-                    worktree.path().display()
-                ),
-            ));
+            // Live, or locked with its directory gone (on removable media,
+            // say): git counts both as having the branch checked out.
+            let path = worktree.path().display();
+            let message = if worktree.validate().is_ok() {
+                format!("{branch} is already checked out at {path}")
+            } else {
+                format!(
+                    "{branch} is already checked out in the locked worktree {name} at {path}, \
+                     whose directory is missing (unlock and prune it to free the branch)"
+                )
+            };
+            return Err(GitError::msg(ctx(), &message));
         }
         let name = self.free_name(repo, task_id)?;
 
@@ -434,16 +433,14 @@ impl Repo {
     }
 
     /// Prunes the records of worktrees whose directory is gone (and that
-    /// are not locked) when `select(name, head_target)` says so.
+    /// are not locked) among those on `refname` and the one called `name`.
     fn prune_stale(
         &self,
         repo: &Repository,
-        select: impl Fn(&str, &str) -> bool,
+        refname: &str,
+        name: Option<&str>,
     ) -> Result<(), GitError> {
-        for (name, head) in self.registrations()? {
-            if !select(&name, &head) {
-                continue;
-            }
+        for name in self.registrations_on(refname, name)? {
             let Ok(worktree) = repo.find_worktree(&name) else {
                 continue;
             };
@@ -457,11 +454,13 @@ impl Repo {
         Ok(())
     }
 
-    /// The worktree registrations (`<common dir>/worktrees/<name>`) with a
-    /// readable HEAD, as `(name, HEAD target)`; the target is empty when
-    /// HEAD is detached. Reads one small file per registration and opens
-    /// nothing, unlike listing them through libgit2.
-    fn registrations(&self) -> Result<Vec<(String, String)>, GitError> {
+    /// Names of the worktree registrations (`<common dir>/worktrees/<name>`)
+    /// whose HEAD is on `refname`, and `name` if it is one, sorted. Reads
+    /// each registration's small HEAD file and opens no repository (libgit2
+    /// would open each worktree as one), so it stays cheap with hundreds of
+    /// worktrees. Whether an entry is a complete registration is left to
+    /// the caller's `find_worktree`.
+    fn registrations_on(&self, refname: &str, name: Option<&str>) -> Result<Vec<String>, GitError> {
         let ctx = "listing the repository's worktrees";
         let dir = self.common_dir.join("worktrees");
         let entries = match fs::read_dir(&dir) {
@@ -469,18 +468,36 @@ impl Repo {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(git_err(ctx)(os_error("reading", &dir, &e))),
         };
+        // A matching HEAD is `ref: <refname>` and a newline: anything much
+        // longer is not one, so a single short read decides.
+        let mut buf = vec![0; refname.len() + 64];
         let mut found = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| git_err(ctx)(os_error("reading", &dir, &e)))?;
-            let Ok(name) = entry.file_name().into_string() else {
+            let file_name = entry.file_name();
+            let Some(entry_name) = file_name.to_str() else {
                 continue;
             };
-            let Ok(head) = fs::read(entry.path().join("HEAD")) else {
+            if Some(entry_name) == name {
+                found.push(entry_name.to_string());
+                continue;
+            }
+            let Ok(mut head) = fs::File::open(entry.path().join("HEAD")) else {
                 continue;
             };
-            let head = String::from_utf8_lossy(&head);
-            let target = head.trim().strip_prefix("ref:").unwrap_or("").trim();
-            found.push((name, target.to_string()));
+            let Ok(len) = head.read(&mut buf) else {
+                continue;
+            };
+            if len == buf.len() {
+                continue;
+            }
+            let target = std::str::from_utf8(&buf[..len])
+                .ok()
+                .and_then(|text| text.trim().strip_prefix("ref:"))
+                .map(str::trim);
+            if target == Some(refname) {
+                found.push(entry_name.to_string());
+            }
         }
         found.sort();
         Ok(found)
@@ -495,14 +512,16 @@ impl Repo {
     /// did from `git_worktree_add`.
     fn add_worktree(&self, admin: &Path, dir: &Path, refname: &str) -> Result<(), git2::Error> {
         let mkdir = |path: &Path| fs::create_dir(path).map_err(|e| os_error("creating", path, &e));
-        let write = |path: &Path, contents: String| {
+        // Paths go in as their bytes, as libgit2 writes them.
+        let write = |path: &Path, parts: &[&[u8]]| {
             fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(path)
-                .and_then(|mut file| file.write_all(contents.as_bytes()))
+                .and_then(|mut file| file.write_all(&parts.concat()))
                 .map_err(|e| os_error("writing", path, &e))
         };
+        let bytes = |path: &Path| path.as_os_str().as_encoded_bytes().to_vec();
         if let Some(worktrees) = admin.parent() {
             match fs::create_dir(worktrees) {
                 Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
@@ -514,16 +533,16 @@ impl Repo {
         mkdir(admin)?;
         mkdir(dir)?;
         let workdir = fs::canonicalize(dir).map_err(|e| os_error("resolving", dir, &e))?;
-        write(&dir.join(".git"), format!("gitdir: {}/\n", admin.display()))?;
+        write(&dir.join(".git"), &[b"gitdir: ", &bytes(admin), b"/\n"])?;
         write(
             &admin.join("commondir"),
-            format!("{}/\n", self.common_dir.display()),
+            &[&bytes(&self.common_dir), b"/\n"],
         )?;
         write(
             &admin.join("gitdir"),
-            format!("{}\n", workdir.join(".git").display()),
+            &[&bytes(&workdir.join(".git")), b"\n"],
         )?;
-        write(&admin.join("HEAD"), format!("ref: {refname}\n"))?;
+        write(&admin.join("HEAD"), &[b"ref: ", refname.as_bytes(), b"\n"])?;
 
         let worktree = Repository::open(dir)?;
         worktree.checkout_head(Some(&mut CheckoutBuilder::new()))
