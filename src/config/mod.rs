@@ -9,7 +9,9 @@ pub mod model;
 
 mod duration;
 mod error;
-mod suggest;
+mod lines;
+pub(crate) mod suggest;
+pub(crate) use lines::LineIndex;
 mod validate;
 pub mod watch;
 

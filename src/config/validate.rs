@@ -252,37 +252,23 @@ impl RawTask {
 struct Checker<'s> {
     path: &'s Path,
     src: &'s str,
-    /// Byte offset of the start of each line.
-    line_starts: Vec<usize>,
+    lines: crate::config::LineIndex,
     errors: Vec<ConfigError>,
 }
 
 impl<'s> Checker<'s> {
     fn new(src: &'s str, path: &'s Path) -> Self {
-        let line_starts = std::iter::once(0)
-            .chain(src.match_indices('\n').map(|(at, _)| at + 1))
-            .collect();
         Self {
             path,
             src,
-            line_starts,
+            lines: crate::config::LineIndex::new(src),
             errors: Vec::new(),
         }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     fn position(&self, offset: usize) -> (usize, usize) {
-        let mut offset = offset.min(self.src.len());
-        while !self.src.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        let line = self
-            .line_starts
-            .partition_point(|&start| start <= offset)
-            .saturating_sub(1);
-        let start = self.line_starts.get(line).copied().unwrap_or(0);
-        let column = self.src[start..offset].chars().count() + 1;
-        (line + 1, column)
+        self.lines.position(self.src, offset)
     }
 
     fn line_of(&self, span: &Span) -> usize {

@@ -272,8 +272,7 @@ pub(crate) fn resolve_builtin<T: Named>(name: &str) -> Result<T, InheritError> {
 pub(crate) struct Doc<'s> {
     path: &'s Path,
     src: &'s str,
-    /// Byte offset of the start of each line.
-    line_starts: Vec<usize>,
+    lines: crate::config::LineIndex,
     errors: Vec<ConfigError>,
     /// Problems in other files (a broken parent), reported after ours.
     foreign: Vec<ConfigError>,
@@ -281,13 +280,10 @@ pub(crate) struct Doc<'s> {
 
 impl<'s> Doc<'s> {
     pub(crate) fn new(src: &'s str, path: &'s Path) -> Self {
-        let line_starts = std::iter::once(0)
-            .chain(src.match_indices('\n').map(|(at, _)| at + 1))
-            .collect();
         Self {
             path,
             src,
-            line_starts,
+            lines: crate::config::LineIndex::new(src),
             errors: Vec::new(),
             foreign: Vec::new(),
         }
@@ -322,17 +318,7 @@ impl<'s> Doc<'s> {
 
     /// 1-based line and column (in characters) of a byte offset.
     pub(crate) fn position(&self, offset: usize) -> (usize, usize) {
-        let mut offset = offset.min(self.src.len());
-        while !self.src.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        let line = self
-            .line_starts
-            .partition_point(|&start| start <= offset)
-            .saturating_sub(1);
-        let start = self.line_starts.get(line).copied().unwrap_or(0);
-        let column = self.src[start..offset].chars().count() + 1;
-        (line + 1, column)
+        self.lines.position(self.src, offset)
     }
 
     pub(crate) fn line_of(&self, span: &Span) -> usize {
@@ -545,63 +531,8 @@ pub(crate) fn did_you_mean<'a>(
         .unwrap_or_default()
 }
 
-/// The candidate closest to `input`, if it is close enough to be a likely
-/// typo (the same rule as the config file's suggestions).
-pub(crate) fn closest<'a>(
-    input: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    let input_lower = input.to_lowercase();
-    let mut best: Option<(usize, &'a str)> = None;
-    for candidate in candidates {
-        if candidate == input {
-            continue;
-        }
-        let distance = if candidate.to_lowercase() == input_lower {
-            0
-        } else {
-            edit_distance(&input_lower, &candidate.to_lowercase())
-        };
-        let longest = input.chars().count().max(candidate.chars().count());
-        let limit = (longest / 3).max(1);
-        let better = match best {
-            Some((best_distance, _)) => distance < best_distance,
-            None => true,
-        };
-        if distance <= limit && better {
-            best = Some((distance, candidate));
-        }
-    }
-    best.map(|(_, candidate)| candidate)
-}
-
-/// Optimal string alignment distance: insertions, deletions, substitutions
-/// and swaps of two neighbouring characters each cost 1.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let width = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * width];
-    for i in 0..=a.len() {
-        d[i * width] = i;
-    }
-    for (j, cell) in d.iter_mut().enumerate().take(width) {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[(i - 1) * width + j] + 1)
-                .min(d[i * width + j - 1] + 1)
-                .min(d[(i - 1) * width + j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[(i - 2) * width + j - 2] + 1);
-            }
-            d[i * width + j] = best;
-        }
-    }
-    d[a.len() * width + b.len()]
-}
+/// "Did you mean": the same rule as the config file's suggestions.
+pub(crate) use crate::config::suggest::closest;
 
 #[cfg(test)]
 mod tests {
