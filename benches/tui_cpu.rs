@@ -163,8 +163,6 @@ fn main() {
     let pid = run_orch("bench-flood", dir.path());
     std::thread::sleep(Duration::from_secs(2));
     let orch_flood = cpu_percent(pid, flood_window);
-    // The tmux server draws orch's screen meanwhile; report it too.
-    let server = tmux_server_pid();
     tmux(&["send-keys", "-t", "bench-flood", "q"]);
     std::thread::sleep(Duration::from_millis(300));
     tmux(&["send-keys", "-t", "bench-flood", "y"]);
@@ -189,6 +187,9 @@ fn main() {
         tmux(&["select-layout", "-t", "bench-tmux", "tiled"]);
     }
     std::thread::sleep(Duration::from_secs(2));
+    // The server that runs this session (killing the last session above may
+    // have ended the previous one).
+    let server = tmux_server_pid();
     let tmux_flood = cpu_percent(server, flood_window);
     tmux(&["kill-session", "-t", "bench-tmux"]);
 
