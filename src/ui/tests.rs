@@ -255,3 +255,40 @@ fn tiny_terminal_still_draws() {
     let screen = text(&render(&mut app, 40, 10));
     assert!(screen.contains("Tasks"), "{screen}");
 }
+
+/// Draw one pane alone into a buffer of its own.
+fn pane(
+    app: &mut App,
+    width: u16,
+    height: u16,
+    draw: fn(&mut ratatui::Frame<'_>, ratatui::layout::Rect, &App),
+) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+    terminal
+        .draw(|frame| {
+            let area = frame.area();
+            draw(frame, area, app)
+        })
+        .expect("draw");
+    text(&terminal)
+}
+
+#[test]
+fn each_pane_alone() {
+    use crate::ui::panes::{approvals, health, output, status, tasks};
+    let mut app = busy("dark");
+    snap!("pane_tasks_60x10", pane(&mut app, 60, 10, tasks::draw));
+    snap!("pane_health_80x4", pane(&mut app, 80, 4, health::draw));
+    snap!("pane_output_80x12", pane(&mut app, 80, 12, output::draw));
+    snap!(
+        "pane_approvals_80x4",
+        pane(&mut app, 80, 4, approvals::draw)
+    );
+    snap!("pane_status_80x1", pane(&mut app, 80, 1, status::draw));
+    app.grouping = crate::ui::app::Grouping::Stages;
+    app.rebuild_rows();
+    snap!(
+        "pane_tasks_by_stage_60x12",
+        pane(&mut app, 60, 12, tasks::draw)
+    );
+}
