@@ -83,18 +83,29 @@ impl Session {
     }
 }
 
-/// `path` made absolute against the current directory, without resolving
-/// symlinks (so paths shown to the user look like the ones they typed).
+/// `path` made absolute against the current directory and normalised
+/// lexically (`.` dropped, `..` applied), without resolving symlinks, so
+/// paths shown to the user look like the ones they typed.
 pub fn absolute(path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        return path.to_path_buf();
+    use std::path::Component;
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    };
+    let mut out = PathBuf::new();
+    for component in joined.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
     }
-    std::env::current_dir()
-        .map(|cwd| cwd.join(path))
-        .unwrap_or_else(|_| path.to_path_buf())
-        .components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect()
+    out
 }
 
 /// An exclusive `flock` on `state_dir/orch.lock`, holding our pid. The kernel
@@ -131,5 +142,23 @@ impl RunLock {
         file.rewind().map_err(io)?;
         write!(file, "{}", std::process::id()).map_err(io)?;
         Ok(RunLock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_applies_dot_dot_lexically() {
+        assert_eq!(
+            absolute(Path::new("/a/b/../c/./d")),
+            PathBuf::from("/a/c/d")
+        );
+        assert_eq!(
+            absolute(Path::new("/a/sub/../state")),
+            PathBuf::from("/a/state")
+        );
+        assert!(absolute(Path::new("x")).is_absolute());
     }
 }
