@@ -59,18 +59,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
             ),
         };
         let cpu_level = cpu.map_or(Level::Ok, |c| policy::cpu_level(c, policy));
-        let spark: String = t
-            .cpu_history
-            .iter()
-            .rev()
-            .take(12)
-            .rev()
-            .map(|&c| {
-                let scale = policy.cpu_critical.max(1.0);
-                let i = ((c as f64 / scale) * 7.0).round().clamp(0.0, 7.0) as usize;
-                SPARK[i]
-            })
-            .collect();
+        let spark = sparkline(&t.cpu_history, policy.cpu_critical);
         let level_style = |level: Level| app.theme.style(&format!("health.{}", level.as_str()));
         let id_width = 14.min(width / 4).max(6);
         let mut spans = vec![
@@ -86,7 +75,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 ),
                 level_style(cpu_level),
             ),
-            Span::styled(format!(" {spark:<12}"), app.theme.style("sparkline")),
+            Span::styled(format!(" {spark}"), app.theme.style("sparkline")),
             Span::styled(format!(" {:>5}", rss), app.theme.style("text")),
             Span::styled(format!(" {:>7}", pid), app.theme.style("text.dim")),
         ];
@@ -101,4 +90,41 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         lines.push(Line::from(spans));
     }
     frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// The last minute of CPU samples (one a second) in `SPARK_WIDTH` cells,
+/// each the peak of its slice, scaled so a full cell is `cpu_critical`.
+fn sparkline(history: &std::collections::VecDeque<u64>, critical: f64) -> String {
+    const SPARK_WIDTH: usize = 12;
+    let per_cell = crate::ui::app::SPARK_SAMPLES / SPARK_WIDTH;
+    let samples: Vec<u64> = history.iter().copied().collect();
+    // Align to the newest sample; missing older samples leave blank cells.
+    let cells = samples.len().div_ceil(per_cell);
+    let mut out = " ".repeat(SPARK_WIDTH.saturating_sub(cells));
+    for chunk in samples.rchunks(per_cell).rev() {
+        let peak = chunk.iter().copied().max().unwrap_or(0);
+        let i = ((peak as f64 / critical.max(1.0)) * 7.0)
+            .round()
+            .clamp(0.0, 7.0) as usize;
+        out.push(SPARK[i]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_covers_the_last_minute() {
+        let history: std::collections::VecDeque<u64> =
+            (0..60).map(|i| if i >= 55 { 95 } else { 0 }).collect();
+        let line = sparkline(&history, 95.0);
+        assert_eq!(line.chars().count(), 12);
+        assert_eq!(line.chars().last(), Some('█'));
+        assert!(line.chars().take(11).all(|c| c == '▁'), "{line}");
+        // Two samples: right-aligned, blanks before.
+        let short: std::collections::VecDeque<u64> = [0, 95].into_iter().collect();
+        assert_eq!(sparkline(&short, 95.0), format!("{}█", " ".repeat(11)));
+    }
 }
