@@ -292,3 +292,36 @@ fn each_pane_alone() {
         pane(&mut app, 60, 12, tasks::draw)
     );
 }
+
+#[test]
+fn no_size_is_too_small_to_draw() {
+    for (w, h) in [
+        (1, 1),
+        (2, 2),
+        (5, 3),
+        (10, 4),
+        (20, 6),
+        (30, 8),
+        (79, 23),
+        (1, 50),
+        (300, 1),
+    ] {
+        for mode in [
+            Mode::Normal,
+            Mode::Help,
+            Mode::Details("api".into()),
+            Mode::Attached("api".into()),
+        ] {
+            let mut app = busy("dark");
+            app.mode = mode;
+            render(&mut app, w, h);
+        }
+        let mut app = busy("dark");
+        app.focus = Focus::Approvals;
+        app.on_key(&crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Char('x'),
+            crossterm::event::KeyModifiers::NONE,
+        ));
+        render(&mut app, w, h);
+    }
+}
