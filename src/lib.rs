@@ -30,3 +30,16 @@ pub mod session;
 pub mod store;
 pub mod timefmt;
 pub mod ui;
+
+/// Log an error that must not stop anything and carry on: the one place
+/// where orch deliberately continues past a failure, so each such place is
+/// searchable (`log_err(`).
+pub fn log_err<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(err) => {
+            tracing::warn!("{what}: {err}");
+            None
+        }
+    }
+}

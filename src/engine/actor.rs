@@ -272,7 +272,7 @@ impl Engine {
             cause: Some(format!("exit code {}", outcome.exit_code)),
         })?;
         b.commit()?;
-        let _ = self.events.send(Event::Finished(outcome.clone()));
+        self.publish(Event::Finished(outcome.clone()));
         Ok(outcome)
     }
 
@@ -428,6 +428,12 @@ impl Engine {
 
     // ---- state changes -------------------------------------------------
 
+    /// Tell the views. With no view subscribed (a headless run before its
+    /// reporter starts) there is nobody to tell, which is fine.
+    pub(super) fn publish(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
     /// Persist `id -> to` (plus whatever `extra` adds to the same batch),
     /// then publish it.
     pub(super) fn transition(
@@ -480,7 +486,7 @@ impl Engine {
         }
         self.tasks.insert(id.to_string(), row.clone());
         self.transitions += 1;
-        let _ = self.events.send(Event::Task {
+        self.publish(Event::Task {
             row,
             from: Some(from),
             attempt,
@@ -702,7 +708,7 @@ impl Engine {
         if let Some(sampler) = &self.sampler {
             sampler.track(id, attempt.attempt, process.pid());
         }
-        let _ = self.events.send(Event::AgentStarted {
+        self.publish(Event::AgentStarted {
             task: id.to_string(),
             attempt: attempt.attempt,
             process: process.clone(),
@@ -793,7 +799,7 @@ impl Engine {
         }
         batch.commit()?;
         for view in views {
-            let _ = self.events.send(Event::Health(view));
+            self.publish(Event::Health(view));
         }
         Ok(())
     }

@@ -102,7 +102,7 @@ impl Engine {
         self.waiting_since
             .retain(|id, _| self.by_id.contains_key(id));
         self.config = config;
-        let _ = self.events.send(Event::PlanChanged {
+        self.publish(Event::PlanChanged {
             config: Box::new(self.config.clone()),
             rows: self.rows(),
         });

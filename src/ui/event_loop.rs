@@ -262,7 +262,7 @@ async fn event_loop(
                         if let Some((task, _)) = &ctx.attached_size {
                             attach_resize(app, task, rows, cols);
                         }
-                        let _ = terminal.autoresize();
+                        crate::log_err(terminal.autoresize(), "resizing the screen");
                         vec![Effect::Redraw]
                     }
                     _ => Vec::new(),
@@ -307,7 +307,10 @@ async fn event_loop(
                     Ok(config) => {
                         app.config_error = None;
                         app.flash(format!("{} reloaded", config.path.display()));
-                        let _ = ctx.handle.commands.send(Command::Reload { config: Box::new(config) }).await;
+                        crate::log_err(
+                            ctx.handle.commands.send(Command::Reload { config: Box::new(config) }).await,
+                            "handing the reloaded config to the engine",
+                        );
                     }
                     Err(errors) => app.config_error = Some(errors.to_string()),
                 }
@@ -342,7 +345,7 @@ fn on_engine_event(app: &mut App, event: Event) {
         Event::AgentStarted { task, process, .. } => {
             let (rows, cols) = app.output_size;
             if rows > 1 && cols > 1 {
-                let _ = process.resize(rows, cols);
+                crate::log_err(process.resize(rows, cols), "resizing an agent's terminal");
             }
             app.on_agent(&task, OutputSource::Live(process));
         }
@@ -391,7 +394,7 @@ fn resize_agents(app: &App, (rows, cols): (u16, u16)) {
     for t in &app.tasks {
         if let Some(process) = t.output.as_ref().and_then(|o| o.process()) {
             if !process.has_exited() {
-                let _ = process.resize(rows, cols);
+                crate::log_err(process.resize(rows, cols), "resizing an agent's terminal");
             }
         }
     }
@@ -404,7 +407,10 @@ fn attach_resize(app: &App, task: &str, rows: u16, cols: u16) {
         .and_then(|o| o.process())
     {
         // One line is the "attached" bar.
-        let _ = process.resize(rows.saturating_sub(1).max(1), cols);
+        crate::log_err(
+            process.resize(rows.saturating_sub(1).max(1), cols),
+            "resizing the attached agent's terminal",
+        );
     }
 }
 
@@ -493,7 +499,7 @@ async fn apply(
                     .and_then(|t| t.output.as_ref())
                     .and_then(|o| o.process())
                 {
-                    let _ = p.resize(rows, cols);
+                    crate::log_err(p.resize(rows, cols), "restoring an agent's terminal size");
                 }
             }
             None
