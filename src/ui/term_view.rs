@@ -37,8 +37,8 @@
 //! of up to 24 bytes inline; the one exception is the rare history cell
 //! described at `narrow`) and no grapheme segmentation. A 200x50 frame takes
 //! about 0.3 ms in a release build, two thirds of it vt100's own per-cell
-//! lookup (`vt100::Screen::cell`, ~20 ns); see the ignored `render_speed`
-//! test.
+//! lookup (`vt100::Screen::cell`, ~20 ns); `benches/render.rs` measures
+//! whole frames.
 //!
 //! # Deferred parsing
 //!
@@ -1050,35 +1050,5 @@ mod tests {
         assert!(text(&buf).contains("line 199"));
         let buf = render(TermView::new(&t).scroll(max_scroll(&t)), 20, 4);
         assert!(text(&buf).starts_with("|start"), "{}", text(&buf));
-    }
-
-    /// `cargo test --release -- --ignored render_speed --nocapture`
-    #[test]
-    #[ignore = "timing; run in release"]
-    fn render_speed() {
-        let mut t = TerminalScreen::new(50, 200, 1000);
-        for i in 0..120 {
-            t.process(
-                format!(
-                    "\x1b[3{}m{i:4}\x1b[m {} \x1b[1m\u{4e2d}\u{6587}\x1b[m {}\r\n",
-                    i % 8,
-                    "lorem ipsum dolor sit amet ".repeat(4),
-                    "x".repeat(i % 60)
-                )
-                .as_bytes(),
-            );
-        }
-        let area = Rect::new(0, 0, 200, 50);
-        let mut buf = Buffer::empty(area);
-        let n = 2000;
-        for scroll in [0, 30] {
-            let start = std::time::Instant::now();
-            for _ in 0..n {
-                TermView::new(&t).scroll(scroll).render(area, &mut buf);
-            }
-            let per = start.elapsed() / n;
-            println!("200x50 frame, scroll {scroll}: {per:?}");
-            assert!(per < std::time::Duration::from_millis(1));
-        }
     }
 }
