@@ -7,8 +7,10 @@
 //! - `log_file`: the raw bytes on disk, size-capped.
 //! - `proc_tree`: an agent's descendants, and signalling them.
 //! - `sampler`: CPU and memory of each agent's tree, once a second.
+//! - `activity`: file changes in an agent's worktree, a heartbeat signal.
 //! - `which`: finding a program the way the agent's exec would.
 
+pub mod activity;
 pub mod history;
 pub mod log_file;
 pub mod proc_tree;

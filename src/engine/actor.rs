@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::agent::activity::{latest, Activity};
 use crate::agent::pty::{AgentExit, AgentProcess};
 use crate::agent::sampler::Sampler;
 use crate::config::{Config, TaskConfig};
@@ -134,9 +135,18 @@ pub(super) enum StopReason {
 pub(super) struct Live {
     attempt: AttemptRow,
     process: Arc<AgentProcess>,
+    /// File changes in the worktree: a heartbeat beside terminal output.
+    activity: Activity,
     started: Instant,
     stop: Option<StopReason>,
     heartbeat: Level,
+}
+
+impl Live {
+    /// The last sign of life: output, a file change, or the start.
+    fn last_heard(&self) -> Instant {
+        latest(self.process.last_output_at(), self.activity.last_change()).unwrap_or(self.started)
+    }
 }
 
 pub struct Engine {
@@ -704,7 +714,13 @@ impl Engine {
 
     // ---- agents ----------------------------------------------------------
 
-    pub(super) fn track(&mut self, id: &str, attempt: AttemptRow, process: Arc<AgentProcess>) {
+    pub(super) fn track(
+        &mut self,
+        id: &str,
+        attempt: AttemptRow,
+        process: Arc<AgentProcess>,
+        worktree: &std::path::Path,
+    ) {
         if let Some(sampler) = &self.sampler {
             sampler.track(id, attempt.attempt, process.pid());
         }
@@ -718,6 +734,7 @@ impl Engine {
             Live {
                 attempt,
                 started: process.started_at(),
+                activity: Activity::watch(worktree),
                 process,
                 stop: None,
                 heartbeat: Level::Ok,
@@ -736,7 +753,7 @@ impl Engine {
                 continue;
             };
             let policy = &task.policy;
-            let since_output = now - live.process.last_output_at().unwrap_or(live.started);
+            let since_output = now - live.last_heard();
             let reason = if now - live.started >= policy.timeout {
                 Some(StopReason::Timeout(policy.timeout))
             } else if policy::heartbeat_level(since_output, policy) == Level::Critical {
@@ -767,7 +784,7 @@ impl Engine {
             if live.attempt.attempt != sample.attempt {
                 continue;
             }
-            let age = now - live.process.last_output_at().unwrap_or(live.started);
+            let age = now - live.last_heard();
             let heartbeat = policy::heartbeat_level(age, &task.policy);
             let cpu = policy::cpu_level(sample.cpu, &task.policy);
             if heartbeat != live.heartbeat {

@@ -134,7 +134,7 @@ impl Engine {
         batch.put_attempt(&row)?;
         batch.commit()?;
         tracing::info!(task = id, attempt, pid = process.pid(), agent = %row.agent, "agent started");
-        self.track(id, row, process);
+        self.track(id, row, process, &worktree.path);
         Ok(())
     }
 

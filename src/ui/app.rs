@@ -127,6 +127,8 @@ pub struct TaskEntry {
     pub since: Instant,
     /// Whether the last frame showed the "unseen output" marker.
     pub marker_shown: bool,
+    /// When `health` arrived.
+    pub health_at: Option<Instant>,
 }
 
 impl TaskEntry {
@@ -139,6 +141,21 @@ impl TaskEntry {
 
     pub fn heartbeat_level(&self) -> Level {
         self.health.as_ref().map_or(Level::Ok, |h| h.heartbeat)
+    }
+
+    /// Time since the agent last showed life: its output, or (from the
+    /// engine's last sample) a file change, whichever is more recent.
+    pub fn heartbeat_age(&self) -> Option<Duration> {
+        let process = self.output.as_ref().and_then(|o| o.process())?;
+        let output_age = process
+            .last_output_at()
+            .unwrap_or(process.started_at())
+            .elapsed();
+        let sampled = match (&self.health, self.health_at) {
+            (Some(h), Some(at)) => Some(h.heartbeat_age + at.elapsed()),
+            _ => None,
+        };
+        Some(sampled.map_or(output_age, |s| s.min(output_age)))
     }
 }
 
@@ -210,6 +227,7 @@ impl App {
                 cpu_history: VecDeque::with_capacity(SPARK_SAMPLES),
                 since: now,
                 marker_shown: false,
+                health_at: None,
             })
             .collect();
         let index = tasks
@@ -408,6 +426,7 @@ impl App {
                         cpu_history: VecDeque::with_capacity(SPARK_SAMPLES),
                         since: now,
                         marker_shown: false,
+                        health_at: None,
                     },
                 })
             })

@@ -34,11 +34,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     }
     for t in running {
         let policy = &t.config.policy;
-        let age = t
-            .output
-            .as_ref()
-            .and_then(|o| o.process())
-            .map(|p| p.last_output_at().unwrap_or(p.started_at()).elapsed());
+        let age = t.heartbeat_age();
         let (hb_text, hb_level) = match age {
             Some(age) => (short_duration(age), policy::heartbeat_level(age, policy)),
             None => ("-".to_string(), Level::Ok),
