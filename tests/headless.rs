@@ -75,6 +75,13 @@ depends_on = ["a"]
     for state in states(&report).values() {
         assert_eq!(state, "done");
     }
+    for task in report["tasks"].as_array().unwrap() {
+        assert_eq!(task["merge"], "unmerged", "{task}");
+        assert_eq!(
+            task["branch"],
+            format!("orch/{}", task["id"].as_str().unwrap())
+        );
+    }
     // d started only after b and c ended.
     let attempt = |id: &str| {
         report["tasks"]

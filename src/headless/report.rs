@@ -42,6 +42,8 @@ pub struct TaskReport {
     pub stage: usize,
     pub depends_on: Vec<String>,
     pub branch: String,
+    /// unmerged | awaiting_approval | waiting | merged | conflict
+    pub merge: String,
     pub worktree: Option<String>,
     pub cause: Option<String>,
     pub attempts: Vec<AttemptReport>,
@@ -135,6 +137,7 @@ impl RunReport {
                 stage: stage_of.get(&task.id).copied().unwrap_or(0),
                 depends_on: task.depends_on.clone(),
                 branch: format!("orch/{}", task.id),
+                merge: row.merge_state.clone(),
                 worktree,
                 cause: row.cause.clone(),
                 attempts: task_attempts.iter().map(AttemptReport::from).collect(),
