@@ -189,3 +189,49 @@ fn help_lists_the_commands_and_exit_codes() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn worktree_list_and_cleanup() {
+    let repo = TestRepo::new();
+    repo.write_config(&format!(
+        "[defaults]\nretries = 0\n[agents.sh]\ncommand = [\"sh\", \"-c\", \"{{prompt}}\"]\n[[tasks]]\nid = \"ok\"\nagent = \"sh\"\nprompt = \"{} 1 0\"\n[[tasks]]\nid = \"bad\"\nagent = \"sh\"\nprompt = \"echo half-done > wip.txt; exit 1\"\n",
+        agent("worker.sh")
+    ));
+    assert_eq!(repo.run(&["--no-tui"]).code, 1);
+
+    let out = repo.run(&["worktree", "list", "--json"]);
+    assert_eq!(out.code, 0, "{out}");
+    let listed: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let entry = |id: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["task"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {id} in {listed}"))
+    };
+    assert_eq!(entry("ok")["state"], "done");
+    assert_eq!(entry("ok")["dirty"], false);
+    assert_eq!(entry("bad")["state"], "needs_review");
+    assert_eq!(entry("bad")["dirty"], true);
+
+    // Default: only finished tasks' worktrees go; branches stay.
+    let out = repo.run(&["worktree", "cleanup"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(!repo.state_dir().join("worktrees/ok").exists());
+    assert!(repo.state_dir().join("worktrees/bad/wip.txt").exists());
+    assert!(repo
+        .git(&["branch", "--list", "orch/ok"])
+        .contains("orch/ok"));
+
+    // A dirty worktree is kept unless forced.
+    let out = repo.run(&["worktree", "cleanup", "bad"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(repo.state_dir().join("worktrees/bad/wip.txt").exists());
+    let out = repo.run(&["worktree", "cleanup", "bad", "--force"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(!repo.state_dir().join("worktrees/bad").exists());
+    let text = repo.run(&["worktree", "list"]);
+    assert!(text.stdout.contains("no task worktrees"), "{text}");
+}

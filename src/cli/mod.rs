@@ -4,6 +4,7 @@ mod check;
 mod logs;
 mod run;
 mod status;
+mod worktree;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -77,6 +78,11 @@ pub enum Sub {
         #[arg(long)]
         json: bool,
     },
+    /// Task worktrees: list them, or remove finished ones (branches are kept).
+    Worktree {
+        #[command(subcommand)]
+        action: WorktreeCmd,
+    },
     /// Print the raw output of a task's attempt.
     Logs {
         task: String,
@@ -86,6 +92,25 @@ pub enum Sub {
         /// Keep printing output as the attempt runs.
         #[arg(long, short)]
         follow: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorktreeCmd {
+    /// Every task worktree with its task's state, head and whether it is dirty.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the worktrees of the named tasks, or of every done or
+    /// cancelled task; their branches stay. Needs no orch running here.
+    Cleanup {
+        /// Tasks whose worktrees to remove (default: every done or cancelled task).
+        tasks: Vec<String>,
+        /// Also remove worktrees with uncommitted changes (they are lost).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -113,6 +138,10 @@ pub fn main() -> i32 {
             attempt,
             follow,
         }) => logs::run(&cli.config, task, *attempt, *follow),
+        Some(Sub::Worktree { action }) => match action {
+            WorktreeCmd::List { json } => worktree::list(&cli.config, *json),
+            WorktreeCmd::Cleanup { tasks, force } => worktree::cleanup(&cli.config, tasks, *force),
+        },
         None => run::run(&cli),
     }
 }
