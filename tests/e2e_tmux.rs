@@ -236,3 +236,32 @@ fn editing_orch_toml_adds_tasks_and_a_bad_edit_keeps_the_last_good_config() {
     tmux.keys(&["y"]);
     tmux.wait_for("ORCH-EXIT=");
 }
+
+#[test]
+fn sigint_from_outside_restores_the_terminal_and_stops_agents() {
+    let repo = TestRepo::new();
+    repo.write_config(&format!(
+        "[agents.sh]\ncommand = [\"sh\", \"-c\", \"{{prompt}}\"]\n[[tasks]]\nid = \"slow\"\nagent = \"sh\"\nprompt = \"{} 60\"\n",
+        agent("silent.sh")
+    ));
+    let tmux = Tmux::start("sigint", repo.path(), common::ORCH);
+    tmux.wait_for("thinking...");
+    let pid: u32 = repo
+        .db()
+        .query_row("SELECT pid FROM runs ORDER BY id DESC LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    // SAFETY: plain kill(2) of the orch we started.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGINT);
+    }
+    let screen = tmux.wait_for("ORCH-EXIT=");
+    assert!(screen.contains("ORCH-EXIT=130"), "{screen}");
+    // Back on the normal screen: the control room's frame is gone.
+    assert!(
+        !screen.contains("╭ Tasks"),
+        "alternate screen not left:\n{screen}"
+    );
+    assert_eq!(repo.task_state("slow").as_deref(), Some("queued"));
+}

@@ -217,6 +217,10 @@ async fn event_loop(
     use tokio::signal::unix::{signal, SignalKind};
     let mut term_signal = signal(SignalKind::terminate()).ok();
     let mut hup_signal = signal(SignalKind::hangup()).ok();
+    // In raw mode Ctrl-C arrives as a key (the quit dialog); this is a
+    // SIGINT sent from elsewhere, which must still restore the terminal
+    // and stop the agents cleanly.
+    let mut int_signal = signal(SignalKind::interrupt()).ok();
     let mut input = EventStream::new();
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
@@ -322,6 +326,7 @@ async fn event_loop(
             _ = tick.tick(), if live => dirty = dirty || last_draw.elapsed() >= Duration::from_millis(900),
             _ = async { match term_signal.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => return LoopEnd::Signal,
             _ = async { match hup_signal.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => return LoopEnd::Signal,
+            _ = async { match int_signal.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => return LoopEnd::Signal,
         }
     }
 }
