@@ -384,6 +384,11 @@ prompt = "{ok} 1 0"
     assert_eq!(out.code, 0, "{out}");
     let report = repo.read_json("r.json");
     assert_eq!(report["tasks"][0]["attempts"][0]["agent"], "sh");
+    assert!(
+        out.stdout
+            .contains("agent sh (fallback: fancy is not installed)"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -46,10 +46,13 @@ impl Engine {
         // Persist first: if orch dies from here on, the next run sees an
         // interrupted attempt and resumes the task.
         let started = row.clone();
+        let runs = self.agent_to_run(&task.agent);
+        let why = (runs != task.agent)
+            .then(|| format!("agent {runs} (fallback: {} is not installed)", task.agent));
         self.transition(
             id,
             TaskState::Running,
-            None,
+            why,
             Some(attempt),
             |t| t.attempts = attempt,
             |b| b.put_attempt(&started),
