@@ -224,10 +224,15 @@ struct Shared {
     output_seq: AtomicU64,
     screen: Mutex<TerminalScreen>,
     log: Mutex<CappedLog>,
-    writer: Mutex<Option<Box<dyn Write + Send>>>,
+    /// Keystrokes and pastes for the agent, written by a thread of its own
+    /// (`input_thread`): a write blocks while the agent does not read its
+    /// input, and that must hold up neither the UI nor the waiter.
+    input: Mutex<Option<std::sync::mpsc::SyncSender<Vec<u8>>>>,
     master: Mutex<Option<Box<dyn MasterPty + Send>>>,
     /// The slave's path (`/dev/pts/N`), to find processes still holding it.
     tty: Option<PathBuf>,
+    /// Milliseconds since `started_at` of the last log flush by the waiter.
+    log_flushed_ms: AtomicU64,
     /// The leader was reaped: its pid must no longer be used for tree walks.
     leader_exited: AtomicBool,
     /// Called after output was processed (see [`SpawnSpec::on_output`]).
@@ -362,10 +367,11 @@ impl AgentProcess {
             pid,
             started_at,
             last_output_ms: AtomicU64::new(0),
+            log_flushed_ms: AtomicU64::new(0),
             output_seq: AtomicU64::new(0),
             screen: Mutex::new(TerminalScreen::new(rows, cols, spec.history_lines)),
             log: Mutex::new(log),
-            writer: Mutex::new(Some(writer)),
+            input: Mutex::new(Some(input_thread(writer, pid))),
             master: Mutex::new(Some(master)),
             tty,
             leader_exited: AtomicBool::new(false),
@@ -441,19 +447,30 @@ impl AgentProcess {
         &self.shared.screen
     }
 
-    /// Send keystrokes / pasted text to the agent. May block while the PTY's
-    /// input buffer is full (an agent not reading its input); large pastes
-    /// are best written off the UI thread.
+    /// Send keystrokes / pasted text to the agent. Never blocks: the bytes
+    /// are queued for the agent's input thread. When the queue is full (the
+    /// agent has not been reading its input for a while) they are refused
+    /// with `WouldBlock`.
     pub fn write_input(&self, bytes: &[u8]) -> io::Result<()> {
-        let mut writer = lock(&self.shared.writer);
-        let Some(w) = writer.as_mut() else {
+        use std::sync::mpsc::TrySendError;
+        let input = lock(&self.shared.input);
+        let Some(tx) = input.as_ref() else {
             return Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
                 "agent has exited",
             ));
         };
-        w.write_all(bytes)?;
-        w.flush()
+        match tx.try_send(bytes.to_vec()) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "the agent is not reading its input; keys dropped",
+            )),
+            Err(TrySendError::Disconnected(_)) => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "agent has exited",
+            )),
+        }
     }
 
     /// Resize the screen and the PTY together (the agent gets SIGWINCH).
@@ -747,12 +764,20 @@ fn log_op(shared: &Shared, op: impl FnOnce(&mut CappedLog) -> io::Result<()>) {
     }
 }
 
-/// Flush the log if the agent has been quiet for [`LOG_IDLE_FLUSH_MS`].
+/// Longest a byte waits in the log buffer while output keeps trickling in
+/// (a spinner never leaves the agent quiet for [`LOG_IDLE_FLUSH_MS`]).
+const LOG_MAX_FLUSH_DELAY_MS: u64 = 1000;
+
+/// Flush the log if the agent has been quiet for [`LOG_IDLE_FLUSH_MS`], or
+/// the last flush is [`LOG_MAX_FLUSH_DELAY_MS`] old.
 fn flush_log_if_idle(shared: &Shared) {
     let last = shared.last_output_ms.load(Ordering::Relaxed);
     let now = u64::try_from(shared.started_at.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1;
     let idle_ms = LOG_IDLE_FLUSH_MS.unsigned_abs().into();
-    if last != 0 && now.saturating_sub(last) >= idle_ms {
+    let flushed = shared.log_flushed_ms.load(Ordering::Relaxed);
+    let idle = last != 0 && now.saturating_sub(last) >= idle_ms;
+    let overdue = now.saturating_sub(flushed) >= LOG_MAX_FLUSH_DELAY_MS;
+    if idle || overdue {
         log_op(shared, |log| {
             if log.has_buffered() {
                 log.flush()
@@ -760,6 +785,7 @@ fn flush_log_if_idle(shared: &Shared) {
                 Ok(())
             }
         });
+        shared.log_flushed_ms.store(now, Ordering::Relaxed);
     }
 }
 
@@ -817,6 +843,7 @@ fn wait_for_exit(
             // Asked to sync soon: wait a sync interval first, so a stream
             // still in full flow is not interrupted.
             drain_eventfd(wake);
+            flush_log_if_idle(shared);
             continue;
         }
         if n == 0 {
@@ -938,12 +965,40 @@ fn waiter_loop(
     // Normally the reader synced at EOF; if it is stuck, show what it read.
     shared.sync_armed.store(true, Ordering::Release);
     sync_if_asked(shared);
-    // The terminal is no longer needed for resizing or input.
-    drop(lock(&shared.writer).take());
+    // The terminal is no longer needed for resizing or input. Dropping the
+    // queue ends the input thread once any write in progress returns; the
+    // lock is only ever held for a queue operation, never for a write.
+    drop(lock(&shared.input).take());
     drop(lock(&shared.master).take());
     shared.exited.store(true, Ordering::Release);
     tracing::debug!(pid, %exit, "agent finished");
     on_exit(exit);
+}
+
+/// Chunks of input queued for an agent at most (keystrokes, pastes).
+const INPUT_QUEUE: usize = 256;
+
+/// Start the thread that writes input to the agent's PTY; returns its queue.
+/// A write blocks while the agent's input buffer is full; only this thread
+/// waits. If the thread cannot be started, input is refused (the queue's
+/// receiver is gone).
+fn input_thread(
+    mut writer: Box<dyn Write + Send>,
+    pid: u32,
+) -> std::sync::mpsc::SyncSender<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(INPUT_QUEUE);
+    let spawned = std::thread::Builder::new()
+        .name(format!("orch-input-{pid}"))
+        .spawn(move || {
+            for chunk in rx {
+                if let Err(err) = writer.write_all(&chunk).and_then(|()| writer.flush()) {
+                    tracing::debug!(pid, "input to the agent stopped: {err}");
+                    return;
+                }
+            }
+        });
+    crate::log_err(spawned, "starting an agent's input thread");
+    tx
 }
 
 fn wait_child(child: &mut Box<dyn Child + Send + Sync>) -> AgentExit {
@@ -1396,6 +1451,44 @@ mod tests {
         a.proc.write_input(b"hello there\r").expect("write");
         assert_eq!(a.wait_exit(), AgentExit::Code(0));
         assert!(a.screen_text().contains("got hello there"));
+        assert!(a.proc.write_input(b"x").is_err());
+    }
+
+    #[test]
+    fn a_trickling_agent_reaches_its_log_file_while_it_runs() {
+        // A line every 100 ms: never quiet for the idle flush.
+        let a = start(&[
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 100 ]; do echo tick $i; i=$((i+1)); sleep 0.1; done",
+        ]);
+        wait_until(
+            || std::fs::read(&a.log).is_ok_and(|b| String::from_utf8_lossy(&b).contains("tick 5")),
+            "log on disk during the run",
+        );
+        assert!(!a.proc.has_exited());
+        a.proc.terminate(Duration::from_millis(100));
+        a.wait_exit();
+    }
+
+    #[test]
+    fn a_paste_to_an_agent_that_does_not_read_never_blocks_and_exit_is_reported() {
+        let a = start(&["sh", "-c", "stty raw -echo; echo ready; sleep 30"]);
+        a.wait_for_screen("ready");
+        // Far more than the PTY's input buffer holds: the first chunks are
+        // queued, then input is refused; no call blocks.
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut refused = false;
+        for _ in 0..(INPUT_QUEUE + 8) {
+            if let Err(err) = a.proc.write_input(&chunk) {
+                assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused, "a full input queue must refuse more input");
+        a.proc.terminate(Duration::from_millis(200));
+        a.wait_exit();
         assert!(a.proc.write_input(b"x").is_err());
     }
 

@@ -231,6 +231,16 @@ impl TerminalScreen {
     pub fn resize(&mut self, rows: u16, cols: u16) {
         self.leave_fast();
         let (rows, cols) = clamp_size(rows, cols);
+        let grows = rows > self.parser.screen().size().0;
+        if grows && !self.parser.screen().alternate_screen() {
+            // vt100 counts the rows that scrolled off and, on a grow, would
+            // put that many blank rows at the top (they went to our history,
+            // not to a vt100 scrollback it could pull them back from; a
+            // later shrink would then push the blanks into history). Erasing
+            // its (empty) saved lines resets the count, so the new rows are
+            // added at the bottom. Fed to vt100 directly: our history stays.
+            self.parser.process(CLEAR_SCROLLBACK);
+        }
         self.parser.set_size(rows, cols);
     }
 
@@ -324,7 +334,11 @@ impl TerminalScreen {
             match cut {
                 Some(end) => {
                     self.parser.process(&bytes[..end]);
-                    self.parser.callbacks_mut().history.clear();
+                    // As a terminal does: the alternate screen has no
+                    // saved lines to erase.
+                    if !self.parser.screen().alternate_screen() {
+                        self.parser.callbacks_mut().history.clear();
+                    }
                     bytes = &bytes[end..];
                 }
                 None => {
@@ -360,7 +374,10 @@ impl TerminalScreen {
             return 0;
         };
         let line = &rest[..=nl];
-        if !line.iter().all(|&b| is_plain(b)) || !line.iter().any(|&b| is_printable(b)) {
+        // The probe line must show something: a line of spaces (or nothing)
+        // looks the same whether or not vt100 is still inside an escape
+        // sequence that swallowed its start.
+        if !line.iter().all(|&b| is_plain(b)) || !line.iter().any(|&b| (0x21..=0x7e).contains(&b)) {
             return 0;
         }
         if !pen_is_default(screen) || !row_matches(screen, rows - 1, &[]) {
@@ -1254,6 +1271,46 @@ mod tests {
         t.resize(3, 20);
         assert_eq!(texts(t.history()), ["a", "b", "c"]);
         assert_eq!(t.tail_text(10), ["a", "b", "c", "d", "e", "f"]);
+    }
+
+    #[test]
+    fn growing_the_screen_adds_rows_at_the_bottom_and_no_blank_history() {
+        let mut t = TerminalScreen::new(5, 10, 100);
+        for i in 1..=20 {
+            t.process(format!("line{i}\r\n").as_bytes());
+        }
+        t.resize(8, 10);
+        let rows: Vec<String> = t.screen().rows(0, 10).collect();
+        assert_eq!(rows[0], "line17", "{rows:?}");
+        t.resize(5, 10);
+        let history: Vec<&str> = t.history().iter().map(|l| l.text()).collect();
+        assert!(
+            history.iter().all(|l| !l.is_empty()),
+            "blank rows in history: {history:?}"
+        );
+    }
+
+    #[test]
+    fn erase_saved_lines_on_the_alternate_screen_keeps_history() {
+        let mut t = TerminalScreen::new(3, 10, 100);
+        t.process(b"a\r\nb\r\nc\r\nd\r\n");
+        let before = t.history().len();
+        assert!(before > 0);
+        t.process(b"\x1b[?1049h\x1b[3J\x1b[?1049l");
+        assert_eq!(t.history().len(), before);
+    }
+
+    #[test]
+    fn fast_path_is_not_fooled_by_a_line_of_spaces_after_a_stray_escape() {
+        let mut fast = TerminalScreen::new(4, 10, 100);
+        let input = b"\n\n\x1b\n \r\nC\n\r\n\n\n";
+        fast.process(input);
+        let (r, c) = clamp_size(4, 10);
+        let mut plain = vt100::Parser::new(r, c, 1000);
+        plain.process(input);
+        assert_eq!(fast.screen().contents(), plain.screen().contents());
+        let history: Vec<&str> = fast.history().iter().map(|l| l.text()).collect();
+        assert!(!history.contains(&"C"), "{history:?}");
     }
 
     #[test]

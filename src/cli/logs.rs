@@ -4,7 +4,6 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::agent::log_file::read_log;
 use crate::store::{AttemptStatus, Store};
 
 pub fn run(config_path: &Path, task: &str, attempt: Option<u32>, follow: bool) -> i32 {
@@ -24,21 +23,23 @@ pub fn run(config_path: &Path, task: &str, attempt: Option<u32>, follow: bool) -
         .join("logs")
         .join(task)
         .join(format!("{attempt}.log"));
-    let bytes = match read_log(&path) {
+    // The rotated part (if any), then the current file; following goes on
+    // from exactly what was read of the current file.
+    let rotated = std::fs::read(path.with_extension("log.1")).unwrap_or_default();
+    let current = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(err) => {
             eprintln!("orch: cannot read {}: {err}", path.display());
             return 1;
         }
     };
+    let offset = current.len() as u64;
+    let bytes = [rotated, current].concat();
     let mut out = std::io::stdout().lock();
     if out.write_all(&bytes).and_then(|_| out.flush()).is_err() {
         return 0;
     }
     if follow {
-        // Follow the current file from its end (the bytes printed above
-        // may include the rotated file before it).
-        let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         follow_log(&path, offset, || {
             let running = Store::open_read_only(&state_dir.join("state.db"))
                 .and_then(|s| s.attempts(task))
@@ -73,14 +74,20 @@ fn latest_attempt(store: Option<&Store>, state_dir: &Path, task: &str) -> Option
 /// (then print the rest and stop). Polls twice a second: the file is written
 /// by another process and this is a one-off terminal command.
 fn follow_log(path: &Path, mut offset: u64, finished: impl Fn() -> bool) {
+    use std::os::unix::fs::MetadataExt;
     let mut out = std::io::stdout();
+    let mut inode = std::fs::metadata(path).map(|m| m.ino()).ok();
     loop {
         let done = finished();
         if let Ok(mut file) = std::fs::File::open(path) {
-            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-            if len < offset {
-                // Rotated by the size cap: start over on the new file.
+            let meta = file.metadata().ok();
+            let len = meta.as_ref().map_or(0, |m| m.len());
+            let ino = meta.as_ref().map(|m| m.ino());
+            if ino != inode || len < offset {
+                // Rotated by the size cap (a new file, even if it already
+                // grew past our offset): start over on it.
                 offset = 0;
+                inode = ino;
             }
             if file.seek(SeekFrom::Start(offset)).is_ok() {
                 let mut buf = Vec::new();
