@@ -107,6 +107,9 @@ pub struct History {
     lines: VecDeque<HistoryLine>,
     capacity: usize,
     bytes: usize,
+    /// Lines ever added (not reset by `clear`): lets a view scrolled back
+    /// into history stay on the same lines while new ones arrive.
+    pushed: u64,
 }
 
 impl History {
@@ -117,6 +120,7 @@ impl History {
             lines: VecDeque::new(),
             capacity: capacity_lines,
             bytes: 0,
+            pushed: 0,
         }
     }
 
@@ -128,6 +132,11 @@ impl History {
     /// True when no line is held.
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty()
+    }
+
+    /// How many lines were ever added (monotonic).
+    pub fn pushed(&self) -> u64 {
+        self.pushed
     }
 
     /// Maximum number of lines held.
@@ -187,6 +196,7 @@ impl History {
         };
         self.bytes += line.bytes();
         self.lines.push_back(line);
+        self.pushed += 1;
     }
 
     /// Append a line as the newest, dropping the oldest if full.
@@ -201,6 +211,7 @@ impl History {
         }
         self.bytes += line.bytes();
         self.lines.push_back(line);
+        self.pushed += 1;
     }
 }
 

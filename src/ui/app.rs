@@ -178,6 +178,9 @@ pub struct App {
     pub grouping: Grouping,
     /// Lines scrolled back in the output pane (0 = following).
     pub output_scroll: usize,
+    /// While scrolled back: the history's line count at the last frame, so
+    /// new output does not slide the view (see `view::anchor_scroll`).
+    pub scroll_anchor: Option<u64>,
     pub approval_selected: usize,
     pub keymap: Keymap,
     pub theme: Theme,
@@ -245,6 +248,7 @@ impl App {
             mode: Mode::Normal,
             grouping: Grouping::Tree,
             output_scroll: 0,
+            scroll_anchor: None,
             approval_selected: 0,
             keymap,
             theme,

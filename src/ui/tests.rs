@@ -325,3 +325,36 @@ fn no_size_is_too_small_to_draw() {
         render(&mut app, w, h);
     }
 }
+
+#[test]
+fn scrolled_back_output_stays_put_while_the_agent_prints() {
+    let mut app = busy("dark");
+    app.focus = Focus::Output;
+    render(&mut app, 120, 30);
+    app.output_scroll = 5;
+    let before = text(&render(&mut app, 120, 30));
+    // The agent prints ten more lines.
+    let Some(OutputSource::Replay(screen)) = app.task("api").and_then(|t| t.output.clone()) else {
+        panic!("test output is a replay");
+    };
+    {
+        let mut screen = screen.lock().unwrap();
+        for i in 0..10 {
+            screen.process(format!("\r\nmore {i}").as_bytes());
+        }
+    }
+    let after = text(&render(&mut app, 120, 30));
+    assert_eq!(app.output_scroll, 15);
+    let output_lines = |s: &str| -> Vec<String> {
+        s.lines()
+            .skip(1)
+            .take(10)
+            .map(|l| l.chars().skip(55).collect())
+            .collect()
+    };
+    assert_eq!(
+        output_lines(&before),
+        output_lines(&after),
+        "the view moved:\n{before}\n{after}"
+    );
+}

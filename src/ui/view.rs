@@ -18,6 +18,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &mut App, store: Option<&Store>) {
     let areas = layout::split(area, app.approvals().len(), app.running().len());
     let inner = ratatui::widgets::Block::bordered().inner(areas.output);
     app.output_size = (inner.height, inner.width);
+    anchor_scroll(app);
     tasks::draw(frame, areas.tasks, app);
     health::draw(frame, areas.health, app);
     output::draw(frame, areas.output, app);
@@ -30,4 +31,30 @@ pub fn draw(frame: &mut Frame<'_>, app: &mut App, store: Option<&Store>) {
         Mode::Dialog(dialog) => overlays::draw_dialog(frame, area, app, dialog),
         Mode::Normal | Mode::Attached(_) => {}
     }
+}
+
+/// Scrolled back into history, the view stays on the same lines while the
+/// agent prints (as tmux's copy mode does): the offset grows by the lines
+/// added since the last frame, up to the oldest line kept.
+fn anchor_scroll(app: &mut App) {
+    if app.output_scroll == 0 {
+        app.scroll_anchor = None;
+        return;
+    }
+    let height = app.output_size.0;
+    let Some((pushed, max)) = app.selected().and_then(|t| t.output.as_ref()).map(|o| {
+        o.with_screen(|s| {
+            (
+                s.history().pushed(),
+                crate::ui::term_view::max_scroll_for(s, height),
+            )
+        })
+    }) else {
+        return;
+    };
+    if let Some(before) = app.scroll_anchor {
+        let added = usize::try_from(pushed.saturating_sub(before)).unwrap_or(usize::MAX);
+        app.output_scroll = app.output_scroll.saturating_add(added).min(max);
+    }
+    app.scroll_anchor = Some(pushed);
 }
