@@ -59,9 +59,13 @@ fn every_error_is_reported_at_once() {
 #[test]
 fn missing_config_file_is_a_usage_error() {
     let repo = TestRepo::new();
-    let out = repo.run(&["--no-tui"]);
-    assert_eq!(out.code, 2, "{out}");
-    assert!(out.stderr.contains("orch.toml"), "{out}");
+    for args in [&["--no-tui"][..], &["check"][..]] {
+        let out = repo.run(args);
+        assert_eq!(out.code, 2, "{out}");
+        assert!(out.stderr.contains("no orch.toml here"), "{out}");
+        assert!(out.stderr.contains("--config"), "{out}");
+    }
+    assert!(!repo.state_dir().exists());
 }
 
 #[test]

@@ -130,6 +130,16 @@ pub fn main() -> i32 {
             };
         }
     };
+    let needs_config = !matches!(
+        cli.command,
+        Some(Sub::Status { .. }) | Some(Sub::Logs { .. })
+    );
+    if needs_config {
+        if let Some(message) = missing_config(&cli.config) {
+            eprintln!("{message}");
+            return 2;
+        }
+    }
     match &cli.command {
         Some(Sub::Check) => check::run(&cli.config),
         Some(Sub::Status { json }) => status::run(&cli.config, *json),
@@ -144,6 +154,20 @@ pub fn main() -> i32 {
         },
         None => run::run(&cli),
     }
+}
+
+/// A missing config file gets a hint instead of a parse error.
+fn missing_config(path: &std::path::Path) -> Option<String> {
+    if path.exists() {
+        return None;
+    }
+    let dir = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| ".".into());
+    Some(format!(
+        "orch: no {} here ({dir}); write one (every key is in docs/CONFIG.md) or pass --config PATH",
+        path.display()
+    ))
 }
 
 /// Where the state lives for commands that only read it: from the config if
