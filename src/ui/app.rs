@@ -129,6 +129,8 @@ pub struct TaskEntry {
     pub marker_shown: bool,
     /// When `health` arrived.
     pub health_at: Option<Instant>,
+    /// How long the last attempt seen running in this session took.
+    pub last_run: Option<Duration>,
 }
 
 impl TaskEntry {
@@ -231,6 +233,7 @@ impl App {
                 since: now,
                 marker_shown: false,
                 health_at: None,
+                last_run: None,
             })
             .collect();
         let index = tasks
@@ -431,6 +434,7 @@ impl App {
                         since: now,
                         marker_shown: false,
                         health_at: None,
+                        last_run: None,
                     },
                 })
             })
@@ -470,6 +474,9 @@ impl App {
             return false;
         };
         if entry.row.state != row.state {
+            if entry.row.state == TaskState::Running {
+                entry.last_run = Some(entry.since.elapsed());
+            }
             entry.since = Instant::now();
             if row.state != TaskState::Running {
                 entry.health = None;

@@ -358,3 +358,20 @@ fn scrolled_back_output_stays_put_while_the_agent_prints() {
         "the view moved:\n{before}\n{after}"
     );
 }
+
+#[test]
+fn a_finished_attempt_shows_how_long_it_took() {
+    let mut app = busy("dark");
+    assert!(app.task("api").unwrap().last_run.is_none());
+    app.on_task(row("api", TaskState::Done, 2, None));
+    assert!(app.task("api").unwrap().last_run.is_some());
+    let screen = text(&render(&mut app, 120, 30));
+    let api_line = screen
+        .lines()
+        .find(|l| l.contains("✓ api"))
+        .unwrap_or_default();
+    assert!(
+        api_line.contains("ms") || api_line.contains('s'),
+        "{api_line}"
+    );
+}

@@ -132,7 +132,8 @@ fn task_line(app: &App, index: usize, depth: usize, columns: &Columns) -> Line<'
                 )
             })
             .unwrap_or_default(),
-        _ => String::new(),
+        // How long the last attempt took, when this session saw it run.
+        _ => t.last_run.map(short_duration).unwrap_or_default(),
     };
     let name_width = columns.name;
     let name = fit(
