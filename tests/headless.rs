@@ -7,6 +7,25 @@ use std::time::Duration;
 
 use common::*;
 
+/// The ledger written by agents that log "start ID" and "end ID" shows
+/// `tasks` runs, none overlapping another.
+fn assert_ran_one_at_a_time(ledger: &std::path::Path, tasks: usize) {
+    let lines: Vec<String> = std::fs::read_to_string(ledger)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 2 * tasks, "{lines:?}");
+    for pair in lines.chunks(2) {
+        assert!(pair[0].starts_with("start "), "{lines:?}");
+        assert_eq!(
+            pair[0].strip_prefix("start "),
+            pair[1].strip_prefix("end "),
+            "two runs overlapped: {lines:?}"
+        );
+    }
+}
+
 fn config(defaults: &str, tasks: &str) -> String {
     let retries = if defaults.contains("retries") {
         ""
@@ -553,17 +572,7 @@ agent = "solo"
     ));
     let out = repo.run(&["--no-tui"]);
     assert_eq!(out.code, 0, "{out}");
-    let lines: Vec<String> = std::fs::read_to_string(&ledger)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
-    assert_eq!(lines.len(), 6, "{lines:?}");
-    for pair in lines.chunks(2) {
-        let a = pair[0].strip_prefix("start ").unwrap();
-        let b = pair[1].strip_prefix("end ").unwrap();
-        assert_eq!(a, b, "overlap in {lines:?}");
-    }
+    assert_ran_one_at_a_time(&ledger, 3);
 }
 
 #[test]
@@ -640,19 +649,7 @@ agent = "sh"
     ));
     let out = repo.run(&["--no-tui"]);
     assert_eq!(out.code, 0, "{out}");
-    let lines: Vec<String> = std::fs::read_to_string(&ledger)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
-    assert_eq!(lines.len(), 6, "{lines:?}");
-    for pair in lines.chunks(2) {
-        assert_eq!(
-            pair[0].strip_prefix("start "),
-            pair[1].strip_prefix("end "),
-            "two instances of sh overlapped: {lines:?}"
-        );
-    }
+    assert_ran_one_at_a_time(&ledger, 3);
 }
 
 #[test]

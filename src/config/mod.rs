@@ -9,6 +9,8 @@ pub mod model;
 
 mod duration;
 mod error;
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod lines;
 pub(crate) mod suggest;
 pub(crate) use lines::LineIndex;

@@ -4,7 +4,7 @@
 //! Set `ORCH_BLESS_FIXTURES=1` to rewrite the `.expected` files from the
 //! current output (then review the diff).
 
-use std::fs;
+use crate::config::fixtures::{read, toml_files};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -922,26 +922,6 @@ fn load_unreadable_file() {
 
 // ----- fixtures ------------------------------------------------------------
 
-fn toml_files(dir: &Path) -> Vec<PathBuf> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(error) => panic!("cannot list {}: {error}", dir.display()),
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn read(path: &Path) -> String {
-    match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) => panic!("cannot read {}: {error}", path.display()),
-    }
-}
-
 #[test]
 fn valid_fixtures_load() {
     let files = toml_files(&Path::new(FIXTURES).join("valid"));
@@ -955,44 +935,9 @@ fn valid_fixtures_load() {
 
 #[test]
 fn invalid_fixtures_give_the_expected_errors() {
-    let dir = Path::new(FIXTURES).join("invalid");
-    let files = toml_files(&dir);
-    assert!(files.len() >= 8, "invalid fixtures missing");
-    let bless = std::env::var_os("ORCH_BLESS_FIXTURES").is_some();
-    let mut failures = Vec::new();
-    for file in &files {
-        let expected_path = file.with_extension("expected");
-        let actual = match parse(&read(file), Path::new("orch.toml")) {
-            Ok(_) => {
-                failures.push(format!("{}: parsed without errors", file.display()));
-                continue;
-            }
-            Err(errors) => errors.to_string(),
-        };
-        if bless {
-            if let Err(error) = fs::write(&expected_path, format!("{actual}\n")) {
-                panic!("cannot write {}: {error}", expected_path.display());
-            }
-            continue;
-        }
-        let expected = read(&expected_path);
-        let expected = expected.strip_suffix('\n').unwrap_or(&expected);
-        if actual != expected {
-            failures.push(format!(
-                "{}:\n--- expected\n{expected}\n--- actual\n{actual}",
-                file.display()
-            ));
-        }
-    }
-    // Every .expected file belongs to a fixture.
-    if let Ok(entries) = fs::read_dir(&dir) {
-        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-            if path.extension().is_some_and(|ext| ext == "expected")
-                && !path.with_extension("toml").exists()
-            {
-                failures.push(format!("{}: no matching .toml", path.display()));
-            }
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    crate::config::fixtures::check_invalid(&Path::new(FIXTURES).join("invalid"), 8, |file| {
+        parse(&read(file), Path::new("orch.toml"))
+            .map(drop)
+            .map_err(|e| e.to_string())
+    });
 }

@@ -4,6 +4,7 @@
 //! Set `ORCH_BLESS_FIXTURES=1` to rewrite the `.expected` files from the
 //! current output (then review the diff).
 
+use crate::config::fixtures::{read, toml_files};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -590,26 +591,6 @@ fn action_suggestions() {
 
 // ----- fixtures -------------------------------------------------------------
 
-fn toml_files(dir: &Path) -> Vec<PathBuf> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(error) => panic!("{}: {error}", dir.display()),
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn read(path: &Path) -> String {
-    match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) => panic!("{}: {error}", path.display()),
-    }
-}
-
 /// Parse a fixture as if it were `NAME.toml`, inheriting from the built-ins.
 fn parse_fixture(path: &Path) -> Result<Keymap, ConfigErrors> {
     let name = path.file_name().map(PathBuf::from).unwrap_or_default();
@@ -658,43 +639,7 @@ fn full_fixture() {
 
 #[test]
 fn invalid_fixtures_give_the_expected_errors() {
-    let dir = Path::new(FIXTURES).join("invalid");
-    let files = toml_files(&dir);
-    assert!(files.len() >= 6, "invalid fixtures missing");
-    let bless = std::env::var_os("ORCH_BLESS_FIXTURES").is_some();
-    let mut failures = Vec::new();
-    for file in &files {
-        let expected_path = file.with_extension("expected");
-        let actual = match parse_fixture(file) {
-            Ok(_) => {
-                failures.push(format!("{}: parsed without errors", file.display()));
-                continue;
-            }
-            Err(errors) => errors.to_string(),
-        };
-        if bless {
-            if let Err(error) = fs::write(&expected_path, format!("{actual}\n")) {
-                panic!("cannot write {}: {error}", expected_path.display());
-            }
-            continue;
-        }
-        let expected = read(&expected_path);
-        let expected = expected.strip_suffix('\n').unwrap_or(&expected);
-        if actual != expected {
-            failures.push(format!(
-                "{}:\n--- expected\n{expected}\n--- actual\n{actual}",
-                file.display()
-            ));
-        }
-    }
-    if let Ok(entries) = fs::read_dir(&dir) {
-        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-            if path.extension().is_some_and(|ext| ext == "expected")
-                && !path.with_extension("toml").exists()
-            {
-                failures.push(format!("{}: no matching .toml", path.display()));
-            }
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    crate::config::fixtures::check_invalid(&Path::new(FIXTURES).join("invalid"), 6, |file| {
+        parse_fixture(file).map(drop).map_err(|e| e.to_string())
+    });
 }
