@@ -1,5 +1,25 @@
 //! "Did you mean ...?" for misspelt keys and names.
 
+/// `; did you mean "x"?` when a candidate is close to `input`, else nothing.
+pub(crate) fn did_you_mean<'a>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> String {
+    closest(input, candidates)
+        .map(|candidate| format!("; did you mean {candidate:?}?"))
+        .unwrap_or_default()
+}
+
+/// The message for a key that is not allowed where it stands, the same in
+/// every file orch reads. `place` ends the first part, e.g. `"in [defaults]"`.
+pub(crate) fn unknown_key_message(name: &str, allowed: &[&str], place: &str) -> String {
+    format!(
+        "unknown key {name:?} {place} (expected one of: {}){}",
+        allowed.join(", "),
+        did_you_mean(name, allowed.iter().copied()),
+    )
+}
+
 /// The candidate closest to `input`, if it is close enough to be a likely typo.
 pub(crate) fn closest<'a, I>(input: &str, candidates: I) -> Option<&'a str>
 where

@@ -20,7 +20,7 @@ use super::error::{ConfigError, ConfigErrors};
 use super::model::{
     AgentConfig, Approval, Config, MergeMode, Policy, ProjectConfig, Risk, TaskConfig, UiConfig,
 };
-use super::suggest::closest;
+use super::suggest::{did_you_mean, unknown_key_message};
 
 type Span = Range<usize>;
 type Value<'i> = Spanned<DeValue<'i>>;
@@ -895,14 +895,7 @@ impl<'s> Checker<'s> {
             if allowed.contains(&name.as_ref()) {
                 continue;
             }
-            self.error(
-                key.span(),
-                format!(
-                    "unknown key {name:?} {place} (expected one of: {}){}",
-                    allowed.join(", "),
-                    did_you_mean(name, allowed.iter().copied()),
-                ),
-            );
+            self.error(key.span(), unknown_key_message(name, allowed, place));
         }
     }
 
@@ -1147,11 +1140,4 @@ fn defined_agents(agents: &[RawAgent]) -> String {
         let names: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
         format!("defined agents: {}", names.join(", "))
     }
-}
-
-/// `; did you mean "x"?` when a candidate is close to `input`, else nothing.
-fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    closest(input, candidates)
-        .map(|candidate| format!("; did you mean {candidate:?}?"))
-        .unwrap_or_default()
 }

@@ -131,21 +131,7 @@ impl Engine {
 
 /// The row of a task that has never been seen before.
 pub(super) fn new_row(task: &crate::config::TaskConfig, now: i64) -> TaskRow {
-    TaskRow {
-        id: task.id.clone(),
-        title: task.title.clone(),
-        agent: task.agent.clone(),
-        state: TaskState::Pending,
-        attempts: 0,
-        failures: 0,
-        cause: None,
-        retry_at: None,
-        approved: false,
-        merge_state: "unmerged".into(),
-        created_at: now,
-        updated_at: now,
-        skipped: false,
-    }
+    TaskRow::pending(&task.id, &task.title, &task.agent, now)
 }
 
 /// An agent that outlived a killed orch (it ignored the PTY hangup) is

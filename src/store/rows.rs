@@ -33,6 +33,25 @@ impl Serialize for TaskState {
 }
 
 impl TaskRow {
+    /// A task never seen before: pending, nothing run.
+    pub fn pending(id: &str, title: &str, agent: &str, now: i64) -> TaskRow {
+        TaskRow {
+            id: id.to_string(),
+            title: title.to_string(),
+            agent: agent.to_string(),
+            state: TaskState::Pending,
+            attempts: 0,
+            failures: 0,
+            cause: None,
+            retry_at: None,
+            approved: false,
+            merge_state: "unmerged".into(),
+            created_at: now,
+            updated_at: now,
+            skipped: false,
+        }
+    }
+
     pub(super) const COLUMNS: &'static str = "id, title, agent, state, attempts, failures, cause, \
         retry_at, approved, merge_state, created_at, updated_at, skipped";
 

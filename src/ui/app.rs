@@ -134,6 +134,21 @@ pub struct TaskEntry {
 }
 
 impl TaskEntry {
+    fn new(config: TaskConfig, row: TaskRow, since: Instant) -> TaskEntry {
+        TaskEntry {
+            config,
+            row,
+            output: None,
+            seen_seq: 0,
+            health: None,
+            cpu_history: VecDeque::with_capacity(SPARK_SAMPLES),
+            since,
+            marker_shown: false,
+            health_at: None,
+            last_run: None,
+        }
+    }
+
     /// Printed something the user has not seen.
     pub fn has_unseen_output(&self) -> bool {
         self.output
@@ -206,34 +221,12 @@ impl App {
         let tasks: Vec<TaskEntry> = config
             .tasks
             .iter()
-            .map(|t| TaskEntry {
-                config: t.clone(),
-                row: by_id
+            .map(|t| {
+                let row = by_id
                     .get(t.id.as_str())
                     .map(|r| (*r).clone())
-                    .unwrap_or_else(|| TaskRow {
-                        id: t.id.clone(),
-                        title: t.title.clone(),
-                        agent: t.agent.clone(),
-                        state: TaskState::Pending,
-                        attempts: 0,
-                        failures: 0,
-                        cause: None,
-                        retry_at: None,
-                        approved: false,
-                        merge_state: "unmerged".into(),
-                        created_at: 0,
-                        updated_at: 0,
-                        skipped: false,
-                    }),
-                output: None,
-                seen_seq: 0,
-                health: None,
-                cpu_history: VecDeque::with_capacity(SPARK_SAMPLES),
-                since: now,
-                marker_shown: false,
-                health_at: None,
-                last_run: None,
+                    .unwrap_or_else(|| TaskRow::pending(&t.id, &t.title, &t.agent, 0));
+                TaskEntry::new(t.clone(), row, now)
             })
             .collect();
         let index = tasks
@@ -424,18 +417,7 @@ impl App {
                         entry.row = row;
                         entry
                     }
-                    None => TaskEntry {
-                        config: t.clone(),
-                        row,
-                        output: None,
-                        seen_seq: 0,
-                        health: None,
-                        cpu_history: VecDeque::with_capacity(SPARK_SAMPLES),
-                        since: now,
-                        marker_shown: false,
-                        health_at: None,
-                        last_run: None,
-                    },
+                    None => TaskEntry::new(t.clone(), row, now),
                 })
             })
             .collect();

@@ -368,14 +368,7 @@ impl<'s> Doc<'s> {
             if allowed.contains(&name.as_ref()) {
                 continue;
             }
-            self.error(
-                key.span(),
-                format!(
-                    "unknown key {name:?} {place} (expected one of: {}){}",
-                    allowed.join(", "),
-                    did_you_mean(name, allowed.iter().copied()),
-                ),
-            );
+            self.error(key.span(), unknown_key_message(name, allowed, place));
         }
     }
 
@@ -521,18 +514,8 @@ pub(crate) fn toml_key(key: &str) -> String {
     }
 }
 
-/// `; did you mean "x"?` when a candidate is close to `input`, else nothing.
-pub(crate) fn did_you_mean<'a>(
-    input: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> String {
-    closest(input, candidates)
-        .map(|candidate| format!("; did you mean {candidate:?}?"))
-        .unwrap_or_default()
-}
-
-/// "Did you mean": the same rule as the config file's suggestions.
-pub(crate) use crate::config::suggest::closest;
+/// "Did you mean": the same rule and wording as the config file's.
+pub(crate) use crate::config::suggest::{closest, did_you_mean, unknown_key_message};
 
 #[cfg(test)]
 mod tests {
