@@ -14,9 +14,13 @@
 //! - [`git`]: worktrees and branches per task, with git2.
 //! - [`store`]: `state.db` (SQLite, WAL, versioned migrations).
 //! - [`headless`]: `orch --no-tui`: progress lines, summary, JSON/JUnit reports.
+//! - [`ui`]: the control room: a ratatui screen over the running engine
+//!   (panes, attach, keymaps, themes, the event loop).
 //! - [`session`]: what every run needs before the engine starts (config,
 //!   repository, base branch, state dir, lock, store).
-//! - [`cli`]: the command line and the small subcommands (`check`, `status`, `logs`).
+//! - [`cli`]: the command line and the small subcommands (`check`, `status`,
+//!   `logs`, `worktree list/cleanup`).
+//! - [`log_err`]: the one way to log an error and carry on.
 //! - [`timefmt`]: timestamps and durations for people and reports.
 
 pub mod agent;

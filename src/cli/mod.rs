@@ -55,12 +55,12 @@ pub struct Cli {
     pub approval_timeout: Duration,
 
     /// Control room colours: a theme name (dark, light, ansi16, or your own
-    /// in ~/.config/orch/themes/). Overrides [ui] theme.
+    /// in ~/.config/orch/themes/). Overrides `theme` in the `ui` table of orch.toml.
     #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
 
     /// Control room keys: a keymap name (default, vim, or your own in
-    /// ~/.config/orch/keymaps/). Overrides [ui] keymap.
+    /// ~/.config/orch/keymaps/). Overrides `keymap` in the `ui` table of orch.toml.
     #[arg(long, value_name = "NAME")]
     pub keymap: Option<String>,
 

@@ -15,6 +15,7 @@ mod lines;
 pub(crate) mod suggest;
 pub(crate) use lines::LineIndex;
 mod validate;
+pub(crate) use validate::type_name;
 pub mod watch;
 
 #[cfg(test)]

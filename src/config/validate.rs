@@ -1108,7 +1108,8 @@ fn task_id_problem(id: &str) -> Option<&'static str> {
     None
 }
 
-fn type_name(value: &DeValue<'_>) -> &'static str {
+/// How a TOML value's type is named in messages ("expected ..., found an integer").
+pub(crate) fn type_name(value: &DeValue<'_>) -> &'static str {
     match value {
         DeValue::String(_) => "a string",
         DeValue::Integer(_) => "an integer",

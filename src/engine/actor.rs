@@ -661,6 +661,11 @@ impl Engine {
     }
 
     fn start_ready(&mut self) -> Result<(), EngineError> {
+        // Runs on every settle pass: with every slot taken there is nothing
+        // to pick, and resolving agents (PATH lookups) would be wasted.
+        if self.live.len() >= self.config.project.max_parallel {
+            return Ok(());
+        }
         let mut by_agent: BTreeMap<String, usize> = BTreeMap::new();
         for live in self.live.values() {
             *by_agent.entry(live.attempt.agent.clone()).or_default() += 1;

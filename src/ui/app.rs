@@ -131,6 +131,9 @@ pub struct TaskEntry {
     pub health_at: Option<Instant>,
     /// How long the last attempt seen running in this session took.
     pub last_run: Option<Duration>,
+    /// The attempt whose log a replay was last tried for (it may have left
+    /// no log: a command that was not found), so it is tried once.
+    pub replay_tried: Option<u32>,
 }
 
 impl TaskEntry {
@@ -146,6 +149,7 @@ impl TaskEntry {
             marker_shown: false,
             health_at: None,
             last_run: None,
+            replay_tried: None,
         }
     }
 

@@ -377,15 +377,19 @@ fn ensure_output(app: &mut App, ctx: &LoopCtx) {
     let Some(t) = app.selected() else {
         return;
     };
-    if t.output.is_some() || t.row.attempts == 0 {
+    if t.output.is_some() || t.row.attempts == 0 || t.replay_tried == Some(t.row.attempts) {
         return;
     }
     let id = t.config.id.clone();
+    let attempt = t.row.attempts;
+    if let Some(entry) = app.tasks.iter_mut().find(|e| e.config.id == id) {
+        entry.replay_tried = Some(attempt);
+    }
     let log = ctx
         .state_dir
         .join("logs")
         .join(&id)
-        .join(format!("{}.log", t.row.attempts));
+        .join(format!("{attempt}.log"));
     let (rows, cols) = app.output_size;
     if let Some(source) = OutputSource::replay(&log, rows.max(5), cols.max(20), 10_000) {
         app.on_agent(&id, source);

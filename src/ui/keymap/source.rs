@@ -489,17 +489,8 @@ pub(crate) fn entries<'t, 'i>(table: &'t DeTable<'i>) -> Vec<(&'t Key<'i>, &'t V
     entries
 }
 
-pub(crate) fn type_name(value: &DeValue<'_>) -> &'static str {
-    match value {
-        DeValue::String(_) => "a string",
-        DeValue::Integer(_) => "an integer",
-        DeValue::Float(_) => "a float",
-        DeValue::Boolean(_) => "a boolean",
-        DeValue::Datetime(_) => "a datetime",
-        DeValue::Array(_) => "an array",
-        DeValue::Table(_) => "a table",
-    }
-}
+/// Type names in messages: the same words as the config file's.
+pub(crate) use crate::config::type_name;
 
 /// A key as it would be written in TOML: bare when possible, else quoted.
 pub(crate) fn toml_key(key: &str) -> String {

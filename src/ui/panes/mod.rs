@@ -1,5 +1,5 @@
 //! The panes of the control room and its overlays. Each is a function
-//! `draw(frame, area, app)` over the [`App`](crate::ui::app::App) state; none
+//! `draw(frame, area, app)` over the `App` state; none
 //! of them changes anything.
 
 pub mod approvals;
