@@ -20,6 +20,7 @@
 //!   repository, base branch, state dir, lock, store).
 //! - [`cli`]: the command line and the small subcommands (`check`, `status`,
 //!   `logs`, `worktree list/cleanup`).
+//! - [`panic_guard`]: panics orch recovers from, told apart from crashes.
 //! - [`log_err`]: the one way to log an error and carry on.
 //! - [`timefmt`]: timestamps and durations for people and reports.
 
@@ -29,6 +30,7 @@ pub mod config;
 pub mod engine;
 pub mod git;
 pub mod headless;
+pub mod panic_guard;
 pub mod plan;
 pub mod session;
 pub mod store;

@@ -32,7 +32,6 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
@@ -745,7 +744,7 @@ fn drain_eventfd(fd: RawFd) {
 /// history.
 fn screen_op(shared: &Shared, op: impl FnOnce(&mut TerminalScreen)) {
     let mut screen = lock(&shared.screen);
-    if panic::catch_unwind(AssertUnwindSafe(|| op(&mut screen))).is_err() {
+    if crate::panic_guard::catch(|| op(&mut screen)).is_err() {
         tracing::error!(pid = shared.pid, "terminal parser panicked; screen reset");
         screen.reset_keeping_history();
     }

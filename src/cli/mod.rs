@@ -120,6 +120,7 @@ fn parse_duration_arg(s: &str) -> Result<Duration, String> {
 
 /// Run the command line; returns the process exit status.
 pub fn main() -> i32 {
+    crate::panic_guard::install();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

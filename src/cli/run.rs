@@ -84,21 +84,30 @@ fn init_tracing(log_file: Option<std::path::PathBuf>) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ORCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match log_file.and_then(|path| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .ok()
-    }) {
-        Some(file) => {
+    let Some(path) = log_file else {
+        let _ = builder.with_writer(std::io::stderr).try_init();
+        return;
+    };
+    match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        Ok(file) => {
             let _ = builder
                 .with_ansi(false)
                 .with_writer(std::sync::Mutex::new(file))
                 .try_init();
         }
-        None => {
-            let _ = builder.with_writer(std::io::stderr).try_init();
+        Err(err) => {
+            // Said once, before the control room takes the screen; from
+            // then on log lines are dropped: they must never be written
+            // over the control room.
+            eprintln!(
+                "orch: cannot open {}: {err}; logging is off",
+                path.display()
+            );
+            let _ = builder.with_writer(std::io::sink).try_init();
         }
     }
 }

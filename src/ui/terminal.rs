@@ -76,12 +76,9 @@ pub fn restore() {
     let _ = out.flush();
 }
 
-/// A panic prints its message on a usable terminal, not into raw mode on
-/// the alternate screen where it would vanish.
+/// A crash prints its message on a usable terminal, not into raw mode on
+/// the alternate screen where it would vanish. Panics orch recovers from
+/// (see [`crate::panic_guard`]) leave the terminal alone and go to the log.
 fn install_panic_hook() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        restore();
-        previous(info);
-    }));
+    crate::panic_guard::on_crash(restore);
 }
