@@ -52,7 +52,7 @@ fn main() {
             cause: (i % 3 == 0).then(|| "exit code 1 (attempt 1 of 3)".to_string()),
             retry_at: None,
             approved: false,
-            merge_state: "unmerged".into(),
+            merge_state: orch::store::MergeState::Unmerged,
             created_at: 1,
             updated_at: 1,
             skipped: false,

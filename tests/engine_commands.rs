@@ -9,8 +9,7 @@ use std::time::Duration;
 use common::*;
 use orch::config::parse;
 use orch::engine::{
-    ActionError, Command, Decision, Engine, EngineHandle, EngineOptions, Event, RunOutcome,
-    TaskState,
+    ActionError, Actor, Engine, EngineHandle, EngineOptions, Event, Request, RunOutcome, TaskState,
 };
 use orch::session::Session;
 use tokio::sync::broadcast;
@@ -71,28 +70,21 @@ impl Run {
         }
     }
 
-    async fn ask(
-        &self,
-        make: impl FnOnce(orch::engine::message::Reply) -> Command,
-    ) -> Result<(), ActionError> {
-        self.handle.ask(make).await
+    async fn ask(&self, request: Request) -> Result<(), ActionError> {
+        self.handle.ask(user(), request).await
     }
 
     async fn stop(self) -> RunOutcome {
         let _ = self
             .handle
-            .commands
-            .send(Command::Shutdown { stop_agents: true })
+            .ask(user(), Request::Shutdown { stop_agents: true })
             .await;
         self.task.await.expect("engine task")
     }
 }
 
-fn user() -> Decision {
-    Decision {
-        by: "tester".into(),
-        reason: None,
-    }
+fn user() -> Actor {
+    Actor::User("tester".into())
 }
 
 const HEAD: &str = "[defaults]\nretries = 0\nbackoff = \"10ms\"\n[agents.sh]\ncommand = [\"sh\", \"-c\", \"{prompt}\"]\n";
@@ -106,39 +98,28 @@ async fn approve_reject_and_wrong_state_actions() {
     let mut run = Run::start(&repo);
     run.wait_for("a", TaskState::AwaitingApproval).await;
     run.wait_for("b", TaskState::AwaitingApproval).await;
-    run.ask(|reply| Command::Approve {
+    run.ask(Request::Approve {
         task: "a".into(),
-        decision: user(),
-        reply: Some(reply),
+        reason: None,
     })
     .await
     .expect("approve");
     run.wait_for("a", TaskState::Done).await;
     let refused = run
-        .ask(|reply| Command::Approve {
+        .ask(Request::Approve {
             task: "a".into(),
-            decision: user(),
-            reply: Some(reply),
+            reason: None,
         })
         .await;
     assert!(
         matches!(refused, Err(ActionError::WrongState { .. })),
         "{refused:?}"
     );
-    let unknown = run
-        .ask(|reply| Command::Retry {
-            task: "zz".into(),
-            reply: Some(reply),
-        })
-        .await;
+    let unknown = run.ask(Request::Retry { task: "zz".into() }).await;
     assert_eq!(unknown, Err(ActionError::UnknownTask("zz".into())));
-    run.ask(|reply| Command::Reject {
+    run.ask(Request::Reject {
         task: "b".into(),
-        decision: Decision {
-            by: "tester".into(),
-            reason: Some("not today".into()),
-        },
-        reply: Some(reply),
+        reason: Some("not today".into()),
     })
     .await
     .expect("reject");
@@ -164,9 +145,8 @@ async fn cancel_a_running_task_stops_its_agent_and_blocks_dependents() {
     ));
     let mut run = Run::start(&repo);
     run.wait_for("long", TaskState::Running).await;
-    run.ask(|reply| Command::Cancel {
+    run.ask(Request::Cancel {
         task: "long".into(),
-        reply: Some(reply),
     })
     .await
     .expect("cancel");
@@ -200,9 +180,8 @@ async fn skip_and_retry_unblock_dependents() {
 
     // Retry after fixing the cause: it runs again and its dependent follows.
     std::fs::write(&flag, "").unwrap();
-    run.ask(|reply| Command::Retry {
+    run.ask(Request::Retry {
         task: "broken".into(),
-        reply: Some(reply),
     })
     .await
     .expect("retry");
@@ -210,10 +189,9 @@ async fn skip_and_retry_unblock_dependents() {
     run.wait_for("after", TaskState::Done).await;
 
     // Skip: marked done without running; its dependent runs.
-    run.ask(|reply| Command::Skip {
+    run.ask(Request::Skip {
         task: "other".into(),
         reason: Some("not needed".into()),
-        reply: Some(reply),
     })
     .await
     .expect("skip");
@@ -256,10 +234,12 @@ async fn reload_adds_tasks_and_new_dependencies_hold_back_queued_ones() {
     repo.write_config(&edited);
     let config = parse(&edited, &repo.path().join("orch.toml")).expect("valid edit");
     run.handle
-        .commands
-        .send(Command::Reload {
-            config: Box::new(config),
-        })
+        .ask(
+            user(),
+            Request::Reload {
+                config: Box::new(config),
+            },
+        )
         .await
         .unwrap();
     run.wait_for("waiting", TaskState::Pending).await;

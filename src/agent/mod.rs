@@ -1,5 +1,8 @@
 //! An agent: one command in a pseudo-terminal.
 //!
+//! - `backend`: agents behind the traits the engine and views use
+//!   (`AgentBackend`, `AgentTerminal`), the local PTY backend, and the
+//!   registry of running agents' terminals.
 //! - `pty`: spawn in a PTY as its own session, the reader thread that feeds
 //!   every byte to the screen and the log, stopping the whole tree.
 //! - `screen`: the live terminal (vt100 without its own scrollback) plus
@@ -11,6 +14,7 @@
 //! - `which`: finding a program the way the agent's exec would.
 
 pub mod activity;
+pub mod backend;
 pub mod history;
 pub mod log_file;
 pub mod proc_tree;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::cli::Cli;
-use crate::engine::{Command, Engine, EngineOptions, Event, TaskState};
+use crate::engine::{Actor, Engine, EngineOptions, Event, Request, TaskState};
 use crate::headless::{report, Progress, RunReport};
 use crate::session::{self, Session};
 use crate::store::Store;
@@ -189,11 +189,12 @@ async fn headless(cli: &Cli, session: Session) -> i32 {
             }
         }
     });
-    let commands = handle.commands.clone();
+    let stopper = handle.clone();
     let signals = tokio::spawn(async move {
         wait_for_interrupt().await;
         eprintln!("orch: interrupted; stopping agents (state is saved, run again to resume)");
-        let _ = commands.send(Command::Shutdown { stop_agents: true }).await;
+        let stop = Request::Shutdown { stop_agents: true };
+        let _ = stopper.tell(Actor::current_user(), stop).await;
     });
 
     let outcome = engine.run().await;

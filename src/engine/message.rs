@@ -1,18 +1,81 @@
-//! The engine's one inbox type ([`Command`]) and one outbox type ([`Event`]).
-//! Everything that reaches the engine is a `Command`; everything it tells the
-//! world is an `Event`, published only after the change is in the store.
+//! What crosses the engine's boundary, as plain data.
+//!
+//! - [`Request`]: what someone outside asks for (a user in the control
+//!   room, a flag, later a client on the socket), always with its [`Actor`].
+//! - [`Input`]: what the engine's own machinery reports (an agent exited, a
+//!   round of health samples, a git job finished, time passed).
+//! - [`Event`]: what the engine tells the world, published only after the
+//!   change is in the store.
+//!
+//! None of these hold a process handle or a reply channel, so each can be
+//! copied, logged and (later) sent over a socket. Running agents' terminals
+//! are found in the [`crate::agent::backend::AgentRegistry`] beside the
+//! events.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
+use serde::Serialize;
 
-use crate::agent::pty::{AgentExit, AgentProcess};
+use crate::agent::pty::AgentExit;
 use crate::engine::policy::Level;
 use crate::engine::state::TaskState;
+use crate::git::Worktree;
 use crate::store::TaskRow;
 
-/// Why a user action was refused.
+/// Who asked for something. Recorded with every decision, and the only
+/// thing logic looks at to tell a human from a flag or a timer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    /// A person at a control room or the command line (their login name).
+    User(String),
+    /// An agent, acting for the task it runs.
+    Agent(String),
+    /// A command-line flag, such as `--approve-all`.
+    Flag(&'static str),
+    /// The approval timeout.
+    Timeout,
+}
+
+impl Actor {
+    /// The person running this orch (`$USER`, else "user").
+    pub fn current_user() -> Actor {
+        Actor::User(std::env::var("USER").unwrap_or_else(|_| "user".into()))
+    }
+
+    /// The form stored in `state.db` (`approvals.by`).
+    pub fn as_stored(&self) -> String {
+        self.to_string()
+    }
+
+    /// Read back what [`Actor::as_stored`] wrote. Anything else is a
+    /// person's name.
+    pub fn from_stored(s: &str) -> Actor {
+        match s {
+            "timeout" => Actor::Timeout,
+            "--approve-all" => Actor::Flag("--approve-all"),
+            _ => match s.strip_prefix("agent ") {
+                Some(task) => Actor::Agent(task.to_string()),
+                None => Actor::User(s.to_string()),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::User(name) => f.write_str(name),
+            Actor::Agent(task) => write!(f, "agent {task}"),
+            Actor::Flag(flag) => f.write_str(flag),
+            Actor::Timeout => f.write_str("timeout"),
+        }
+    }
+}
+
+/// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ActionError {
     #[error("no task {0:?} in this plan")]
@@ -30,59 +93,105 @@ pub enum ActionError {
     ShuttingDown,
 }
 
-pub type Reply = oneshot::Sender<Result<(), ActionError>>;
-
-/// A human's (or a flag's) decision on an approval gate.
+/// What someone outside the engine asks it to do.
 #[derive(Debug, Clone)]
-pub struct Decision {
-    /// Who decided: a user name, `--approve-all`, `timeout`.
-    pub by: String,
-    pub reason: Option<String>,
+pub enum Request {
+    Approve {
+        task: String,
+        reason: Option<String>,
+    },
+    Reject {
+        task: String,
+        reason: Option<String>,
+    },
+    /// Run a needs_review / rejected / retrying task again.
+    Retry { task: String },
+    /// Stop (if running) and mark cancelled; final.
+    Cancel { task: String },
+    /// Mark done without running; recorded with the reason.
+    Skip {
+        task: String,
+        reason: Option<String>,
+    },
+    /// `orch.toml` changed and is valid: new tasks join the plan, tasks that
+    /// have not started take their new definition, limits and agents apply
+    /// to the next launches.
+    Reload { config: Box<crate::config::Config> },
+    /// Stop the run. With `stop_agents`, running agents are stopped and their
+    /// attempts recorded as interrupted (the next run resumes them).
+    Shutdown { stop_agents: bool },
 }
 
-/// Everything that can ask the engine to do something.
-#[derive(Debug)]
-pub enum Command {
+impl Request {
+    /// The task a request is about, if any.
+    pub fn task(&self) -> Option<&str> {
+        match self {
+            Request::Approve { task, .. }
+            | Request::Reject { task, .. }
+            | Request::Retry { task }
+            | Request::Cancel { task }
+            | Request::Skip { task, .. } => Some(task),
+            Request::Reload { .. } | Request::Shutdown { .. } => None,
+        }
+    }
+}
+
+/// What the engine's own machinery reports back: internal, never from a
+/// client.
+#[derive(Debug, Clone)]
+pub enum Input {
     /// An agent's process tree is gone and its output fully read.
     AgentExited {
         task: String,
         attempt: u32,
         exit: AgentExit,
     },
-    /// One round of health samples, one per running agent's process tree.
-    Health(Vec<HealthSample>),
-    Approve {
-        task: String,
-        decision: Decision,
-        reply: Option<Reply>,
+    /// One round of health samples, one per running agent's process tree,
+    /// with each agent's last sign of life.
+    Health {
+        samples: Vec<HealthSample>,
+        heard: Vec<Heard>,
     },
-    Reject {
+    /// Time passed; the last sign of life of each running agent. Timeouts,
+    /// stalls, backoffs and approval timeouts are decided here.
+    Tick { heard: Vec<Heard> },
+    /// A worktree job finished.
+    WorktreeReady {
         task: String,
-        decision: Decision,
-        reply: Option<Reply>,
+        attempt: u32,
+        result: Result<Worktree, String>,
     },
-    /// Run a needs_review / rejected / cancelled-dependency task again.
-    Retry { task: String, reply: Option<Reply> },
-    /// Stop (if running) and mark cancelled; final.
-    Cancel { task: String, reply: Option<Reply> },
-    /// Mark done without running; recorded with the reason.
-    Skip {
+    /// An agent was spawned (`Ok(pid)`) or could not be.
+    Spawned {
         task: String,
-        reason: Option<String>,
-        reply: Option<Reply>,
+        attempt: u32,
+        result: Result<u32, SpawnFailure>,
     },
-    /// `orch.toml` changed and is valid: new tasks join the plan, tasks that
-    /// have not started take their new definition, limits and agents apply
-    /// to the next launches.
-    Reload { config: Box<crate::config::Config> },
-    /// A consistent copy of every task, for a view that just (re)subscribed.
-    Snapshot { reply: oneshot::Sender<Snapshot> },
-    /// Stop the run. With `stop_agents`, running agents are stopped and their
-    /// attempts recorded as interrupted (the next run resumes them).
-    Shutdown { stop_agents: bool },
+    /// The commit of a finished attempt's leftover changes finished.
+    Committed {
+        task: String,
+        attempt: u32,
+        result: Result<Option<String>, String>,
+    },
 }
 
-#[derive(Debug, Clone)]
+/// Why a spawn failed, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnFailure {
+    pub cause: String,
+    pub retryable: bool,
+}
+
+/// An agent's last sign of life (output or a file change), as the backend
+/// saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heard {
+    pub task: String,
+    pub attempt: u32,
+    pub at: Option<Instant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthSample {
     pub task: String,
     pub attempt: u32,
@@ -95,7 +204,7 @@ pub struct HealthSample {
 }
 
 /// Health as the views show it: a sample plus the heartbeat.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HealthView {
     pub sample: HealthSample,
     pub heartbeat_age: Duration,
@@ -104,7 +213,7 @@ pub struct HealthView {
 }
 
 /// Everything the engine tells its views.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A task changed; `row` is its new, already persisted, state.
     Task {
@@ -113,11 +222,10 @@ pub enum Event {
         attempt: Option<u32>,
         why: Option<String>,
     },
-    /// An attempt's agent is up; views can show its screen.
+    /// An attempt's agent is up; its terminal is in the agent registry.
     AgentStarted {
         task: String,
         attempt: u32,
-        process: Arc<AgentProcess>,
     },
     Health(HealthView),
     /// The plan itself changed (a reload): the tasks now in it, in plan
@@ -130,15 +238,54 @@ pub enum Event {
     Finished(RunOutcome),
 }
 
+/// Every task as it stands, for a view that just (re)subscribed.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub tasks: Vec<TaskRow>,
-    pub agents: Vec<(String, u32, Arc<AgentProcess>)>,
+    /// Running agents: task and attempt (their terminals are in the registry).
+    pub agents: Vec<(String, u32)>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunOutcome {
     pub exit_code: i32,
     pub interrupted: bool,
     pub approval_gave_up: bool,
+}
+
+/// Where a task's worktree lives and the attempt's log goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    pub state_dir: PathBuf,
+}
+
+impl Paths {
+    pub fn worktree(&self, task: &str) -> PathBuf {
+        self.state_dir.join("worktrees").join(task)
+    }
+
+    pub fn log(&self, task: &str, attempt: u32) -> PathBuf {
+        self.state_dir
+            .join("logs")
+            .join(task)
+            .join(format!("{attempt}.log"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actors_round_trip_through_the_store() {
+        for actor in [
+            Actor::User("alice".into()),
+            Actor::Agent("build".into()),
+            Actor::Flag("--approve-all"),
+            Actor::Timeout,
+        ] {
+            assert_eq!(Actor::from_stored(&actor.as_stored()), actor);
+        }
+        assert_eq!(Actor::from_stored("bob"), Actor::User("bob".into()));
+    }
 }

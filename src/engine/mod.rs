@@ -1,25 +1,28 @@
-//! The engine: one tokio task that owns all task state.
+//! The engine: the one owner of task state, as a pure core and a driver.
 //!
-//! - [`state`], [`policy`], [`schedule`]: the pure core (state machine,
-//!   retry/health/exit policy, readiness and slot picking), unit-tested
-//!   without processes, repos or clocks.
-//! - [`message`]: the engine's one inbox type and one outbox type.
-//! - `actor`: the loop that applies commands, supervises agents and
-//!   persists every change before publishing it.
-//! - `reconcile`: bringing `state.db` in line with the config at start,
-//!   closing attempts a dead orch left running.
+//! - [`core`]: every decision, as `(state, input, now) -> effects` over
+//!   plain data; unit-tested with a fake clock and no processes.
+//! - [`state`], [`policy`], [`schedule`]: the pure pieces the core uses
+//!   (state machine, retry/health/exit policy, readiness and slot picking).
+//! - [`message`]: what crosses the engine's boundary: requests (with their
+//!   actor), internal inputs, events, snapshots. Plain data throughout.
+//! - [`effect`]: what the core asks the driver to do.
+//! - [`clock`]: time behind a trait; the core is handed a reading.
+//! - `driver`: the tokio task that owns the core, the store, the agent
+//!   backend and the git workspace, and carries out effects: persist, then
+//!   publish; git work as jobs off the engine.
 
-mod actor;
-mod launch;
+pub mod clock;
+pub mod core;
+mod driver;
+pub mod effect;
 pub mod message;
 pub mod policy;
-mod reconcile;
-mod reload;
 pub mod schedule;
 pub mod state;
 
-pub use actor::{Engine, EngineError, EngineHandle, EngineOptions, OutputSignal};
+pub use driver::{Engine, EngineError, EngineHandle, EngineOptions, OutputSignal};
 pub use message::{
-    ActionError, Command, Decision, Event, HealthSample, HealthView, RunOutcome, Snapshot,
+    ActionError, Actor, Event, HealthSample, HealthView, Request, RunOutcome, Snapshot,
 };
 pub use state::TaskState;

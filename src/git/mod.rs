@@ -13,6 +13,7 @@
 //! modified or deleted.
 
 mod error;
+mod workspace;
 mod worktree;
 
 #[cfg(test)]
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 use git2::{BranchType, ErrorCode, IndexAddOption, Repository, Signature, Status, StatusOptions};
 
 pub use error::GitError;
+pub use workspace::Workspace;
 pub use worktree::{Worktree, WorktreeInfo};
 
 use error::{git_err, io_err};

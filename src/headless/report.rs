@@ -137,7 +137,7 @@ impl RunReport {
                 stage: stage_of.get(&task.id).copied().unwrap_or(0),
                 depends_on: task.depends_on.clone(),
                 branch: format!("orch/{}", task.id),
-                merge: row.merge_state.clone(),
+                merge: row.merge_state.as_str().to_string(),
                 worktree,
                 cause: row.cause.clone(),
                 attempts: task_attempts.iter().map(AttemptReport::from).collect(),

@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 
-pub use rows::{ApprovalRow, AttemptRow, AttemptStatus, EventRow, SampleRow, TaskRow, WorktreeRow};
+pub use rows::{
+    ApprovalRow, AttemptRow, AttemptStatus, EventRow, Gate, MergeState, SampleRow, TaskRow,
+    Verdict, WorktreeRow,
+};
 
 use crate::engine::state::TaskState;
 
@@ -229,10 +232,16 @@ impl Store {
             .map_err(|e| sql(&self.path, e))?;
         let rows = stmt
             .query_map([task], |r| {
+                let gate: String = r.get(1)?;
+                let decision: String = r.get(2)?;
+                let (Some(gate), Some(decision)) = (Gate::parse(&gate), Verdict::parse(&decision))
+                else {
+                    return Ok(Err(format!("unknown approval {gate:?}/{decision:?}")));
+                };
                 Ok(Ok(ApprovalRow {
                     task_id: r.get(0)?,
-                    gate: r.get(1)?,
-                    decision: r.get(2)?,
+                    gate,
+                    decision,
                     by: r.get(3)?,
                     reason: r.get(4)?,
                     at: r.get(5)?,
@@ -388,7 +397,7 @@ impl Batch<'_> {
                     row.cause,
                     row.retry_at,
                     row.approved,
-                    row.merge_state,
+                    row.merge_state.as_str(),
                     row.created_at,
                     row.updated_at,
                     row.skipped,
@@ -431,7 +440,14 @@ impl Batch<'_> {
             .execute(
                 "INSERT INTO approvals (task_id, gate, decision, by, reason, at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![a.task_id, a.gate, a.decision, a.by, a.reason, a.at],
+                params![
+                    a.task_id,
+                    a.gate.as_str(),
+                    a.decision.as_str(),
+                    a.by,
+                    a.reason,
+                    a.at
+                ],
             )
             .map(drop)
             .map_err(|e| self.err(e))

@@ -19,7 +19,7 @@ pub struct TaskRow {
     /// Unix ms at which a retrying task queues again.
     pub retry_at: Option<i64>,
     pub approved: bool,
-    pub merge_state: String,
+    pub merge_state: MergeState,
     pub created_at: i64,
     pub updated_at: i64,
     /// Marked done by a user without (finishing) a run.
@@ -45,7 +45,7 @@ impl TaskRow {
             cause: None,
             retry_at: None,
             approved: false,
-            merge_state: "unmerged".into(),
+            merge_state: MergeState::Unmerged,
             created_at: now,
             updated_at: now,
             skipped: false,
@@ -60,6 +60,10 @@ impl TaskRow {
         let Ok(state) = state.parse::<TaskState>() else {
             return Ok(Err(format!("unknown task state {state:?}")));
         };
+        let merge: String = r.get(9)?;
+        let Some(merge_state) = MergeState::parse(&merge) else {
+            return Ok(Err(format!("unknown merge state {merge:?}")));
+        };
         Ok(Ok(TaskRow {
             id: r.get(0)?,
             title: r.get(1)?,
@@ -70,7 +74,7 @@ impl TaskRow {
             cause: r.get(6)?,
             retry_at: r.get(7)?,
             approved: r.get(8)?,
-            merge_state: r.get(9)?,
+            merge_state,
             created_at: r.get(10)?,
             updated_at: r.get(11)?,
             skipped: r.get(12)?,
@@ -78,38 +82,82 @@ impl TaskRow {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AttemptStatus {
-    Running,
-    Succeeded,
-    Failed,
-    /// orch stopped (Ctrl-C, crash) while the attempt ran; not a failure.
-    Interrupted,
-    Cancelled,
+/// Declares a stored enum: its variants with their names in `state.db`,
+/// `as_str`, `parse`, `Display` and serialisation as that name.
+macro_rules! stored_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
 }
 
-impl AttemptStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttemptStatus::Running => "running",
-            AttemptStatus::Succeeded => "succeeded",
-            AttemptStatus::Failed => "failed",
-            AttemptStatus::Interrupted => "interrupted",
-            AttemptStatus::Cancelled => "cancelled",
-        }
+stored_enum! {
+    /// What became of a done task's branch (DESIGN section 3).
+    MergeState {
+        /// Waiting for an operator (`merge = "manual"`).
+        Unmerged => "unmerged",
+        AwaitingApproval => "awaiting_approval",
+        Waiting => "waiting",
+        Merged => "merged",
+        Conflict => "conflict",
+        /// `merge = "never"`: the branch is the result.
+        Never => "never",
     }
+}
 
-    fn parse(s: &str) -> Option<Self> {
-        [
-            AttemptStatus::Running,
-            AttemptStatus::Succeeded,
-            AttemptStatus::Failed,
-            AttemptStatus::Interrupted,
-            AttemptStatus::Cancelled,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == s)
+stored_enum! {
+    /// An approval gate.
+    Gate {
+        BeforeStart => "before_start",
+        BeforeMerge => "before_merge",
+    }
+}
+
+stored_enum! {
+    /// The decision taken at a gate.
+    Verdict {
+        Approved => "approved",
+        Rejected => "rejected",
+    }
+}
+
+stored_enum! {
+    AttemptStatus {
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        /// orch stopped (Ctrl-C, crash) while the attempt ran; not a failure.
+        Interrupted => "interrupted",
+        Cancelled => "cancelled",
     }
 }
 
@@ -158,8 +206,9 @@ impl AttemptRow {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ApprovalRow {
     pub task_id: String,
-    pub gate: String,
-    pub decision: String,
+    pub gate: Gate,
+    pub decision: Verdict,
+    /// Who decided, as [`crate::engine::message::Actor::as_stored`] writes it.
     pub by: String,
     pub reason: Option<String>,
     pub at: i64,

@@ -11,7 +11,7 @@ fn task(id: &str, state: TaskState) -> TaskRow {
         cause: None,
         retry_at: None,
         approved: false,
-        merge_state: "unmerged".into(),
+        merge_state: crate::store::MergeState::Unmerged,
         created_at: 1,
         updated_at: 1,
         skipped: false,

@@ -12,10 +12,11 @@ use futures::StreamExt;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Notify;
 
+use crate::agent::backend::AgentRegistry;
 use crate::config::watch::ConfigWatcher;
 use crate::config::Config;
 use crate::engine::{
-    ActionError, Command, Decision, Engine, EngineHandle, EngineOptions, Event, OutputSignal,
+    ActionError, Actor, Engine, EngineHandle, EngineOptions, Event, OutputSignal, Request,
     TaskState,
 };
 use crate::session::Session;
@@ -101,10 +102,7 @@ pub async fn run(session: Session, keymap: Keymap, theme: Theme) -> i32 {
         Ok(pair) => pair,
         Err(err) => {
             eprintln!("orch: cannot open the terminal: {err} (use --no-tui when there is none)");
-            let _ = handle
-                .commands
-                .send(Command::Shutdown { stop_agents: true })
-                .await;
+            stop_engine(&handle).await;
             let _ = engine_task.await;
             return 1;
         }
@@ -140,10 +138,7 @@ pub async fn run(session: Session, keymap: Keymap, theme: Theme) -> i32 {
     // The engine's own view of the tasks, not the screen's (which may be a
     // frame behind): it decides the exit status.
     let final_rows = handle.snapshot().await.map(|s| s.tasks);
-    let _ = handle
-        .commands
-        .send(Command::Shutdown { stop_agents: true })
-        .await;
+    stop_engine(&handle).await;
     let rows = final_rows.unwrap_or_else(|| app.tasks.iter().map(|t| t.row.clone()).collect());
     let stopping = rows
         .iter()
@@ -281,7 +276,7 @@ async fn event_loop(
             event = events.recv() => {
                 match event {
                     Ok(Event::Finished(_)) | Err(RecvError::Closed) => return LoopEnd::EngineFinished,
-                    Ok(event) => on_engine_event(app, event),
+                    Ok(event) => on_engine_event(app, ctx.handle.agents(), event),
                     Err(RecvError::Lagged(_)) => resync(app, &ctx.handle).await,
                 }
                 leave_attach_if_ended(app, ctx);
@@ -289,7 +284,7 @@ async fn event_loop(
                 loop {
                     match events.try_recv() {
                         Ok(Event::Finished(_)) => return LoopEnd::EngineFinished,
-                        Ok(event) => on_engine_event(app, event),
+                        Ok(event) => on_engine_event(app, ctx.handle.agents(), event),
                         Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => resync(app, &ctx.handle).await,
                         Err(_) => break,
                     }
@@ -311,8 +306,9 @@ async fn event_loop(
                     Ok(config) => {
                         app.config_error = None;
                         app.flash(format!("{} reloaded", config.path.display()));
+                        let reload = Request::Reload { config: Box::new(config) };
                         crate::log_err(
-                            ctx.handle.commands.send(Command::Reload { config: Box::new(config) }).await,
+                            ctx.handle.tell(Actor::current_user(), reload).await,
                             "handing the reloaded config to the engine",
                         );
                     }
@@ -342,17 +338,20 @@ fn draw(terminal: &mut Term, app: &mut App, store: Option<&Store>) -> std::io::R
     result
 }
 
-fn on_engine_event(app: &mut App, event: Event) {
+fn on_engine_event(app: &mut App, agents: &AgentRegistry, event: Event) {
     match event {
         Event::Task { row, .. } => {
             app.on_task(row);
         }
-        Event::AgentStarted { task, process, .. } => {
-            let (rows, cols) = app.output_size;
-            if rows > 1 && cols > 1 {
-                crate::log_err(process.resize(rows, cols), "resizing an agent's terminal");
+        Event::AgentStarted { task, attempt } => {
+            // Gone already if it exited at once; its log is replayed instead.
+            if let Some(process) = agents.get(&task, Some(attempt)) {
+                let (rows, cols) = app.output_size;
+                if rows > 1 && cols > 1 {
+                    crate::log_err(process.resize(rows, cols), "resizing an agent's terminal");
+                }
+                app.on_agent(&task, OutputSource::Live(process));
             }
-            app.on_agent(&task, OutputSource::Live(process));
         }
         Event::Health(view) => app.on_health(view),
         Event::PlanChanged { config, rows } => app.reload(&config, rows),
@@ -366,8 +365,10 @@ async fn resync(app: &mut App, handle: &EngineHandle) {
         for row in snapshot.tasks {
             app.on_task(row);
         }
-        for (task, _, process) in snapshot.agents {
-            app.on_agent(&task, OutputSource::Live(process));
+        for (task, attempt) in snapshot.agents {
+            if let Some(process) = handle.agents().get(&task, Some(attempt)) {
+                app.on_agent(&task, OutputSource::Live(process));
+            }
         }
     }
 }
@@ -432,63 +433,38 @@ async fn apply(
     ctx: &mut LoopCtx,
 ) -> Option<LoopEnd> {
     let handle = &ctx.handle;
-    let who = app.user.clone();
+    let who = Actor::User(app.user.clone());
     let result: Option<(String, Result<(), ActionError>)> = match effect {
         Effect::Redraw => None,
         Effect::Quit => return Some(LoopEnd::Quit),
         Effect::Approve(task) => {
-            let r = handle
-                .ask(|reply| Command::Approve {
-                    task: task.clone(),
-                    decision: Decision {
-                        by: who,
-                        reason: None,
-                    },
-                    reply: Some(reply),
-                })
-                .await;
-            Some((format!("approved {task}"), r))
+            let request = Request::Approve {
+                task: task.clone(),
+                reason: None,
+            };
+            Some((format!("approved {task}"), handle.ask(who, request).await))
         }
         Effect::Reject { task, reason } => {
-            let r = handle
-                .ask(|reply| Command::Reject {
-                    task: task.clone(),
-                    decision: Decision {
-                        by: who,
-                        reason: Some(reason),
-                    },
-                    reply: Some(reply),
-                })
-                .await;
-            Some((format!("rejected {task}"), r))
+            let request = Request::Reject {
+                task: task.clone(),
+                reason: Some(reason),
+            };
+            Some((format!("rejected {task}"), handle.ask(who, request).await))
         }
         Effect::Retry(task) => {
-            let r = handle
-                .ask(|reply| Command::Retry {
-                    task: task.clone(),
-                    reply: Some(reply),
-                })
-                .await;
-            Some((format!("retrying {task}"), r))
+            let request = Request::Retry { task: task.clone() };
+            Some((format!("retrying {task}"), handle.ask(who, request).await))
         }
         Effect::Cancel(task) => {
-            let r = handle
-                .ask(|reply| Command::Cancel {
-                    task: task.clone(),
-                    reply: Some(reply),
-                })
-                .await;
-            Some((format!("cancelled {task}"), r))
+            let request = Request::Cancel { task: task.clone() };
+            Some((format!("cancelled {task}"), handle.ask(who, request).await))
         }
         Effect::Skip(task) => {
-            let r = handle
-                .ask(|reply| Command::Skip {
-                    task: task.clone(),
-                    reason: None,
-                    reply: Some(reply),
-                })
-                .await;
-            Some((format!("skipped {task}"), r))
+            let request = Request::Skip {
+                task: task.clone(),
+                reason: None,
+            };
+            Some((format!("skipped {task}"), handle.ask(who, request).await))
         }
         Effect::Logs(task) => {
             open_logs(app, terminal, guard, ctx, &task);
@@ -597,4 +573,13 @@ fn open_logs(
         Ok(Ok(s)) => app.flash(format!("{pager} exited with {s}")),
         Ok(Err(err)) | Err(err) => app.flash(format!("cannot run {pager}: {err}")),
     }
+}
+
+/// Ask the engine to stop its agents and end (it saves state first).
+async fn stop_engine(handle: &EngineHandle) {
+    let stop = Request::Shutdown { stop_agents: true };
+    crate::log_err(
+        handle.tell(Actor::current_user(), stop).await,
+        "asking the engine to stop",
+    );
 }

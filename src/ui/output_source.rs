@@ -3,13 +3,13 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::agent::backend::AgentTerminal;
 use crate::agent::log_file::read_log;
-use crate::agent::pty::AgentProcess;
 use crate::agent::screen::TerminalScreen;
 
 #[derive(Clone)]
 pub enum OutputSource {
-    Live(Arc<AgentProcess>),
+    Live(Arc<dyn AgentTerminal>),
     Replay(Arc<Mutex<TerminalScreen>>),
 }
 
@@ -66,7 +66,7 @@ impl OutputSource {
         }
     }
 
-    pub fn process(&self) -> Option<&Arc<AgentProcess>> {
+    pub fn process(&self) -> Option<&Arc<dyn AgentTerminal>> {
         match self {
             OutputSource::Live(process) => Some(process),
             OutputSource::Replay(_) => None,

@@ -61,7 +61,7 @@ fn row(id: &str, state: TaskState, attempts: u32, cause: Option<&str>) -> TaskRo
         cause: cause.map(str::to_string),
         retry_at: None,
         approved: false,
-        merge_state: "unmerged".into(),
+        merge_state: crate::store::MergeState::Unmerged,
         created_at: 1,
         updated_at: 1,
         skipped: false,

@@ -3,20 +3,20 @@
 //! New tasks join (a task the store already knows keeps its state: an id is
 //! never run twice); tasks that have not started take their new definition;
 //! a running task keeps running even if the edit removed it (it stays in
-//! this run's plan; the next start drops it). `max_parallel`, agents and policies apply to the next
-//! launches. The state directory and base branch cannot move under a
-//! running orch; changes to them wait for the next start.
+//! this run's plan; the next start drops it). `max_parallel`, agents and
+//! policies apply to the next launches. The state directory and base branch
+//! cannot move under a running orch; changes to them wait for the next start.
 
 use crate::config::Config;
-use crate::engine::actor::{Engine, EngineError};
+use crate::engine::core::Core;
+use crate::engine::effect::Write;
 use crate::engine::message::Event;
-use crate::engine::reconcile::new_row;
+use crate::engine::state::TaskState;
 use crate::plan::Plan;
-use crate::store::EventRow;
-use crate::timefmt::now_ms;
+use crate::store::{EventRow, TaskRow};
 
-impl Engine {
-    pub(super) fn reload(&mut self, mut config: Config) -> Result<(), EngineError> {
+impl Core {
+    pub(super) fn reload(&mut self, mut config: Config) {
         if config.project.state_dir != self.config.project.state_dir
             || config.project.base_branch != self.config.project.base_branch
         {
@@ -35,42 +35,45 @@ impl Engine {
                 }
             }
         }
-        let now = now_ms();
-        let mut known = Vec::new();
-        for task in &config.tasks {
-            if !self.tasks.contains_key(&task.id) {
-                known.push((task.clone(), self.store.task(&task.id)?));
+        let now = self.now.wall_ms;
+        let mut added = 0;
+        for task in config.tasks.clone() {
+            if self.tasks.contains_key(&task.id) {
+                continue;
             }
-        }
-        let mut added = Vec::new();
-        let mut batch = self.store.batch()?;
-        for (task, stored) in known {
-            let row = match stored {
+            let row = match self.archived.remove(&task.id) {
                 // Left `running` by an orch that died while the task was out
                 // of the plan: nothing runs it now, so it is queued again.
-                Some(mut row) if row.state == crate::engine::state::TaskState::Running => {
+                Some(mut row) if row.state == TaskState::Running => {
                     let from = row.state;
-                    row.state = crate::engine::state::TaskState::Queued;
+                    row.state = TaskState::Queued;
                     row.updated_at = now;
-                    batch.put_task(&row)?;
-                    let mut event_row = row.clone();
-                    event_row.cause = Some("resumed: re-added to the plan".into());
-                    batch.state_event(Some(self.run_id), &event_row, Some(from), None)?;
+                    self.persist(Write::Task(row.clone()));
+                    self.persist_state_event(
+                        &row,
+                        Some(from),
+                        None,
+                        Some("resumed: re-added to the plan".into()),
+                    );
                     row
                 }
                 Some(row) => row,
                 None => {
-                    let row = new_row(&task, now);
-                    batch.put_task(&row)?;
-                    let mut event_row = row.clone();
-                    event_row.cause = Some("added to the plan (config reloaded)".into());
-                    batch.state_event(Some(self.run_id), &event_row, None, None)?;
+                    let row = TaskRow::pending(&task.id, &task.title, &task.agent, now);
+                    self.persist(Write::Task(row.clone()));
+                    self.persist_state_event(
+                        &row,
+                        None,
+                        None,
+                        Some("added to the plan (config reloaded)".into()),
+                    );
                     row
                 }
             };
-            added.push(row);
+            added += 1;
+            self.tasks.insert(row.id.clone(), row);
         }
-        batch.event(&EventRow {
+        self.persist(Write::Event(EventRow {
             seq: 0,
             at: now,
             run_id: Some(self.run_id),
@@ -79,19 +82,20 @@ impl Engine {
             kind: "config_reloaded".into(),
             from_state: None,
             to_state: None,
-            cause: Some(format!(
-                "{} task(s), {} new",
-                config.tasks.len(),
-                added.len()
-            )),
-        })?;
-        batch.commit()?;
+            cause: Some(format!("{} task(s), {added} new", config.tasks.len())),
+        }));
 
-        for row in added {
-            self.tasks.insert(row.id.clone(), row);
+        let removed: Vec<String> = self
+            .tasks
+            .keys()
+            .filter(|id| !config.tasks.iter().any(|t| &t.id == *id))
+            .cloned()
+            .collect();
+        for id in removed {
+            if let Some(row) = self.tasks.remove(&id) {
+                self.archived.insert(id, row);
+            }
         }
-        self.tasks
-            .retain(|id, _| config.tasks.iter().any(|t| &t.id == id));
         self.plan = Plan::new(&config.tasks);
         self.order = self.plan.stages().into_iter().flatten().collect();
         self.by_id = config
@@ -106,6 +110,5 @@ impl Engine {
             config: Box::new(self.config.clone()),
             rows: self.rows(),
         });
-        Ok(())
     }
 }

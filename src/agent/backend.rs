@@ -1,0 +1,253 @@
+//! Agents behind two small traits, so the engine never holds a process.
+//!
+//! - [`AgentBackend`]: what the engine's driver asks of agents: start one,
+//!   stop one, when was each last heard from, forget one that exited, and
+//!   kill one a dead orch left behind. [`LocalBackend`] runs them in local
+//!   PTYs (remote hosts can come later behind the same trait).
+//! - [`AgentTerminal`]: what a view does with a running agent's terminal:
+//!   read its screen, type into it, resize it.
+//!
+//! Running agents' terminals are published in an [`AgentRegistry`] beside
+//! the engine's events: an event says "task T's attempt N started", the
+//! registry holds its terminal for as long as it runs.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::agent::activity::{latest, Activity};
+use crate::agent::proc_tree;
+use crate::agent::pty::{AgentExit, AgentProcess, SpawnError, SpawnSpec};
+use crate::agent::sampler::{Sampler, TreeUsage};
+use crate::agent::screen::TerminalScreen;
+use crate::engine::effect::SpawnOrder;
+use crate::engine::message::Heard;
+
+/// A running agent's terminal, as views use it.
+pub trait AgentTerminal: Send + Sync {
+    fn pid(&self) -> u32;
+    fn started_at(&self) -> Instant;
+    /// When the agent last printed anything.
+    fn last_output_at(&self) -> Option<Instant>;
+    /// Grows whenever the screen changed.
+    fn output_seq(&self) -> u64;
+    fn screen(&self) -> &Mutex<TerminalScreen>;
+    /// Queue bytes for the agent's input; never blocks.
+    fn write_input(&self, bytes: &[u8]) -> io::Result<()>;
+    fn resize(&self, rows: u16, cols: u16) -> io::Result<()>;
+    fn has_exited(&self) -> bool;
+}
+
+impl AgentTerminal for AgentProcess {
+    fn pid(&self) -> u32 {
+        AgentProcess::pid(self)
+    }
+    fn started_at(&self) -> Instant {
+        AgentProcess::started_at(self)
+    }
+    fn last_output_at(&self) -> Option<Instant> {
+        AgentProcess::last_output_at(self)
+    }
+    fn output_seq(&self) -> u64 {
+        AgentProcess::output_seq(self)
+    }
+    fn screen(&self) -> &Mutex<TerminalScreen> {
+        AgentProcess::screen(self)
+    }
+    fn write_input(&self, bytes: &[u8]) -> io::Result<()> {
+        AgentProcess::write_input(self, bytes)
+    }
+    fn resize(&self, rows: u16, cols: u16) -> io::Result<()> {
+        AgentProcess::resize(self, rows, cols)
+    }
+    fn has_exited(&self) -> bool {
+        AgentProcess::has_exited(self)
+    }
+}
+
+/// One registered agent.
+#[derive(Clone)]
+pub struct RegisteredAgent {
+    pub attempt: u32,
+    pub terminal: Arc<dyn AgentTerminal>,
+}
+
+/// The terminals of running agents, by task. Cheap to clone; shared by the
+/// backend (which fills it) and the views (which read it).
+#[derive(Clone, Default)]
+pub struct AgentRegistry {
+    inner: Arc<RwLock<HashMap<String, RegisteredAgent>>>,
+}
+
+impl std::fmt::Debug for AgentRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AgentRegistry")
+    }
+}
+
+impl AgentRegistry {
+    /// The running agent of `task`, if its attempt is `attempt` (any
+    /// attempt when `None`).
+    pub fn get(&self, task: &str, attempt: Option<u32>) -> Option<Arc<dyn AgentTerminal>> {
+        let map = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        let agent = map.get(task)?;
+        attempt
+            .is_none_or(|a| a == agent.attempt)
+            .then(|| agent.terminal.clone())
+    }
+
+    pub fn insert(&self, task: &str, attempt: u32, terminal: Arc<dyn AgentTerminal>) {
+        let mut map = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        map.insert(task.to_string(), RegisteredAgent { attempt, terminal });
+    }
+
+    pub fn remove(&self, task: &str, attempt: u32) {
+        let mut map = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if map.get(task).is_some_and(|a| a.attempt == attempt) {
+            map.remove(task);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Called once when an agent's process tree is gone and its output read.
+pub type OnExit = Box<dyn FnOnce(AgentExit) + Send>;
+
+/// What the engine's driver asks of agents.
+pub trait AgentBackend: Send {
+    /// Start the agent of an attempt; its pid. `on_exit` is called once,
+    /// from any thread, when it has exited.
+    fn spawn(&mut self, order: &SpawnOrder, on_exit: OnExit) -> Result<u32, SpawnError>;
+    /// Stop an agent's whole tree: SIGTERM, then SIGKILL after `grace`.
+    fn stop(&mut self, task: &str, attempt: u32, grace: Duration);
+    /// When each running agent was last heard from (output or file changes).
+    fn heard(&self) -> Vec<Heard>;
+    /// The agent's exit has been handled: stop watching it.
+    fn release(&mut self, task: &str, attempt: u32);
+    /// An agent a dead orch left running: kill it if it still works in
+    /// `worktree` (a recycled pid belonging to something else is spared).
+    fn kill_leftover(&mut self, pid: u32, worktree: &Path);
+}
+
+/// How the local backend sizes and records its agents.
+#[derive(Clone)]
+pub struct LocalOptions {
+    pub rows: u16,
+    pub cols: u16,
+    pub log_cap_bytes: u64,
+    pub history_lines: usize,
+    /// Poked by every agent's reader after it processed output.
+    pub on_output: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+struct LocalAgent {
+    attempt: u32,
+    process: Arc<AgentProcess>,
+    /// File changes in the worktree: a heartbeat beside terminal output.
+    activity: Activity,
+}
+
+/// Agents in local PTYs, with their health sampled once a period and file
+/// activity in their worktrees watched.
+pub struct LocalBackend {
+    opts: LocalOptions,
+    agents: HashMap<String, LocalAgent>,
+    sampler: Sampler,
+    registry: AgentRegistry,
+}
+
+/// One round of samples: `(task, attempt, root pid, usage)`.
+pub type SampleRound = Vec<(String, u32, u32, TreeUsage)>;
+
+impl LocalBackend {
+    /// `health` gets each round of samples; returning `false` stops sampling.
+    pub fn start(
+        opts: LocalOptions,
+        sample_period: Duration,
+        registry: AgentRegistry,
+        health: impl FnMut(SampleRound) -> bool + Send + 'static,
+    ) -> io::Result<LocalBackend> {
+        Ok(LocalBackend {
+            opts,
+            agents: HashMap::new(),
+            sampler: Sampler::start(sample_period, health)?,
+            registry,
+        })
+    }
+}
+
+impl AgentBackend for LocalBackend {
+    fn spawn(&mut self, order: &SpawnOrder, on_exit: OnExit) -> Result<u32, SpawnError> {
+        let spec = SpawnSpec {
+            command: order.command.clone(),
+            cwd: order.cwd.clone(),
+            env: order.env.clone(),
+            rows: self.opts.rows,
+            cols: self.opts.cols,
+            log_path: order.log_path.clone(),
+            log_cap_bytes: self.opts.log_cap_bytes,
+            history_lines: self.opts.history_lines,
+            on_output: self.opts.on_output.clone(),
+        };
+        let process = AgentProcess::spawn(spec, on_exit)?;
+        let pid = process.pid();
+        self.sampler.track(&order.task, order.attempt, pid);
+        self.registry
+            .insert(&order.task, order.attempt, process.clone());
+        self.agents.insert(
+            order.task.clone(),
+            LocalAgent {
+                attempt: order.attempt,
+                activity: Activity::watch(&order.cwd),
+                process,
+            },
+        );
+        Ok(pid)
+    }
+
+    fn stop(&mut self, task: &str, attempt: u32, grace: Duration) {
+        if let Some(agent) = self.agents.get(task).filter(|a| a.attempt == attempt) {
+            agent.process.terminate(grace);
+        }
+    }
+
+    fn heard(&self) -> Vec<Heard> {
+        self.agents
+            .iter()
+            .map(|(task, a)| Heard {
+                task: task.clone(),
+                attempt: a.attempt,
+                at: latest(a.process.last_output_at(), a.activity.last_change()),
+            })
+            .collect()
+    }
+
+    fn release(&mut self, task: &str, attempt: u32) {
+        if self.agents.get(task).is_some_and(|a| a.attempt == attempt) {
+            self.agents.remove(task);
+            self.sampler.untrack(task, attempt);
+            self.registry.remove(task, attempt);
+        }
+    }
+
+    fn kill_leftover(&mut self, pid: u32, worktree: &Path) {
+        if !proc_tree::is_alive(pid) {
+            return;
+        }
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"));
+        if cwd.is_ok_and(|cwd| cwd.starts_with(worktree)) {
+            tracing::warn!(pid, "stopping an agent left running by a previous orch");
+            let tree = proc_tree::tree(pid);
+            proc_tree::signal_tree(pid, &tree, libc::SIGKILL);
+        }
+    }
+}

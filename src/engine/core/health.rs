@@ -1,0 +1,127 @@
+//! Health of running attempts: samples, heartbeat levels, timeouts and
+//! stalls; and when the engine next needs to wake up.
+
+use std::time::{Duration, Instant};
+
+use crate::engine::clock::Now;
+use crate::engine::core::{Core, Phase, StopReason};
+use crate::engine::effect::{Effect, Write};
+use crate::engine::message::{Event, HealthSample, HealthView, Heard};
+use crate::engine::policy::{self, Level};
+use crate::engine::state::TaskState;
+use crate::store::SampleRow;
+
+/// How often running attempts are checked for timeouts and stalls.
+const SUPERVISE_EVERY: Duration = Duration::from_secs(1);
+
+impl Core {
+    /// Take the backend's latest word on when each agent was last heard.
+    pub(super) fn note_heard(&mut self, heard: Vec<Heard>) {
+        for h in heard {
+            if let Some(live) = self.live.get_mut(&h.task) {
+                if live.row.attempt == h.attempt && h.at.is_some() {
+                    live.heard = live.heard.max(h.at);
+                }
+            }
+        }
+    }
+
+    /// Record a round of samples, then publish them.
+    pub(super) fn on_health(&mut self, samples: Vec<HealthSample>) {
+        let now = self.now.mono;
+        let mut views = Vec::with_capacity(samples.len());
+        for sample in samples {
+            let Some(live) = self.live.get_mut(&sample.task) else {
+                continue;
+            };
+            let Some(task) = self.by_id.get(&sample.task) else {
+                continue;
+            };
+            if live.row.attempt != sample.attempt || live.phase != Phase::Running {
+                continue;
+            }
+            let age = now.saturating_duration_since(live.last_heard());
+            let heartbeat = policy::heartbeat_level(age, &task.policy);
+            let cpu = policy::cpu_level(sample.cpu, &task.policy);
+            if heartbeat != live.heartbeat {
+                live.heartbeat = heartbeat;
+                if heartbeat == Level::Warn {
+                    tracing::info!(task = %sample.task, "heartbeat warning: no output for {age:?}");
+                }
+            }
+            views.push(HealthView {
+                sample,
+                heartbeat_age: age,
+                heartbeat,
+                cpu,
+            });
+        }
+        let at = self.now.wall_ms;
+        for view in &views {
+            self.persist(Write::Sample(SampleRow {
+                task_id: view.sample.task.clone(),
+                attempt: view.sample.attempt,
+                at,
+                cpu: view.sample.cpu,
+                rss: view.sample.rss,
+                procs: view.sample.procs,
+            }));
+        }
+        for view in views {
+            self.publish(Event::Health(view));
+        }
+    }
+
+    /// Timeouts and heartbeats of running attempts.
+    pub(super) fn supervise(&mut self) {
+        let now = self.now.mono;
+        let grace = self.opts.stop_grace;
+        for (id, live) in self.live.iter_mut() {
+            if live.stop.is_some() || live.phase != Phase::Running {
+                continue;
+            }
+            let Some(task) = self.by_id.get(id) else {
+                continue;
+            };
+            let policy = &task.policy;
+            let silent = now.saturating_duration_since(live.last_heard());
+            let reason = if now.saturating_duration_since(live.started) >= policy.timeout {
+                Some(StopReason::Timeout(policy.timeout))
+            } else if policy::heartbeat_level(silent, policy) == Level::Critical {
+                Some(StopReason::Stalled(policy.heartbeat_stall))
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                tracing::info!(task = %id, ?reason, "stopping attempt");
+                live.stop = Some(reason);
+                self.out.push(Effect::Stop {
+                    task: id.clone(),
+                    attempt: live.row.attempt,
+                    grace,
+                });
+            }
+        }
+    }
+
+    /// The next moment something time-based can happen.
+    pub fn next_wake(&self, now: Now) -> Instant {
+        let mut wake = now.mono + Duration::from_secs(3600);
+        if self.live.values().any(|l| l.phase == Phase::Running) {
+            wake = wake.min(now.mono + SUPERVISE_EVERY);
+        }
+        for task in self.tasks.values() {
+            if let (TaskState::Retrying, Some(at)) = (task.state, task.retry_at) {
+                wake = wake.min(now.mono_at(at));
+            }
+        }
+        if let Some(timeout) = self.opts.approval_timeout {
+            for since in self.waiting_since.values() {
+                if let Some(at) = since.checked_add(timeout) {
+                    wake = wake.min(at);
+                }
+            }
+        }
+        wake
+    }
+}

@@ -1,0 +1,304 @@
+//! One attempt, from queued to a running agent: record `running` (and the
+//! attempt) first, then ask for the worktree (a git job), then resolve the
+//! agent (following fallbacks past missing programs) and ask for the spawn.
+//! Each step's result comes back as an input.
+
+use crate::config::{AgentConfig, Placeholders};
+use crate::engine::core::{Core, CoreError, Live, Phase, StopReason};
+use crate::engine::effect::{Effect, SpawnOrder, Write};
+use crate::engine::message::{Event, SpawnFailure};
+use crate::engine::policy::Level;
+use crate::engine::state::TaskState;
+use crate::git::Worktree;
+use crate::store::{AttemptRow, AttemptStatus, WorktreeRow};
+
+/// The agent that will actually run, after fallbacks.
+struct Resolved {
+    name: String,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Core {
+    /// Start an attempt of `id` with the agent `runs` (its configured agent
+    /// or the fallback that will really run).
+    pub(super) fn launch(&mut self, id: &str, runs: String) -> Result<(), CoreError> {
+        let Some(task) = self.by_id.get(id).cloned() else {
+            return Ok(());
+        };
+        let Some(current) = self.tasks.get(id) else {
+            return Ok(());
+        };
+        let attempt = current.attempts + 1;
+        let log_path = self.paths.log(id, attempt);
+        let row = AttemptRow {
+            task_id: id.to_string(),
+            attempt,
+            agent: runs.clone(),
+            status: AttemptStatus::Running,
+            started_at: self.now.wall_ms,
+            ended_at: None,
+            pid: None,
+            exit_code: None,
+            signal: None,
+            cause: None,
+            log_path: Some(log_path.display().to_string()),
+            commit_id: None,
+        };
+        // Persisted before anything else happens: if orch dies from here on,
+        // the next run sees an interrupted attempt and resumes the task.
+        let why = (runs != task.agent)
+            .then(|| format!("agent {runs} (fallback: {} is not installed)", task.agent));
+        self.transition(
+            id,
+            TaskState::Running,
+            why,
+            Some(attempt),
+            |t| t.attempts = attempt,
+            vec![Write::Attempt(row.clone())],
+        )?;
+        self.live.insert(
+            id.to_string(),
+            Live {
+                row,
+                phase: Phase::Preparing,
+                started: self.now.mono,
+                heard: None,
+                stop: None,
+                heartbeat: Level::Ok,
+                worktree: None,
+            },
+        );
+        self.out.push(Effect::PrepareWorktree {
+            task: id.to_string(),
+            attempt,
+            dir: self.paths.worktree(id),
+            base: self.base_branch.clone(),
+            known: self.known_worktrees.contains(id),
+        });
+        Ok(())
+    }
+
+    pub(super) fn on_worktree(
+        &mut self,
+        id: &str,
+        attempt: u32,
+        result: Result<Worktree, String>,
+    ) -> Result<(), CoreError> {
+        if !self.is_live(id, attempt, Phase::Preparing) {
+            return Ok(());
+        }
+        let Some(live) = self.live.remove(id) else {
+            return Ok(());
+        };
+        let worktree = match result {
+            Ok(worktree) => worktree,
+            Err(err) => return self.fail_attempt(id, live.row, format!("worktree: {err}"), false),
+        };
+        if worktree.created || !self.known_worktrees.contains(id) {
+            self.persist(Write::Worktree(WorktreeRow {
+                task_id: id.to_string(),
+                path: worktree.path.display().to_string(),
+                branch: worktree.branch.clone(),
+                created_at: self.now.wall_ms,
+                removed_at: None,
+            }));
+            self.known_worktrees.insert(id.to_string());
+        }
+        if let Some(stop) = live.stop.clone() {
+            // Cancelled or shut down while its worktree was being made:
+            // nothing was started, so it ends here.
+            return self.end_stopped(id, live.row, stop);
+        }
+        let Some(task) = self.by_id.get(id).cloned() else {
+            return Ok(());
+        };
+        let path_str = worktree.path.display().to_string();
+        let vars = Placeholders {
+            prompt: &task.prompt,
+            task_id: id,
+            worktree: &path_str,
+            branch: &worktree.branch,
+        };
+        let resolved = match self.resolve_agent(&task.agent, &vars, &worktree.path) {
+            Ok(resolved) => resolved,
+            Err(cause) => return self.fail_attempt(id, live.row, cause, false),
+        };
+        let mut env = vec![
+            ("ORCH_TASK_ID".to_string(), id.to_string()),
+            ("ORCH_ATTEMPT".to_string(), attempt.to_string()),
+            ("ORCH_WORKTREE".to_string(), path_str.clone()),
+            ("ORCH_BRANCH".to_string(), worktree.branch.clone()),
+            ("ORCH_BASE_BRANCH".to_string(), self.base_branch.clone()),
+        ];
+        env.extend(resolved.env);
+        let mut live = live;
+        live.row.agent = resolved.name;
+        live.worktree = Some(worktree.path.clone());
+        self.out.push(Effect::Spawn(SpawnOrder {
+            task: id.to_string(),
+            attempt,
+            command: resolved.argv,
+            cwd: worktree.path,
+            env,
+            log_path: self.paths.log(id, attempt),
+        }));
+        self.live.insert(id.to_string(), live);
+        Ok(())
+    }
+
+    pub(super) fn on_spawned(
+        &mut self,
+        id: &str,
+        attempt: u32,
+        result: Result<u32, SpawnFailure>,
+    ) -> Result<(), CoreError> {
+        if !self.is_live(id, attempt, Phase::Preparing) {
+            return Ok(());
+        }
+        let Some(mut live) = self.live.remove(id) else {
+            return Ok(());
+        };
+        let pid = match result {
+            Ok(pid) => pid,
+            Err(failure) => {
+                return self.fail_attempt(id, live.row, failure.cause, failure.retryable);
+            }
+        };
+        live.row.pid = Some(pid);
+        live.phase = Phase::Running;
+        live.started = self.now.mono;
+        live.heard = None;
+        tracing::info!(task = id, attempt, pid, agent = %live.row.agent, "agent started");
+        self.persist(Write::Attempt(live.row.clone()));
+        self.publish(Event::AgentStarted {
+            task: id.to_string(),
+            attempt,
+        });
+        if live.stop.is_some() {
+            self.out.push(Effect::Stop {
+                task: id.to_string(),
+                attempt,
+                grace: self.opts.stop_grace,
+            });
+        }
+        self.live.insert(id.to_string(), live);
+        Ok(())
+    }
+
+    pub(super) fn is_live(&self, id: &str, attempt: u32, phase: Phase) -> bool {
+        self.live
+            .get(id)
+            .is_some_and(|l| l.row.attempt == attempt && l.phase == phase)
+    }
+
+    /// The agent that will run for a task configured with `name`, following
+    /// fallbacks past agents whose program is missing. Used for the
+    /// `max_instances` limits, which apply to the agent that really runs.
+    /// If none is found, `name` itself (its launch will fail and say why).
+    pub(super) fn agent_to_run(&self, name: &str) -> String {
+        let mut current = name.to_string();
+        let mut seen = Vec::new();
+        while let Some(agent) = self.config.agents.get(&current) {
+            let path_var = agent.env.get("PATH").map(std::ffi::OsString::from);
+            let program = agent.command.first().map(String::as_str).unwrap_or("");
+            if self
+                .lookup
+                .found(program, &self.config.root, path_var.as_deref())
+            {
+                return current;
+            }
+            seen.push(current.clone());
+            match &agent.fallback {
+                Some(next) if !seen.contains(next) => current = next.clone(),
+                _ => break,
+            }
+        }
+        name.to_string()
+    }
+
+    /// The agent to run for `name`: its own command if the program is found,
+    /// else its fallback chain. The error is the attempt's cause.
+    fn resolve_agent(
+        &self,
+        name: &str,
+        vars: &Placeholders<'_>,
+        cwd: &std::path::Path,
+    ) -> Result<Resolved, String> {
+        let mut current = name.to_string();
+        let mut missing: Vec<String> = Vec::new();
+        let mut tried: Vec<String> = Vec::new();
+        loop {
+            let Some(agent) = self.config.agents.get(&current) else {
+                return Err(format!("unknown agent {current:?}"));
+            };
+            let argv = agent.render_command(vars);
+            let env = render_env(agent, vars);
+            let path_var = env
+                .iter()
+                .find(|(k, _)| k == "PATH")
+                .map(|(_, v)| std::ffi::OsString::from(v));
+            let program = argv.first().cloned().unwrap_or_default();
+            if self.lookup.found(&program, cwd, path_var.as_deref()) {
+                return Ok(Resolved {
+                    name: current,
+                    argv,
+                    env,
+                });
+            }
+            missing.push(format!("{program:?} (agent {current})"));
+            tried.push(current.clone());
+            match &agent.fallback {
+                Some(next) if !tried.contains(next) => current = next.clone(),
+                _ => return Err(format!("command not found: {}", missing.join(", then "))),
+            }
+        }
+    }
+
+    /// An attempt orch stopped before (or instead of) its agent running.
+    pub(super) fn end_stopped(
+        &mut self,
+        id: &str,
+        mut row: AttemptRow,
+        stop: StopReason,
+    ) -> Result<(), CoreError> {
+        row.ended_at = Some(self.now.wall_ms);
+        let attempt = row.attempt;
+        match stop {
+            StopReason::Cancelled => {
+                row.status = AttemptStatus::Cancelled;
+                row.cause = Some("cancelled".into());
+                let why = Some("cancelled by user".to_string());
+                self.transition(
+                    id,
+                    TaskState::Cancelled,
+                    why,
+                    Some(attempt),
+                    |_| {},
+                    vec![Write::Attempt(row)],
+                )
+            }
+            StopReason::Shutdown | StopReason::Timeout(_) | StopReason::Stalled(_) => {
+                row.status = AttemptStatus::Interrupted;
+                row.cause = Some("orch was stopped".into());
+                let why = Some(format!("attempt {attempt} interrupted: orch was stopped"));
+                self.transition(
+                    id,
+                    TaskState::Queued,
+                    why,
+                    Some(attempt),
+                    |_| {},
+                    vec![Write::Attempt(row)],
+                )
+            }
+        }
+    }
+}
+
+fn render_env(agent: &AgentConfig, vars: &Placeholders<'_>) -> Vec<(String, String)> {
+    agent
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), vars.fill(v)))
+        .collect()
+}

@@ -1,0 +1,428 @@
+//! The engine's decisions, as a pure state machine.
+//!
+//! [`Core`] holds plain data only: the plan, every task's row, the running
+//! attempts (what orch knows of them, not their processes), gates' waiting
+//! times. Each call takes an input and the current time ([`Now`]) and
+//! returns the [`Effect`]s to carry out, in order; the driver
+//! (`engine::driver`) carries them out and feeds the results back as
+//! further inputs. Nothing here touches the store, a process, git or the
+//! clock, so every decision is unit-tested with plain values (`tests.rs`).
+//!
+//! - `reconcile`: the state left by an earlier run, made consistent at start.
+//! - `transition`: the one way a task changes state; readiness, blocking,
+//!   gates and slots (`settle`).
+//! - `launch`: an attempt from queued to a spawned agent.
+//! - `exit`: an attempt's end, the retry policy.
+//! - `health`: samples, heartbeats, timeouts and stalls, the next wake-up.
+//! - `actions`: what users and flags ask for.
+//! - `reload`: an edited `orch.toml` applied to the running plan.
+
+mod actions;
+mod exit;
+mod health;
+mod launch;
+mod reconcile;
+mod reload;
+mod transition;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, TaskConfig};
+use crate::engine::clock::Now;
+use crate::engine::effect::{Effect, Write};
+use crate::engine::message::{
+    ActionError, Actor, Event, Input, Paths, Request, RunOutcome, Snapshot,
+};
+use crate::engine::policy::{self, Level};
+use crate::engine::state::TaskState;
+use crate::plan::Plan;
+use crate::store::{ApprovalRow, AttemptRow, TaskRow};
+
+pub use reconcile::Stored;
+
+/// A decision the core refuses to make: a bug, never a user's mistake.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CoreError {
+    #[error("internal error: task {task:?} cannot go from {from} to {to}")]
+    IllegalTransition {
+        task: String,
+        from: TaskState,
+        to: TaskState,
+    },
+}
+
+/// Is a program there to run? The one question the core asks of the
+/// operating system (to follow `fallback`s past missing agents), asked
+/// through a trait so tests can answer it.
+pub trait ProgramLookup: Send {
+    fn found(&self, program: &str, cwd: &Path, path_var: Option<&OsStr>) -> bool;
+}
+
+/// The real lookup: `PATH` (or the agent's own `PATH`), as a shell would.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PathLookup;
+
+impl ProgramLookup for PathLookup {
+    fn found(&self, program: &str, cwd: &Path, path_var: Option<&OsStr>) -> bool {
+        crate::agent::which::find_program(program, cwd, path_var).is_some()
+    }
+}
+
+/// The parts of the run's options the core decides with.
+#[derive(Debug, Clone)]
+pub struct CoreOptions {
+    /// Approve every start gate (recorded as approved by `--approve-all`).
+    pub approve_all: bool,
+    /// Reject a gate nobody decided on within this long; `None` waits forever.
+    pub approval_timeout: Option<Duration>,
+    /// End the run once every task is settled (headless).
+    pub exit_when_settled: bool,
+    /// SIGTERM to SIGKILL.
+    pub stop_grace: Duration,
+}
+
+/// Where an attempt is between "running" and its agent's exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Its worktree is being prepared (a git job).
+    Preparing,
+    /// Its agent runs.
+    Running,
+    /// Its agent exited 0; the commit of its leftovers is under way.
+    Committing,
+}
+
+/// Why orch itself stopped an attempt; decides how its exit is recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum StopReason {
+    Timeout(Duration),
+    Stalled(Duration),
+    Cancelled,
+    Shutdown,
+}
+
+/// A running attempt, as plain data.
+#[derive(Debug, Clone)]
+pub(crate) struct Live {
+    pub(crate) row: AttemptRow,
+    pub(crate) phase: Phase,
+    /// When the agent started (or, before that, when the attempt did).
+    pub(crate) started: Instant,
+    /// The last sign of life the backend reported.
+    pub(crate) heard: Option<Instant>,
+    pub(crate) stop: Option<StopReason>,
+    pub(crate) heartbeat: Level,
+    pub(crate) worktree: Option<PathBuf>,
+}
+
+impl Live {
+    /// The last sign of life: output, a file change, or the start.
+    fn last_heard(&self) -> Instant {
+        self.heard.map_or(self.started, |h| h.max(self.started))
+    }
+}
+
+/// The whole engine state. See the module documentation.
+pub struct Core {
+    config: Config,
+    plan: Plan,
+    /// Task ids, dependencies before dependents (stage-major, config order
+    /// within a stage).
+    order: Vec<String>,
+    by_id: HashMap<String, TaskConfig>,
+    base_branch: String,
+    paths: Paths,
+    run_id: i64,
+    opts: CoreOptions,
+    lookup: Box<dyn ProgramLookup>,
+    /// Rows of the tasks in the plan.
+    tasks: BTreeMap<String, TaskRow>,
+    /// Rows the store holds of tasks not in the plan (removed by an edit or
+    /// from an earlier config); a task that comes back resumes from here.
+    archived: HashMap<String, TaskRow>,
+    live: HashMap<String, Live>,
+    /// When each gated task started waiting, for the approval timeout.
+    waiting_since: HashMap<String, Instant>,
+    /// Tasks whose worktree orch recorded (and has not removed).
+    known_worktrees: HashSet<String>,
+    shutting_down: bool,
+    interrupted: bool,
+    approval_gave_up: bool,
+    jitter_state: u64,
+    /// Transitions made so far; lets `settle` see whether a pass changed anything.
+    transitions: u64,
+    /// The time of the call being handled.
+    now: Now,
+    /// Effects of the call being handled, in order.
+    out: Vec<Effect>,
+}
+
+/// What a [`Core`] is built from, besides the stored state.
+pub struct Setup {
+    pub config: Config,
+    pub base_branch: String,
+    pub run_id: i64,
+    pub opts: CoreOptions,
+    pub lookup: Box<dyn ProgramLookup>,
+    /// Seeds the backoff jitter (any non-zero number).
+    pub seed: u64,
+}
+
+impl Core {
+    /// Rebuild the engine from what the store holds, reconciled with the
+    /// config: attempts a dead orch left running are closed as interrupted
+    /// and their tasks queued again. Nothing is decided about starting
+    /// tasks until the first input (the driver's first tick).
+    pub fn start(setup: Setup, stored: Stored, now: Now) -> (Core, Vec<Effect>) {
+        let plan = Plan::new(&setup.config.tasks);
+        let order: Vec<String> = plan.stages().into_iter().flatten().collect();
+        let by_id = setup
+            .config
+            .tasks
+            .iter()
+            .map(|t| (t.id.clone(), t.clone()))
+            .collect();
+        let paths = Paths {
+            state_dir: setup.config.root.join(&setup.config.project.state_dir),
+        };
+        let mut core = Core {
+            config: setup.config,
+            plan,
+            order,
+            by_id,
+            base_branch: setup.base_branch,
+            paths,
+            run_id: setup.run_id,
+            opts: setup.opts,
+            lookup: setup.lookup,
+            tasks: BTreeMap::new(),
+            archived: HashMap::new(),
+            live: HashMap::new(),
+            waiting_since: HashMap::new(),
+            known_worktrees: HashSet::new(),
+            shutting_down: false,
+            interrupted: false,
+            approval_gave_up: false,
+            jitter_state: setup.seed | 1,
+            transitions: 0,
+            now,
+            out: Vec::new(),
+        };
+        core.reconcile(stored);
+        let effects = core.take_effects();
+        (core, effects)
+    }
+
+    /// Something outside asks for something. The answer, and the effects
+    /// that carry it out (the answer holds only once they are persisted).
+    pub fn request(
+        &mut self,
+        actor: Actor,
+        request: Request,
+        now: Now,
+    ) -> Result<(Result<(), ActionError>, Vec<Effect>), CoreError> {
+        self.now = now;
+        let result = match request {
+            Request::Approve { task, reason } => self.approve(&task, actor, reason),
+            Request::Reject { task, reason } => self.reject(&task, actor, reason),
+            Request::Retry { task } => self.retry(&task),
+            Request::Cancel { task } => self.cancel(&task),
+            Request::Skip { task, reason } => self.skip(&task, actor, reason),
+            Request::Reload { config } => {
+                self.reload(*config);
+                Ok(Ok(()))
+            }
+            Request::Shutdown { stop_agents } => {
+                self.interrupted = true;
+                self.begin_shutdown(stop_agents);
+                Ok(Ok(()))
+            }
+        }?;
+        if let Err(err) = &result {
+            tracing::info!(%err, "request refused");
+        }
+        self.settle()?;
+        Ok((result, self.take_effects()))
+    }
+
+    /// The engine's own machinery reports something.
+    pub fn input(&mut self, input: Input, now: Now) -> Result<Vec<Effect>, CoreError> {
+        self.now = now;
+        match input {
+            Input::AgentExited {
+                task,
+                attempt,
+                exit,
+            } => self.on_exit(&task, attempt, exit)?,
+            Input::Health { samples, heard } => {
+                self.note_heard(heard);
+                self.on_health(samples);
+            }
+            Input::Tick { heard } => {
+                self.note_heard(heard);
+                self.supervise();
+            }
+            Input::WorktreeReady {
+                task,
+                attempt,
+                result,
+            } => self.on_worktree(&task, attempt, result)?,
+            Input::Spawned {
+                task,
+                attempt,
+                result,
+            } => self.on_spawned(&task, attempt, result)?,
+            Input::Committed {
+                task,
+                attempt,
+                result,
+            } => self.on_committed(&task, attempt, result)?,
+        }
+        self.settle()?;
+        Ok(self.take_effects())
+    }
+
+    /// The run is over: shutting down (or, headless, every task settled)
+    /// and no attempt left. The outcome to report.
+    pub fn outcome(&self) -> Option<RunOutcome> {
+        if !self.live.is_empty() {
+            return None;
+        }
+        let settled = self.tasks.values().all(|t| t.state.is_settled());
+        if !(self.shutting_down || (self.opts.exit_when_settled && settled)) {
+            return None;
+        }
+        let gated = self
+            .tasks
+            .values()
+            .any(|t| t.state == TaskState::AwaitingApproval);
+        let approval_gave_up = self.approval_gave_up || (self.interrupted && gated);
+        let states: Vec<TaskState> = self.tasks.values().map(|t| t.state).collect();
+        Some(RunOutcome {
+            exit_code: policy::run_exit_code(&states, self.interrupted, approval_gave_up),
+            interrupted: self.interrupted,
+            approval_gave_up,
+        })
+    }
+
+    /// Tasks in plan order, as they stand.
+    pub fn rows(&self) -> Vec<TaskRow> {
+        self.order
+            .iter()
+            .filter_map(|id| self.tasks.get(id).cloned())
+            .collect()
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let mut agents: Vec<(String, u32)> = self
+            .live
+            .iter()
+            .filter(|(_, l)| l.phase != Phase::Preparing)
+            .map(|(id, l)| (id.clone(), l.row.attempt))
+            .collect();
+        agents.sort();
+        Snapshot {
+            tasks: self.rows(),
+            agents,
+        }
+    }
+
+    /// Attempts whose agent runs, for the driver to ask how they are.
+    pub fn running_agents(&self) -> Vec<(String, u32)> {
+        self.live
+            .iter()
+            .filter(|(_, l)| l.phase == Phase::Running)
+            .map(|(id, l)| (id.clone(), l.row.attempt))
+            .collect()
+    }
+
+    pub fn run_id(&self) -> i64 {
+        self.run_id
+    }
+
+    /// Stop every running agent now, whatever state is left: the driver
+    /// calls this when it cannot go on (the store failed).
+    pub fn emergency_stop(&mut self) -> Vec<Effect> {
+        for (id, live) in &self.live {
+            if live.phase == Phase::Running {
+                self.out.push(Effect::Stop {
+                    task: id.clone(),
+                    attempt: live.row.attempt,
+                    grace: self.opts.stop_grace,
+                });
+            }
+        }
+        self.take_effects()
+    }
+
+    // ---- helpers shared by the parts -------------------------------------
+
+    fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.out)
+    }
+
+    fn persist(&mut self, write: Write) {
+        self.out.push(Effect::Persist(write));
+    }
+
+    fn publish(&mut self, event: Event) {
+        self.out.push(Effect::Publish(event));
+    }
+
+    fn begin_shutdown(&mut self, stop_agents: bool) {
+        self.shutting_down = true;
+        if stop_agents {
+            let grace = self.opts.stop_grace;
+            for (id, live) in self.live.iter_mut() {
+                if live.stop.is_none() {
+                    live.stop = Some(StopReason::Shutdown);
+                }
+                if live.phase == Phase::Running {
+                    self.out.push(Effect::Stop {
+                        task: id.clone(),
+                        attempt: live.row.attempt,
+                        grace,
+                    });
+                }
+            }
+        } else {
+            // Leave agents running; their attempts stay `running` in the
+            // store and the next run closes them as interrupted. Attempts
+            // still preparing or committing finish their job unobserved.
+            self.live.clear();
+        }
+    }
+
+    /// A number in [0, 1) for backoff jitter (xorshift; no need for more).
+    fn next_jitter(&mut self) -> f64 {
+        let mut x = self.jitter_state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.jitter_state = x;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn approval_row(
+        &self,
+        id: &str,
+        verdict: crate::store::Verdict,
+        by: &Actor,
+        reason: Option<String>,
+    ) -> ApprovalRow {
+        ApprovalRow {
+            task_id: id.to_string(),
+            gate: crate::store::Gate::BeforeStart,
+            decision: verdict,
+            by: by.as_stored(),
+            reason,
+            at: self.now.wall_ms,
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The one way a task changes state, and `settle`: bringing every task to
+//! where the plan says it should be (readiness, blocking, gates, backoffs
+//! that elapsed, approval timeouts), then starting what fits.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::config::MergeMode;
+use crate::engine::core::{Core, CoreError};
+use crate::engine::effect::Write;
+use crate::engine::message::{Actor, Event};
+use crate::engine::schedule::{self, Candidate, Readiness};
+use crate::engine::state::TaskState;
+use crate::store::{MergeState, TaskRow};
+
+impl Core {
+    /// Record `id -> to` (with whatever `edit` changes and `extra` adds to
+    /// the same batch) and publish it after it is persisted.
+    pub(super) fn transition(
+        &mut self,
+        id: &str,
+        to: TaskState,
+        why: Option<String>,
+        attempt: Option<u32>,
+        edit: impl FnOnce(&mut TaskRow),
+        extra: Vec<Write>,
+    ) -> Result<(), CoreError> {
+        let Some(current) = self.tasks.get(id) else {
+            return Ok(());
+        };
+        let from = current.state;
+        if !from.can_become(to) {
+            return Err(CoreError::IllegalTransition {
+                task: id.to_string(),
+                from,
+                to,
+            });
+        }
+        let mut row = current.clone();
+        row.state = to;
+        row.updated_at = self.now.wall_ms;
+        match to {
+            TaskState::Done => {
+                row.cause = why.clone().filter(|_| row.attempts == 0);
+                let never = self
+                    .by_id
+                    .get(id)
+                    .is_some_and(|t| t.policy.merge == MergeMode::Never);
+                row.merge_state = if never {
+                    MergeState::Never
+                } else {
+                    MergeState::Unmerged
+                };
+            }
+            TaskState::Retrying
+            | TaskState::NeedsReview
+            | TaskState::Blocked
+            | TaskState::Rejected
+            | TaskState::Cancelled => row.cause = why.clone(),
+            _ => {}
+        }
+        if to != TaskState::Retrying {
+            row.retry_at = None;
+        }
+        edit(&mut row);
+        self.persist(Write::Task(row.clone()));
+        for write in extra {
+            self.persist(write);
+        }
+        self.persist_state_event(&row, Some(from), attempt, why.clone());
+        if to == TaskState::AwaitingApproval {
+            self.waiting_since.insert(id.to_string(), self.now.mono);
+        } else {
+            self.waiting_since.remove(id);
+        }
+        self.tasks.insert(id.to_string(), row.clone());
+        self.transitions += 1;
+        self.publish(Event::Task {
+            row,
+            from: Some(from),
+            attempt,
+            why,
+        });
+        Ok(())
+    }
+
+    /// A row in the append-only events table for a state change.
+    pub(super) fn persist_state_event(
+        &mut self,
+        row: &TaskRow,
+        from: Option<TaskState>,
+        attempt: Option<u32>,
+        why: Option<String>,
+    ) {
+        let mut row = row.clone();
+        row.cause = why;
+        self.persist(Write::StateEvent { row, from, attempt });
+    }
+
+    /// Each pass can enable more moves (a rejection blocks dependents, a
+    /// launch that fails at once frees a slot): repeat until nothing
+    /// changes. Every pass that continues made at least one transition,
+    /// and each task can only make finitely many, so this ends.
+    pub(super) fn settle(&mut self) -> Result<(), CoreError> {
+        loop {
+            let before = self.transitions;
+            self.settle_pass()?;
+            if self.transitions == before {
+                return Ok(());
+            }
+        }
+    }
+
+    fn settle_pass(&mut self) -> Result<(), CoreError> {
+        let now_wall = self.now.wall_ms;
+        for id in self.order.clone() {
+            let Some(state) = self.tasks.get(&id).map(|t| t.state) else {
+                continue;
+            };
+            let readiness =
+                schedule::readiness(&self.plan, &id, |dep| self.tasks.get(dep).map(|t| t.state));
+            match (state, readiness) {
+                (TaskState::Pending, Readiness::Blocked)
+                | (TaskState::Queued, Readiness::Blocked)
+                | (TaskState::AwaitingApproval, Readiness::Blocked) => {
+                    let why = self.block_reason(&id);
+                    self.transition(&id, TaskState::Blocked, Some(why), None, |_| {}, vec![])?;
+                }
+                (TaskState::Blocked, Readiness::Waiting) => {
+                    let why = Some("dependency no longer blocked".to_string());
+                    self.transition(&id, TaskState::Pending, why, None, |_| {}, vec![])?;
+                }
+                // Ready before, but the plan changed under it (a reload added
+                // a dependency that is not done): wait again.
+                (TaskState::Queued | TaskState::AwaitingApproval, Readiness::Waiting) => {
+                    let why = Some("waiting on a dependency added to the plan".to_string());
+                    self.transition(&id, TaskState::Pending, why, None, |_| {}, vec![])?;
+                }
+                (TaskState::Pending | TaskState::Blocked, Readiness::Ready) => {
+                    self.make_ready(&id)?;
+                }
+                (TaskState::Queued, Readiness::Ready) if self.gated(&id) => {
+                    self.make_ready(&id)?;
+                }
+                (TaskState::Retrying, _) => {
+                    let due = self
+                        .tasks
+                        .get(&id)
+                        .and_then(|t| t.retry_at)
+                        .is_none_or(|at| at <= now_wall);
+                    if due && !self.shutting_down {
+                        let why = Some("backoff elapsed".to_string());
+                        self.transition(&id, TaskState::Queued, why, None, |_| {}, vec![])?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.decide_gates()?;
+        if !self.shutting_down {
+            self.start_ready()?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn gated(&self, id: &str) -> bool {
+        let approved = self.tasks.get(id).is_some_and(|t| t.approved);
+        !approved && self.by_id.get(id).is_some_and(|t| t.needs_start_approval())
+    }
+
+    pub(super) fn make_ready(&mut self, id: &str) -> Result<(), CoreError> {
+        if self.gated(id) {
+            let risk = self.by_id.get(id).map_or("low", |t| t.risk.as_str());
+            let why = Some(format!("approval required before start (risk {risk})"));
+            self.transition(id, TaskState::AwaitingApproval, why, None, |_| {}, vec![])
+        } else if self
+            .tasks
+            .get(id)
+            .is_some_and(|t| t.state != TaskState::Queued)
+        {
+            self.transition(id, TaskState::Queued, None, None, |_| {}, vec![])
+        } else {
+            Ok(())
+        }
+    }
+
+    fn block_reason(&self, id: &str) -> String {
+        let culprits: Vec<String> = self
+            .plan
+            .dependencies(id)
+            .iter()
+            .filter_map(|dep| {
+                let state = self.tasks.get(dep)?.state;
+                state
+                    .blocks_dependents()
+                    .then(|| format!("dependency {dep} is {state}"))
+            })
+            .collect();
+        culprits.join(", ")
+    }
+
+    /// `--approve-all` and the approval timeout.
+    fn decide_gates(&mut self) -> Result<(), CoreError> {
+        let waiting: Vec<String> = self
+            .order
+            .iter()
+            .filter(|id| {
+                self.tasks
+                    .get(*id)
+                    .is_some_and(|t| t.state == TaskState::AwaitingApproval)
+            })
+            .cloned()
+            .collect();
+        for id in waiting {
+            if self.opts.approve_all {
+                self.record_approval(&id, Actor::Flag("--approve-all"), None)?;
+                continue;
+            }
+            let Some(timeout) = self.opts.approval_timeout else {
+                continue;
+            };
+            // A task that was already waiting when this run started (it
+            // came from the store) starts its wait now.
+            let now = self.now.mono;
+            let since = *self.waiting_since.entry(id.clone()).or_insert(now);
+            if now.saturating_duration_since(since) >= timeout {
+                self.record_rejection(&id, Actor::Timeout, Some("approval timed out".into()))?;
+                self.approval_gave_up = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn start_ready(&mut self) -> Result<(), CoreError> {
+        // Runs on every settle pass: with every slot taken there is nothing
+        // to pick, and resolving agents (PATH lookups) would be wasted.
+        let max_parallel = self.config.project.max_parallel;
+        if self.live.len() >= max_parallel {
+            return Ok(());
+        }
+        let mut by_agent: BTreeMap<String, usize> = BTreeMap::new();
+        for live in self.live.values() {
+            *by_agent.entry(live.row.agent.clone()).or_default() += 1;
+        }
+        let queued_ids: Vec<(String, String)> = self
+            .order
+            .iter()
+            .filter(|id| {
+                self.tasks
+                    .get(*id)
+                    .is_some_and(|t| t.state == TaskState::Queued)
+            })
+            .filter_map(|id| Some((id.clone(), self.by_id.get(id)?.agent.clone())))
+            .collect();
+        if queued_ids.is_empty() {
+            return Ok(());
+        }
+        // Limits apply to the agent that will really run (after fallbacks);
+        // resolved once per agent name per round.
+        let mut resolved: HashMap<String, String> = HashMap::new();
+        let queued: Vec<(String, String)> = queued_ids
+            .into_iter()
+            .map(|(id, agent)| {
+                let runs = resolved
+                    .entry(agent.clone())
+                    .or_insert_with(|| self.agent_to_run(&agent))
+                    .clone();
+                (id, runs)
+            })
+            .collect();
+        let candidates: Vec<Candidate<'_>> = queued
+            .iter()
+            .map(|(id, agent)| Candidate { id, agent })
+            .collect();
+        let agents = &self.config.agents;
+        let picked: Vec<(String, String)> = schedule::pick_starts(
+            &candidates,
+            self.live.len(),
+            &by_agent,
+            max_parallel,
+            |agent| agents.get(agent).and_then(|a| a.max_instances),
+        )
+        .into_iter()
+        .filter_map(|id| {
+            let runs = queued.iter().find(|(q, _)| q == id)?.1.clone();
+            Some((id.to_string(), runs))
+        })
+        .collect();
+        for (id, runs) in picked {
+            self.launch(&id, runs)?;
+        }
+        Ok(())
+    }
+}

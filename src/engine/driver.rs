@@ -1,0 +1,619 @@
+//! The driver: the one tokio task that owns the engine core and carries out
+//! its effects.
+//!
+//! It waits for a request (from a handle), an input (an agent exited, a
+//! round of health samples, a git job finished) or the core's next wake-up;
+//! hands it to the core with the time; then carries out what the core
+//! decided, in order: rows are written in one transaction *before* the
+//! events that describe them are published and before any job or process
+//! that follows them starts. Git work runs on the blocking pool and reports
+//! back as an input, so neither a large checkout nor a commit ever holds up
+//! an agent's exit being recorded.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::agent::backend::{AgentBackend, AgentRegistry, LocalBackend, LocalOptions};
+use crate::agent::pty::SpawnError;
+use crate::config::Config;
+use crate::engine::clock::{Clock, SystemClock};
+use crate::engine::core::{Core, CoreError, CoreOptions, PathLookup, Setup, Stored};
+use crate::engine::effect::{Effect, SpawnOrder, Write};
+use crate::engine::message::{
+    ActionError, Actor, Event, HealthSample, Input, Request, RunOutcome, Snapshot, SpawnFailure,
+};
+use crate::engine::state::TaskState;
+use crate::git::{Repo, Workspace};
+use crate::store::{Batch, EventRow, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error("cannot start the health sampler: {0}")]
+    Sampler(std::io::Error),
+}
+
+/// How a run behaves; the control room and `--no-tui` differ only here.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// "tui" or "headless", recorded in the runs table.
+    pub mode: &'static str,
+    /// Approve every start gate (recorded as approved by `--approve-all`).
+    pub approve_all: bool,
+    /// Reject a gate nobody decided on within this long; `None` waits forever.
+    pub approval_timeout: Option<Duration>,
+    /// End the loop once every task is settled (headless).
+    pub exit_when_settled: bool,
+    pub pty_rows: u16,
+    pub pty_cols: u16,
+    /// SIGTERM to SIGKILL.
+    pub stop_grace: Duration,
+    pub log_cap_bytes: u64,
+    pub history_lines: usize,
+    pub sample_period: Duration,
+    /// Called by every agent's reader after it processed output; views use
+    /// it to know a redraw may be due. Must be cheap and never block.
+    pub output_signal: Option<OutputSignal>,
+}
+
+/// A cheap "some agent printed something" callback.
+#[derive(Clone)]
+pub struct OutputSignal(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for OutputSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OutputSignal")
+    }
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            mode: "headless",
+            approve_all: false,
+            approval_timeout: Some(Duration::ZERO),
+            exit_when_settled: true,
+            pty_rows: 50,
+            pty_cols: 200,
+            stop_grace: Duration::from_secs(5),
+            log_cap_bytes: 16 * 1024 * 1024,
+            history_lines: 10_000,
+            sample_period: Duration::from_secs(1),
+            output_signal: None,
+        }
+    }
+}
+
+/// A request on its way to the engine, with where the answer goes.
+enum Envelope {
+    Request {
+        actor: Actor,
+        request: Request,
+        reply: Option<oneshot::Sender<Result<(), ActionError>>>,
+    },
+    Snapshot {
+        reply: oneshot::Sender<Snapshot>,
+    },
+}
+
+/// What the rest of the program holds to talk to a running engine: ask it
+/// things, read its events, find running agents' terminals.
+#[derive(Clone)]
+pub struct EngineHandle {
+    requests: mpsc::Sender<Envelope>,
+    events: broadcast::Sender<Event>,
+    agents: AgentRegistry,
+}
+
+impl EngineHandle {
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Running agents' terminals.
+    pub fn agents(&self) -> &AgentRegistry {
+        &self.agents
+    }
+
+    /// Ask for something and wait until it is done (persisted) or refused.
+    pub async fn ask(&self, actor: Actor, request: Request) -> Result<(), ActionError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Envelope::Request {
+                actor,
+                request,
+                reply: Some(tx),
+            })
+            .await
+            .map_err(|_| ActionError::ShuttingDown)?;
+        rx.await.map_err(|_| ActionError::ShuttingDown)?
+    }
+
+    /// Ask for something without waiting for the answer.
+    pub async fn tell(&self, actor: Actor, request: Request) -> Result<(), ActionError> {
+        self.requests
+            .send(Envelope::Request {
+                actor,
+                request,
+                reply: None,
+            })
+            .await
+            .map_err(|_| ActionError::ShuttingDown)
+    }
+
+    /// Every task as it stands; `None` once the engine has stopped.
+    pub async fn snapshot(&self) -> Option<Snapshot> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Envelope::Snapshot { reply: tx })
+            .await
+            .ok()?;
+        rx.await.ok()
+    }
+}
+
+/// The engine: its core, and what carries out the core's decisions.
+pub struct Engine {
+    core: Core,
+    store: Store,
+    backend: Box<dyn AgentBackend>,
+    workspace: Arc<dyn Workspace>,
+    clock: Arc<dyn Clock>,
+    requests: mpsc::Receiver<Envelope>,
+    inputs: mpsc::Receiver<Input>,
+    inputs_tx: mpsc::Sender<Input>,
+    events: broadcast::Sender<Event>,
+    handle: EngineHandle,
+    /// Effects decided at start that need the runtime (git jobs).
+    startup: Vec<Effect>,
+}
+
+const INBOX: usize = 1024;
+const OUTBOX: usize = 4096;
+
+impl Engine {
+    /// Reconcile the store with `config` (closing attempts a dead orch left
+    /// running) and get ready to run. Nothing is started until [`Engine::run`].
+    pub fn new(
+        config: Config,
+        store: Store,
+        repo: Repo,
+        base_branch: String,
+        opts: EngineOptions,
+    ) -> Result<(Engine, EngineHandle), EngineError> {
+        let (inputs_tx, inputs) = mpsc::channel(INBOX);
+        let registry = AgentRegistry::default();
+        let health_tx = inputs_tx.clone();
+        let backend = LocalBackend::start(
+            LocalOptions {
+                rows: opts.pty_rows,
+                cols: opts.pty_cols,
+                log_cap_bytes: opts.log_cap_bytes,
+                history_lines: opts.history_lines,
+                on_output: opts.output_signal.as_ref().map(|s| s.0.clone()),
+            },
+            opts.sample_period,
+            registry.clone(),
+            move |round| {
+                let samples = round
+                    .into_iter()
+                    .map(|(task, attempt, pid, usage)| HealthSample {
+                        task,
+                        attempt,
+                        pid,
+                        cpu: usage.cpu,
+                        rss: usage.rss,
+                        procs: usage.procs,
+                    })
+                    .collect();
+                let input = Input::Health {
+                    samples,
+                    heard: Vec::new(),
+                };
+                health_tx.blocking_send(input).is_ok()
+            },
+        )
+        .map_err(EngineError::Sampler)?;
+        Engine::assemble(
+            config,
+            store,
+            Arc::new(repo),
+            Box::new(backend),
+            Arc::new(SystemClock),
+            base_branch,
+            opts,
+            registry,
+            (inputs_tx, inputs),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        config: Config,
+        mut store: Store,
+        workspace: Arc<dyn Workspace>,
+        backend: Box<dyn AgentBackend>,
+        clock: Arc<dyn Clock>,
+        base_branch: String,
+        opts: EngineOptions,
+        registry: AgentRegistry,
+        (inputs_tx, inputs): (mpsc::Sender<Input>, mpsc::Receiver<Input>),
+    ) -> Result<(Engine, EngineHandle), EngineError> {
+        let (requests_tx, requests) = mpsc::channel(INBOX);
+        let (events, _) = broadcast::channel(OUTBOX);
+        let now = clock.now();
+        let run_id = start_run(&mut store, opts.mode, now.wall_ms)?;
+        let stored = read_stored(&store)?;
+        let setup = Setup {
+            config,
+            base_branch,
+            run_id,
+            opts: CoreOptions {
+                approve_all: opts.approve_all,
+                approval_timeout: opts.approval_timeout,
+                exit_when_settled: opts.exit_when_settled,
+                stop_grace: opts.stop_grace,
+            },
+            lookup: Box::new(PathLookup),
+            seed: u64::try_from(now.wall_ms).unwrap_or(1),
+        };
+        let (core, effects) = Core::start(setup, stored, now);
+        let handle = EngineHandle {
+            requests: requests_tx,
+            events: events.clone(),
+            agents: registry,
+        };
+        let mut engine = Engine {
+            core,
+            store,
+            backend,
+            workspace,
+            clock,
+            requests,
+            inputs,
+            inputs_tx,
+            events,
+            handle: handle.clone(),
+            startup: Vec::new(),
+        };
+        // The reconciled state is saved now; jobs wait for the runtime.
+        let (jobs, now_effects): (Vec<Effect>, Vec<Effect>) = effects
+            .into_iter()
+            .partition(|e| matches!(e, Effect::Commit { .. } | Effect::PrepareWorktree { .. }));
+        engine.execute(now_effects)?;
+        engine.startup = jobs;
+        Ok((engine, handle))
+    }
+
+    pub fn handle(&self) -> EngineHandle {
+        self.handle.clone()
+    }
+
+    /// Tasks in plan order, as they stand.
+    pub fn rows(&self) -> Vec<crate::store::TaskRow> {
+        self.core.rows()
+    }
+
+    /// Run until the plan settles (headless) or a shutdown is asked for.
+    pub async fn run(mut self) -> Result<RunOutcome, EngineError> {
+        let result = self.run_loop().await;
+        if result.is_err() {
+            // The store failed: stop agents anyway, nothing else can be saved.
+            for effect in self.core.emergency_stop() {
+                if let Effect::Stop {
+                    task,
+                    attempt,
+                    grace,
+                } = effect
+                {
+                    self.backend.stop(&task, attempt, grace);
+                }
+            }
+        }
+        let outcome = result?;
+        let at = self.clock.now().wall_ms;
+        let mut b = self.store.batch()?;
+        b.end_run(self.core.run_id(), at, outcome.exit_code)?;
+        b.event(&EventRow {
+            seq: 0,
+            at,
+            run_id: Some(self.core.run_id()),
+            task_id: None,
+            attempt: None,
+            kind: "run_ended".into(),
+            from_state: None,
+            to_state: None,
+            cause: Some(format!("exit code {}", outcome.exit_code)),
+        })?;
+        b.commit()?;
+        let _ = self.events.send(Event::Finished(outcome.clone()));
+        Ok(outcome)
+    }
+
+    async fn run_loop(&mut self) -> Result<RunOutcome, EngineError> {
+        let startup = std::mem::take(&mut self.startup);
+        self.execute(startup)?;
+        self.tick()?;
+        loop {
+            if let Some(outcome) = self.core.outcome() {
+                return Ok(outcome);
+            }
+            let wake = self.core.next_wake(self.clock.now());
+            tokio::select! {
+                Some(envelope) = self.requests.recv() => self.on_envelope(envelope)?,
+                Some(input) = self.inputs.recv() => self.on_input(input)?,
+                _ = tokio::time::sleep_until(wake.into()) => {}
+            }
+            // Take whatever else is already queued before deciding on time.
+            while let Ok(input) = self.inputs.try_recv() {
+                self.on_input(input)?;
+            }
+            while let Ok(envelope) = self.requests.try_recv() {
+                self.on_envelope(envelope)?;
+            }
+            self.tick()?;
+        }
+    }
+
+    fn tick(&mut self) -> Result<(), EngineError> {
+        let heard = self.backend.heard();
+        let effects = self.core.input(Input::Tick { heard }, self.clock.now())?;
+        self.execute(effects)
+    }
+
+    fn on_envelope(&mut self, envelope: Envelope) -> Result<(), EngineError> {
+        match envelope {
+            Envelope::Snapshot { reply } => {
+                let _ = reply.send(self.core.snapshot());
+                Ok(())
+            }
+            Envelope::Request {
+                actor,
+                request,
+                reply,
+            } => {
+                let (answer, effects) = self.core.request(actor, request, self.clock.now())?;
+                let done = self.execute(effects);
+                if let Some(reply) = reply {
+                    let _ = reply.send(match &done {
+                        Ok(()) => answer,
+                        Err(err) => Err(ActionError::Store(err.to_string())),
+                    });
+                }
+                done
+            }
+        }
+    }
+
+    fn on_input(&mut self, input: Input) -> Result<(), EngineError> {
+        let input = match input {
+            Input::AgentExited {
+                task,
+                attempt,
+                exit,
+            } => {
+                self.backend.release(&task, attempt);
+                Input::AgentExited {
+                    task,
+                    attempt,
+                    exit,
+                }
+            }
+            Input::Health { samples, .. } => Input::Health {
+                samples,
+                heard: self.backend.heard(),
+            },
+            other => other,
+        };
+        let effects = self.core.input(input, self.clock.now())?;
+        self.execute(effects)
+    }
+
+    /// Carry out effects in order. Rows are collected and written in one
+    /// transaction before the events that follow them are published, and
+    /// before any job or process starts.
+    fn execute(&mut self, effects: Vec<Effect>) -> Result<(), EngineError> {
+        let mut queue: VecDeque<Effect> = effects.into();
+        let mut writes: Vec<Write> = Vec::new();
+        let mut events: Vec<Event> = Vec::new();
+        while let Some(effect) = queue.pop_front() {
+            match effect {
+                Effect::Persist(write) => writes.push(write),
+                Effect::Publish(event) => events.push(event),
+                other => {
+                    self.flush(&mut writes, &mut events)?;
+                    if let Some(input) = self.carry_out(other) {
+                        let more = self.core.input(input, self.clock.now())?;
+                        queue.extend(more);
+                    }
+                }
+            }
+        }
+        self.flush(&mut writes, &mut events)
+    }
+
+    /// One effect that is not a write or an event. A result the core must
+    /// hear about at once (a spawn) is returned as an input.
+    fn carry_out(&mut self, effect: Effect) -> Option<Input> {
+        match effect {
+            Effect::Persist(_) | Effect::Publish(_) => None,
+            Effect::PrepareWorktree {
+                task,
+                attempt,
+                dir,
+                base,
+                known,
+            } => {
+                let workspace = self.workspace.clone();
+                self.job(move || {
+                    let result = workspace
+                        .prepare_worktree(&task, &dir, &base, known)
+                        .map_err(|e| e.to_string());
+                    Input::WorktreeReady {
+                        task,
+                        attempt,
+                        result,
+                    }
+                });
+                None
+            }
+            Effect::Commit {
+                task,
+                attempt,
+                worktree,
+                message,
+            } => {
+                let workspace = self.workspace.clone();
+                self.job(move || {
+                    let result = workspace
+                        .commit_all(&worktree, &message)
+                        .map_err(|e| e.to_string());
+                    Input::Committed {
+                        task,
+                        attempt,
+                        result,
+                    }
+                });
+                None
+            }
+            Effect::Spawn(order) => Some(self.spawn(order)),
+            Effect::Stop {
+                task,
+                attempt,
+                grace,
+            } => {
+                self.backend.stop(&task, attempt, grace);
+                None
+            }
+            Effect::KillLeftover { pid, worktree } => {
+                self.backend.kill_leftover(pid, &worktree);
+                None
+            }
+        }
+    }
+
+    fn spawn(&mut self, order: SpawnOrder) -> Input {
+        let tx = self.inputs_tx.clone();
+        let (task, attempt) = (order.task.clone(), order.attempt);
+        let on_exit = Box::new(move |exit| {
+            // Runs on the agent's waiter thread, never inside the runtime.
+            let _ = tx.blocking_send(Input::AgentExited {
+                task,
+                attempt,
+                exit,
+            });
+        });
+        let result = self.backend.spawn(&order, on_exit).map_err(|err| {
+            let retryable = !matches!(err, SpawnError::NotFound { .. } | SpawnError::EmptyCommand);
+            SpawnFailure {
+                cause: err.to_string(),
+                retryable,
+            }
+        });
+        Input::Spawned {
+            task: order.task,
+            attempt: order.attempt,
+            result,
+        }
+    }
+
+    /// Run `work` on the blocking pool; its result comes back as an input.
+    fn job(&self, work: impl FnOnce() -> Input + Send + 'static) {
+        let tx = self.inputs_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let input = work();
+            // The engine has stopped if this fails; nobody waits for it.
+            let _ = tx.blocking_send(input);
+        });
+    }
+
+    /// Write the collected rows in one transaction, then publish the events.
+    fn flush(
+        &mut self,
+        writes: &mut Vec<Write>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), EngineError> {
+        if !writes.is_empty() {
+            let run_id = self.core.run_id();
+            let mut batch = self.store.batch()?;
+            for write in writes.drain(..) {
+                apply(&mut batch, run_id, write)?;
+            }
+            batch.commit()?;
+        }
+        for event in events.drain(..) {
+            // With no view subscribed (a headless run before its reporter
+            // starts) there is nobody to tell, which is fine.
+            let _ = self.events.send(event);
+        }
+        Ok(())
+    }
+}
+
+fn apply(batch: &mut Batch<'_>, run_id: i64, write: Write) -> Result<(), StoreError> {
+    match write {
+        Write::Task(row) => batch.put_task(&row),
+        Write::Attempt(row) => batch.put_attempt(&row),
+        Write::Approval(row) => batch.approval(&row),
+        Write::StateEvent { row, from, attempt } => {
+            batch.state_event(Some(run_id), &row, from, attempt)
+        }
+        Write::Event(row) => batch.event(&row),
+        Write::Sample(row) => batch.sample(&row),
+        Write::Worktree(row) => batch.worktree(&row),
+    }
+}
+
+fn start_run(store: &mut Store, mode: &str, at: i64) -> Result<i64, StoreError> {
+    let pid = std::process::id();
+    let mut batch = store.batch()?;
+    let run_id = batch.start_run(pid, mode, at)?;
+    batch.event(&EventRow {
+        seq: 0,
+        at,
+        run_id: Some(run_id),
+        task_id: None,
+        attempt: None,
+        kind: "run_started".into(),
+        from_state: None,
+        to_state: None,
+        cause: Some(format!("{mode} run, pid {pid}")),
+    })?;
+    batch.commit()?;
+    Ok(run_id)
+}
+
+/// What the core needs of the store to pick up where the last run ended.
+fn read_stored(store: &Store) -> Result<Stored, StoreError> {
+    let tasks = store.tasks()?;
+    let mut stored = Stored {
+        running_attempts: store.running_attempts()?,
+        ..Stored::default()
+    };
+    for task in &tasks {
+        if task.state == TaskState::Rejected {
+            if let Some(last) = store.approvals(&task.id)?.pop() {
+                stored.last_approvals.insert(task.id.clone(), last);
+            }
+        }
+        if task.state == TaskState::Running {
+            if let Some(last) = store.attempts(&task.id)?.pop() {
+                stored.latest_attempts.insert(task.id.clone(), last);
+            }
+        }
+        if store
+            .worktree(&task.id)?
+            .is_some_and(|w| w.removed_at.is_none())
+        {
+            stored.worktrees.push(task.id.clone());
+        }
+    }
+    stored.tasks = tasks;
+    Ok(stored)
+}

@@ -1,0 +1,82 @@
+//! What the engine core decides should happen; the driver carries it out.
+//!
+//! The core never touches the store, a process, git or the clock: it
+//! returns these, in order. The driver writes every [`Effect::Persist`] of
+//! a round in one transaction before it publishes that round's events, and
+//! before it starts any job or process that follows them, so a crash at any
+//! point leaves the store describing something that really happened.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::engine::message::Event;
+use crate::engine::state::TaskState;
+use crate::store::{ApprovalRow, AttemptRow, EventRow, SampleRow, TaskRow, WorktreeRow};
+
+/// One row written to `state.db`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Task(TaskRow),
+    Attempt(AttemptRow),
+    Approval(ApprovalRow),
+    /// A state change in the append-only events table.
+    StateEvent {
+        row: TaskRow,
+        from: Option<TaskState>,
+        attempt: Option<u32>,
+    },
+    Event(EventRow),
+    Sample(SampleRow),
+    Worktree(WorktreeRow),
+}
+
+/// Everything needed to start one attempt's agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpawnOrder {
+    pub task: String,
+    pub attempt: u32,
+    pub command: Vec<String>,
+    pub cwd: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub log_path: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Persist(Write),
+    Publish(Event),
+    /// Create or reuse the task's worktree (a git job off the engine);
+    /// reported back as `Input::WorktreeReady`.
+    PrepareWorktree {
+        task: String,
+        attempt: u32,
+        dir: PathBuf,
+        base: String,
+        /// orch recorded this worktree before: reuse it even if it has
+        /// changes (they are the agent's earlier work).
+        known: bool,
+    },
+    /// Start the agent; reported back as `Input::Spawned`, later
+    /// `Input::AgentExited`.
+    Spawn(SpawnOrder),
+    /// Stop an agent's whole process tree: SIGTERM, SIGKILL after `grace`.
+    Stop {
+        task: String,
+        attempt: u32,
+        grace: Duration,
+    },
+    /// Commit what a finished agent left uncommitted (a git job); reported
+    /// back as `Input::Committed`.
+    Commit {
+        task: String,
+        attempt: u32,
+        worktree: PathBuf,
+        message: String,
+    },
+    /// An agent a dead orch left running: kill it if it still works in
+    /// `worktree` (a recycled pid belonging to something else is spared).
+    KillLeftover {
+        pid: u32,
+        worktree: PathBuf,
+    },
+}
