@@ -4,10 +4,11 @@
 //! - [`config`]: load and validate `orch.toml` into plain, resolved data;
 //!   every error with `file:line:column`.
 //! - [`plan`]: the task DAG: dependencies, dependents, topological stages.
-//! - [`engine`]: the one owner of task state. A tokio task that takes
-//!   [`engine::Command`]s, persists each change to the [`store`], then
-//!   publishes an [`engine::Event`]. Its policies (state machine, backoff,
-//!   health thresholds, scheduling) are pure functions.
+//! - [`engine`]: the one owner of task state: a pure core deciding
+//!   `(state, input, now) -> effects` and a driver (one tokio task) that
+//!   takes [`engine::Request`]s and internal inputs, persists each change to
+//!   the [`store`], then publishes an [`engine::Event`]; git work runs as
+//!   jobs off it, agents sit behind [`agent::backend::AgentBackend`].
 //! - [`agent`]: an agent process in a PTY: spawning, the reader that feeds
 //!   its terminal screen and log, compact scrollback, killing whole process
 //!   trees, and health sampling.

@@ -687,22 +687,3 @@ fn a_gate_left_waiting_by_an_interrupted_run_waits_again_in_the_next() {
         assert_eq!(status.code(), Some(130), "run {run}");
     }
 }
-
-#[test]
-fn file_changes_keep_a_silent_agent_alive() {
-    let repo = TestRepo::new();
-    repo.write_config(&config(
-        "heartbeat_warn = \"500ms\"\nheartbeat_stall = \"1500ms\"",
-        &format!(
-            "[[tasks]]\nid = \"writer\"\nagent = \"sh\"\nprompt = \"{} 4\"\n",
-            agent("quiet_writer.sh")
-        ),
-    ));
-    let out = repo.run(&["--no-tui", "--json", "r.json"]);
-    assert_eq!(
-        out.code, 0,
-        "a silent agent that edits files is not stalled\n{out}"
-    );
-    let files = repo.git(&["ls-tree", "--name-only", "orch/writer"]);
-    assert!(files.contains("draft.md"), "{files}");
-}

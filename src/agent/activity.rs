@@ -8,7 +8,7 @@
 //! reads it when it supervises. Git's own bookkeeping is ignored.
 
 use std::path::{Component, Path};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,8 @@ pub struct Activity {
     epoch: Instant,
     /// Milliseconds after `epoch` of the last change, plus one (0 = none yet).
     last: Arc<AtomicU64>,
+    /// The watch is in place (every directory under the root is watched).
+    watching: Arc<AtomicBool>,
     _stop: mpsc::Sender<()>,
 }
 
@@ -30,6 +32,8 @@ impl Activity {
         let last = Arc::new(AtomicU64::new(0));
         let (stop, stopped) = mpsc::channel::<()>();
         let record = last.clone();
+        let watching = Arc::new(AtomicBool::new(false));
+        let ready = watching.clone();
         let root = dir.to_path_buf();
         let spawned = std::thread::Builder::new()
             .name("orch-activity".into())
@@ -58,6 +62,7 @@ impl Activity {
                     tracing::warn!("cannot watch {} for file activity: {err}", root.display());
                     return;
                 }
+                ready.store(true, Ordering::Release);
                 // Keep the watch until the Activity is dropped.
                 let _ = stopped.recv();
             });
@@ -65,8 +70,14 @@ impl Activity {
         Activity {
             epoch,
             last,
+            watching,
             _stop: stop,
         }
+    }
+
+    /// Whether the watch is set up (it is built on a thread of its own).
+    pub fn is_watching(&self) -> bool {
+        self.watching.load(Ordering::Acquire)
     }
 
     /// When a file in the worktree last changed, if it has.
@@ -109,27 +120,22 @@ mod tests {
     }
 
     #[test]
-    fn file_changes_count_and_git_internals_do_not() {
+    fn file_changes_count() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join(".git/objects")).unwrap();
         std::fs::create_dir_all(dir.path().join("src/deep")).unwrap();
         let activity = Activity::watch(dir.path());
-        // Give the watcher thread time to add its watches.
-        std::thread::sleep(Duration::from_millis(300));
-        std::fs::write(dir.path().join(".git/objects/x"), "git").unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-        assert_eq!(
-            activity.last_change(),
-            None,
-            "git's own files are not activity"
-        );
-        // Write until seen: the watch on a new tree may still be settling.
-        let mut n = 0;
-        assert!(wait_for(|| {
-            n += 1;
-            std::fs::write(dir.path().join("src/deep/lib.rs"), format!("// {n}")).unwrap();
-            activity.last_change().is_some()
-        }));
+        assert!(wait_for(|| activity.is_watching()), "the watch was set up");
+        assert_eq!(activity.last_change(), None);
+        std::fs::write(dir.path().join("src/deep/lib.rs"), "// 1").unwrap();
+        assert!(wait_for(|| activity.last_change().is_some()));
+    }
+
+    #[test]
+    fn git_internals_are_not_activity() {
+        assert!(is_git_internal(Path::new("/w/.git/objects/ab/cdef")));
+        assert!(is_git_internal(Path::new("/w/.git")));
+        assert!(!is_git_internal(Path::new("/w/src/git.rs")));
+        assert!(!is_git_internal(Path::new("/w/.github/workflows/ci.yml")));
     }
 
     #[test]

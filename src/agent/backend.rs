@@ -251,3 +251,71 @@ impl AgentBackend for LocalBackend {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn backend(registry: AgentRegistry) -> LocalBackend {
+        let opts = LocalOptions {
+            rows: 24,
+            cols: 80,
+            log_cap_bytes: 1 << 20,
+            history_lines: 100,
+            on_output: None,
+        };
+        LocalBackend::start(opts, Duration::from_secs(1), registry, |_| true).expect("backend")
+    }
+
+    fn order(dir: &Path, script: &str) -> SpawnOrder {
+        SpawnOrder {
+            task: "t".into(),
+            attempt: 1,
+            command: vec!["sh".into(), "-c".into(), script.into()],
+            cwd: dir.to_path_buf(),
+            env: Vec::new(),
+            log_path: dir.join("logs/1.log"),
+        }
+    }
+
+    #[test]
+    fn a_silent_agent_that_edits_files_is_heard() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = AgentRegistry::default();
+        let mut backend = backend(registry.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pid = backend
+            .spawn(
+                &order(dir.path(), "while :; do date > draft.md; sleep 0.1; done"),
+                Box::new(move |exit| {
+                    let _ = tx.send(exit);
+                }),
+            )
+            .expect("spawn");
+        assert!(pid > 0);
+        assert!(registry.get("t", Some(1)).is_some());
+        assert!(registry.get("t", Some(2)).is_none(), "another attempt's");
+        wait_until("a file change to be heard", || {
+            backend
+                .heard()
+                .iter()
+                .any(|h| h.task == "t" && h.at.is_some())
+        });
+        let terminal = registry.get("t", None).expect("registered");
+        assert_eq!(terminal.last_output_at(), None, "it printed nothing");
+        backend.stop("t", 1, Duration::from_millis(200));
+        let exit = rx.recv_timeout(Duration::from_secs(20)).expect("exit");
+        assert!(!exit.success());
+        backend.release("t", 1);
+        assert!(registry.is_empty());
+        assert!(backend.heard().is_empty());
+    }
+}

@@ -29,13 +29,16 @@ use crate::engine::state::TaskState;
 use crate::git::{Repo, Workspace};
 use crate::store::{Batch, EventRow, Store, StoreError};
 
+#[cfg(test)]
+mod tests;
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Core(#[from] CoreError),
-    #[error("cannot start the health sampler: {0}")]
+    #[error("cannot start the agent backend: {0}")]
     Sampler(std::io::Error),
 }
 
@@ -158,6 +161,21 @@ impl EngineHandle {
     }
 }
 
+/// Where a round of health samples goes; `false` once nobody listens.
+pub type HealthSink = Box<dyn FnMut(Vec<HealthSample>) -> bool + Send>;
+
+/// Builds the agent backend once the engine knows where health samples go
+/// and which registry running agents' terminals are published in.
+pub type MakeBackend =
+    Box<dyn FnOnce(HealthSink, AgentRegistry) -> std::io::Result<Box<dyn AgentBackend>> + Send>;
+
+/// The operating system, as the engine reaches it.
+pub struct Parts {
+    pub workspace: Arc<dyn Workspace>,
+    pub backend: MakeBackend,
+    pub clock: Arc<dyn Clock>,
+}
+
 /// The engine: its core, and what carries out the core's decisions.
 pub struct Engine {
     core: Core,
@@ -179,7 +197,8 @@ const OUTBOX: usize = 4096;
 
 impl Engine {
     /// Reconcile the store with `config` (closing attempts a dead orch left
-    /// running) and get ready to run. Nothing is started until [`Engine::run`].
+    /// running) and get ready to run, with agents in local PTYs, git in
+    /// `repo` and the system's clock. Nothing is started until [`Engine::run`].
     pub fn new(
         config: Config,
         store: Store,
@@ -187,66 +206,62 @@ impl Engine {
         base_branch: String,
         opts: EngineOptions,
     ) -> Result<(Engine, EngineHandle), EngineError> {
-        let (inputs_tx, inputs) = mpsc::channel(INBOX);
-        let registry = AgentRegistry::default();
-        let health_tx = inputs_tx.clone();
-        let backend = LocalBackend::start(
-            LocalOptions {
-                rows: opts.pty_rows,
-                cols: opts.pty_cols,
-                log_cap_bytes: opts.log_cap_bytes,
-                history_lines: opts.history_lines,
-                on_output: opts.output_signal.as_ref().map(|s| s.0.clone()),
-            },
-            opts.sample_period,
-            registry.clone(),
-            move |round| {
-                let samples = round
-                    .into_iter()
-                    .map(|(task, attempt, pid, usage)| HealthSample {
-                        task,
-                        attempt,
-                        pid,
-                        cpu: usage.cpu,
-                        rss: usage.rss,
-                        procs: usage.procs,
-                    })
-                    .collect();
-                let input = Input::Health {
-                    samples,
-                    heard: Vec::new(),
-                };
-                health_tx.blocking_send(input).is_ok()
-            },
-        )
-        .map_err(EngineError::Sampler)?;
-        Engine::assemble(
-            config,
-            store,
-            Arc::new(repo),
-            Box::new(backend),
-            Arc::new(SystemClock),
-            base_branch,
-            opts,
-            registry,
-            (inputs_tx, inputs),
-        )
+        let local = LocalOptions {
+            rows: opts.pty_rows,
+            cols: opts.pty_cols,
+            log_cap_bytes: opts.log_cap_bytes,
+            history_lines: opts.history_lines,
+            on_output: opts.output_signal.as_ref().map(|s| s.0.clone()),
+        };
+        let period = opts.sample_period;
+        let parts = Parts {
+            workspace: Arc::new(repo),
+            backend: Box::new(move |mut health: HealthSink, registry| {
+                let backend = LocalBackend::start(local, period, registry, move |round| {
+                    health(
+                        round
+                            .into_iter()
+                            .map(|(task, attempt, pid, usage)| HealthSample {
+                                task,
+                                attempt,
+                                pid,
+                                cpu: usage.cpu,
+                                rss: usage.rss,
+                                procs: usage.procs,
+                            })
+                            .collect(),
+                    )
+                })?;
+                Ok(Box::new(backend) as Box<dyn AgentBackend>)
+            }),
+            clock: Arc::new(SystemClock),
+        };
+        Engine::with_parts(config, store, base_branch, opts, parts)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn assemble(
+    /// As [`Engine::new`], with the agent backend, the git workspace and the
+    /// clock given.
+    pub fn with_parts(
         config: Config,
         mut store: Store,
-        workspace: Arc<dyn Workspace>,
-        backend: Box<dyn AgentBackend>,
-        clock: Arc<dyn Clock>,
         base_branch: String,
         opts: EngineOptions,
-        registry: AgentRegistry,
-        (inputs_tx, inputs): (mpsc::Sender<Input>, mpsc::Receiver<Input>),
+        parts: Parts,
     ) -> Result<(Engine, EngineHandle), EngineError> {
+        let (inputs_tx, inputs) = mpsc::channel(INBOX);
         let (requests_tx, requests) = mpsc::channel(INBOX);
         let (events, _) = broadcast::channel(OUTBOX);
+        let registry = AgentRegistry::default();
+        let health_tx = inputs_tx.clone();
+        let health: HealthSink = Box::new(move |samples| {
+            let input = Input::Health {
+                samples,
+                heard: Vec::new(),
+            };
+            health_tx.blocking_send(input).is_ok()
+        });
+        let backend = (parts.backend)(health, registry.clone()).map_err(EngineError::Sampler)?;
+        let clock = parts.clock;
         let now = clock.now();
         let run_id = start_run(&mut store, opts.mode, now.wall_ms)?;
         let stored = read_stored(&store)?;
@@ -273,7 +288,7 @@ impl Engine {
             core,
             store,
             backend,
-            workspace,
+            workspace: parts.workspace,
             clock,
             requests,
             inputs,

@@ -21,7 +21,9 @@ pub mod policy;
 pub mod schedule;
 pub mod state;
 
-pub use driver::{Engine, EngineError, EngineHandle, EngineOptions, OutputSignal};
+pub use driver::{
+    Engine, EngineError, EngineHandle, EngineOptions, HealthSink, MakeBackend, OutputSignal, Parts,
+};
 pub use message::{
     ActionError, Actor, Event, HealthSample, HealthView, Request, RunOutcome, Snapshot,
 };

@@ -1,0 +1,146 @@
+//! The driver with a fake agent backend and a git workspace whose jobs can
+//! be held up: what the engine records while git is slow.
+
+use std::path::Path;
+use std::sync::mpsc as std_mpsc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::agent::backend::OnExit;
+use crate::agent::pty::AgentExit;
+use crate::engine::message::Heard;
+use crate::git::{GitError, Worktree};
+use crate::store::AttemptStatus;
+
+/// Worktree creation for one task blocks until the test lets it go.
+struct SlowWorkspace {
+    slow_task: String,
+    entered: Mutex<std_mpsc::Sender<()>>,
+    release: Mutex<std_mpsc::Receiver<()>>,
+}
+
+impl Workspace for SlowWorkspace {
+    fn prepare_worktree(
+        &self,
+        task: &str,
+        dir: &Path,
+        _base: &str,
+        _known: bool,
+    ) -> Result<Worktree, GitError> {
+        std::fs::create_dir_all(dir).map_err(|source| GitError::Io {
+            context: format!("creating {}", dir.display()),
+            source,
+        })?;
+        if task == self.slow_task {
+            let _ = self.entered.lock().map(|tx| tx.send(()));
+            let _ = self.release.lock().map(|rx| rx.recv());
+        }
+        Ok(Worktree {
+            path: dir.to_path_buf(),
+            branch: format!("orch/{task}"),
+            created: true,
+        })
+    }
+
+    fn commit_all(&self, _worktree: &Path, _message: &str) -> Result<Option<String>, GitError> {
+        Ok(None)
+    }
+}
+
+/// Agents that exit 0 as soon as they start.
+struct InstantAgents {
+    next_pid: u32,
+}
+
+impl AgentBackend for InstantAgents {
+    fn spawn(&mut self, _order: &SpawnOrder, on_exit: OnExit) -> Result<u32, SpawnError> {
+        self.next_pid += 1;
+        std::thread::spawn(move || on_exit(AgentExit::Code(0)));
+        Ok(self.next_pid)
+    }
+    fn stop(&mut self, _task: &str, _attempt: u32, _grace: Duration) {}
+    fn heard(&self) -> Vec<Heard> {
+        Vec::new()
+    }
+    fn release(&mut self, _task: &str, _attempt: u32) {}
+    fn kill_leftover(&mut self, _pid: u32, _worktree: &Path) {}
+}
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn an_exit_is_recorded_while_another_worktree_is_still_being_made() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text =
+        "[project]\nmax_parallel = 2\n[agents.sh]\ncommand = [\"sh\", \"-c\", \"{prompt}\"]\n\
+        [[tasks]]\nid = \"slow\"\nagent = \"sh\"\nprompt = \"true\"\n\
+        [[tasks]]\nid = \"quick\"\nagent = \"sh\"\nprompt = \"true\"\n";
+    let config = crate::config::parse(text, &dir.path().join("orch.toml")).expect("config");
+    let state_dir = dir.path().join(".orch");
+    std::fs::create_dir_all(&state_dir).expect("state dir");
+    let db = state_dir.join("state.db");
+    let store = Store::open(&db).expect("store");
+    let (entered_tx, entered_rx) = std_mpsc::channel();
+    let (release_tx, release_rx) = std_mpsc::channel();
+    let parts = Parts {
+        workspace: Arc::new(SlowWorkspace {
+            slow_task: "slow".into(),
+            entered: Mutex::new(entered_tx),
+            release: Mutex::new(release_rx),
+        }),
+        backend: Box::new(|_health, _registry| {
+            Ok(Box::new(InstantAgents { next_pid: 100 }) as Box<dyn AgentBackend>)
+        }),
+        clock: Arc::new(SystemClock),
+    };
+    let (engine, _handle) = Engine::with_parts(
+        config,
+        store,
+        "main".into(),
+        EngineOptions::default(),
+        parts,
+    )
+    .expect("engine");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let run = runtime.spawn(engine.run());
+
+    entered_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the slow worktree job started");
+    // While git is busy with "slow", "quick" runs, exits and is recorded.
+    let reader = Store::open_read_only(&db).expect("reader");
+    wait_until("quick to be done", || {
+        reader
+            .task("quick")
+            .ok()
+            .flatten()
+            .is_some_and(|t| t.state == TaskState::Done)
+    });
+    let attempts = reader.attempts("quick").expect("attempts");
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].status, AttemptStatus::Succeeded);
+    assert_eq!(attempts[0].exit_code, Some(0));
+    assert_eq!(
+        reader.task("slow").ok().flatten().map(|t| t.state),
+        Some(TaskState::Running),
+        "slow is still waiting for its worktree"
+    );
+
+    release_tx.send(()).expect("release");
+    let outcome = runtime
+        .block_on(run)
+        .expect("engine task")
+        .expect("engine run");
+    assert_eq!(outcome.exit_code, 0);
+}
