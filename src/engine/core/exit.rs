@@ -18,10 +18,7 @@ impl Core {
         attempt: u32,
         exit: AgentExit,
     ) -> Result<(), CoreError> {
-        if !self.is_live(id, attempt, Phase::Running) {
-            return Ok(());
-        }
-        let Some(live) = self.live.remove(id) else {
+        let Some(live) = self.live.take(id, attempt, Phase::Running) else {
             return Ok(());
         };
         let mut row = live.row.clone();
@@ -59,7 +56,7 @@ impl Core {
                 live.row = row;
                 live.phase = Phase::Committing;
                 live.stop = None;
-                self.live.insert(id.to_string(), live);
+                self.live.insert(id, live);
                 Ok(())
             }
             None => self.fail_attempt(id, row, exit_cause(exit), true),
@@ -72,10 +69,7 @@ impl Core {
         attempt: u32,
         result: Result<Option<String>, String>,
     ) -> Result<(), CoreError> {
-        if !self.is_live(id, attempt, Phase::Committing) {
-            return Ok(());
-        }
-        let Some(live) = self.live.remove(id) else {
+        let Some(live) = self.live.take(id, attempt, Phase::Committing) else {
             return Ok(());
         };
         let mut row = live.row;
@@ -103,7 +97,7 @@ impl Core {
     pub(super) fn commit_message(&self, id: &str, attempt: u32) -> String {
         format!(
             "orch: {} (task {id}, attempt {attempt})\n\nChanges the agent left uncommitted when it finished.",
-            self.by_id.get(id).map_or(id, |t| t.title.as_str())
+            self.defs.task(id).map_or(id, |t| t.title.as_str())
         )
     }
 
@@ -119,7 +113,7 @@ impl Core {
         row.status = AttemptStatus::Failed;
         row.ended_at.get_or_insert(self.now.wall_ms);
         row.cause = Some(cause.clone());
-        let Some(task) = self.by_id.get(id) else {
+        let Some(task) = self.defs.task(id) else {
             return Ok(());
         };
         let policy = task.policy.clone();

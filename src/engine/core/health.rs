@@ -8,7 +8,6 @@ use crate::engine::core::{Core, Phase, StopReason};
 use crate::engine::effect::{Effect, Write};
 use crate::engine::message::{Event, HealthSample, HealthView, Heard};
 use crate::engine::policy::{self, Level};
-use crate::engine::state::TaskState;
 use crate::store::SampleRow;
 
 /// How often running attempts are checked for timeouts and stalls.
@@ -34,7 +33,7 @@ impl Core {
             let Some(live) = self.live.get_mut(&sample.task) else {
                 continue;
             };
-            let Some(task) = self.by_id.get(&sample.task) else {
+            let Some(task) = self.defs.task(&sample.task) else {
                 continue;
             };
             if live.row.attempt != sample.attempt || live.phase != Phase::Running {
@@ -80,7 +79,7 @@ impl Core {
             if live.stop.is_some() || live.phase != Phase::Running {
                 continue;
             }
-            let Some(task) = self.by_id.get(id) else {
+            let Some(task) = self.defs.task(id) else {
                 continue;
             };
             let policy = &task.policy;
@@ -107,20 +106,18 @@ impl Core {
     /// The next moment something time-based can happen.
     pub fn next_wake(&self, now: Now) -> Instant {
         let mut wake = now.mono + Duration::from_secs(3600);
-        if self.live.values().any(|l| l.phase == Phase::Running) {
+        if !self.live.in_phase(Phase::Running).is_empty() {
             wake = wake.min(now.mono + SUPERVISE_EVERY);
         }
-        for task in self.tasks.values() {
-            if let (TaskState::Retrying, Some(at)) = (task.state, task.retry_at) {
-                wake = wake.min(now.mono_at(at));
-            }
+        for at in self.tasks.retry_times() {
+            wake = wake.min(now.mono_at(at));
         }
-        if let Some(timeout) = self.opts.approval_timeout {
-            for since in self.waiting_since.values() {
-                if let Some(at) = since.checked_add(timeout) {
-                    wake = wake.min(at);
-                }
-            }
+        if let Some(at) = self
+            .opts
+            .approval_timeout
+            .and_then(|timeout| self.gates.next_expiry(timeout))
+        {
+            wake = wake.min(at);
         }
         wake
     }

@@ -23,7 +23,7 @@ impl Core {
     /// Start an attempt of `id` with the agent `runs` (its configured agent
     /// or the fallback that will really run).
     pub(super) fn launch(&mut self, id: &str, runs: String) -> Result<(), CoreError> {
-        let Some(task) = self.by_id.get(id).cloned() else {
+        let Some(task) = self.defs.task(id).cloned() else {
             return Ok(());
         };
         let Some(current) = self.tasks.get(id) else {
@@ -58,7 +58,7 @@ impl Core {
             vec![Write::Attempt(row.clone())],
         )?;
         self.live.insert(
-            id.to_string(),
+            id,
             Live {
                 row,
                 phase: Phase::Preparing,
@@ -85,10 +85,7 @@ impl Core {
         attempt: u32,
         result: Result<Worktree, String>,
     ) -> Result<(), CoreError> {
-        if !self.is_live(id, attempt, Phase::Preparing) {
-            return Ok(());
-        }
-        let Some(live) = self.live.remove(id) else {
+        let Some(live) = self.live.take(id, attempt, Phase::Preparing) else {
             return Ok(());
         };
         let worktree = match result {
@@ -110,7 +107,7 @@ impl Core {
             // nothing was started, so it ends here.
             return self.end_stopped(id, live.row, stop);
         }
-        let Some(task) = self.by_id.get(id).cloned() else {
+        let Some(task) = self.defs.task(id).cloned() else {
             return Ok(());
         };
         let path_str = worktree.path.display().to_string();
@@ -143,7 +140,7 @@ impl Core {
             env,
             log_path: self.paths.log(id, attempt),
         }));
-        self.live.insert(id.to_string(), live);
+        self.live.insert(id, live);
         Ok(())
     }
 
@@ -153,10 +150,7 @@ impl Core {
         attempt: u32,
         result: Result<u32, SpawnFailure>,
     ) -> Result<(), CoreError> {
-        if !self.is_live(id, attempt, Phase::Preparing) {
-            return Ok(());
-        }
-        let Some(mut live) = self.live.remove(id) else {
+        let Some(mut live) = self.live.take(id, attempt, Phase::Preparing) else {
             return Ok(());
         };
         let pid = match result {
@@ -182,14 +176,8 @@ impl Core {
                 grace: self.opts.stop_grace,
             });
         }
-        self.live.insert(id.to_string(), live);
+        self.live.insert(id, live);
         Ok(())
-    }
-
-    pub(super) fn is_live(&self, id: &str, attempt: u32, phase: Phase) -> bool {
-        self.live
-            .get(id)
-            .is_some_and(|l| l.row.attempt == attempt && l.phase == phase)
     }
 
     /// The agent that will run for a task configured with `name`, following
@@ -199,12 +187,12 @@ impl Core {
     pub(super) fn agent_to_run(&self, name: &str) -> String {
         let mut current = name.to_string();
         let mut seen = Vec::new();
-        while let Some(agent) = self.config.agents.get(&current) {
+        while let Some(agent) = self.defs.agent(&current) {
             let path_var = agent.env.get("PATH").map(std::ffi::OsString::from);
             let program = agent.command.first().map(String::as_str).unwrap_or("");
             if self
                 .lookup
-                .found(program, &self.config.root, path_var.as_deref())
+                .found(program, &self.defs.config().root, path_var.as_deref())
             {
                 return current;
             }
@@ -229,7 +217,7 @@ impl Core {
         let mut missing: Vec<String> = Vec::new();
         let mut tried: Vec<String> = Vec::new();
         loop {
-            let Some(agent) = self.config.agents.get(&current) else {
+            let Some(agent) = self.defs.agent(&current) else {
                 return Err(format!("unknown agent {current:?}"));
             };
             let argv = agent.render_command(vars);

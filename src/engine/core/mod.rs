@@ -18,22 +18,26 @@
 //! - `reload`: an edited `orch.toml` applied to the running plan.
 
 mod actions;
+mod attempts;
+mod definitions;
 mod exit;
+mod gates;
 mod health;
 mod launch;
 mod reconcile;
 mod reload;
+mod tasks;
 mod transition;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, TaskConfig};
+use crate::config::Config;
 use crate::engine::clock::Now;
 use crate::engine::effect::{Effect, Write};
 use crate::engine::message::{
@@ -41,8 +45,12 @@ use crate::engine::message::{
 };
 use crate::engine::policy::{self, Level};
 use crate::engine::state::TaskState;
-use crate::plan::Plan;
 use crate::store::{ApprovalRow, AttemptRow, TaskRow};
+
+use attempts::Attempts;
+use definitions::Definitions;
+use gates::Gates;
+use tasks::Tasks;
 
 pub use reconcile::Stored;
 
@@ -130,30 +138,22 @@ impl Live {
 
 /// The whole engine state. See the module documentation.
 pub struct Core {
-    config: Config,
-    plan: Plan,
-    /// Task ids, dependencies before dependents (stage-major, config order
-    /// within a stage).
-    order: Vec<String>,
-    by_id: HashMap<String, TaskConfig>,
+    /// The plan as configured.
+    defs: Definitions,
     base_branch: String,
     paths: Paths,
     run_id: i64,
     opts: CoreOptions,
     lookup: Box<dyn ProgramLookup>,
-    /// Rows of the tasks in the plan.
-    tasks: BTreeMap<String, TaskRow>,
-    /// Rows the store holds of tasks not in the plan (removed by an edit or
-    /// from an earlier config); a task that comes back resumes from here.
-    archived: HashMap<String, TaskRow>,
-    live: HashMap<String, Live>,
-    /// When each gated task started waiting, for the approval timeout.
-    waiting_since: HashMap<String, Instant>,
+    /// Every task's row.
+    tasks: Tasks,
+    /// Attempts in flight.
+    live: Attempts,
+    /// Gated tasks' waiting times.
+    gates: Gates,
     /// Tasks whose worktree orch recorded (and has not removed).
     known_worktrees: HashSet<String>,
-    shutting_down: bool,
-    interrupted: bool,
-    approval_gave_up: bool,
+    run: RunFlags,
     jitter_state: u64,
     /// Transitions made so far; lets `settle` see whether a pass changed anything.
     transitions: u64,
@@ -161,6 +161,16 @@ pub struct Core {
     now: Now,
     /// Effects of the call being handled, in order.
     out: Vec<Effect>,
+}
+
+/// How the run as a whole stands.
+#[derive(Debug, Default, Clone, Copy)]
+struct RunFlags {
+    shutting_down: bool,
+    /// Stopped by a request (Ctrl-C, quit) rather than by settling.
+    interrupted: bool,
+    /// An approval timed out.
+    approval_gave_up: bool,
 }
 
 /// What a [`Core`] is built from, besides the stored state.
@@ -180,35 +190,21 @@ impl Core {
     /// and their tasks queued again. Nothing is decided about starting
     /// tasks until the first input (the driver's first tick).
     pub fn start(setup: Setup, stored: Stored, now: Now) -> (Core, Vec<Effect>) {
-        let plan = Plan::new(&setup.config.tasks);
-        let order: Vec<String> = plan.stages().into_iter().flatten().collect();
-        let by_id = setup
-            .config
-            .tasks
-            .iter()
-            .map(|t| (t.id.clone(), t.clone()))
-            .collect();
         let paths = Paths {
             state_dir: setup.config.root.join(&setup.config.project.state_dir),
         };
         let mut core = Core {
-            config: setup.config,
-            plan,
-            order,
-            by_id,
+            defs: Definitions::new(setup.config),
             base_branch: setup.base_branch,
             paths,
             run_id: setup.run_id,
             opts: setup.opts,
             lookup: setup.lookup,
-            tasks: BTreeMap::new(),
-            archived: HashMap::new(),
-            live: HashMap::new(),
-            waiting_since: HashMap::new(),
+            tasks: Tasks::default(),
+            live: Attempts::default(),
+            gates: Gates::default(),
             known_worktrees: HashSet::new(),
-            shutting_down: false,
-            interrupted: false,
-            approval_gave_up: false,
+            run: RunFlags::default(),
             jitter_state: setup.seed | 1,
             transitions: 0,
             now,
@@ -239,7 +235,7 @@ impl Core {
                 Ok(Ok(()))
             }
             Request::Shutdown { stop_agents } => {
-                self.interrupted = true;
+                self.run.interrupted = true;
                 self.begin_shutdown(stop_agents);
                 Ok(Ok(()))
             }
@@ -294,39 +290,28 @@ impl Core {
         if !self.live.is_empty() {
             return None;
         }
-        let settled = self.tasks.values().all(|t| t.state.is_settled());
-        if !(self.shutting_down || (self.opts.exit_when_settled && settled)) {
+        let settled = self.tasks.all_settled();
+        if !(self.run.shutting_down || (self.opts.exit_when_settled && settled)) {
             return None;
         }
-        let gated = self
-            .tasks
-            .values()
-            .any(|t| t.state == TaskState::AwaitingApproval);
-        let approval_gave_up = self.approval_gave_up || (self.interrupted && gated);
-        let states: Vec<TaskState> = self.tasks.values().map(|t| t.state).collect();
+        let gated = self.tasks.any_in(TaskState::AwaitingApproval);
+        let interrupted = self.run.interrupted;
+        let approval_gave_up = self.run.approval_gave_up || (interrupted && gated);
+        let states = self.tasks.states();
         Some(RunOutcome {
-            exit_code: policy::run_exit_code(&states, self.interrupted, approval_gave_up),
-            interrupted: self.interrupted,
+            exit_code: policy::run_exit_code(&states, interrupted, approval_gave_up),
+            interrupted,
             approval_gave_up,
         })
     }
 
     /// Tasks in plan order, as they stand.
     pub fn rows(&self) -> Vec<TaskRow> {
-        self.order
-            .iter()
-            .filter_map(|id| self.tasks.get(id).cloned())
-            .collect()
+        self.tasks.in_order(self.defs.order())
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        let mut agents: Vec<(String, u32)> = self
-            .live
-            .iter()
-            .filter(|(_, l)| l.phase != Phase::Preparing)
-            .map(|(id, l)| (id.clone(), l.row.attempt))
-            .collect();
-        agents.sort();
+        let agents = self.live.in_phase(Phase::Running);
         Snapshot {
             tasks: self.rows(),
             agents,
@@ -335,11 +320,7 @@ impl Core {
 
     /// Attempts whose agent runs, for the driver to ask how they are.
     pub fn running_agents(&self) -> Vec<(String, u32)> {
-        self.live
-            .iter()
-            .filter(|(_, l)| l.phase == Phase::Running)
-            .map(|(id, l)| (id.clone(), l.row.attempt))
-            .collect()
+        self.live.in_phase(Phase::Running)
     }
 
     pub fn run_id(&self) -> i64 {
@@ -349,7 +330,7 @@ impl Core {
     /// Stop every running agent now, whatever state is left: the driver
     /// calls this when it cannot go on (the store failed).
     pub fn emergency_stop(&mut self) -> Vec<Effect> {
-        for (id, live) in &self.live {
+        for (id, live) in self.live.iter() {
             if live.phase == Phase::Running {
                 self.out.push(Effect::Stop {
                     task: id.clone(),
@@ -376,7 +357,7 @@ impl Core {
     }
 
     fn begin_shutdown(&mut self, stop_agents: bool) {
-        self.shutting_down = true;
+        self.run.shutting_down = true;
         if stop_agents {
             let grace = self.opts.stop_grace;
             for (id, live) in self.live.iter_mut() {

@@ -65,12 +65,12 @@ impl Core {
             interrupted.insert(attempt.task_id.clone(), attempt.attempt);
         }
 
-        for task in self.config.tasks.clone() {
+        for task in self.defs.config().tasks.clone() {
             let Some(old) = existing.remove(&task.id) else {
                 let row = TaskRow::pending(&task.id, &task.title, &task.agent, now);
                 self.persist(Write::Task(row.clone()));
                 self.persist_state_event(&row, None, None, Some("added to the plan".into()));
-                self.tasks.insert(row.id.clone(), row);
+                self.tasks.put(row);
                 continue;
             };
             let mut row = old.clone();
@@ -110,9 +110,9 @@ impl Core {
             if why.is_some() {
                 self.persist_state_event(&row, Some(old.state), None, why);
             }
-            self.tasks.insert(row.id.clone(), row);
+            self.tasks.put(row);
         }
-        self.archived = existing;
+        self.tasks.archive(existing);
     }
 
     /// An attempt whose agent exited 0 before a dead orch committed its
@@ -131,7 +131,7 @@ impl Core {
             message: self.commit_message(id, row.attempt),
         });
         self.live.insert(
-            id.to_string(),
+            id,
             Live {
                 row,
                 phase: Phase::Committing,

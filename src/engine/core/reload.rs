@@ -8,26 +8,27 @@
 //! cannot move under a running orch; changes to them wait for the next start.
 
 use crate::config::Config;
+use crate::engine::core::definitions::Definitions;
 use crate::engine::core::Core;
 use crate::engine::effect::Write;
 use crate::engine::message::Event;
 use crate::engine::state::TaskState;
-use crate::plan::Plan;
 use crate::store::{EventRow, TaskRow};
 
 impl Core {
     pub(super) fn reload(&mut self, mut config: Config) {
-        if config.project.state_dir != self.config.project.state_dir
-            || config.project.base_branch != self.config.project.base_branch
+        let current = &self.defs.config().project;
+        if config.project.state_dir != current.state_dir
+            || config.project.base_branch != current.base_branch
         {
             tracing::warn!("state_dir and base_branch changes take effect at the next start");
-            config.project.state_dir = self.config.project.state_dir.clone();
-            config.project.base_branch = self.config.project.base_branch.clone();
+            config.project.state_dir = current.state_dir.clone();
+            config.project.base_branch = current.base_branch.clone();
         }
         // Running tasks stay in the plan until they end.
-        for id in self.live.keys() {
+        for id in self.live.tasks() {
             if !config.tasks.iter().any(|t| &t.id == id) {
-                if let Some(task) = self.by_id.get(id) {
+                if let Some(task) = self.defs.task(id) {
                     let mut task = task.clone();
                     task.depends_on
                         .retain(|d| config.tasks.iter().any(|t| &t.id == d));
@@ -38,10 +39,10 @@ impl Core {
         let now = self.now.wall_ms;
         let mut added = 0;
         for task in config.tasks.clone() {
-            if self.tasks.contains_key(&task.id) {
+            if self.tasks.contains(&task.id) {
                 continue;
             }
-            let row = match self.archived.remove(&task.id) {
+            let row = match self.tasks.unarchive(&task.id) {
                 // Left `running` by an orch that died while the task was out
                 // of the plan: nothing runs it now, so it is queued again.
                 Some(mut row) if row.state == TaskState::Running => {
@@ -71,7 +72,7 @@ impl Core {
                 }
             };
             added += 1;
-            self.tasks.insert(row.id.clone(), row);
+            self.tasks.put(row);
         }
         self.persist(Write::Event(EventRow {
             seq: 0,
@@ -85,29 +86,13 @@ impl Core {
             cause: Some(format!("{} task(s), {added} new", config.tasks.len())),
         }));
 
-        let removed: Vec<String> = self
-            .tasks
-            .keys()
-            .filter(|id| !config.tasks.iter().any(|t| &t.id == *id))
-            .cloned()
-            .collect();
-        for id in removed {
-            if let Some(row) = self.tasks.remove(&id) {
-                self.archived.insert(id, row);
-            }
-        }
-        self.plan = Plan::new(&config.tasks);
-        self.order = self.plan.stages().into_iter().flatten().collect();
-        self.by_id = config
-            .tasks
-            .iter()
-            .map(|t| (t.id.clone(), t.clone()))
-            .collect();
-        self.waiting_since
-            .retain(|id, _| self.by_id.contains_key(id));
-        self.config = config;
+        self.tasks
+            .archive_unless(|id| config.tasks.iter().any(|t| t.id == id));
+        self.defs = Definitions::new(config);
+        let defs = &self.defs;
+        self.gates.retain(|id| defs.contains(id));
         self.publish(Event::PlanChanged {
-            config: Box::new(self.config.clone()),
+            config: Box::new(self.defs.config().clone()),
             rows: self.rows(),
         });
     }

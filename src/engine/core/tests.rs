@@ -112,7 +112,7 @@ impl Harness {
     }
 
     fn state(&self, id: &str) -> TaskState {
-        self.core.tasks.get(id).map(|t| t.state).expect("task")
+        self.core.tasks.state(id).expect("task")
     }
 
     fn row(&self, id: &str) -> &TaskRow {
@@ -880,7 +880,7 @@ fn reload_adds_tasks_keeps_known_ones_and_holds_back_on_new_dependencies() {
         config: Box::new(config(without)),
     })
     .expect("reload");
-    assert!(!h.core.tasks.contains_key("first"));
+    assert!(!h.core.tasks.contains("first"));
     h.request(Request::Reload {
         config: Box::new(config(&edited)),
     })

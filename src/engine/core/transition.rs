@@ -2,7 +2,7 @@
 //! where the plan says it should be (readiness, blocking, gates, backoffs
 //! that elapsed, approval timeouts), then starting what fits.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use crate::config::MergeMode;
 use crate::engine::core::{Core, CoreError};
@@ -42,8 +42,8 @@ impl Core {
             TaskState::Done => {
                 row.cause = why.clone().filter(|_| row.attempts == 0);
                 let never = self
-                    .by_id
-                    .get(id)
+                    .defs
+                    .task(id)
                     .is_some_and(|t| t.policy.merge == MergeMode::Never);
                 row.merge_state = if never {
                     MergeState::Never
@@ -68,11 +68,11 @@ impl Core {
         }
         self.persist_state_event(&row, Some(from), attempt, why.clone());
         if to == TaskState::AwaitingApproval {
-            self.waiting_since.insert(id.to_string(), self.now.mono);
+            self.gates.enter(id, self.now.mono);
         } else {
-            self.waiting_since.remove(id);
+            self.gates.leave(id);
         }
-        self.tasks.insert(id.to_string(), row.clone());
+        self.tasks.put(row.clone());
         self.transitions += 1;
         self.publish(Event::Task {
             row,
@@ -112,12 +112,11 @@ impl Core {
 
     fn settle_pass(&mut self) -> Result<(), CoreError> {
         let now_wall = self.now.wall_ms;
-        for id in self.order.clone() {
-            let Some(state) = self.tasks.get(&id).map(|t| t.state) else {
+        for id in self.defs.order().to_vec() {
+            let Some(state) = self.tasks.state(&id) else {
                 continue;
             };
-            let readiness =
-                schedule::readiness(&self.plan, &id, |dep| self.tasks.get(dep).map(|t| t.state));
+            let readiness = schedule::readiness(self.defs.plan(), &id, |dep| self.tasks.state(dep));
             match (state, readiness) {
                 (TaskState::Pending, Readiness::Blocked)
                 | (TaskState::Queued, Readiness::Blocked)
@@ -147,7 +146,7 @@ impl Core {
                         .get(&id)
                         .and_then(|t| t.retry_at)
                         .is_none_or(|at| at <= now_wall);
-                    if due && !self.shutting_down {
+                    if due && !self.run.shutting_down {
                         let why = Some("backoff elapsed".to_string());
                         self.transition(&id, TaskState::Queued, why, None, |_| {}, vec![])?;
                     }
@@ -156,7 +155,7 @@ impl Core {
             }
         }
         self.decide_gates()?;
-        if !self.shutting_down {
+        if !self.run.shutting_down {
             self.start_ready()?;
         }
         Ok(())
@@ -164,12 +163,12 @@ impl Core {
 
     pub(super) fn gated(&self, id: &str) -> bool {
         let approved = self.tasks.get(id).is_some_and(|t| t.approved);
-        !approved && self.by_id.get(id).is_some_and(|t| t.needs_start_approval())
+        !approved && self.defs.task(id).is_some_and(|t| t.needs_start_approval())
     }
 
     pub(super) fn make_ready(&mut self, id: &str) -> Result<(), CoreError> {
         if self.gated(id) {
-            let risk = self.by_id.get(id).map_or("low", |t| t.risk.as_str());
+            let risk = self.defs.task(id).map_or("low", |t| t.risk.as_str());
             let why = Some(format!("approval required before start (risk {risk})"));
             self.transition(id, TaskState::AwaitingApproval, why, None, |_| {}, vec![])
         } else if self
@@ -185,7 +184,8 @@ impl Core {
 
     fn block_reason(&self, id: &str) -> String {
         let culprits: Vec<String> = self
-            .plan
+            .defs
+            .plan()
             .dependencies(id)
             .iter()
             .filter_map(|dep| {
@@ -200,16 +200,9 @@ impl Core {
 
     /// `--approve-all` and the approval timeout.
     fn decide_gates(&mut self) -> Result<(), CoreError> {
-        let waiting: Vec<String> = self
-            .order
-            .iter()
-            .filter(|id| {
-                self.tasks
-                    .get(*id)
-                    .is_some_and(|t| t.state == TaskState::AwaitingApproval)
-            })
-            .cloned()
-            .collect();
+        let waiting = self
+            .tasks
+            .ids_in(self.defs.order(), TaskState::AwaitingApproval);
         for id in waiting {
             if self.opts.approve_all {
                 self.record_approval(&id, Actor::Flag("--approve-all"), None)?;
@@ -218,13 +211,9 @@ impl Core {
             let Some(timeout) = self.opts.approval_timeout else {
                 continue;
             };
-            // A task that was already waiting when this run started (it
-            // came from the store) starts its wait now.
-            let now = self.now.mono;
-            let since = *self.waiting_since.entry(id.clone()).or_insert(now);
-            if now.saturating_duration_since(since) >= timeout {
+            if self.gates.expired(&id, self.now.mono, timeout) {
                 self.record_rejection(&id, Actor::Timeout, Some("approval timed out".into()))?;
-                self.approval_gave_up = true;
+                self.run.approval_gave_up = true;
             }
         }
         Ok(())
@@ -233,23 +222,19 @@ impl Core {
     fn start_ready(&mut self) -> Result<(), CoreError> {
         // Runs on every settle pass: with every slot taken there is nothing
         // to pick, and resolving agents (PATH lookups) would be wasted.
-        let max_parallel = self.config.project.max_parallel;
+        let max_parallel = self.defs.max_parallel();
         if self.live.len() >= max_parallel {
             return Ok(());
         }
-        let mut by_agent: BTreeMap<String, usize> = BTreeMap::new();
-        for live in self.live.values() {
-            *by_agent.entry(live.row.agent.clone()).or_default() += 1;
-        }
+        let by_agent = self.live.by_agent();
         let queued_ids: Vec<(String, String)> = self
-            .order
-            .iter()
-            .filter(|id| {
-                self.tasks
-                    .get(*id)
-                    .is_some_and(|t| t.state == TaskState::Queued)
+            .tasks
+            .ids_in(self.defs.order(), TaskState::Queued)
+            .into_iter()
+            .filter_map(|id| {
+                let agent = self.defs.task(&id)?.agent.clone();
+                Some((id, agent))
             })
-            .filter_map(|id| Some((id.clone(), self.by_id.get(id)?.agent.clone())))
             .collect();
         if queued_ids.is_empty() {
             return Ok(());
@@ -271,13 +256,13 @@ impl Core {
             .iter()
             .map(|(id, agent)| Candidate { id, agent })
             .collect();
-        let agents = &self.config.agents;
+        let defs = &self.defs;
         let picked: Vec<(String, String)> = schedule::pick_starts(
             &candidates,
             self.live.len(),
             &by_agent,
             max_parallel,
-            |agent| agents.get(agent).and_then(|a| a.max_instances),
+            |agent| defs.agent(agent).and_then(|a| a.max_instances),
         )
         .into_iter()
         .filter_map(|id| {
