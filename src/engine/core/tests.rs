@@ -30,6 +30,15 @@ fn config(text: &str) -> Config {
     crate::config::parse(text, Path::new("/repo/orch.toml")).expect("valid config")
 }
 
+/// The worktree a prepare job reports for `task`.
+fn worktree(task: &str) -> Worktree {
+    Worktree {
+        path: PathBuf::from(format!("/repo/.orch/worktrees/{task}")),
+        branch: format!("orch/{task}"),
+        created: true,
+    }
+}
+
 struct Harness {
     core: Core,
     now: Now,
@@ -173,11 +182,7 @@ impl Harness {
                 self.input(Input::WorktreeReady {
                     task: task.clone(),
                     attempt,
-                    result: Ok(Worktree {
-                        path: PathBuf::from(format!("/repo/.orch/worktrees/{task}")),
-                        branch: format!("orch/{task}"),
-                        created: true,
-                    }),
+                    result: Ok(worktree(&task)),
                 });
                 next.extend(self.last.clone());
             }
@@ -614,11 +619,7 @@ fn spawn_and_worktree_failures_follow_their_retry_rules() {
     h.input(Input::WorktreeReady {
         task: "t".into(),
         attempt: 1,
-        result: Ok(Worktree {
-            path: "/repo/.orch/worktrees/t".into(),
-            branch: "orch/t".into(),
-            created: true,
-        }),
+        result: Ok(worktree("t")),
     });
     h.input(Input::Spawned {
         task: "t".into(),
@@ -715,11 +716,7 @@ fn a_cancel_while_the_worktree_is_made_spawns_nothing() {
     h.input(Input::WorktreeReady {
         task: "t".into(),
         attempt: 1,
-        result: Ok(Worktree {
-            path: "/repo/.orch/worktrees/t".into(),
-            branch: "orch/t".into(),
-            created: true,
-        }),
+        result: Ok(worktree("t")),
     });
     assert!(h.log.iter().all(|e| !matches!(e, Effect::Spawn(_))));
     assert_eq!(h.state("t"), TaskState::Cancelled);
