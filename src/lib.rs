@@ -3,6 +3,9 @@
 //!
 //! - [`config`]: load and validate `orch.toml` into plain, resolved data;
 //!   every error with `file:line:column`.
+//! - [`tomldoc`]: what every TOML file orch reads shares: UTF-8 with
+//!   positions, a span-carrying parse, typed getters, did-you-mean, files
+//!   found by name with `inherits` (used by `config`, keymaps and themes).
 //! - [`plan`]: the task DAG: dependencies, dependents, topological stages.
 //! - [`engine`]: the one owner of task state: a pure core deciding
 //!   `(state, input, now) -> effects` and a driver (one tokio task) that
@@ -36,6 +39,7 @@ pub mod plan;
 pub mod session;
 pub mod store;
 pub mod timefmt;
+pub mod tomldoc;
 pub mod ui;
 
 /// Log an error that must not stop anything and carry on: the one place

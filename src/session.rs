@@ -61,7 +61,12 @@ impl Session {
             Some(branch) => branch.clone(),
             None => repo.current_branch()?,
         };
-        repo.check_branch(&base_branch)?;
+        match config.project.base_branch {
+            // Named in the file: an error there points at the value.
+            Some(_) => config::check_base_branch(&config, &repo)
+                .map_err(|error| SetupError::Config(error.into()))?,
+            None => repo.check_branch(&base_branch)?,
+        }
         let state_dir = absolute(&config.root.join(&config.project.state_dir));
         std::fs::create_dir_all(&state_dir).map_err(|source| SetupError::Io {
             context: format!("cannot create state directory {}", state_dir.display()),

@@ -99,6 +99,65 @@ fn missing_base_branch_is_refused() {
         "{out}"
     );
     assert!(out.stderr.contains("main"), "should list branches: {out}");
+    assert!(!repo.state_dir().exists(), "a refused run wrote .orch/");
+}
+
+#[test]
+fn missing_base_branch_is_found_by_check_and_run_at_its_value() {
+    let repo = TestRepo::new();
+    repo.write_config(
+        "[project]\nbase_branch = \"mian\"\n[agents.sh]\ncommand = [\"true\"]\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n",
+    );
+    for args in [&["--no-tui"][..], &["check"][..]] {
+        let out = repo.run(args);
+        assert_eq!(out.code, 2, "{args:?}\n{out}");
+        assert!(
+            out.stderr.contains(
+                "orch.toml:2:15: base branch \"mian\" does not exist (local branches: main); did you mean \"main\"?"
+            ),
+            "{args:?}\n{out}"
+        );
+        assert!(!repo.state_dir().exists(), "{args:?} wrote .orch/");
+    }
+}
+
+#[test]
+fn config_mistakes_that_used_to_slip_through_are_refused() {
+    let cases: &[(&[u8], &str)] = &[
+        (b"", "orch.toml: the plan is empty: no [[tasks]] are defined"),
+        (
+            b"[agents.sh]\ncommand = [\"true\"]\n",
+            "orch.toml: the plan is empty",
+        ),
+        (
+            b"[agents.sh]\ncommand = [\"sh\", \"-c\", \"{promt}\"]\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n",
+            "orch.toml:2:25: unknown placeholder \"{promt}\" in command[2]",
+        ),
+        (
+            b"[agents.sh]\ncommand = [\"true\"]\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\ntitle = \"caf\xE9\"\n",
+            "orch.toml:6:13: invalid UTF-8: byte 0xE9 is not valid here",
+        ),
+        (
+            b"[defaults]\nmerge = \"auto\"\n[agents.sh]\ncommand = [\"true\"]\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n",
+            "orch.toml:2:9: merge = \"auto\" is not supported yet",
+        ),
+    ];
+    for (bytes, expected) in cases {
+        let repo = TestRepo::new();
+        std::fs::write(repo.path().join("orch.toml"), bytes).unwrap();
+        for args in [&["--no-tui"][..], &["check"][..]] {
+            let out = repo.run(args);
+            assert_eq!(out.code, 2, "{args:?} on {expected}\n{out}");
+            assert!(
+                out.stderr.contains(expected),
+                "{args:?}: missing {expected:?}\n{out}"
+            );
+            assert!(
+                !repo.state_dir().exists(),
+                "{args:?} on {expected} wrote .orch/"
+            );
+        }
+    }
 }
 
 #[test]

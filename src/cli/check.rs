@@ -1,9 +1,11 @@
-//! `orch check`: validate the config and look for each agent's program.
+//! `orch check`: validate the config, check the base branch it names, and
+//! look for each agent's program.
 
 use std::path::Path;
 
 use crate::agent::which::find_program;
-use crate::config::{Config, Placeholders};
+use crate::config::{check_base_branch, Config, ConfigError, Placeholders};
+use crate::git::Repo;
 use crate::plan::Plan;
 
 pub fn run(config_path: &Path) -> i32 {
@@ -19,6 +21,11 @@ pub fn run(config_path: &Path) -> i32 {
             return 2;
         }
     };
+    if let Err(error) = base_branch(&config) {
+        eprintln!("{error}");
+        eprintln!("{}: 1 problem(s); nothing was run", config_path.display());
+        return 2;
+    }
     let stages = Plan::new(&config.tasks).stages().len();
     println!(
         "{}: ok ({} task(s), {} agent(s), {} stage(s))",
@@ -40,6 +47,17 @@ pub fn run(config_path: &Path) -> i32 {
         );
         1
     }
+}
+
+/// The run's check of `[project] base_branch`, when the config names one.
+fn base_branch(config: &Config) -> Result<(), ConfigError> {
+    if config.project.base_branch.is_none() {
+        return Ok(());
+    }
+    let repo = Repo::discover(&config.root).map_err(|error| {
+        ConfigError::whole_file(&config.path, format!("cannot check base_branch: {error}"))
+    })?;
+    check_base_branch(config, &repo)
 }
 
 /// One line per agent, and the agents that tasks use but that cannot run

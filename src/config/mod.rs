@@ -3,19 +3,25 @@
 //! [`load`] reads and validates a file into a [`Config`], in which every
 //! default is filled in and every reference checked. On failure it returns
 //! [`ConfigErrors`]: every problem in the file at once, each with its line and
-//! column, sorted by position.
+//! column, sorted by position. The walk over the TOML tree, positions and
+//! suggestions are [`crate::tomldoc`]'s, shared with keymaps and themes.
+//!
+//! Modules by job: `walk` (keys and types, into raw tables with spans),
+//! `defaults` (policy resolution and the rules between keys), `references`
+//! (ids, agents, fallbacks, dependencies), `cycles`, `placeholders` (their
+//! grammar, filling and checking), `validate` (the order of it all),
+//! `base_branch` (the one check against the repository).
 
 pub mod model;
 
+mod base_branch;
+mod cycles;
+mod defaults;
 mod duration;
-mod error;
-#[cfg(test)]
-pub(crate) mod fixtures;
-mod lines;
-pub(crate) mod suggest;
-pub(crate) use lines::LineIndex;
+mod placeholders;
+mod references;
 mod validate;
-pub(crate) use validate::type_name;
+mod walk;
 pub mod watch;
 
 #[cfg(test)]
@@ -23,17 +29,19 @@ mod tests;
 
 use std::path::Path;
 
+pub use crate::tomldoc::{ConfigError, ConfigErrors};
+pub use base_branch::check_base_branch;
 pub use duration::{format_duration, parse_duration};
-pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
+pub use placeholders::Placeholders;
 
 /// Read and validate the config file at `path`.
 ///
 /// An unreadable file gives a single error with line and column 0, displayed
-/// as `{path}: cannot read: {reason}`.
+/// as `{path}: cannot read: {reason}`; a byte that is not UTF-8, an error at
+/// its line and column.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let src = std::fs::read_to_string(path)
-        .map_err(|error| ConfigError::whole_file(path, format!("cannot read: {error}")))?;
+    let src = crate::tomldoc::read_text(path)?;
     parse(&src, path)
 }
 

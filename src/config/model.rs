@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::placeholders::Placeholders;
+
 /// A whole, valid `orch.toml`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -26,6 +28,9 @@ pub struct Config {
 pub struct ProjectConfig {
     /// `None`: the branch checked out when orch starts.
     pub base_branch: Option<String>,
+    /// Where `base_branch`'s value is written, for errors found later
+    /// (`crate::config::check_base_branch`); `None` when it is not set.
+    pub base_branch_at: Option<Position>,
     pub max_parallel: usize,
     /// As written (default `.orch`); join with `Config::root` when relative.
     pub state_dir: PathBuf,
@@ -35,10 +40,18 @@ impl Default for ProjectConfig {
     fn default() -> Self {
         Self {
             base_branch: None,
+            base_branch_at: None,
             max_parallel: 4,
             state_dir: PathBuf::from(".orch"),
         }
     }
+}
+
+/// A place in the config file: 1-based line and column (in characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
 }
 
 /// Choices for the control room; `None` means "the built-in default".
@@ -51,55 +64,14 @@ pub struct UiConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentConfig {
     pub name: String,
-    /// argv; may contain the placeholders `{prompt}` `{task_id}` `{worktree}` `{branch}`.
+    /// argv; may contain the placeholders `{prompt}` `{task_id}` `{worktree}`
+    /// `{branch}` (see [`Placeholders`]), and so may `env`'s values.
     pub command: Vec<String>,
     pub env: BTreeMap<String, String>,
     /// `None`: unlimited; `Some(1)`: singleton.
     pub max_instances: Option<usize>,
     /// Agent to use instead when this one's command is not found.
     pub fallback: Option<String>,
-}
-
-/// Values substituted into an agent's command and environment.
-#[derive(Debug, Clone)]
-pub struct Placeholders<'a> {
-    pub prompt: &'a str,
-    pub task_id: &'a str,
-    pub worktree: &'a str,
-    pub branch: &'a str,
-}
-
-impl Placeholders<'_> {
-    /// Replace the four known placeholders; anything else in braces (`${HOME}`,
-    /// `{1..3}`) is left as written, because agent commands are often shell.
-    pub fn fill(&self, template: &str) -> String {
-        let mut out = String::with_capacity(template.len());
-        let mut rest = template;
-        while let Some(start) = rest.find('{') {
-            out.push_str(&rest[..start]);
-            let tail = &rest[start..];
-            let replaced = [
-                ("{prompt}", self.prompt),
-                ("{task_id}", self.task_id),
-                ("{worktree}", self.worktree),
-                ("{branch}", self.branch),
-            ]
-            .into_iter()
-            .find(|(key, _)| tail.starts_with(key));
-            match replaced {
-                Some((key, value)) => {
-                    out.push_str(value);
-                    rest = &tail[key.len()..];
-                }
-                None => {
-                    out.push('{');
-                    rest = &tail[1..];
-                }
-            }
-        }
-        out.push_str(rest);
-        out
-    }
 }
 
 impl AgentConfig {
@@ -109,12 +81,13 @@ impl AgentConfig {
     }
 }
 
+/// Who must say yes before a task runs. (`"before_merge"` is refused until
+/// orch merges task branches.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum Approval {
     #[default]
     None,
     BeforeStart,
-    BeforeMerge,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -137,9 +110,12 @@ impl Risk {
     }
 }
 
+/// What becomes of a task's branch once the task is done. orch does not
+/// merge yet (`"auto"` is refused): the work stays on `orch/TASK` either
+/// way; `Manual` says the user means to merge it, `Never` that it is not
+/// meant to be merged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MergeMode {
-    Auto,
     #[default]
     Manual,
     Never,
@@ -206,20 +182,6 @@ impl TaskConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fills_known_placeholders_and_keeps_shell_braces() {
-        let vars = Placeholders {
-            prompt: "do it",
-            task_id: "t1",
-            worktree: "/w/t1",
-            branch: "orch/t1",
-        };
-        assert_eq!(
-            vars.fill("echo {prompt} in {worktree} on {branch} for {task_id} ${HOME} {1..3} {"),
-            "echo do it in /w/t1 on orch/t1 for t1 ${HOME} {1..3} {"
-        );
-    }
 
     #[test]
     fn high_risk_forces_start_approval() {

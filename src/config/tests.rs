@@ -4,7 +4,7 @@
 //! Set `ORCH_BLESS_FIXTURES=1` to rewrite the `.expected` files from the
 //! current output (then review the diff).
 
-use crate::config::fixtures::{read, toml_files};
+use crate::tomldoc::fixtures::{read, toml_files};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -53,22 +53,42 @@ fn task<'a>(config: &'a Config, id: &str) -> &'a TaskConfig {
 
 // ----- valid configs ----------------------------------------------------
 
+/// `rest` followed by one task, so that the plan is not empty.
+fn with_task(rest: &str) -> String {
+    format!("{rest}\n[[tasks]]\nid = \"t\"\nagent = \"sh\"\n{SH}")
+}
+
 #[test]
-fn empty_file_is_all_defaults() {
-    let config = ok("");
+fn one_task_and_nothing_else_is_all_defaults() {
+    let config = ok(&with_task(""));
     assert_eq!(config.path, PathBuf::from("orch.toml"));
     assert_eq!(config.root, PathBuf::from("."));
     assert_eq!(config.project, ProjectConfig::default());
     assert_eq!(config.ui, UiConfig::default());
-    assert!(config.agents.is_empty());
-    assert!(config.tasks.is_empty());
+    assert_eq!(config.agents.len(), 1);
+    assert_eq!(config.tasks.len(), 1);
+}
+
+#[test]
+fn a_plan_without_tasks_is_refused() {
+    let empty = "orch.toml: the plan is empty: no [[tasks]] are defined; add a [[tasks]] table with an id and an agent for each task to run";
+    assert_eq!(err1(""), empty);
+    assert_eq!(err1("# nothing yet\n"), empty);
+    assert_eq!(err1(&with_sh("[project]\nmax_parallel = 2\n")), empty);
+    assert_eq!(err1("tasks = []\n"), empty);
+    // Another problem is the one to fix first: no word of an empty plan.
+    assert_eq!(
+        err1("tasks = [1]\n"),
+        "orch.toml:1:10: expected a table for task #1, found an integer"
+    );
 }
 
 #[test]
 fn root_is_the_parent_directory() {
-    let config = parse("", Path::new("/work/repo/orch.toml")).map_err(|e| e.to_string());
+    let src = with_task("");
+    let config = parse(&src, Path::new("/work/repo/orch.toml")).map_err(|e| e.to_string());
     assert_eq!(config.map(|c| c.root), Ok(PathBuf::from("/work/repo")));
-    let config = parse("", Path::new("sub/orch.toml")).map_err(|e| e.to_string());
+    let config = parse(&src, Path::new("sub/orch.toml")).map_err(|e| e.to_string());
     assert_eq!(config.map(|c| c.root), Ok(PathBuf::from("sub")));
 }
 
@@ -109,7 +129,7 @@ agent = "sh"
 id = "overrides"
 agent = "sh"
 retries = 1
-merge = "auto"
+merge = "manual"
 cpu_warn = 20.5
 heartbeat_warn = "1m"
 "#,
@@ -127,7 +147,7 @@ heartbeat_warn = "1m"
     let overrides = &task(&config, "overrides").policy;
     assert_eq!(overrides.retries, 1);
     assert_eq!(overrides.timeout, secs(3_600));
-    assert_eq!(overrides.merge, MergeMode::Auto);
+    assert_eq!(overrides.merge, MergeMode::Manual);
     assert_eq!(overrides.cpu_warn, 20.5);
     assert_eq!(overrides.heartbeat_warn, secs(60));
     assert_eq!(overrides.heartbeat_stall, built_in.heartbeat_stall);
@@ -170,6 +190,10 @@ fn full_fixture_has_every_value() {
         config.project,
         ProjectConfig {
             base_branch: Some("develop".into()),
+            base_branch_at: Some(Position {
+                line: 4,
+                column: 16
+            }),
             max_parallel: 8,
             state_dir: PathBuf::from("var/orch"),
         }
@@ -204,7 +228,7 @@ fn full_fixture_has_every_value() {
         design.prompt,
         "Write docs/auth.md describing the auth module."
     );
-    assert_eq!(design.approval, Approval::BeforeMerge);
+    assert_eq!(design.approval, Approval::BeforeStart);
     assert_eq!(design.risk, Risk::Medium);
     assert_eq!(
         design.policy,
@@ -217,7 +241,7 @@ fn full_fixture_has_every_value() {
             heartbeat_stall: secs(600),
             cpu_warn: 150.0,
             cpu_critical: 190.5,
-            merge: MergeMode::Auto,
+            merge: MergeMode::Never,
         }
     );
 
@@ -280,7 +304,7 @@ fn overrides_fixture_resolves_each_level() {
             heartbeat_stall: secs(60),
             cpu_warn: 10.0,
             cpu_critical: 20.5,
-            merge: MergeMode::Auto,
+            merge: MergeMode::Manual,
         }
     );
     assert_eq!(
@@ -332,14 +356,16 @@ agent = "sh"
 
 #[test]
 fn mutual_fallback_is_allowed() {
-    let config = ok(r#"
+    let config = ok(&with_task(
+        r#"
 [agents.a]
 command = ["a"]
 fallback = "b"
 [agents.b]
 command = ["b"]
 fallback = "a"
-"#);
+"#,
+    ));
     assert_eq!(config.agents["a"].fallback.as_deref(), Some("b"));
 }
 
@@ -455,13 +481,13 @@ fn agents_that_are_not_tables_do_not_make_tasks_fail_twice() {
 fn bad_enum_values() {
     assert_eq!(
         err1("[defaults]\nmerge = \"sometimes\"\n"),
-        r#"orch.toml:2:9: merge must be one of "auto", "manual", "never", found "sometimes""#
+        r#"orch.toml:2:9: merge must be one of "manual", "never", found "sometimes""#
     );
     assert_eq!(
         err1(&with_sh(
-            "[[tasks]]\nid = \"t\"\nagent = \"sh\"\napproval = \"before-merge\"\n"
+            "[[tasks]]\nid = \"t\"\nagent = \"sh\"\napproval = \"before-strat\"\n"
         )),
-        r#"orch.toml:6:12: approval must be one of "none", "before_start", "before_merge", found "before-merge"; did you mean "before_merge"?"#
+        r#"orch.toml:6:12: approval must be one of "none", "before_start", found "before-strat"; did you mean "before_start"?"#
     );
     assert_eq!(
         err1(&with_sh(
@@ -489,7 +515,9 @@ fn malformed_durations() {
 
 #[test]
 fn zero_durations_only_where_they_make_sense() {
-    ok("[defaults]\nbackoff = \"0s\"\nbackoff_max = 0\n");
+    ok(&with_task(
+        "[defaults]\nbackoff = \"0s\"\nbackoff_max = 0\n",
+    ));
     assert_eq!(
         err1("[defaults]\ntimeout = \"0s\"\n"),
         r#"orch.toml:2:11: timeout must be greater than 0, found "0s""#
@@ -538,8 +566,11 @@ fn number_ranges() {
         err1("[defaults]\ncpu_critical = nan\n"),
         "orch.toml:2:16: cpu_critical must be a finite number, found nan"
     );
-    let config = ok("[defaults]\ncpu_warn = 0x10\ncpu_critical = 1e3\n");
-    assert_eq!(config.tasks.len(), 0);
+    let config = ok(&with_task(
+        "[defaults]\ncpu_warn = 0x10\ncpu_critical = 1e3\n",
+    ));
+    assert_eq!(config.tasks[0].policy.cpu_warn, 16.0);
+    assert_eq!(config.tasks[0].policy.cpu_critical, 1000.0);
 }
 
 #[test]
@@ -751,7 +782,9 @@ fn ordering_rules() {
         defaults("cpu_critical = 70\n"),
         "orch.toml:2:16: cpu_critical (70) must be at least cpu_warn (80, the built-in default)"
     );
-    ok("[defaults]\nbackoff = \"5m\"\nbackoff_max = 300\ncpu_warn = 95\n");
+    ok(&with_task(
+        "[defaults]\nbackoff = \"5m\"\nbackoff_max = 300\ncpu_warn = 95\n",
+    ));
 
     // Per task: checked on the resolved values, reported at the task's override.
     let src = with_sh(
@@ -823,7 +856,7 @@ max_parallel = "four"
             r#"orch.toml:3:9: unknown agent "nope" for task "b" (no agents are defined)"#,
             r#"orch.toml:4:15: task "b" depends on "zz", which is not a task"#,
             r#"orch.toml:5:1: unknown key "retires" in task "b" (expected one of: id, title, agent, prompt, depends_on, approval, risk, retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge); did you mean "retries"?"#,
-            r#"orch.toml:8:9: merge must be one of "auto", "manual", "never", found "sometimes""#,
+            r#"orch.toml:8:9: merge must be one of "manual", "never", found "sometimes""#,
             r#"orch.toml:11:16: expected an integer for max_parallel, found a string"#,
         ]
         .join("\n")
@@ -869,6 +902,132 @@ fn windows_line_endings() {
         err1("[project]\r\nmax_parallel = 0\r\n"),
         "orch.toml:2:16: max_parallel must be at least 1, found 0"
     );
+}
+
+#[test]
+fn unknown_placeholders_are_errors_at_their_brace() {
+    assert_eq!(
+        err1("[agents.sh]\ncommand = [\"sh\", \"-c\", \"{promt}\"]\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n"),
+        r#"orch.toml:2:25: unknown placeholder "{promt}" in command[2] (known: {prompt}, {task_id}, {worktree}, {branch}; {{promt}} is a literal "{promt}"); did you mean "{prompt}"?"#
+    );
+    assert_eq!(
+        err1(&with_task(
+            "[agents.x]\ncommand = [\"x\"]\nenv = { B = 'on {brnch}' }\n"
+        )),
+        r#"orch.toml:3:17: unknown placeholder "{brnch}" in env.B (known: {prompt}, {task_id}, {worktree}, {branch}; {{brnch}} is a literal "{brnch}"); did you mean "{branch}"?"#
+    );
+    assert_eq!(
+        err1(&with_sh(
+            "[[tasks]]\nid = \"a\"\nagent = \"sh\"\nprompt = \"fix {task_ID}\"\n"
+        )),
+        r#"orch.toml:6:15: unknown placeholder "{task_ID}" in the prompt of task "a" (known: {task_id}, {worktree}, {branch}; {{task_ID}} is a literal "{task_ID}"); did you mean "{task_id}"?"#
+    );
+    // With an escape in the string, the string's own position.
+    assert_eq!(
+        err1(&with_sh(
+            "[[tasks]]\nid = \"a\"\nagent = \"sh\"\nprompt = \"\\t{x}\"\n"
+        )),
+        r#"orch.toml:6:10: unknown placeholder "{x}" in the prompt of task "a" (known: {task_id}, {worktree}, {branch}; {{x}} is a literal "{x}")"#
+    );
+}
+
+#[test]
+fn known_placeholders_escapes_and_shell_braces_are_fine() {
+    let config = ok(&with_sh(
+        r#"[agents.all]
+command = ["sh", "-c", "echo {prompt} {task_id} {worktree} {branch} ${HOME} {1..3} {a,b} {{x}} '{ print $1 }'"]
+env = { W = "{worktree}", P = "{prompt}", S = "${SHELL}" }
+[[tasks]]
+id = "a"
+agent = "all"
+prompt = "on {branch} in {worktree} for {task_id}; not {{prompt}}"
+"#,
+    ));
+    let vars = Placeholders {
+        prompt: &config.tasks[0].prompt,
+        task_id: "a",
+        worktree: "/w/a",
+        branch: "orch/a",
+    };
+    assert_eq!(
+        config.agents["all"].render_command(&vars)[2],
+        "echo on orch/a in /w/a for a; not {prompt} a /w/a orch/a ${HOME} {1..3} {a,b} {x} '{ print $1 }'"
+    );
+}
+
+#[test]
+fn merge_auto_and_approval_before_merge_are_refused() {
+    assert_eq!(
+        err1(&with_task("[defaults]\nmerge = \"auto\"\n")),
+        r#"orch.toml:2:9: merge = "auto" is not supported yet: orch does not merge task branches; each task's work stays on orch/TASK (use "manual" or "never")"#
+    );
+    assert_eq!(
+        err1(&with_sh(
+            "[[tasks]]\nid = \"a\"\nagent = \"sh\"\napproval = \"before_merge\"\n"
+        )),
+        r#"orch.toml:6:12: approval = "before_merge" is not supported yet: orch does not merge task branches, so there is no merge to approve (use "before_start" or "none")"#
+    );
+    let config = ok(&with_task("[defaults]\nmerge = \"never\"\n"));
+    assert_eq!(config.tasks[0].policy.merge, MergeMode::Never);
+}
+
+#[test]
+fn a_byte_that_is_not_utf8_is_reported_at_its_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("orch.toml");
+    std::fs::write(&path, b"[project]\nbase_branch = \"caf\xE9\"\n").expect("write");
+    let errors = match load(&path) {
+        Ok(_) => panic!("loaded a file that is not UTF-8"),
+        Err(errors) => errors,
+    };
+    assert_eq!(
+        errors.to_string(),
+        format!(
+            "{}:2:19: invalid UTF-8: byte 0xE9 is not valid here; save the file as UTF-8",
+            path.display()
+        )
+    );
+}
+
+/// A repository with one commit on `main` and a branch `develop`.
+fn repo_with_branches() -> (tempfile::TempDir, crate::git::Repo) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = git2::RepositoryInitOptions::new();
+    opts.initial_head("main");
+    let git = git2::Repository::init_opts(dir.path(), &opts).expect("init");
+    let signature = git2::Signature::now("t", "t@example.com").expect("signature");
+    let tree = git
+        .find_tree(git.index().expect("index").write_tree().expect("tree"))
+        .expect("tree");
+    let commit = git
+        .commit(Some("HEAD"), &signature, &signature, "initial", &tree, &[])
+        .expect("commit");
+    git.branch("develop", &git.find_commit(commit).expect("commit"), false)
+        .expect("branch");
+    let repo = crate::git::Repo::discover(dir.path()).expect("discover");
+    (dir, repo)
+}
+
+#[test]
+fn a_missing_base_branch_is_reported_at_its_value() {
+    let (_dir, repo) = repo_with_branches();
+    let config = ok(&with_task(
+        "[project]\nmax_parallel = 2\nbase_branch = \"mian\"\n",
+    ));
+    let error = match check_base_branch(&config, &repo) {
+        Ok(()) => panic!("a missing branch passed"),
+        Err(error) => error,
+    };
+    assert_eq!(
+        error.to_string(),
+        r#"orch.toml:3:15: base branch "mian" does not exist (local branches: develop, main); did you mean "main"?"#
+    );
+    for good in ["main", "develop"] {
+        let config = ok(&with_task(&format!("[project]\nbase_branch = {good:?}\n")));
+        assert_eq!(check_base_branch(&config, &repo), Ok(()), "{good}");
+    }
+    // None named: nothing in the file to check.
+    assert_eq!(check_base_branch(&ok(&with_task("")), &repo), Ok(()));
 }
 
 // ----- the error types ---------------------------------------------------
@@ -935,8 +1094,13 @@ fn valid_fixtures_load() {
 
 #[test]
 fn invalid_fixtures_give_the_expected_errors() {
-    crate::config::fixtures::check_invalid(&Path::new(FIXTURES).join("invalid"), 8, |file| {
-        parse(&read(file), Path::new("orch.toml"))
+    crate::tomldoc::fixtures::check_invalid(&Path::new(FIXTURES).join("invalid"), 8, |file| {
+        // Read as `load` does (a non-UTF-8 fixture is one of them), but
+        // named orch.toml in the messages.
+        let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
+        let src =
+            crate::tomldoc::text_of(bytes, Path::new("orch.toml")).map_err(|e| e.to_string())?;
+        parse(&src, Path::new("orch.toml"))
             .map(drop)
             .map_err(|e| e.to_string())
     });

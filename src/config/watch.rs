@@ -126,8 +126,12 @@ mod tests {
         // it is the next thing reported.
         std::fs::write(&path, "[defaults]\nretires = 1\n").unwrap();
         std::thread::sleep(Duration::from_millis(300));
-        std::fs::write(&path, "[agents.sh]\ncommand = [\"sh\"]\n").unwrap();
+        std::fs::write(
+            &path,
+            "[agents.sh]\ncommand = [\"sh\"]\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n[[tasks]]\nid = \"b\"\nagent = \"sh\"\n",
+        )
+        .unwrap();
         let got = rx.recv_timeout(Duration::from_secs(5)).expect("a reload");
-        assert_eq!(got, Ok(0));
+        assert_eq!(got, Ok(2));
     }
 }

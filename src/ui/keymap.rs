@@ -17,8 +17,6 @@
 mod action;
 #[path = "keymap/chord.rs"]
 mod chord;
-#[path = "keymap/source.rs"]
-pub(crate) mod source;
 #[cfg(test)]
 #[path = "keymap/tests.rs"]
 mod tests;
@@ -27,13 +25,13 @@ use std::path::{Path, PathBuf};
 
 use toml::de::DeTable;
 
-use crate::config::ConfigErrors;
+use crate::tomldoc::named::{self, Named, Parent};
+use crate::tomldoc::{did_you_mean, entries, toml_key, ConfigErrors, Doc, Key, Span, Value};
 
+pub use crate::tomldoc::named::default_user_dir;
+pub use crate::tomldoc::InheritError;
 pub use action::{Action, Context};
 pub use chord::{format_keys, parse_keys, KeyChord, KeyParseError};
-pub use source::{default_user_dir, InheritError};
-
-use source::{did_you_mean, entries, toml_key, Doc, Key, Named, Parent, Span, Value};
 
 const BUILTINS: &[(&str, &str)] = &[
     (
@@ -90,7 +88,7 @@ impl Keymap {
     /// The built-in keymap `name` (`"default"` or `"vim"`), or `None` if
     /// there is no such built-in.
     pub fn builtin(name: &str) -> Option<Result<Keymap, ConfigErrors>> {
-        source::builtin::<Keymap>(name)
+        named::builtin::<Keymap>(name)
     }
 
     /// The names of the built-in keymaps.
@@ -100,7 +98,7 @@ impl Keymap {
 
     /// Every keymap name [`Keymap::load`] can find, sorted.
     pub fn available(user_dir: Option<&Path>) -> Vec<String> {
-        source::available::<Keymap>(user_dir.map(|dir| dir.join(Self::DIR)).as_deref())
+        named::available::<Keymap>(user_dir.map(|dir| dir.join(Self::DIR)).as_deref())
     }
 
     /// Load the keymap `name`: `USER_DIR/keymaps/NAME.toml` if it exists,
@@ -108,7 +106,7 @@ impl Keymap {
     /// available ones.
     pub fn load(name: &str, user_dir: Option<&Path>) -> Result<Keymap, ConfigErrors> {
         let dir: Option<PathBuf> = user_dir.map(|dir| dir.join(Self::DIR));
-        source::load::<Keymap>(name, dir.as_deref())
+        named::load::<Keymap>(name, dir.as_deref())
     }
 
     /// Parse keymap text read from `path` (its file stem is the keymap's
@@ -125,7 +123,7 @@ impl Keymap {
     /// A `resolve_parent` for [`Keymap::parse`] that knows only the
     /// built-ins.
     pub fn resolve_builtin(name: &str) -> Result<Keymap, InheritError> {
-        source::resolve_builtin::<Keymap>(name)
+        named::resolve_builtin::<Keymap>(name)
     }
 
     pub fn name(&self) -> &str {
@@ -451,10 +449,7 @@ impl<'s> Parser<'s> {
             Err(error) => {
                 let at = self
                     .doc
-                    .string_start(&value.span(), text)
-                    .map_or(value.span(), |start| {
-                        start + error.offset..start + error.offset
-                    });
+                    .span_in_string(&value.span(), text, error.offset..error.offset);
                 self.doc
                     .error(at, format!("invalid keys for {place}: {error}"));
                 None

@@ -138,7 +138,14 @@ macro_rules! snap {
 
 #[test]
 fn empty_plan() {
-    let mut app = app("[agents.sh]\ncommand = [\"sh\"]\n", vec![], "dark");
+    // A config without tasks is refused at load time; the view must still
+    // draw an empty task list.
+    let plan = "[agents.sh]\ncommand = [\"sh\"]\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n";
+    let mut config = parse(plan, std::path::Path::new("orch.toml")).expect("plan parses");
+    config.tasks.clear();
+    let keymap = Keymap::load("default", None).expect("default keymap");
+    let theme = Theme::load("dark", None).expect("theme");
+    let mut app = App::new(&config, vec![], keymap, theme);
     snap!("empty_80x24", text(&render(&mut app, 80, 24)));
 }
 

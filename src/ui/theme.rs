@@ -23,12 +23,11 @@ use std::path::{Path, PathBuf};
 use ratatui::style::{Color, Modifier, Style};
 use toml::de::{DeTable, DeValue};
 
-use crate::config::ConfigErrors;
-use crate::ui::keymap::source::{
-    self, did_you_mean, entries, toml_key, type_name, Doc, Named, Parent, Value,
-};
+use crate::tomldoc::named::{self, Named, Parent};
+use crate::tomldoc::{did_you_mean, entries, toml_key, type_name, ConfigErrors, Doc, Value};
 
-pub use crate::ui::keymap::source::{default_user_dir, InheritError};
+pub use crate::tomldoc::named::default_user_dir;
+pub use crate::tomldoc::InheritError;
 
 /// The scopes the UI asks for. Every built-in theme defines each of them; a
 /// theme file may style only these, their parents (`"task"`) and scopes
@@ -165,7 +164,7 @@ impl Theme {
     /// The built-in theme `name` (`"dark"`, `"light"`, `"ansi16"`), or
     /// `None` if there is no such built-in.
     pub fn builtin(name: &str) -> Option<Result<Theme, ConfigErrors>> {
-        source::builtin::<Theme>(name)
+        named::builtin::<Theme>(name)
     }
 
     /// The names of the built-in themes.
@@ -175,7 +174,7 @@ impl Theme {
 
     /// Every theme name [`Theme::load`] can find, sorted.
     pub fn available(user_dir: Option<&Path>) -> Vec<String> {
-        source::available::<Theme>(user_dir.map(|dir| dir.join(Self::DIR)).as_deref())
+        named::available::<Theme>(user_dir.map(|dir| dir.join(Self::DIR)).as_deref())
     }
 
     /// Load the theme `name`: `USER_DIR/themes/NAME.toml` if it exists, else
@@ -183,7 +182,7 @@ impl Theme {
     /// ones.
     pub fn load(name: &str, user_dir: Option<&Path>) -> Result<Theme, ConfigErrors> {
         let dir: Option<PathBuf> = user_dir.map(|dir| dir.join(Self::DIR));
-        source::load::<Theme>(name, dir.as_deref())
+        named::load::<Theme>(name, dir.as_deref())
     }
 
     /// Parse theme text read from `path` (its file stem is the theme's
@@ -200,7 +199,7 @@ impl Theme {
     /// A `resolve_parent` for [`Theme::parse`] that knows only the
     /// built-ins.
     pub fn resolve_builtin(name: &str) -> Result<Theme, InheritError> {
-        source::resolve_builtin::<Theme>(name)
+        named::resolve_builtin::<Theme>(name)
     }
 
     pub fn name(&self) -> &str {

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::source::closest;
+use crate::tomldoc::closest;
 
 /// One key press: a key and the modifiers held with it.
 ///

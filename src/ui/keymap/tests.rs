@@ -4,7 +4,7 @@
 //! Set `ORCH_BLESS_FIXTURES=1` to rewrite the `.expected` files from the
 //! current output (then review the diff).
 
-use crate::config::fixtures::{read, toml_files};
+use crate::tomldoc::fixtures::{read, toml_files};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -535,6 +535,30 @@ fn inheritance_cycles_are_reported() {
 }
 
 #[test]
+fn a_user_file_that_is_not_utf8_is_reported_at_the_byte() {
+    let dir = temp_dir();
+    let path = dir.path().join("keymaps").join("mine.toml");
+    write(&path, "[global]\n");
+    if let Err(error) = fs::write(
+        &path,
+        b"[global]\nquit = { keys = \"q\", desc = \"Qui\xFEt\" }\n",
+    ) {
+        panic!("{}: {error}", path.display());
+    }
+    let error = match Keymap::load("mine", Some(dir.path())) {
+        Ok(_) => panic!("loaded a file that is not UTF-8"),
+        Err(errors) => errors.to_string(),
+    };
+    assert_eq!(
+        error,
+        format!(
+            "{}:2:33: invalid UTF-8: byte 0xFE is not valid here; save the file as UTF-8",
+            path.display()
+        )
+    );
+}
+
+#[test]
 fn errors_in_a_user_parent_are_reported_with_its_path() {
     let dir = temp_dir();
     let keymaps = dir.path().join("keymaps");
@@ -639,7 +663,7 @@ fn full_fixture() {
 
 #[test]
 fn invalid_fixtures_give_the_expected_errors() {
-    crate::config::fixtures::check_invalid(&Path::new(FIXTURES).join("invalid"), 6, |file| {
+    crate::tomldoc::fixtures::check_invalid(&Path::new(FIXTURES).join("invalid"), 6, |file| {
         parse_fixture(file).map(drop).map_err(|e| e.to_string())
     });
 }

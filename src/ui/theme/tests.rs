@@ -4,7 +4,7 @@
 //! Set `ORCH_BLESS_FIXTURES=1` to rewrite the `.expected` files from the
 //! current output (then review the diff).
 
-use crate::config::fixtures::{read, toml_files};
+use crate::tomldoc::fixtures::{read, toml_files};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -379,7 +379,7 @@ fn full_fixture() {
 
 #[test]
 fn invalid_fixtures_give_the_expected_errors() {
-    crate::config::fixtures::check_invalid(&Path::new(FIXTURES).join("invalid"), 5, |file| {
+    crate::tomldoc::fixtures::check_invalid(&Path::new(FIXTURES).join("invalid"), 5, |file| {
         parse_fixture(file).map(drop).map_err(|e| e.to_string())
     });
 }

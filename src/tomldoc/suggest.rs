@@ -34,7 +34,10 @@ where
         let distance = if candidate.to_lowercase() == input_lower {
             0
         } else {
-            edit_distance(&input_lower, &candidate.to_lowercase())
+            // Optimal string alignment: insertions, deletions, substitutions
+            // and swaps of two neighbouring characters each cost 1, so the
+            // common typo "retires" is one edit from "retries".
+            strsim::osa_distance(&input_lower, &candidate.to_lowercase())
         };
         let longest = input.chars().count().max(candidate.chars().count());
         let limit = (longest / 3).max(1);
@@ -49,40 +52,13 @@ where
     best.map(|(_, candidate)| candidate)
 }
 
-/// Optimal string alignment distance: insertions, deletions, substitutions
-/// and swaps of two neighbouring characters each cost 1.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let width = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * width];
-    for i in 0..=a.len() {
-        d[i * width] = i;
-    }
-    for (j, cell) in d.iter_mut().enumerate().take(width) {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[(i - 1) * width + j] + 1)
-                .min(d[i * width + j - 1] + 1)
-                .min(d[(i - 1) * width + j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[(i - 2) * width + j - 2] + 1);
-            }
-            d[i * width + j] = best;
-        }
-    }
-    d[a.len() * width + b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn distances() {
+        let edit_distance = strsim::osa_distance;
         assert_eq!(edit_distance("", ""), 0);
         assert_eq!(edit_distance("abc", ""), 3);
         assert_eq!(edit_distance("retires", "retries"), 1);
@@ -100,5 +76,12 @@ mod tests {
         assert_eq!(closest("x", ["y"]), Some("y"));
         assert_eq!(closest("xy", ["ab"]), None);
         assert_eq!(closest("retries", keys), None);
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(closest("defualt", ["default", "vim"]), Some("default"));
+        assert_eq!(closest("zzz", ["default", "vim"]), None);
+        assert_eq!(did_you_mean("bold", ["bold"]), "");
     }
 }

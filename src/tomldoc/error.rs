@@ -1,9 +1,10 @@
-//! Errors found while loading an `orch.toml`, each pointing at a place in the file.
+//! Errors found while reading a file orch parses (`orch.toml`, a keymap, a
+//! theme), each pointing at a place in the file.
 
 use std::fmt;
 use std::path::PathBuf;
 
-/// One problem in a config file.
+/// One problem in a config file (`orch.toml`, a keymap or a theme).
 ///
 /// `line` and `column` are 1-based (the column counts characters, not bytes)
 /// and point at the offending key or value. A `line` of 0 means the problem

@@ -1,23 +1,18 @@
-//! What keymap and theme files have in common: finding a file by name in the
-//! user's directory or among the built-ins, following `inherits = "..."`
-//! chains, and reporting problems at a line and column.
-//!
-//! The theme module uses this too (`crate::ui::keymap::source`).
+//! Files found by name, as keymaps and themes are: in the user's directory
+//! or among the built-ins, following `inherits = "..."` chains, with cycles
+//! and broken parents reported at the `inherits` value.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use toml::de::{DeTable, DeValue};
-use toml::Spanned;
+use toml::de::DeTable;
 
-use crate::config::{ConfigError, ConfigErrors};
-
-pub(crate) type Span = Range<usize>;
-pub(crate) type Value<'i> = Spanned<DeValue<'i>>;
-pub(crate) type Key<'i> = Spanned<Cow<'i, str>>;
+use super::doc::Doc;
+use super::error::{ConfigError, ConfigErrors};
+use super::read::read_text;
+use super::suggest::did_you_mean;
 
 /// Why the parent named by `inherits` could not be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,13 +206,9 @@ impl<T: Named> Loader<'_, T> {
             .map(|dir| dir.join(format!("{name}.toml")))
             .filter(|path| path.is_file());
         let (src, path, is_user): (Cow<'static, str>, PathBuf, bool) = match user_path {
-            Some(path) => match std::fs::read_to_string(&path) {
+            Some(path) => match read_text(&path) {
                 Ok(src) => (Cow::Owned(src), path, true),
-                Err(error) => {
-                    return Err(InheritError::Invalid(
-                        ConfigError::whole_file(path, format!("cannot read: {error}")).into(),
-                    ))
-                }
+                Err(error) => return Err(InheritError::Invalid(error.into())),
             },
             None => match T::BUILTINS.iter().find(|(builtin, _)| *builtin == name) {
                 Some((_, src)) => (Cow::Borrowed(*src), builtin_path::<T>(name), false),
@@ -268,175 +259,7 @@ pub(crate) fn resolve_builtin<T: Named>(name: &str) -> Result<T, InheritError> {
     }
 }
 
-/// One file being checked: its text, and the problems found so far.
-pub(crate) struct Doc<'s> {
-    path: &'s Path,
-    src: &'s str,
-    lines: crate::config::LineIndex,
-    errors: Vec<ConfigError>,
-    /// Problems in other files (a broken parent), reported after ours.
-    foreign: Vec<ConfigError>,
-}
-
-impl<'s> Doc<'s> {
-    pub(crate) fn new(src: &'s str, path: &'s Path) -> Self {
-        Self {
-            path,
-            src,
-            lines: crate::config::LineIndex::new(src),
-            errors: Vec::new(),
-            foreign: Vec::new(),
-        }
-    }
-
-    /// The file's name without `.toml`: the keymap's or theme's name.
-    pub(crate) fn name(&self) -> String {
-        self.path
-            .file_stem()
-            .map(|stem| stem.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    }
-
-    /// Parse the text as TOML, reporting a syntax error if it is not.
-    pub(crate) fn parse(&mut self) -> Option<Spanned<DeTable<'s>>> {
-        match DeTable::parse(self.src) {
-            Ok(document) => Some(document),
-            Err(error) => {
-                let span = error.span().unwrap_or(0..0);
-                let mut message = format!("invalid TOML: {}", error.message());
-                // The parser says only "duplicate key"; name it.
-                if error.message() == "duplicate key" {
-                    if let Some(key) = self.src.get(span.clone()).filter(|key| !key.is_empty()) {
-                        message.push_str(&format!(" {:?}", key.trim_matches(['"', '\'']).trim()));
-                    }
-                }
-                self.error(span, message);
-                None
-            }
-        }
-    }
-
-    /// 1-based line and column (in characters) of a byte offset.
-    pub(crate) fn position(&self, offset: usize) -> (usize, usize) {
-        self.lines.position(self.src, offset)
-    }
-
-    pub(crate) fn line_of(&self, span: &Span) -> usize {
-        self.position(span.start).0
-    }
-
-    pub(crate) fn error(&mut self, span: Span, message: impl Into<String>) {
-        let (line, column) = self.position(span.start);
-        self.errors.push(ConfigError {
-            file: self.path.to_path_buf(),
-            line,
-            column,
-            message: message.into(),
-        });
-    }
-
-    pub(crate) fn has_errors(&self) -> bool {
-        !self.errors.is_empty() || !self.foreign.is_empty()
-    }
-
-    /// `Ok(value)` if nothing was reported, else every problem: this file's
-    /// sorted by position, then any found in the files it inherits from.
-    pub(crate) fn finish<T>(self, value: T) -> Result<T, ConfigErrors> {
-        if !self.has_errors() {
-            return Ok(value);
-        }
-        let mut errors = ConfigErrors(self.errors);
-        errors.sort();
-        errors.0.extend(self.foreign);
-        Err(errors)
-    }
-
-    /// Where the text of a string value starts, if its source can be indexed
-    /// like its text (no escapes): lets an error point inside the string.
-    pub(crate) fn string_start(&self, span: &Span, text: &str) -> Option<usize> {
-        let raw = self.src.get(span.clone())?;
-        let quote = raw.chars().next().filter(|c| *c == '"' || *c == '\'')?;
-        let inner = raw.strip_prefix(quote)?.strip_suffix(quote)?;
-        (inner == text).then_some(span.start + quote.len_utf8())
-    }
-
-    /// Report every key of `table` not in `allowed`. `place` ends the
-    /// message, e.g. `"in global.quit"`.
-    pub(crate) fn unknown_keys(&mut self, table: &DeTable<'_>, allowed: &[&str], place: &str) {
-        for (key, _) in entries(table) {
-            let name = key.get_ref();
-            if allowed.contains(&name.as_ref()) {
-                continue;
-            }
-            self.error(key.span(), unknown_key_message(name, allowed, place));
-        }
-    }
-
-    /// Report unknown top-level keys, calling a table a table.
-    pub(crate) fn unknown_top_level(&mut self, top: &DeTable<'_>, tables: &[&str]) {
-        for (key, value) in entries(top) {
-            let name = key.get_ref();
-            if name == "inherits" || tables.contains(&name.as_ref()) {
-                continue;
-            }
-            let message = if value.get_ref().is_table() {
-                format!(
-                    "unknown table [{}] (expected one of: {}){}",
-                    toml_key(name),
-                    tables
-                        .iter()
-                        .map(|table| format!("[{table}]"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    did_you_mean(name, tables.iter().copied()),
-                )
-            } else {
-                let mut allowed = vec!["inherits"];
-                allowed.extend_from_slice(tables);
-                format!(
-                    "unknown key {name:?} at the top level (expected one of: {}){}",
-                    allowed.join(", "),
-                    did_you_mean(name, allowed.iter().copied()),
-                )
-            };
-            self.error(key.span(), message);
-        }
-    }
-
-    pub(crate) fn expected(&mut self, what: &str, field: &str, value: &Value<'_>) {
-        self.error(
-            value.span(),
-            format!(
-                "expected {what} for {field}, found {}",
-                type_name(value.get_ref())
-            ),
-        );
-    }
-
-    pub(crate) fn table<'v, 'i>(
-        &mut self,
-        field: &str,
-        value: &'v Value<'i>,
-    ) -> Option<&'v DeTable<'i>> {
-        match value.get_ref() {
-            DeValue::Table(table) => Some(table),
-            _ => {
-                self.expected("a table", field, value);
-                None
-            }
-        }
-    }
-
-    pub(crate) fn string<'v>(&mut self, field: &str, value: &'v Value<'_>) -> Option<&'v str> {
-        match value.get_ref() {
-            DeValue::String(text) => Some(text.as_ref()),
-            _ => {
-                self.expected("a string", field, value);
-                None
-            }
-        }
-    }
-
+impl Doc<'_> {
     /// Read `inherits` and load the parent it names with `resolve`.
     pub(crate) fn inherits<T: Named>(
         &mut self,
@@ -475,38 +298,12 @@ impl<'s> Doc<'s> {
                     value.span(),
                     format!("inherited {} {name:?} has errors", T::KIND),
                 );
-                self.foreign.extend(errors);
+                self.add_foreign(errors);
                 Parent::Failed
             }
         }
     }
 }
-
-/// The entries of a table in file order (the TOML map may sort them).
-pub(crate) fn entries<'t, 'i>(table: &'t DeTable<'i>) -> Vec<(&'t Key<'i>, &'t Value<'i>)> {
-    let mut entries: Vec<_> = table.iter().collect();
-    entries.sort_by_key(|(key, _)| key.span().start);
-    entries
-}
-
-/// Type names in messages: the same words as the config file's.
-pub(crate) use crate::config::type_name;
-
-/// A key as it would be written in TOML: bare when possible, else quoted.
-pub(crate) fn toml_key(key: &str) -> String {
-    let bare = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if bare {
-        key.to_owned()
-    } else {
-        format!("{key:?}")
-    }
-}
-
-/// "Did you mean": the same rule and wording as the config file's.
-pub(crate) use crate::config::suggest::{closest, did_you_mean, unknown_key_message};
 
 #[cfg(test)]
 mod tests {
@@ -540,20 +337,5 @@ mod tests {
         assert!(!valid_name(""));
         assert!(!valid_name("../etc"));
         assert!(!valid_name("a b"));
-    }
-
-    #[test]
-    fn suggestions() {
-        assert_eq!(closest("defualt", ["default", "vim"]), Some("default"));
-        assert_eq!(closest("zzz", ["default", "vim"]), None);
-        assert_eq!(did_you_mean("bold", ["bold"]), "");
-    }
-
-    #[test]
-    fn positions_count_characters() {
-        let doc = Doc::new("ab\nä = 1\n", Path::new("x.toml"));
-        assert_eq!(doc.position(0), (1, 1));
-        assert_eq!(doc.position(3), (2, 1));
-        assert_eq!(doc.position(6), (2, 3));
     }
 }

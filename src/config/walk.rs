@@ -1,0 +1,510 @@
+//! The typed walk of an `orch.toml` tree: each table's keys and each
+//! value's type and range, into raw tables that keep the spans later
+//! checks report at. Problems go to the [`Doc`]; the walk carries on past
+//! them so every one is found.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toml::de::{DeTable, DeValue};
+
+use super::defaults::{PolicySlots, Slot};
+use super::duration::parse_duration;
+use super::model::{Approval, MergeMode, Position, ProjectConfig, Risk, UiConfig};
+use super::placeholders;
+use crate::tomldoc::{toml_key, Doc, Span, Value};
+
+const TOP_KEYS: &[&str] = &["project", "ui", "defaults", "agents", "tasks"];
+const PROJECT_KEYS: &[&str] = &["base_branch", "max_parallel", "state_dir"];
+const UI_KEYS: &[&str] = &["theme", "keymap"];
+const POLICY_KEYS: &[&str] = &[
+    "retries",
+    "backoff",
+    "backoff_max",
+    "timeout",
+    "heartbeat_warn",
+    "heartbeat_stall",
+    "cpu_warn",
+    "cpu_critical",
+    "merge",
+];
+const AGENT_KEYS: &[&str] = &["command", "env", "max_instances", "fallback"];
+const TASK_KEYS: &[&str] = &[
+    "id",
+    "title",
+    "agent",
+    "prompt",
+    "depends_on",
+    "approval",
+    "risk",
+    "retries",
+    "backoff",
+    "backoff_max",
+    "timeout",
+    "heartbeat_warn",
+    "heartbeat_stall",
+    "cpu_warn",
+    "cpu_critical",
+    "merge",
+];
+
+const MERGE_MODES: &[(&str, MergeMode)] =
+    &[("manual", MergeMode::Manual), ("never", MergeMode::Never)];
+const APPROVALS: &[(&str, Approval)] = &[
+    ("none", Approval::None),
+    ("before_start", Approval::BeforeStart),
+];
+const RISKS: &[(&str, Risk)] = &[
+    ("low", Risk::Low),
+    ("medium", Risk::Medium),
+    ("high", Risk::High),
+    ("critical", Risk::Critical),
+];
+
+/// Values that are documented for later but that nothing acts on yet:
+/// refused, saying why, rather than accepted and ignored.
+const NOT_YET: &[(&str, &str, &str)] = &[
+    (
+        "merge",
+        "auto",
+        "merge = \"auto\" is not supported yet: orch does not merge task branches; each task's work stays on orch/TASK (use \"manual\" or \"never\")",
+    ),
+    (
+        "approval",
+        "before_merge",
+        "approval = \"before_merge\" is not supported yet: orch does not merge task branches, so there is no merge to approve (use \"before_start\" or \"none\")",
+    ),
+];
+
+pub(super) struct RawAgent {
+    pub(super) name: String,
+    pub(super) command: Vec<String>,
+    pub(super) env: BTreeMap<String, String>,
+    pub(super) max_instances: Option<usize>,
+    pub(super) fallback: Option<(String, Span)>,
+}
+
+pub(super) struct RawTask {
+    /// 1-based position among the tasks.
+    pub(super) number: usize,
+    pub(super) id: Option<(String, Span)>,
+    pub(super) title: Option<String>,
+    pub(super) agent: Option<(String, Span)>,
+    pub(super) prompt: Option<String>,
+    pub(super) depends_on: Vec<(String, Span)>,
+    pub(super) approval: Option<Approval>,
+    pub(super) risk: Option<Risk>,
+    pub(super) policy: PolicySlots,
+}
+
+impl RawTask {
+    /// `task "design"`, or `task #3` when it has no usable id.
+    pub(super) fn label(&self) -> String {
+        match &self.id {
+            Some((id, _)) => format!("task {id:?}"),
+            None => format!("task #{}", self.number),
+        }
+    }
+}
+
+/// The whole file as walked.
+pub(super) struct RawConfig {
+    pub(super) project: ProjectConfig,
+    pub(super) ui: UiConfig,
+    pub(super) defaults: PolicySlots,
+    pub(super) agents: Vec<RawAgent>,
+    /// False when `agents` is there but is not a table: that is already
+    /// reported, so tasks naming an agent must not also be told it is
+    /// unknown.
+    pub(super) agents_known: bool,
+    pub(super) tasks: Vec<RawTask>,
+}
+
+pub(super) fn document(doc: &mut Doc<'_>, top: &DeTable<'_>) -> RawConfig {
+    doc.unknown_keys(top, TOP_KEYS, "at the top level");
+
+    let project = match top.get("project").and_then(|v| doc.table("project", v)) {
+        Some(table) => project(doc, table),
+        None => ProjectConfig::default(),
+    };
+    let ui = match top.get("ui").and_then(|v| doc.table("ui", v)) {
+        Some(table) => ui(doc, table),
+        None => UiConfig::default(),
+    };
+    let defaults = match top.get("defaults").and_then(|v| doc.table("defaults", v)) {
+        Some(table) => {
+            doc.unknown_keys(table, POLICY_KEYS, "in [defaults]");
+            policy(doc, table)
+        }
+        None => PolicySlots::default(),
+    };
+    let agents_value = top.get("agents");
+    let agents = match agents_value.and_then(|v| doc.table("agents", v)) {
+        Some(table) => agents(doc, table),
+        None => Vec::new(),
+    };
+    let agents_known = !matches!(agents_value, Some(v) if !v.get_ref().is_table());
+    let tasks = match top.get("tasks") {
+        Some(value) => tasks(doc, value),
+        None => Vec::new(),
+    };
+    RawConfig {
+        project,
+        ui,
+        defaults,
+        agents,
+        agents_known,
+        tasks,
+    }
+}
+
+fn project(doc: &mut Doc<'_>, table: &DeTable<'_>) -> ProjectConfig {
+    doc.unknown_keys(table, PROJECT_KEYS, "in [project]");
+    let mut project = ProjectConfig::default();
+    if let Some(value) = table.get("base_branch") {
+        project.base_branch = doc
+            .non_empty_string("base_branch", value)
+            .map(str::to_owned);
+        if project.base_branch.is_some() {
+            let (line, column) = doc.position(value.span().start);
+            project.base_branch_at = Some(Position { line, column });
+        }
+    }
+    if let Some(value) = table.get("max_parallel") {
+        if let Some(n) = doc.usize_at_least_1("max_parallel", value) {
+            project.max_parallel = n;
+        }
+    }
+    if let Some(value) = table.get("state_dir") {
+        if let Some(dir) = doc.non_empty_string("state_dir", value) {
+            project.state_dir = PathBuf::from(dir);
+        }
+    }
+    project
+}
+
+fn ui(doc: &mut Doc<'_>, table: &DeTable<'_>) -> UiConfig {
+    doc.unknown_keys(table, UI_KEYS, "in [ui]");
+    let mut string = |key: &str| {
+        table
+            .get(key)
+            .and_then(|v| doc.string(key, v))
+            .map(str::to_owned)
+    };
+    UiConfig {
+        theme: string("theme"),
+        keymap: string("keymap"),
+    }
+}
+
+/// The policy keys of `table`; the caller reports the other keys.
+fn policy(doc: &mut Doc<'_>, table: &DeTable<'_>) -> PolicySlots {
+    let mut slots = PolicySlots::default();
+    if let Some(v) = table.get("retries") {
+        let n = doc
+            .integer("retries", v, 0, i64::from(u32::MAX))
+            .and_then(|n| u32::try_from(n).ok());
+        slots.retries = Slot::from_checked(n, v.span());
+    }
+    let durations = [
+        ("backoff", true, &mut slots.backoff),
+        ("backoff_max", true, &mut slots.backoff_max),
+        ("timeout", false, &mut slots.timeout),
+        ("heartbeat_warn", false, &mut slots.heartbeat_warn),
+        ("heartbeat_stall", false, &mut slots.heartbeat_stall),
+    ];
+    for (key, zero_ok, slot) in durations {
+        if let Some(v) = table.get(key) {
+            *slot = Slot::from_checked(duration(doc, key, v, zero_ok), v.span());
+        }
+    }
+    for (key, slot) in [
+        ("cpu_warn", &mut slots.cpu_warn),
+        ("cpu_critical", &mut slots.cpu_critical),
+    ] {
+        if let Some(v) = table.get(key) {
+            *slot = Slot::from_checked(doc.positive_number(key, v), v.span());
+        }
+    }
+    if let Some(v) = table.get("merge") {
+        slots.merge = Slot::from_checked(supported(doc, "merge", v, MERGE_MODES), v.span());
+    }
+    slots
+}
+
+/// [`Doc::one_of`], refusing the [`NOT_YET`] values of `field` with their
+/// reason.
+fn supported<T: Copy>(
+    doc: &mut Doc<'_>,
+    field: &str,
+    value: &Value<'_>,
+    choices: &[(&str, T)],
+) -> Option<T> {
+    if let DeValue::String(text) = value.get_ref() {
+        if let Some((_, _, why)) = NOT_YET
+            .iter()
+            .find(|(key, refused, _)| *key == field && *refused == text.as_ref())
+        {
+            doc.error(value.span(), *why);
+            return None;
+        }
+    }
+    doc.one_of(field, value, choices)
+}
+
+/// A duration string (`"5m"`) or a whole number of seconds.
+fn duration(doc: &mut Doc<'_>, field: &str, value: &Value<'_>, zero_ok: bool) -> Option<Duration> {
+    let (duration, shown) = match value.get_ref() {
+        DeValue::String(text) => match parse_duration(text) {
+            Ok(duration) => (duration, format!("{text:?}")),
+            Err(error) => {
+                doc.error(
+                    value.span(),
+                    format!("invalid duration {text:?} for {field}: {error}"),
+                );
+                return None;
+            }
+        },
+        DeValue::Integer(integer) => match u64::from_str_radix(integer.as_str(), integer.radix()) {
+            Ok(seconds) => (Duration::from_secs(seconds), integer.to_string()),
+            Err(_) => {
+                let problem = if integer.as_str().starts_with('-') {
+                    "must not be negative"
+                } else {
+                    "too large"
+                };
+                doc.error(
+                    value.span(),
+                    format!("invalid duration {integer} for {field}: {problem}"),
+                );
+                return None;
+            }
+        },
+        _ => {
+            doc.expected(
+                "a duration (e.g. \"90s\", \"5m\") or a number of seconds",
+                field,
+                value,
+            );
+            return None;
+        }
+    };
+    if !zero_ok && duration.is_zero() {
+        doc.error(
+            value.span(),
+            format!("{field} must be greater than 0, found {shown}"),
+        );
+        return None;
+    }
+    Some(duration)
+}
+
+// ----- agents -------------------------------------------------------------
+
+fn agents(doc: &mut Doc<'_>, table: &DeTable<'_>) -> Vec<RawAgent> {
+    let mut agents = Vec::new();
+    for (key, value) in table.iter() {
+        let name = key.get_ref().to_string();
+        let path = format!("agents.{}", toml_key(&name));
+        let mut agent = RawAgent {
+            name,
+            command: Vec::new(),
+            env: BTreeMap::new(),
+            max_instances: None,
+            fallback: None,
+        };
+        // An agent whose table is wrong is still defined: tasks naming it
+        // should not also be told it does not exist.
+        if let Some(body) = doc.table(&path, value) {
+            agent_body(doc, &mut agent, body, &path, value.span());
+        }
+        agents.push(agent);
+    }
+    agents
+}
+
+fn agent_body(
+    doc: &mut Doc<'_>,
+    agent: &mut RawAgent,
+    table: &DeTable<'_>,
+    path: &str,
+    span: Span,
+) {
+    doc.unknown_keys(table, AGENT_KEYS, &format!("in [{path}]"));
+    match table.get("command") {
+        Some(value) => agent.command = command(doc, value),
+        None => doc.error(span, format!("missing key \"command\" in [{path}]")),
+    }
+    if let Some(value) = table.get("env") {
+        if let Some(table) = doc.table("env", value) {
+            agent.env = env(doc, table);
+        }
+    }
+    if let Some(value) = table.get("max_instances") {
+        agent.max_instances = doc.usize_at_least_1("max_instances", value);
+    }
+    if let Some(value) = table.get("fallback") {
+        agent.fallback = doc
+            .string("fallback", value)
+            .map(|name| (name.to_owned(), value.span()));
+    }
+}
+
+fn command(doc: &mut Doc<'_>, value: &Value<'_>) -> Vec<String> {
+    let DeValue::Array(items) = value.get_ref() else {
+        doc.expected("an array of strings", "command", value);
+        return Vec::new();
+    };
+    if items.is_empty() {
+        doc.error(
+            value.span(),
+            "command must not be empty: expected the program followed by its arguments",
+        );
+    }
+    let mut argv = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let field = format!("command[{i}]");
+        if let Some(arg) = doc.string(&field, item) {
+            if i == 0 && arg.is_empty() {
+                doc.error(
+                    item.span(),
+                    "command[0] must not be empty: it is the program to run",
+                );
+            }
+            placeholders::check(doc, &field, &item.span(), arg, placeholders::ALL);
+            argv.push(arg.to_owned());
+        }
+    }
+    argv
+}
+
+fn env(doc: &mut Doc<'_>, table: &DeTable<'_>) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for (key, value) in table.iter() {
+        let name = key.get_ref();
+        if name.is_empty() || name.contains(['=', '\0']) {
+            doc.error(
+                key.span(),
+                format!("invalid environment variable name {name:?} in env: it must be non-empty and contain no \"=\""),
+            );
+        }
+        let field = format!("env.{}", toml_key(name));
+        if let Some(text) = doc.string(&field, value) {
+            if text.contains('\0') {
+                doc.error(
+                    value.span(),
+                    format!("{field} must not contain a NUL character"),
+                );
+            }
+            placeholders::check(doc, &field, &value.span(), text, placeholders::ALL);
+            env.insert(name.to_string(), text.to_owned());
+        }
+    }
+    env
+}
+
+// ----- tasks --------------------------------------------------------------
+
+fn tasks(doc: &mut Doc<'_>, value: &Value<'_>) -> Vec<RawTask> {
+    let DeValue::Array(items) = value.get_ref() else {
+        doc.expected("an array of tables ([[tasks]])", "tasks", value);
+        return Vec::new();
+    };
+    let mut tasks = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let number = i + 1;
+        if let Some(table) = doc.table(&format!("task #{number}"), item) {
+            tasks.push(task(doc, number, table, item.span()));
+        }
+    }
+    tasks
+}
+
+fn task(doc: &mut Doc<'_>, number: usize, table: &DeTable<'_>, span: Span) -> RawTask {
+    let id = match table.get("id") {
+        Some(value) => doc.string("id", value).map(|id| {
+            if let Some(problem) = task_id_problem(id) {
+                doc.error(value.span(), format!("invalid task id {id:?}: {problem}"));
+            }
+            (id.to_owned(), value.span())
+        }),
+        None => {
+            doc.error(
+                span.clone(),
+                format!("missing key \"id\" in task #{number}"),
+            );
+            None
+        }
+    };
+    let mut task = RawTask {
+        number,
+        id,
+        title: None,
+        agent: None,
+        prompt: None,
+        depends_on: Vec::new(),
+        approval: None,
+        risk: None,
+        policy: PolicySlots::default(),
+    };
+    let label = task.label();
+    doc.unknown_keys(table, TASK_KEYS, &format!("in {label}"));
+
+    task.title = table
+        .get("title")
+        .and_then(|v| doc.string("title", v))
+        .map(str::to_owned);
+    task.agent = match table.get("agent") {
+        Some(value) => doc
+            .string("agent", value)
+            .map(|name| (name.to_owned(), value.span())),
+        None => {
+            doc.error(span, format!("missing key \"agent\" in {label}"));
+            None
+        }
+    };
+    if let Some(value) = table.get("prompt") {
+        if let Some(prompt) = doc.string("prompt", value) {
+            let field = format!("the prompt of {label}");
+            placeholders::check(doc, &field, &value.span(), prompt, placeholders::IN_PROMPT);
+            task.prompt = Some(prompt.to_owned());
+        }
+    }
+    if let Some(value) = table.get("depends_on") {
+        task.depends_on = doc.string_list("depends_on", value);
+    }
+    task.approval = table
+        .get("approval")
+        .and_then(|v| supported(doc, "approval", v, APPROVALS));
+    task.risk = table.get("risk").and_then(|v| doc.one_of("risk", v, RISKS));
+    task.policy = policy(doc, table);
+    task
+}
+
+/// What is wrong with a task id, if anything. Ids become the branch name
+/// `orch/ID` and a directory name, so on top of `[A-Za-z0-9][A-Za-z0-9._-]*`
+/// the few patterns git refuses in a branch name are refused too.
+fn task_id_problem(id: &str) -> Option<&'static str> {
+    let mut chars = id.chars();
+    match chars.next() {
+        None => return Some("it must not be empty"),
+        Some(first) if !first.is_ascii_alphanumeric() => {
+            return Some("it must start with an ASCII letter or digit")
+        }
+        Some(_) => {}
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+        return Some("it may contain only ASCII letters, digits, \".\", \"_\" and \"-\"");
+    }
+    if id.contains("..") {
+        return Some("it must not contain \"..\" (it becomes a git branch name)");
+    }
+    if id.ends_with('.') {
+        return Some("it must not end with \".\" (it becomes a git branch name)");
+    }
+    if id.ends_with(".lock") {
+        return Some("it must not end with \".lock\" (it becomes a git branch name)");
+    }
+    None
+}
