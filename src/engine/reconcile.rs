@@ -145,6 +145,6 @@ fn kill_leftover(pid: u32, worktree: &std::path::Path) {
     if cwd.is_ok_and(|cwd| cwd.starts_with(worktree)) {
         tracing::warn!(pid, "stopping an agent left running by a previous orch");
         let tree = proc_tree::tree(pid);
-        proc_tree::signal_tree(pid, &tree, libc::SIGKILL);
+        proc_tree::signal_tree(pid, &tree, proc_tree::Signal::KILL);
     }
 }
