@@ -1,8 +1,8 @@
 //! An agent: one command in a pseudo-terminal.
 //!
 //! - `pty`: spawn in a PTY as its own session, the reader thread that feeds
-//!   every byte to the screen and the log, stopping the whole tree without
-//!   touching recycled pids.
+//!   every byte to the screen, the log and the output tap (for clients that
+//!   attach later), stopping the whole tree without touching recycled pids.
 //! - `screen`: the live terminal (vt100 without its own scrollback) plus
 //!   `history`, a compact ring of the rows that scrolled off the top.
 //! - `log_file`: the raw bytes on disk, size-capped.

@@ -6,8 +6,8 @@
 //!
 //! * the **reader** ([`reader`]) drains the PTY master (64 KiB buffer, taking
 //!   everything already queued in one go) and feeds every byte to the
-//!   [`CappedLog`] and the [`TerminalScreen`], whether or not anyone is
-//!   watching (an undrained PTY blocks the agent).
+//!   [`CappedLog`], the [`TerminalScreen`] and the output tap ([`tap`]),
+//!   whether or not anyone is watching (an undrained PTY blocks the agent).
 //!   It parses inline: a separate parse thread only added context switches,
 //!   and on a small machine the agent's own output path (the kernel's tty
 //!   work) competes with us for CPU. Plain-text floods go through the
@@ -34,8 +34,8 @@
 //! System calls go through rustix ([`sys`]); `/proc` walking lives in
 //! [`super::proc_tree`].
 //!
-//! Memory per agent is bounded: the live screen, the history ring and fixed
-//! buffers, whatever the agent prints.
+//! Memory per agent is bounded: the live screen, the history ring, the tap's
+//! ring and fixed buffers, whatever the agent prints.
 
 mod exit;
 mod input;
@@ -44,6 +44,7 @@ mod reader;
 mod spawn;
 mod stop;
 mod sys;
+pub mod tap;
 mod waiter;
 
 #[cfg(test)]
@@ -61,10 +62,12 @@ use portable_pty::{MasterPty, PtySize};
 
 pub use exit::{signal_name, AgentExit};
 pub use spawn::{SpawnError, SpawnSpec};
+pub use tap::{OutputSubscription, TapItem, TAP_CAPACITY};
 
 use super::log_file::CappedLog;
 use super::screen::{TerminalScreen, MAX_COLS, MAX_ROWS};
 use leader::Leader;
+use tap::OutputTap;
 
 /// Grace given by `Drop` to an agent nobody holds any more.
 const DROP_GRACE: Duration = Duration::from_secs(2);
@@ -77,6 +80,8 @@ struct Shared {
     last_output_ms: AtomicU64,
     output_seq: AtomicU64,
     screen: Mutex<TerminalScreen>,
+    /// Locked only inside the screen lock (see [`tap`]).
+    tap: Mutex<OutputTap>,
     log: Mutex<CappedLog>,
     /// Keystrokes and pastes for the agent, written by a thread of its own
     /// ([`input::input_thread`]): a write blocks while the agent does not
@@ -204,6 +209,17 @@ impl AgentProcess {
         &self.shared.screen
     }
 
+    /// For a client attaching now: a full repaint of the screen and,
+    /// subscribed in the same instant, the output that follows it (see
+    /// [`tap`]: nothing lost or doubled in between). Cheap to hold while
+    /// idle; a subscriber that falls [`TAP_CAPACITY`] pieces behind is told
+    /// it lagged and should subscribe again.
+    pub fn subscribe_output(&self) -> OutputSubscription {
+        let mut screen = lock(&self.shared.screen);
+        guarded(self.shared.pid, &mut screen, TerminalScreen::sync);
+        lock(&self.shared.tap).subscribe(screen.screen())
+    }
+
     /// Send keystrokes / pasted text to the agent. Never blocks: the bytes
     /// are queued for the agent's input thread. When the queue is full (the
     /// agent has not been reading its input for a while) they are refused
@@ -236,7 +252,12 @@ impl AgentProcess {
         let cols = cols.clamp(1, MAX_COLS);
         // Screen first: output the agent draws for the new size after its
         // SIGWINCH is then parsed at the new size.
-        lock(&self.shared.screen).resize(rows, cols);
+        {
+            let mut screen = lock(&self.shared.screen);
+            screen.resize(rows, cols);
+            let (rows, cols) = screen.size();
+            lock(&self.shared.tap).resized(rows, cols);
+        }
         if let Some(master) = lock(&self.shared.master).as_ref() {
             master
                 .resize(PtySize {

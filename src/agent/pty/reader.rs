@@ -1,5 +1,5 @@
-//! The reader thread: drains the PTY into the log and the screen until
-//! end-of-file.
+//! The reader thread: drains the PTY into the log, the screen and the
+//! output tap until end-of-file.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
-use super::{sys, Shared};
+use super::{guarded, lock, sys, Shared};
 use crate::agent::log_file::CappedLog;
 use crate::agent::screen::TerminalScreen;
 
@@ -49,7 +49,7 @@ fn read_available(pty: &mut File, buf: &mut [u8], pid: u32) -> (usize, bool) {
     }
 }
 
-/// Drain the PTY into the log and the screen until EOF.
+/// Drain the PTY into the log, the screen and the tap until EOF.
 pub(super) fn reader_loop(shared: &Shared, mut pty: File, done: &SyncSender<()>) {
     let mut buf = vec![0u8; READ_BUFFER];
     let mut last_sync: Option<Instant> = None;
@@ -64,7 +64,13 @@ pub(super) fn reader_loop(shared: &Shared, mut pty: File, done: &SyncSender<()>)
         let chunk = &buf[..n];
         shared.log_op(|log| log.write(chunk));
         for piece in chunk.chunks(SCREEN_SLICE) {
-            shared.screen_op(|screen| screen.process_deferred(piece));
+            let mut screen = lock(&shared.screen);
+            guarded(shared.pid, &mut screen, |screen| {
+                screen.process_deferred(piece);
+            });
+            // Under the screen lock, so a subscriber's repaint and stream
+            // meet exactly here (see `tap`).
+            lock(&shared.tap).publish(piece);
         }
         // Bring the screen up to date at most every SYNC_INTERVAL while
         // output streams in (plain-text floods then skip most of vt100's

@@ -14,6 +14,7 @@ use std::time::Instant;
 use portable_pty::{Child, CommandBuilder, PtySize};
 
 use super::leader::Leader;
+use super::tap::OutputTap;
 use super::{input, lock, reader, sys, waiter, AgentExit, AgentProcess, Shared};
 use crate::agent::log_file::CappedLog;
 use crate::agent::proc_tree::Signal;
@@ -207,6 +208,7 @@ impl AgentProcess {
             log_flushed_ms: AtomicU64::new(0),
             output_seq: AtomicU64::new(0),
             screen: Mutex::new(TerminalScreen::new(rows, cols, spec.history_lines)),
+            tap: Mutex::new(OutputTap::new()),
             log: Mutex::new(log),
             input: Mutex::new(Some(input::input_thread(writer, pid))),
             master: Mutex::new(Some(master)),

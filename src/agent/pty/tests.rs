@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicUsize;
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -483,4 +484,136 @@ fn the_grace_period_ending_after_the_reap_sends_no_group_signal() {
     let events = journal::of(pid);
     assert_eq!(events.last(), Some(&journal::Event::Reaped), "{events:?}");
     journal::assert_no_group_signal_after_reap(pid);
+}
+
+/// A client's replica of the agent's terminal: a plain vt100 parser fed
+/// the repaint, then the stream.
+fn replica(sub: &OutputSubscription) -> vt100::Parser {
+    let rows = std::num::NonZeroU16::new(sub.rows).expect("rows");
+    let cols = std::num::NonZeroU16::new(sub.cols).expect("cols");
+    let mut parser = vt100::Parser::new(rows, cols, 0);
+    parser.process(&sub.repaint);
+    parser
+}
+
+/// Apply streamed items to a client's replica; returns the output bytes.
+fn replay(client: &mut vt100::Parser, items: Vec<TapItem>) -> usize {
+    let mut bytes = 0;
+    for item in items {
+        match item {
+            TapItem::Output(chunk) => {
+                bytes += chunk.len();
+                client.process(&chunk);
+            }
+            TapItem::Resized { rows, cols } => client.screen_mut().set_size(
+                std::num::NonZeroU16::new(rows).expect("rows"),
+                std::num::NonZeroU16::new(cols).expect("cols"),
+            ),
+        }
+    }
+    bytes
+}
+
+/// Everything from `stream` until it closes, on a thread of its own.
+fn collect(
+    mut stream: tokio::sync::broadcast::Receiver<TapItem>,
+) -> thread::JoinHandle<Result<Vec<TapItem>, RecvError>> {
+    thread::spawn(move || {
+        let mut items = Vec::new();
+        loop {
+            match stream.blocking_recv() {
+                Ok(item) => items.push(item),
+                Err(RecvError::Closed) => return Ok(items),
+                Err(lagged) => return Err(lagged),
+            }
+        }
+    })
+}
+
+#[test]
+fn a_client_attaching_mid_stream_ends_with_the_agents_screen() {
+    // Colours, cursor moves, line clears, a title and multi-byte text, in
+    // writes of every size. The client attaches as the second part starts
+    // streaming; the last part comes only once it is attached.
+    let script = r#"part() { i=$1; while [ $i -le $2 ]; do
+        printf '\033[3%dmline %d\033[0m héllo 日本 ✓\r\n' $((i % 8)) $i
+        if [ $((i % 9)) -eq 0 ]; then printf '\033]0;t%d\007\033[%d;%dH\033[44m*\033[0m\033[K\033[24;1H' $i $((i % 20 + 1)) $((i % 70 + 1)); fi
+        if [ $i -eq 250 ]; then printf '\033[?1h\033[?2004h\033[2J\033[H'; fi
+        i=$((i+1)); done; }
+        part 1 100; echo gate; read _; part 101 400; read _; echo end"#;
+    let a = start(&["sh", "-c", script]);
+    a.wait_for_screen("gate");
+    a.proc.write_input(b"\r").expect("write");
+    let sub = a.proc.subscribe_output();
+    assert_eq!((sub.rows, sub.cols), (24, 80));
+    let mut client = replica(&sub);
+    let collector = collect(sub.stream);
+    a.wait_for_screen("line 400");
+    a.proc.write_input(b"\r").expect("write");
+    assert_eq!(a.wait_exit(), AgentExit::Code(0));
+    let items = collector
+        .join()
+        .expect("collector")
+        .expect("no lag at this pace");
+    assert!(!items
+        .iter()
+        .any(|item| matches!(item, TapItem::Resized { .. })));
+    let streamed = replay(&mut client, items);
+    assert!(streamed > 0, "the attach was mid-stream");
+    let agent = lock(a.proc.screen());
+    assert!(agent.screen().contents().contains("end"));
+    assert!(agent.screen().application_cursor());
+    assert_eq!(
+        client.screen().state_formatted(),
+        agent.screen().state_formatted()
+    );
+}
+
+#[test]
+fn the_stream_carries_resizes_in_order() {
+    let a = start(&["sh", "-c", "echo ready; read _; stty size; read _"]);
+    a.wait_for_screen("ready");
+    let sub = a.proc.subscribe_output();
+    let mut client = replica(&sub);
+    let collector = collect(sub.stream);
+    a.proc.resize(30, 100).expect("resize");
+    a.proc.write_input(b"\r").expect("write");
+    a.wait_for_screen("30 100");
+    a.proc.write_input(b"\r").expect("write");
+    assert_eq!(a.wait_exit(), AgentExit::Code(0));
+    let items = collector.join().expect("collector").expect("no lag");
+    assert_eq!(
+        items.first(),
+        Some(&TapItem::Resized {
+            rows: 30,
+            cols: 100
+        })
+    );
+    replay(&mut client, items);
+    let agent = lock(a.proc.screen());
+    assert_eq!(
+        client.screen().state_formatted(),
+        agent.screen().state_formatted()
+    );
+}
+
+#[test]
+fn a_subscriber_that_never_reads_holds_up_nothing() {
+    let a = start(&["seq", "1", "200000"]);
+    let mut sub = a.proc.subscribe_output();
+    assert_eq!(a.wait_exit(), AgentExit::Code(0));
+    assert_eq!(lock(a.proc.screen()).tail_text(1), ["200000"]);
+    assert!(matches!(
+        sub.stream.try_recv(),
+        Err(TryRecvError::Lagged(_))
+    ));
+    // What is left is the newest output, then the end.
+    let rest: Vec<TapItem> = std::iter::from_fn(|| sub.stream.try_recv().ok()).collect();
+    assert!(rest.len() <= TAP_CAPACITY);
+    assert!(matches!(rest.last(), Some(TapItem::Output(b)) if b.ends_with(b"200000\r\n")));
+    assert_eq!(sub.stream.try_recv(), Err(TryRecvError::Closed));
+    // Attaching after the exit: the final screen, a closed stream.
+    let mut late = a.proc.subscribe_output();
+    assert!(!late.repaint.is_empty());
+    assert_eq!(late.stream.try_recv(), Err(TryRecvError::Closed));
 }

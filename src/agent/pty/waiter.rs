@@ -140,6 +140,10 @@ pub(super) fn waiter_loop(
     // Normally the reader synced at EOF; if it is stuck, show what it read.
     shared.sync_armed.store(true, Ordering::Release);
     sync_if_asked(shared);
+    {
+        let _screen = lock(&shared.screen);
+        lock(&shared.tap).close();
+    }
     // The terminal is no longer needed for resizing or input. Dropping the
     // queue ends the input thread once any write in progress returns; the
     // lock is only ever held for a queue operation, never for a write.
