@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::agent::activity::{latest, Activity};
 use crate::agent::proc_tree;
-use crate::agent::pty::{AgentExit, AgentProcess, SpawnError, SpawnSpec};
+use crate::agent::pty::{AgentExit, AgentProcess, OutputSubscription, SpawnError, SpawnSpec};
 use crate::agent::sampler::{Sampler, TreeUsage};
 use crate::agent::screen::TerminalScreen;
 use crate::engine::effect::SpawnOrder;
@@ -38,6 +38,9 @@ pub trait AgentTerminal: Send + Sync {
     fn write_input(&self, bytes: &[u8]) -> io::Result<()>;
     fn resize(&self, rows: u16, cols: u16) -> io::Result<()>;
     fn has_exited(&self) -> bool;
+    /// A full repaint of the screen now and the raw output after it, for a
+    /// client that attaches late.
+    fn subscribe_output(&self) -> OutputSubscription;
 }
 
 impl AgentTerminal for AgentProcess {
@@ -64,6 +67,9 @@ impl AgentTerminal for AgentProcess {
     }
     fn has_exited(&self) -> bool {
         AgentProcess::has_exited(self)
+    }
+    fn subscribe_output(&self) -> OutputSubscription {
+        AgentProcess::subscribe_output(self)
     }
 }
 
@@ -247,7 +253,7 @@ impl AgentBackend for LocalBackend {
         if cwd.is_ok_and(|cwd| cwd.starts_with(worktree)) {
             tracing::warn!(pid, "stopping an agent left running by a previous orch");
             let tree = proc_tree::tree(pid);
-            proc_tree::signal_tree(pid, &tree, libc::SIGKILL);
+            proc_tree::signal_tree(pid, &tree, proc_tree::Signal::KILL);
         }
     }
 }

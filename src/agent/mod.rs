@@ -4,11 +4,12 @@
 //!   (`AgentBackend`, `AgentTerminal`), the local PTY backend, and the
 //!   registry of running agents' terminals.
 //! - `pty`: spawn in a PTY as its own session, the reader thread that feeds
-//!   every byte to the screen and the log, stopping the whole tree.
+//!   every byte to the screen, the log and the output tap (for clients that
+//!   attach later), stopping the whole tree without touching recycled pids.
 //! - `screen`: the live terminal (vt100 without its own scrollback) plus
 //!   `history`, a compact ring of the rows that scrolled off the top.
 //! - `log_file`: the raw bytes on disk, size-capped.
-//! - `proc_tree`: an agent's descendants, and signalling them.
+//! - `proc_tree`: an agent's processes under `/proc`, as pidfd handles.
 //! - `sampler`: CPU and memory of each agent's tree, once a second.
 //! - `activity`: file changes in an agent's worktree, a heartbeat signal.
 //! - `which`: finding a program the way the agent's exec would.

@@ -1,15 +1,33 @@
-//! An agent's whole process tree: finding descendants and signalling them.
+//! An agent's whole process tree: finding its processes under `/proc` and
+//! signalling them without ever reaching a recycled pid.
 //!
 //! Agents run as session leaders (portable-pty calls `setsid` in the child),
-//! so their pid is also their process-group id. Signalling the group reaches
-//! everything that stayed in it; descendants that started their own session
-//! or group are found by walking `/proc/PID/task/TID/children` (cheap: it
-//! reads only our own subtree) and signalled one by one.
+//! so their pid is also their process-group and session id. Descendants that
+//! started their own session or group are found by walking
+//! `/proc/PID/task/TID/children` (cheap: it reads only our own subtree);
+//! processes left in the session after the leader died, or still holding its
+//! terminal, by scanning `/proc`.
+//!
+//! A pid read from `/proc` can be reused by an unrelated process as soon as
+//! the one it named is reaped. So whatever the agent layer signals is a
+//! [`ProcHandle`]: a pidfd opened *before* the process is checked to be ours,
+//! so the check and every later signal refer to the same process (a pidfd
+//! never follows a pid to its next owner). Group signals go through
+//! `agent::pty`'s `Leader`, which holds the unreaped leader and with it the
+//! group id.
 
 use std::collections::HashSet;
 use std::fs;
+use std::path::Path;
 
-/// Pids of `root` and every live descendant, root first.
+#[cfg(target_os = "linux")]
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+pub use rustix::process::Signal;
+use rustix::process::{kill_process, kill_process_group, Pid};
+
+/// Pids of `root` and every live descendant, root first. (For sampling and
+/// reports; to signal them, see [`descendants`].)
 pub fn tree(root: u32) -> Vec<u32> {
     let mut out = vec![root];
     let mut seen: HashSet<u32> = HashSet::from([root]);
@@ -44,36 +62,216 @@ fn children(pid: u32) -> Vec<u32> {
     kids
 }
 
+/// The fields of `/proc/PID/stat` that tell whose a process is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stat {
+    /// Not a zombie (nor dead).
+    alive: bool,
+    ppid: u32,
+    pgrp: u32,
+    session: u32,
+}
+
+fn stat(pid: u32) -> Option<Stat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the parenthesised name (which may hold anything, ')' included):
+    // state ppid pgrp session ...
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?;
+    let mut number = || fields.next().and_then(|s| s.parse::<u32>().ok());
+    Some(Stat {
+        alive: state != "Z" && state != "X",
+        ppid: number()?,
+        pgrp: number()?,
+        session: number()?,
+    })
+}
+
 /// Is `pid` still a process (and not a zombie)?
 pub fn is_alive(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state letter follows the parenthesised command name.
-        Ok(stat) => stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_ascii_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
+    stat(pid).is_some_and(|s| s.alive)
+}
+
+/// A process we may signal. On Linux it holds a pidfd, so a signal reaches
+/// exactly the process that was there when the handle was opened, or none;
+/// elsewhere (no pidfds) it falls back to the pid.
+#[derive(Debug)]
+pub struct ProcHandle {
+    pid: u32,
+    #[cfg(target_os = "linux")]
+    pidfd: Option<OwnedFd>,
+}
+
+impl ProcHandle {
+    /// A handle on whatever process has `pid` now; `None` if there is none.
+    /// Check that it is the process you mean *after* opening the handle.
+    pub fn open(pid: u32) -> Option<ProcHandle> {
+        let raw = Pid::from_raw(i32::try_from(pid).ok()?)?;
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::process::{pidfd_open, PidfdFlags};
+            match pidfd_open(raw, PidfdFlags::empty()) {
+                Ok(fd) => Some(ProcHandle {
+                    pid,
+                    pidfd: Some(fd),
+                }),
+                // A kernel without pidfds (before 5.3): the pid it is.
+                Err(rustix::io::Errno::NOSYS) => Some(ProcHandle { pid, pidfd: None }),
+                Err(_) => None,
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = raw;
+            Some(ProcHandle { pid })
+        }
+    }
+
+    /// The process id (for logs; never to signal it by).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Send `signal`. A process that is gone is not an error worth telling.
+    pub fn signal(&self, signal: Signal) {
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.pidfd {
+            let _ = rustix::process::pidfd_send_signal(fd, signal);
+            return;
+        }
+        if let Some(pid) = i32::try_from(self.pid).ok().and_then(Pid::from_raw) {
+            let _ = kill_process(pid, signal);
+        }
+    }
+
+    /// Still running (not exited, not a zombie)?
+    pub fn is_alive(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.pidfd {
+            // A pidfd turns readable when its process exits.
+            return !fd_readable(fd.as_fd());
+        }
+        is_alive(self.pid)
+    }
+
+    /// The pidfd, readable once the process has exited.
+    #[cfg(target_os = "linux")]
+    pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.pidfd.as_ref().map(AsFd::as_fd)
     }
 }
 
-/// Send `signal` to the process group led by `pgid` and to each pid in `extra`.
-/// Errors (the process already gone) are expected and ignored.
-pub fn signal_tree(pgid: u32, extra: &[u32], signal: i32) {
-    let Ok(pgid) = i32::try_from(pgid) else {
-        return;
+/// Is `fd` readable right now?
+#[cfg(target_os = "linux")]
+fn fd_readable(fd: BorrowedFd<'_>) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
     };
-    // SAFETY: kill(2) with a negative pid signals a process group; it has no
-    // memory-safety preconditions.
-    unsafe {
-        libc::kill(-pgid, signal);
-    }
-    for &pid in extra {
-        if let Ok(pid) = i32::try_from(pid) {
-            // SAFETY: as above, for a single pid.
-            unsafe {
-                libc::kill(pid, signal);
+    matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
+}
+
+/// Handles on every live descendant of `root` (not `root` itself). Each is
+/// opened, then checked to still be a child of the process it was found
+/// under, so none of them is a stranger that took a departed pid.
+pub fn descendants(root: u32) -> Vec<ProcHandle> {
+    let mut out: Vec<ProcHandle> = Vec::new();
+    let mut seen: HashSet<u32> = HashSet::from([root]);
+    let mut parents = vec![root];
+    while let Some(parent) = parents.pop() {
+        for child in children(parent) {
+            if !seen.insert(child) {
+                continue;
+            }
+            let Some(handle) = ProcHandle::open(child) else {
+                continue;
+            };
+            if stat(child).is_some_and(|s| s.alive && s.ppid == parent) {
+                parents.push(child);
+                out.push(handle);
             }
         }
+    }
+    out
+}
+
+/// Handles on the live processes whose process group or session is
+/// `leader`'s. Only meaningful while `leader` is unreaped (it then holds the
+/// id): call it through `agent::pty`'s `Leader`.
+pub fn session_members(leader: u32) -> Vec<ProcHandle> {
+    let ours = |s: Stat| s.alive && (s.pgrp == leader || s.session == leader);
+    let mut out = Vec::new();
+    for pid in all_pids() {
+        if pid == leader || !stat(pid).is_some_and(ours) {
+            continue;
+        }
+        // Checked again once the handle pins the process.
+        if let Some(handle) = ProcHandle::open(pid) {
+            if stat(pid).is_some_and(ours) {
+                out.push(handle);
+            }
+        }
+    }
+    out
+}
+
+/// Handles on the live processes with a descriptor open on `tty` (other
+/// than us).
+pub fn tty_holders(tty: Option<&Path>) -> Vec<ProcHandle> {
+    let mut out = Vec::new();
+    let Some(tty) = tty else {
+        return out;
+    };
+    let me = std::process::id();
+    let holds = |pid: u32| {
+        fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+            fds.flatten()
+                .any(|fd| fs::read_link(fd.path()).is_ok_and(|target| target == tty))
+        })
+    };
+    for pid in all_pids() {
+        if pid == me || !holds(pid) {
+            continue;
+        }
+        if let Some(handle) = ProcHandle::open(pid) {
+            if holds(pid) && is_alive(pid) {
+                out.push(handle);
+            }
+        }
+    }
+    out
+}
+
+fn all_pids() -> impl Iterator<Item = u32> {
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+}
+
+/// Send `signal` to the process group led by `pgid`, if that leader is still
+/// alive, and to each pid in `extra`. For processes orch did not start (a
+/// previous run's agent found at start-up): it cannot hold them unreaped, so
+/// a pid may be stale by the time it is signalled; the group is signalled
+/// only while its leader is seen alive. Agents orch runs are stopped through
+/// their `Leader` and [`ProcHandle`]s instead. Errors (the process already
+/// gone) are expected and ignored.
+pub fn signal_tree(pgid: u32, extra: &[u32], signal: Signal) {
+    let leader = ProcHandle::open(pgid);
+    if leader
+        .as_ref()
+        .is_some_and(|l| l.is_alive() && stat(pgid).is_some_and(|s| s.pgrp == pgid))
+    {
+        if let Some(pgid) = i32::try_from(pgid).ok().and_then(Pid::from_raw) {
+            let _ = kill_process_group(pgid, signal);
+        }
+    }
+    for handle in extra.iter().filter_map(|&pid| ProcHandle::open(pid)) {
+        handle.signal(signal);
     }
 }
 
@@ -81,6 +279,23 @@ pub fn signal_tree(pgid: u32, extra: &[u32], signal: i32) {
 mod tests {
     use super::*;
     use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    fn wait_until(mut cond: impl FnMut() -> bool, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill_all(pids: &[u32]) {
+        for &pid in pids {
+            if let Some(h) = ProcHandle::open(pid) {
+                h.signal(Signal::KILL);
+            }
+        }
+    }
 
     #[test]
     fn finds_grandchildren() {
@@ -89,27 +304,65 @@ mod tests {
             .spawn()
             .expect("spawn sh");
         let root = child.id();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let mut found = vec![];
-        while std::time::Instant::now() < deadline {
-            found = tree(root);
-            if found.len() >= 3 {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        assert_eq!(found[0], root);
-        assert!(
-            found.len() >= 3,
-            "expected sh and two sleeps, got {found:?}"
+        wait_until(
+            || {
+                found = tree(root);
+                found.len() >= 3
+            },
+            "sh and two sleeps",
         );
-        for &pid in &found {
-            // SAFETY: plain kill(2).
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-            }
-        }
+        assert_eq!(found[0], root);
+        let handles = descendants(root);
+        let mut pids: Vec<u32> = handles.iter().map(ProcHandle::pid).collect();
+        pids.sort_unstable();
+        let mut expected = found[1..].to_vec();
+        expected.sort_unstable();
+        assert_eq!(pids, expected);
+        kill_all(&found);
         let _ = child.wait();
         assert!(!is_alive(root));
+        wait_until(
+            || handles.iter().all(|h| !h.is_alive()),
+            "handles see the sleeps die",
+        );
+    }
+
+    #[test]
+    fn a_handle_sees_its_process_exit_and_signals_nothing_after() {
+        let mut child = Command::new("sleep").arg("30").spawn().expect("spawn");
+        let handle = ProcHandle::open(child.id()).expect("handle");
+        assert!(handle.is_alive());
+        handle.signal(Signal::TERM);
+        let status = child.wait().expect("wait");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(Signal::TERM.as_raw())
+        );
+        assert!(!handle.is_alive());
+        // Reaped: the pid may belong to someone else now, the handle does
+        // not follow it.
+        handle.signal(Signal::KILL);
+    }
+
+    #[test]
+    fn session_members_and_tty_holders_are_ours() {
+        // A process in its own session, and one that is not.
+        let mut leader = Command::new("setsid")
+            .args(["sh", "-c", "sleep 30 & wait"])
+            .spawn()
+            .expect("spawn setsid");
+        let mut outsider = Command::new("sleep").arg("30").spawn().expect("spawn");
+        let sid = leader.id();
+        wait_until(|| tree(sid).len() >= 2, "sh and its sleep");
+        let sh = sid;
+        let members: Vec<u32> = session_members(sh).iter().map(ProcHandle::pid).collect();
+        assert_eq!(members, tree(sh)[1..].to_vec(), "the sleep, not the leader");
+        assert!(!members.contains(&outsider.id()));
+        assert!(tty_holders(None).is_empty());
+        kill_all(&tree(sh));
+        kill_all(&[outsider.id()]);
+        let _ = leader.wait();
+        let _ = outsider.wait();
     }
 }
