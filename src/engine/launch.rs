@@ -9,6 +9,7 @@ use crate::config::{AgentConfig, Placeholders};
 use crate::engine::actor::{Engine, EngineError};
 use crate::engine::message::Command;
 use crate::engine::state::TaskState;
+use crate::git::{Known, BRANCH_PREFIX};
 use crate::store::{AttemptRow, AttemptStatus, WorktreeRow};
 use crate::timefmt::now_ms;
 
@@ -59,10 +60,20 @@ impl Engine {
         )?;
 
         let dir = self.worktree_dir(id);
-        let known = self
-            .store
-            .worktree(id)?
-            .is_some_and(|w| w.removed_at.is_none());
+        let mut known = self.store.known_worktree(id)?;
+        if known == Known::No && std::fs::symlink_metadata(&dir).is_err() {
+            // The intent first: a run killed while the worktree is being
+            // made leaves one the next run knows it may make again.
+            let mut batch = self.store.batch()?;
+            batch.worktree(&WorktreeRow::creating(
+                id,
+                &dir.display().to_string(),
+                &format!("{BRANCH_PREFIX}{id}"),
+                now_ms(),
+            ))?;
+            batch.commit()?;
+            known = Known::Creating;
+        }
         let repo = self.repo.clone();
         let base = self.base_branch.clone();
         let prepared =
@@ -71,15 +82,14 @@ impl Engine {
             Ok(worktree) => worktree,
             Err(err) => return self.fail_attempt(id, row, format!("worktree: {err}"), false),
         };
-        if worktree.created || !known {
+        if worktree.created || known != Known::Ready {
             let mut batch = self.store.batch()?;
-            batch.worktree(&WorktreeRow {
-                task_id: id.to_string(),
-                path: worktree.path.display().to_string(),
-                branch: worktree.branch.clone(),
-                created_at: now_ms(),
-                removed_at: None,
-            })?;
+            batch.worktree(&WorktreeRow::ready(
+                id,
+                &worktree.path.display().to_string(),
+                &worktree.branch,
+                now_ms(),
+            ))?;
             batch.commit()?;
         }
 
