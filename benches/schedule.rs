@@ -53,7 +53,7 @@ fn main() {
             &id,
             &dir.path().join(".orch/worktrees").join(&id),
             "main",
-            false,
+            orch::git::Known::No,
         )
         .expect("worktree");
     }

@@ -3,10 +3,12 @@
 //! locked against a second orch), and the store. Each step refuses clearly
 //! and writes nothing if an earlier one failed.
 
-use std::fs::File;
-use std::io::{Read, Seek, Write};
-use std::os::fd::AsRawFd;
+mod run_lock;
+mod state_check;
+
 use std::path::{Path, PathBuf};
+
+pub use run_lock::{holder as lock_holder, RunLock};
 
 use crate::config::{self, Config, ConfigErrors};
 use crate::git::{GitError, Repo};
@@ -18,8 +20,22 @@ pub enum SetupError {
     Config(ConfigErrors),
     #[error("{0}")]
     Git(#[from] GitError),
-    #[error("another orch is already running on {state_dir} (pid {pid}); stop it or use its control room")]
-    Locked { state_dir: PathBuf, pid: String },
+    #[error("another orch is already running on {} ({}); stop it or use its control room", state_dir.display(), pid.map_or("pid unknown".to_string(), |pid| format!("pid {pid}")))]
+    Locked {
+        state_dir: PathBuf,
+        pid: Option<u32>,
+    },
+    #[error("{} is not a directory, and orch keeps its state there: move it away, or set [project] state_dir in orch.toml to another path", path.display())]
+    StateDirNotADir { path: PathBuf },
+    #[error("{}", state_check::describe(db, problem, earlier, state_dir))]
+    StateLost {
+        db: PathBuf,
+        /// "empty", or "damaged (why)".
+        problem: String,
+        /// What earlier runs left, e.g. "3 worktree(s) in /r/.orch/worktrees".
+        earlier: Vec<String>,
+        state_dir: PathBuf,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{context}: {source}")]
@@ -30,11 +46,16 @@ pub enum SetupError {
 }
 
 impl SetupError {
-    /// Bad config, not a repository, missing branch, a second orch: usage
-    /// errors (2). Anything else is a failure of the run (1).
+    /// Bad config, not a repository, missing branch, a second orch, a state
+    /// directory that cannot be used as it is: usage errors (2). Anything
+    /// else is a failure of the run (1).
     pub fn exit_code(&self) -> i32 {
         match self {
-            SetupError::Config(_) | SetupError::Git(_) | SetupError::Locked { .. } => 2,
+            SetupError::Config(_)
+            | SetupError::Git(_)
+            | SetupError::Locked { .. }
+            | SetupError::StateDirNotADir { .. }
+            | SetupError::StateLost { .. } => 2,
             SetupError::Store(_) | SetupError::Io { .. } => 1,
         }
     }
@@ -55,6 +76,10 @@ pub struct Session {
 }
 
 impl Session {
+    /// Each step refuses before the next writes anything: the state
+    /// directory is made (if missing) and locked before `state.db` is
+    /// inspected, and only a usable one gets our pid in the lock file, the
+    /// exclude line and an opened (migrated) store.
     pub fn open(config: Config) -> Result<Session, SetupError> {
         let repo = Repo::discover(&config.root)?;
         let base_branch = match &config.project.base_branch {
@@ -68,11 +93,10 @@ impl Session {
             None => repo.check_branch(&base_branch)?,
         }
         let state_dir = absolute(&config.root.join(&config.project.state_dir));
-        std::fs::create_dir_all(&state_dir).map_err(|source| SetupError::Io {
-            context: format!("cannot create state directory {}", state_dir.display()),
-            source,
-        })?;
+        create_state_dir(&state_dir)?;
         let lock = RunLock::acquire(&state_dir)?;
+        state_check::refuse_lost_state(&state_dir, &repo)?;
+        lock.publish_pid()?;
         if let Ok(relative) = state_dir.strip_prefix(absolute(repo.root())) {
             repo.exclude(&format!("/{}/", relative.display()))?;
         }
@@ -86,6 +110,24 @@ impl Session {
             lock,
         })
     }
+}
+
+/// Makes `state_dir` (and its parents) unless it exists; a file (say, a
+/// `.orch` committed to the repository) where it or a parent should be is
+/// [`SetupError::StateDirNotADir`].
+fn create_state_dir(state_dir: &Path) -> Result<(), SetupError> {
+    if let Some(file) = state_dir
+        .ancestors()
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| !m.is_dir()))
+    {
+        return Err(SetupError::StateDirNotADir {
+            path: file.to_path_buf(),
+        });
+    }
+    std::fs::create_dir_all(state_dir).map_err(|source| SetupError::Io {
+        context: format!("cannot create state directory {}", state_dir.display()),
+        source,
+    })
 }
 
 /// `path` made absolute against the current directory and normalised
@@ -111,43 +153,6 @@ pub fn absolute(path: &Path) -> PathBuf {
         }
     }
     out
-}
-
-/// An exclusive `flock` on `state_dir/orch.lock`, holding our pid. The kernel
-/// drops it when the process dies, so a killed orch never leaves it stale.
-pub struct RunLock {
-    _file: File,
-}
-
-impl RunLock {
-    fn acquire(state_dir: &Path) -> Result<RunLock, SetupError> {
-        let path = state_dir.join("orch.lock");
-        let io = |source| SetupError::Io {
-            context: format!("cannot open {}", path.display()),
-            source,
-        };
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
-        // SAFETY: flock on a file descriptor we own.
-        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
-        if !locked {
-            let mut pid = String::new();
-            let _ = file.read_to_string(&mut pid);
-            return Err(SetupError::Locked {
-                state_dir: state_dir.to_path_buf(),
-                pid: pid.trim().to_string(),
-            });
-        }
-        file.set_len(0).map_err(io)?;
-        file.rewind().map_err(io)?;
-        write!(file, "{}", std::process::id()).map_err(io)?;
-        Ok(RunLock { _file: file })
-    }
 }
 
 #[cfg(test)]

@@ -280,9 +280,14 @@ fn worktree_list_and_cleanup() {
     assert_eq!(entry("bad")["dirty"], true);
 
     // Default: only finished tasks' worktrees go; branches stay.
+    assert!(repo.state_dir().join("logs/ok/1.log").exists());
     let out = repo.run(&["worktree", "cleanup"]);
     assert_eq!(out.code, 0, "{out}");
     assert!(!repo.state_dir().join("worktrees/ok").exists());
+    // Its logs go with it, and the output says so; the others' stay.
+    assert!(out.stdout.contains("1 log file(s)"), "{out}");
+    assert!(!repo.state_dir().join("logs/ok").exists());
+    assert!(repo.state_dir().join("logs/bad/1.log").exists());
     assert!(repo.state_dir().join("worktrees/bad/wip.txt").exists());
     assert!(repo
         .git(&["branch", "--list", "orch/ok"])
@@ -295,6 +300,7 @@ fn worktree_list_and_cleanup() {
     let out = repo.run(&["worktree", "cleanup", "bad", "--force"]);
     assert_eq!(out.code, 0, "{out}");
     assert!(!repo.state_dir().join("worktrees/bad").exists());
+    assert!(!repo.state_dir().join("logs/bad").exists());
     let text = repo.run(&["worktree", "list"]);
     assert!(text.stdout.contains("no task worktrees"), "{text}");
 }

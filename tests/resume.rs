@@ -57,14 +57,6 @@ fn assert_ran_once_each_and_long_resumed(lines: &[String]) {
     assert!(pos("long 1") < pos("long 2"), "{lines:?}");
 }
 
-fn ledger_lines(path: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn kill_dash_nine_then_resume_runs_nothing_twice() {
     let repo = TestRepo::new();

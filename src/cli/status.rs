@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::agent::proc_tree;
-use crate::store::{AttemptRow, AttemptStatus, SampleRow, Store, TaskRow};
+use crate::store::{AttemptRow, AttemptStatus, SampleRow, Store, StoreError, TaskRow};
 use crate::timefmt;
 
 #[derive(Serialize)]
@@ -27,14 +27,17 @@ struct TaskStatus {
 
 pub fn run(config_path: &Path, json: bool) -> i32 {
     let state_dir = super::state_dir_for(config_path);
+    let holder = crate::session::lock_holder(&state_dir);
     let store = match Store::open_read_only(&state_dir.join("state.db")) {
-        Ok(store) => store,
+        Ok(store) => Some(store),
+        // A run that has just started may not have written its store yet.
+        Err(StoreError::Missing { .. } | StoreError::Empty { .. }) if holder.is_some() => None,
         Err(err) => {
             eprintln!("orch: {err}");
             return 1;
         }
     };
-    match collect(&store, &state_dir) {
+    match collect(store.as_ref(), holder, &state_dir) {
         Ok(status) if json => {
             match serde_json::to_string_pretty(&status) {
                 Ok(text) => println!("{text}"),
@@ -56,11 +59,28 @@ pub fn run(config_path: &Path, json: bool) -> i32 {
     }
 }
 
-fn collect(store: &Store, state_dir: &Path) -> Result<Status, crate::store::StoreError> {
-    let running_instance = store
-        .last_run()?
-        .filter(|(_, pid, ended)| !ended && proc_tree::is_alive(*pid))
-        .map(|(_, pid, _)| pid);
+fn collect(
+    store: Option<&Store>,
+    holder: Option<u32>,
+    state_dir: &Path,
+) -> Result<Status, StoreError> {
+    let Some(store) = store else {
+        return Ok(Status {
+            state_dir: state_dir.display().to_string(),
+            running_instance: holder,
+            tasks: Vec::new(),
+        });
+    };
+    // The run lock's holder, as the kernel records it, names the running
+    // orch from the instant it starts; the runs table is the fallback
+    // where the kernel cannot say.
+    let running_instance = match holder {
+        Some(pid) => Some(pid),
+        None => store
+            .last_run()?
+            .filter(|(_, pid, ended)| !ended && proc_tree::is_alive(*pid))
+            .map(|(_, pid, _)| pid),
+    };
     let samples = store.latest_samples()?;
     let mut tasks = Vec::new();
     for task in store.tasks()? {

@@ -1,5 +1,6 @@
 //! `orch worktree list` and `orch worktree cleanup`: the task worktrees on
-//! disk, and removing those whose work is finished (branches are kept).
+//! disk, and removing those whose work is finished with their logs
+//! (branches are kept).
 
 use std::path::Path;
 
@@ -97,8 +98,9 @@ pub fn list(config_path: &Path, json: bool) -> i32 {
 }
 
 /// Remove the worktrees of `tasks`, or of every done or cancelled task when
-/// none are named. Dirty worktrees are kept unless `force`. Needs no orch
-/// running on this state directory (its lock is taken).
+/// none are named, and the logs of each removed one. Dirty worktrees are
+/// kept unless `force`. Needs no orch running on this state directory (its
+/// lock is taken).
 pub fn cleanup(config_path: &Path, tasks: &[String], force: bool) -> i32 {
     let config = match session::load_config(config_path) {
         Ok(config) => config,
@@ -154,7 +156,21 @@ pub fn cleanup(config_path: &Path, tasks: &[String], force: bool) -> i32 {
         match session.repo.remove_worktree(&w.task_id, &w.path, force) {
             Ok(()) => {
                 removed += 1;
-                println!("removed {} (branch {} kept)", w.path.display(), w.branch);
+                let logs = session.state_dir.join("logs").join(&w.task_id);
+                let logs_note = match prune_logs(&logs) {
+                    Ok(0) => String::new(),
+                    Ok(n) => format!("; {n} log file(s) in {} removed", logs.display()),
+                    Err(err) => {
+                        eprintln!("orch: kept the logs of {}: {err}", w.task_id);
+                        code = 1;
+                        String::new()
+                    }
+                };
+                println!(
+                    "removed {} (branch {} kept{logs_note})",
+                    w.path.display(),
+                    w.branch
+                );
                 let recorded = record_removal(&mut session.store, &w.task_id, &w.path, &w.branch);
                 crate::log_err(recorded, "recording a removed worktree");
             }
@@ -170,6 +186,36 @@ pub fn cleanup(config_path: &Path, tasks: &[String], force: bool) -> i32 {
     code
 }
 
+/// Deletes a task's attempt logs (`N.log` and rotated `N.log.1`) in
+/// `dir`, then `dir` if that left it empty. Only those files: a task id
+/// with a slash keeps its logs in a folder under another task's.
+fn prune_logs(dir: &Path) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let attempt = name
+            .strip_suffix(".log")
+            .or_else(|| name.strip_suffix(".log.1"));
+        if attempt.is_some_and(|n| n.parse::<u32>().is_ok()) && entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    match std::fs::remove_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::DirectoryNotEmpty => Err(e),
+        _ => Ok(removed),
+    }
+}
+
 fn record_removal(
     store: &mut Store,
     task: &str,
@@ -180,11 +226,8 @@ fn record_removal(
     let created_at = store.worktree(task)?.map_or(now, |w| w.created_at);
     let mut batch = store.batch()?;
     batch.worktree(&WorktreeRow {
-        task_id: task.to_string(),
-        path: path.display().to_string(),
-        branch: branch.to_string(),
-        created_at,
         removed_at: Some(now),
+        ..WorktreeRow::ready(task, &path.display().to_string(), branch, created_at)
     })?;
     batch.event(&EventRow {
         seq: 0,

@@ -26,8 +26,8 @@ use crate::engine::message::{
     ActionError, Actor, Event, HealthSample, Input, Request, RunOutcome, Snapshot, SpawnFailure,
 };
 use crate::engine::state::TaskState;
-use crate::git::{Repo, Workspace};
-use crate::store::{Batch, EventRow, Store, StoreError};
+use crate::git::{Known, Repo, Workspace, BRANCH_PREFIX};
+use crate::store::{Batch, EventRow, Store, StoreError, WorktreeRow};
 
 #[cfg(test)]
 mod tests;
@@ -443,7 +443,7 @@ impl Engine {
                 Effect::Publish(event) => events.push(event),
                 other => {
                     self.flush(&mut writes, &mut events)?;
-                    if let Some(input) = self.carry_out(other) {
+                    if let Some(input) = self.carry_out(other)? {
                         let more = self.core.input(input, self.clock.now())?;
                         queue.extend(more);
                     }
@@ -455,16 +455,30 @@ impl Engine {
 
     /// One effect that is not a write or an event. A result the core must
     /// hear about at once (a spawn) is returned as an input.
-    fn carry_out(&mut self, effect: Effect) -> Option<Input> {
-        match effect {
+    fn carry_out(&mut self, effect: Effect) -> Result<Option<Input>, EngineError> {
+        Ok(match effect {
             Effect::Persist(_) | Effect::Publish(_) => None,
             Effect::PrepareWorktree {
                 task,
                 attempt,
                 dir,
                 base,
-                known,
+                mut known,
             } => {
+                // The intent first, and only for a path nothing occupies: a
+                // directory already there is never orch's to remake.
+                if known == Known::No && std::fs::symlink_metadata(&dir).is_err() {
+                    let row = WorktreeRow::creating(
+                        &task,
+                        &dir.display().to_string(),
+                        &format!("{BRANCH_PREFIX}{task}"),
+                        self.clock.now().wall_ms,
+                    );
+                    let mut batch = self.store.batch()?;
+                    batch.worktree(&row)?;
+                    batch.commit()?;
+                    known = Known::Creating;
+                }
                 let workspace = self.workspace.clone();
                 self.job(move || {
                     let result = workspace
@@ -510,7 +524,7 @@ impl Engine {
                 self.backend.kill_leftover(pid, &worktree);
                 None
             }
-        }
+        })
     }
 
     fn spawn(&mut self, order: SpawnOrder) -> Input {
@@ -622,11 +636,9 @@ fn read_stored(store: &Store) -> Result<Stored, StoreError> {
                 stored.latest_attempts.insert(task.id.clone(), last);
             }
         }
-        if store
-            .worktree(&task.id)?
-            .is_some_and(|w| w.removed_at.is_none())
-        {
-            stored.worktrees.push(task.id.clone());
+        let known = store.known_worktree(&task.id)?;
+        if known != Known::No {
+            stored.worktrees.insert(task.id.clone(), known);
         }
     }
     stored.tasks = tasks;

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::engine::message::Event;
 use crate::engine::state::TaskState;
+use crate::git::Known;
 use crate::store::{ApprovalRow, AttemptRow, EventRow, SampleRow, TaskRow, WorktreeRow};
 
 /// One row written to `state.db`.
@@ -52,9 +53,11 @@ pub enum Effect {
         attempt: u32,
         dir: PathBuf,
         base: String,
-        /// orch recorded this worktree before: reuse it even if it has
-        /// changes (they are the agent's earlier work).
-        known: bool,
+        /// What the store says of it. With `Known::No` the driver records
+        /// the intent (`creating`) before the job starts, if nothing is at
+        /// `dir` yet, so a kill during the checkout leaves a worktree the
+        /// next run knows it may make again.
+        known: Known,
     },
     /// Start the agent; reported back as `Input::Spawned`, later
     /// `Input::AgentExited`.

@@ -13,6 +13,7 @@
 //! modified or deleted.
 
 mod error;
+mod recover;
 mod workspace;
 mod worktree;
 
@@ -27,7 +28,7 @@ use git2::{BranchType, ErrorCode, IndexAddOption, Repository, Signature, Status,
 
 pub use error::GitError;
 pub use workspace::Workspace;
-pub use worktree::{Worktree, WorktreeInfo};
+pub use worktree::{Known, Worktree, WorktreeInfo};
 
 use error::{git_err, io_err};
 
@@ -113,6 +114,14 @@ impl Repo {
     pub fn check_branch(&self, branch: &str) -> Result<(), GitError> {
         let repo = self.open()?;
         base_commit(&repo, branch).map(|_| ())
+    }
+
+    /// Local branches named `orch/...`, sorted: what earlier runs leave.
+    pub fn orch_branches(&self) -> Result<Vec<String>, GitError> {
+        let repo = self.open()?;
+        let mut names = local_branches(&repo)?;
+        names.retain(|name| name.starts_with(BRANCH_PREFIX));
+        Ok(names)
     }
 
     /// Appends `pattern` as a line to the common git dir's `info/exclude`

@@ -144,7 +144,7 @@ fn discover_inside_a_linked_worktree_finds_the_main_repository() {
     let (tmp, _git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", false)
+    repo.prepare_worktree("t", &dir, "main", Known::No)
         .expect("prepare");
     let again = Repo::discover(&dir.join("src")).expect("discover in worktree");
     assert_eq!(again.root(), repo.root());
@@ -260,7 +260,7 @@ fn exclude_from_a_worktree_repo_writes_the_common_dir() {
     let (tmp, _git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", false)
+    repo.prepare_worktree("t", &dir, "main", Known::No)
         .expect("prepare");
     let via_worktree = Repo::discover(&dir).expect("discover");
     via_worktree.exclude("scratch/").expect("exclude");
@@ -286,7 +286,7 @@ fn prepare_creates_a_worktree_from_the_base_branch() {
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t1");
     let wt = repo
-        .prepare_worktree("t1", &dir, "develop", false)
+        .prepare_worktree("t1", &dir, "develop", Known::No)
         .expect("prepare");
     assert_eq!(
         wt,
@@ -317,13 +317,13 @@ fn prepare_reuses_a_known_dirty_worktree_untouched() {
     let (tmp, _git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", false)
+    repo.prepare_worktree("t", &dir, "main", Known::No)
         .expect("create");
     write(&dir, "work.txt", "in progress\n");
     write(&dir, "README.md", "edited\n");
 
     let wt = repo
-        .prepare_worktree("t", &dir, "main", true)
+        .prepare_worktree("t", &dir, "main", Known::Ready)
         .expect("reuse");
     assert!(!wt.created);
     assert_eq!(wt.branch, "orch/t");
@@ -343,12 +343,12 @@ fn prepare_refuses_an_unknown_dirty_worktree() {
     let (tmp, _git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", false)
+    repo.prepare_worktree("t", &dir, "main", Known::No)
         .expect("create");
     write(&dir, "work.txt", "someone's work\n");
 
     let err = repo
-        .prepare_worktree("t", &dir, "main", false)
+        .prepare_worktree("t", &dir, "main", Known::No)
         .expect_err("dirty");
     assert!(
         matches!(err, GitError::DirtyWorktree { ref path, changes: 1 } if path == &dir),
@@ -365,10 +365,10 @@ fn prepare_reuses_an_unknown_clean_worktree() {
     let (tmp, _git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", false)
+    repo.prepare_worktree("t", &dir, "main", Known::No)
         .expect("create");
     let wt = repo
-        .prepare_worktree("t", &dir, "main", false)
+        .prepare_worktree("t", &dir, "main", Known::No)
         .expect("reuse");
     assert!(!wt.created);
 }
@@ -381,7 +381,7 @@ fn prepare_refuses_a_foreign_directory_and_leaves_it_alone() {
     write(&dir, "notes.txt", "mine\n");
 
     let err = repo
-        .prepare_worktree("t", &dir, "main", false)
+        .prepare_worktree("t", &dir, "main", Known::No)
         .expect_err("foreign");
     match &err {
         GitError::ForeignPath { path, reason } => {
@@ -407,7 +407,7 @@ fn prepare_refuses_an_empty_directory_and_a_file() {
     let dir = wt_dir(&tmp, "empty");
     fs::create_dir_all(&dir).expect("mkdir");
     let err = repo
-        .prepare_worktree("empty", &dir, "main", true)
+        .prepare_worktree("empty", &dir, "main", Known::Ready)
         .expect_err("foreign");
     assert!(
         matches!(&err, GitError::ForeignPath { reason, .. } if reason.contains("empty directory")),
@@ -418,7 +418,7 @@ fn prepare_refuses_an_empty_directory_and_a_file() {
     let file = wt_dir(&tmp, "file");
     fs::write(&file, "x").expect("write file");
     let err = repo
-        .prepare_worktree("file", &file, "main", true)
+        .prepare_worktree("file", &file, "main", Known::Ready)
         .expect_err("foreign");
     assert!(
         matches!(&err, GitError::ForeignPath { reason, .. } if reason.contains("file")),
@@ -442,7 +442,7 @@ fn prepare_refuses_a_worktree_on_another_branch() {
 
     let repo = Repo::discover(tmp.path()).expect("discover");
     let err = repo
-        .prepare_worktree("t", &dir, "main", true)
+        .prepare_worktree("t", &dir, "main", Known::Ready)
         .expect_err("foreign");
     assert!(
         matches!(&err, GitError::ForeignPath { reason, .. } if reason.contains("on branch other")),
@@ -464,7 +464,7 @@ fn prepare_refuses_another_repository_and_its_worktrees() {
     fs::create_dir_all(&dir).expect("mkdir");
     Repository::init(&dir).expect("init");
     let err = repo
-        .prepare_worktree("a", &dir, "main", true)
+        .prepare_worktree("a", &dir, "main", Known::Ready)
         .expect_err("foreign");
     assert!(
         matches!(&err, GitError::ForeignPath { reason, .. } if reason.contains("another git repository")),
@@ -483,7 +483,7 @@ fn prepare_refuses_another_repository_and_its_worktrees() {
         .worktree("orch-b", &dir, Some(&opts))
         .expect("add worktree");
     let err = repo
-        .prepare_worktree("b", &dir, "main", true)
+        .prepare_worktree("b", &dir, "main", Known::Ready)
         .expect_err("foreign");
     assert!(
         matches!(&err, GitError::ForeignPath { reason, .. } if reason.contains("worktree of another git repository")),
@@ -498,14 +498,14 @@ fn prepare_recreates_a_worktree_whose_directory_was_deleted() {
     let (tmp, git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", false)
+    repo.prepare_worktree("t", &dir, "main", Known::No)
         .expect("create");
     write(&dir, "work.txt", "w\n");
     let first = repo.commit_all(&dir, "work").expect("commit").expect("id");
     fs::remove_dir_all(&dir).expect("delete by hand");
 
     let wt = repo
-        .prepare_worktree("t", &dir, "main", true)
+        .prepare_worktree("t", &dir, "main", Known::Ready)
         .expect("recreate");
     assert!(wt.created);
     assert_eq!(head_of(&dir).1.to_string(), first);
@@ -540,7 +540,7 @@ fn prepare_checks_out_an_existing_task_branch_without_resetting_it() {
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
     let wt = repo
-        .prepare_worktree("t", &dir, "main", false)
+        .prepare_worktree("t", &dir, "main", Known::No)
         .expect("prepare");
     assert!(wt.created);
     assert_eq!(head_of(&dir), ("refs/heads/orch/t".into(), earlier));
@@ -555,7 +555,7 @@ fn prepare_with_a_missing_base_creates_nothing() {
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
     let err = repo
-        .prepare_worktree("t", &dir, "trunk", false)
+        .prepare_worktree("t", &dir, "trunk", Known::No)
         .expect_err("missing base");
     assert!(
         matches!(&err, GitError::MissingBaseBranch { branch, .. } if branch == "trunk"),
@@ -572,7 +572,7 @@ fn prepare_rejects_unusable_task_ids() {
     for bad in ["", "a..b", "a b", "x.lock", "-/"] {
         let dir = wt_dir(&tmp, "bad");
         let err = repo
-            .prepare_worktree(bad, &dir, "main", false)
+            .prepare_worktree(bad, &dir, "main", Known::No)
             .expect_err(bad);
         assert!(matches!(err, GitError::Git { .. }), "{bad}: {err:?}");
         assert!(!dir.exists());
@@ -585,7 +585,7 @@ fn prepare_handles_task_ids_with_slashes() {
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = tmp.path().join(".orch/worktrees/epic-1/step-2");
     let wt = repo
-        .prepare_worktree("epic-1/step-2", &dir, "main", false)
+        .prepare_worktree("epic-1/step-2", &dir, "main", Known::No)
         .expect("prepare");
     assert_eq!(wt.branch, "orch/epic-1/step-2");
     assert!(git.find_worktree("orch-epic-1-step-2").is_ok());
@@ -599,11 +599,11 @@ fn prepare_refuses_a_branch_checked_out_elsewhere() {
     let (tmp, git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", false)
+    repo.prepare_worktree("t", &dir, "main", Known::No)
         .expect("create");
     let moved = tmp.path().join("moved");
     let err = repo
-        .prepare_worktree("t", &moved, "main", false)
+        .prepare_worktree("t", &moved, "main", Known::No)
         .expect_err("already checked out");
     assert!(err.to_string().contains("already checked out"), "{err}");
     assert!(!moved.exists());
@@ -615,7 +615,7 @@ fn prepare_registers_the_worktree_as_libgit2_and_git_do() {
     let (tmp, git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", false)
+    repo.prepare_worktree("t", &dir, "main", Known::No)
         .expect("create");
     let registration = git.find_worktree("orch-t").expect("registered");
     registration.validate().expect("valid");
@@ -658,7 +658,7 @@ fn prepare_prunes_a_stale_record_of_the_branch_under_another_name() {
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
     let wt = repo
-        .prepare_worktree("t", &dir, "main", false)
+        .prepare_worktree("t", &dir, "main", Known::No)
         .expect("prepare");
     assert!(wt.created);
     let names: Vec<String> = git
@@ -687,7 +687,7 @@ fn prepare_refuses_a_branch_held_by_a_locked_worktree_whose_directory_is_gone() 
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
     let err = repo
-        .prepare_worktree("t", &dir, "main", false)
+        .prepare_worktree("t", &dir, "main", Known::No)
         .expect_err("checked out in the locked worktree");
     assert!(err.to_string().contains("already checked out"), "{err}");
     assert!(!dir.exists());
@@ -704,7 +704,7 @@ fn prepare_refuses_a_branch_checked_out_in_the_main_worktree() {
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
     let err = repo
-        .prepare_worktree("t", &dir, "main", false)
+        .prepare_worktree("t", &dir, "main", Known::No)
         .expect_err("checked out in the main worktree");
     assert!(err.to_string().contains("already checked out"), "{err}");
     assert!(!dir.exists());
@@ -718,7 +718,7 @@ fn commit_all_commits_new_modified_and_deleted_files() {
     let (tmp, git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", false)
+    repo.prepare_worktree("t", &dir, "main", Known::No)
         .expect("create");
     let before = tip(&git, "orch/t");
 
@@ -791,7 +791,7 @@ fn is_dirty_counts_changes_but_not_ignored_files() {
     let (tmp, _git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", false)
+    repo.prepare_worktree("t", &dir, "main", Known::No)
         .expect("create");
     assert_eq!(repo.is_dirty(&dir).expect("clean"), 0);
     repo.exclude("*.tmp").expect("exclude");
@@ -812,8 +812,10 @@ fn list_and_remove_worktrees() {
     let repo = Repo::discover(tmp.path()).expect("discover");
     let a = wt_dir(&tmp, "a");
     let b = wt_dir(&tmp, "b");
-    repo.prepare_worktree("b", &b, "main", false).expect("b");
-    repo.prepare_worktree("a", &a, "main", false).expect("a");
+    repo.prepare_worktree("b", &b, "main", Known::No)
+        .expect("b");
+    repo.prepare_worktree("a", &a, "main", Known::No)
+        .expect("a");
     // A worktree that is not orch's.
     let head = git.head().expect("head").peel_to_commit().expect("commit");
     let other = git.branch("other", &head, false).expect("branch");
@@ -877,7 +879,7 @@ fn list_and_remove_worktrees() {
     // Removing again is a no-op; the task can be prepared again from its branch.
     repo.remove_worktree("a", &a, false).expect("idempotent");
     let wt = repo
-        .prepare_worktree("b", &b, "main", false)
+        .prepare_worktree("b", &b, "main", Known::No)
         .expect("again");
     assert!(wt.created);
 }
@@ -887,7 +889,7 @@ fn remove_prunes_the_record_of_a_deleted_directory() {
     let (tmp, git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", false)
+    repo.prepare_worktree("t", &dir, "main", Known::No)
         .expect("create");
     fs::remove_dir_all(&dir).expect("delete by hand");
     repo.remove_worktree("t", &dir, false).expect("remove");
@@ -910,7 +912,7 @@ fn git_cli_agrees() {
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
     repo.exclude(".orch/").expect("exclude");
-    repo.prepare_worktree("t", &dir, "main", false)
+    repo.prepare_worktree("t", &dir, "main", Known::No)
         .expect("create");
     write(&dir, "x.txt", "x\n");
     repo.commit_all(&dir, "x").expect("commit").expect("id");
@@ -942,7 +944,7 @@ fn failed_add_cleans_up_what_it_created() {
     fs::write(tmp.path().join(".git/worktrees"), "in the way").expect("write");
     let dir = wt_dir(&tmp, "t");
     let err = repo
-        .prepare_worktree("t", &dir, "main", false)
+        .prepare_worktree("t", &dir, "main", Known::No)
         .expect_err("add fails");
     assert!(matches!(err, GitError::Git { .. }), "{err:?}");
     assert!(!dir.exists());
@@ -954,7 +956,7 @@ fn commit_all_with_a_nested_repository() {
     let (tmp, git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", false)
+    repo.prepare_worktree("t", &dir, "main", Known::No)
         .expect("create");
     let (nested_tmp, _nested) = fixture();
     let nested = dir.join("vendor/dep");
@@ -971,3 +973,5 @@ fn commit_all_with_a_nested_repository() {
     assert!(nested.join("README.md").exists());
     assert_eq!(repo.is_dirty(&dir).expect("dirty"), 1);
 }
+
+mod recover;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::git::{GitError, Repo, Worktree};
+use crate::git::{GitError, Known, Repo, Worktree};
 
 /// The git work the engine hands to jobs. Each call may take long (a
 /// checkout of a large tree); callers run it off the engine.
@@ -14,7 +14,7 @@ pub trait Workspace: Send + Sync {
         task: &str,
         dir: &Path,
         base: &str,
-        known: bool,
+        known: Known,
     ) -> Result<Worktree, GitError>;
 
     /// Commit everything left uncommitted in `worktree`; the new commit's
@@ -28,7 +28,7 @@ impl Workspace for Repo {
         task: &str,
         dir: &Path,
         base: &str,
-        known: bool,
+        known: Known,
     ) -> Result<Worktree, GitError> {
         Repo::prepare_worktree(self, task, dir, base, known)
     }

@@ -33,6 +33,21 @@ pub struct WorktreeInfo {
     pub dirty: bool,
 }
 
+/// What orch's store knows about a task's worktree; it decides what
+/// [`Repo::prepare_worktree`] may do with what it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Known {
+    /// Not recorded: a worktree found there is reused only if clean.
+    No,
+    /// Recorded as being made, and no agent has run in it since: it holds
+    /// nothing but what orch checked out. A half-made one (a run killed
+    /// during the checkout) is made again; a complete one is reused if
+    /// clean.
+    Creating,
+    /// Made by orch and handed to agents: reused as is, dirty or not.
+    Ready,
+}
+
 /// What sits at a worktree path.
 enum Found {
     Nothing,
@@ -51,9 +66,15 @@ impl Repo {
     ///   branch is checked out as is (it may hold earlier work), otherwise
     ///   the branch is created at `base`.
     /// - `dir` a worktree of this repository on `orch/<task>`: reused. Unless
-    ///   `known` (orch created it earlier), it must be clean, else
-    ///   [`GitError::DirtyWorktree`].
+    ///   [`Known::Ready`] (orch created it and agents worked in it), it must
+    ///   be clean, else [`GitError::DirtyWorktree`].
+    /// - [`Known::Creating`] and `dir` half-made by a killed run (see
+    ///   [`Repo::recover_half_made`]): made again.
     /// - anything else at `dir`: [`GitError::ForeignPath`], untouched.
+    ///
+    /// For a recorded worktree (`Creating` or `Ready`), lock files a killed
+    /// git operation left (its index, its HEAD, its branch) are removed
+    /// first: no agent of the task runs while it is prepared.
     ///
     /// `base` must be an existing local branch in every case
     /// ([`GitError::MissingBaseBranch`]).
@@ -62,12 +83,20 @@ impl Repo {
         task_id: &str,
         dir: &Path,
         base: &str,
-        known: bool,
+        known: Known,
     ) -> Result<Worktree, GitError> {
         let branch = branch_name(task_id)?;
         let refname = format!("refs/heads/{branch}");
         let repo = self.open()?;
         let base_tip = base_commit(&repo, base)?;
+        match known {
+            Known::No => {}
+            Known::Creating => {
+                self.recover_half_made(task_id, dir)?;
+                self.clear_stale_locks(task_id, dir, &refname)?;
+            }
+            Known::Ready => self.clear_stale_locks(task_id, dir, &refname)?,
+        }
 
         match self.inspect(dir, &refname)? {
             Found::Foreign(reason) => Err(GitError::ForeignPath {
@@ -75,7 +104,7 @@ impl Repo {
                 reason,
             }),
             Found::Ours(worktree) => {
-                if !known {
+                if known != Known::Ready {
                     let changes = count_changes(&worktree, dir)?;
                     if changes > 0 {
                         return Err(GitError::DirtyWorktree {
@@ -84,7 +113,7 @@ impl Repo {
                         });
                     }
                 }
-                tracing::info!(task = task_id, path = %dir.display(), known, "reusing worktree");
+                tracing::info!(task = task_id, path = %dir.display(), ?known, "reusing worktree");
                 Ok(Worktree {
                     path: dir.to_path_buf(),
                     branch,
@@ -572,7 +601,7 @@ fn branch_name(task_id: &str) -> Result<String, GitError> {
 
 /// The preferred registration name (`.git/worktrees/<name>`) of a task's
 /// worktree: `orch-<task>` with anything but `[A-Za-z0-9._-]` as `-`.
-fn worktree_name(task_id: &str) -> String {
+pub(super) fn worktree_name(task_id: &str) -> String {
     let sanitized: String = task_id
         .chars()
         .map(|c| {

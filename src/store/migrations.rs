@@ -94,4 +94,17 @@ pub const MIGRATIONS: &[&str] = &[
     "#,
     // 2: a task marked done without running (skip) says so.
     "ALTER TABLE tasks ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;",
+    // 3: a worktree is recorded before it is made (`creating`) and marked
+    // `ready` once complete, so a run killed half-way through a checkout
+    // leaves a worktree the next run knows it may finish.
+    "ALTER TABLE worktrees ADD COLUMN state TEXT NOT NULL DEFAULT 'ready';",
+    // 4: health samples became a bounded window per task (see
+    // `Batch::sample`); trim what earlier versions accumulated.
+    r#"
+    DELETE FROM agent_samples WHERE rowid NOT IN (
+        SELECT s.rowid FROM agent_samples s
+        WHERE s.task_id = agent_samples.task_id
+        ORDER BY s.rowid DESC LIMIT 60
+    );
+    "#,
 ];

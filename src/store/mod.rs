@@ -5,6 +5,7 @@
 //! the change is published. Readers (`orch status`, reports) open their own
 //! connection; WAL lets them read while a run writes.
 
+mod inspect;
 mod migrations;
 mod rows;
 
@@ -15,10 +16,30 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 
 pub use rows::{
     ApprovalRow, AttemptRow, AttemptStatus, EventRow, Gate, MergeState, SampleRow, TaskRow,
-    Verdict, WorktreeRow,
+    Verdict, WorktreeRow, WorktreeState,
 };
 
 use crate::engine::state::TaskState;
+use crate::git::Known;
+
+/// Health samples kept per task: a minute at one a second, what the control
+/// room's sparkline shows. `orch status` reads only the newest. Older ones
+/// are deleted as new ones come in.
+pub const SAMPLES_KEPT: u32 = 60;
+
+/// What [`Store::inspect`] found at a `state.db` path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbCondition {
+    /// No file: nothing has run here.
+    Missing,
+    /// Zero bytes, or an SQLite file without any schema.
+    Empty,
+    /// Not an SQLite file, a failed integrity check, or tables missing for
+    /// its schema version; the detail says which.
+    Damaged(String),
+    /// Usable (possibly of a newer schema, which [`Store::open`] refuses).
+    Healthy,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -42,6 +63,13 @@ pub enum StoreError {
     Corrupt { path: PathBuf, detail: String },
     #[error("no state database at {path} (nothing has run here yet)")]
     Missing { path: PathBuf },
+    #[error("state database {path} is empty")]
+    Empty { path: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -70,12 +98,21 @@ impl Store {
         Ok(store)
     }
 
-    /// Open an existing database for reading only.
+    /// Open an existing database for reading only. An empty or truncated
+    /// file is [`StoreError::Empty`], not a store without tasks.
     pub fn open_read_only(path: &Path) -> Result<Store> {
-        if !path.exists() {
-            return Err(StoreError::Missing {
-                path: path.to_path_buf(),
-            });
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::Missing {
+                    path: path.to_path_buf(),
+                })
+            }
+            Ok(meta) if meta.len() == 0 => {
+                return Err(StoreError::Empty {
+                    path: path.to_path_buf(),
+                })
+            }
+            _ => {}
         }
         let conn = Connection::open_with_flags(
             path,
@@ -97,7 +134,23 @@ impl Store {
                 known,
             });
         }
+        if version == 0 {
+            return Err(StoreError::Empty {
+                path: store.path.clone(),
+            });
+        }
         Ok(store)
+    }
+
+    /// Says whether the database at `path` is missing, empty, damaged or
+    /// healthy, creating and changing nothing: no file, no `-wal`, no
+    /// `-shm` (without a `-wal` left by a killed writer the file is read
+    /// as immutable, since a read-only SQLite connection would otherwise
+    /// create both). Runs `PRAGMA quick_check` and checks that every table,
+    /// index and trigger of its schema version exists. Errors are only for
+    /// a file that cannot be read at all.
+    pub fn inspect(path: &Path) -> Result<DbCondition> {
+        inspect::condition(path)
     }
 
     pub fn path(&self) -> &Path {
@@ -284,20 +337,50 @@ impl Store {
     pub fn worktree(&self, task: &str) -> Result<Option<WorktreeRow>> {
         self.conn
             .query_row(
-                "SELECT task_id, path, branch, created_at, removed_at FROM worktrees WHERE task_id = ?1",
+                &format!(
+                    "SELECT {} FROM worktrees WHERE task_id = ?1",
+                    WorktreeRow::COLUMNS
+                ),
                 [task],
-                |r| {
-                    Ok(WorktreeRow {
-                        task_id: r.get(0)?,
-                        path: r.get(1)?,
-                        branch: r.get(2)?,
-                        created_at: r.get(3)?,
-                        removed_at: r.get(4)?,
-                    })
-                },
+                WorktreeRow::from_row,
             )
             .optional()
             .map_err(|e| sql(&self.path, e))
+            .and_then(|row| row.transpose().map_err(|d| self.corrupt(d)))
+    }
+
+    /// What the store knows about `task`'s worktree, for
+    /// [`crate::git::Repo::prepare_worktree`]. A worktree recorded as
+    /// `creating` counts as [`Known::Creating`] (safe to make again) only
+    /// while no attempt has had an agent process since it was recorded;
+    /// otherwise an agent may have worked in it and it is [`Known::Ready`]:
+    /// kept as is.
+    pub fn known_worktree(&self, task: &str) -> Result<Known> {
+        let Some(row) = self.worktree(task)? else {
+            return Ok(Known::No);
+        };
+        if row.removed_at.is_some() {
+            return Ok(Known::No);
+        }
+        if row.state == WorktreeState::Ready {
+            return Ok(Known::Ready);
+        }
+        // An attempt spawned into this worktree ended (or was closed as
+        // interrupted) after the intent was recorded, or has not ended.
+        let agent_ran: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM attempts WHERE task_id = ?1 AND pid IS NOT NULL
+                                AND (ended_at IS NULL OR ended_at >= ?2))",
+                params![task, row.created_at],
+                |r| r.get(0),
+            )
+            .map_err(|e| sql(&self.path, e))?;
+        Ok(if agent_ran {
+            Known::Ready
+        } else {
+            Known::Creating
+        })
     }
 
     /// The latest health sample of each task's current attempt.
@@ -365,6 +448,10 @@ fn sql(path: &Path, source: rusqlite::Error) -> StoreError {
         source,
     }
 }
+
+/// Deletes the samples of task ?1 older than its newest ?2.
+const PRUNE_SAMPLES: &str = "DELETE FROM agent_samples WHERE task_id = ?1 AND rowid <= (
+        SELECT rowid FROM agent_samples WHERE task_id = ?1 ORDER BY rowid DESC LIMIT 1 OFFSET ?2)";
 
 /// One atomic group of writes; nothing is visible until [`Batch::commit`].
 pub struct Batch<'a> {
@@ -453,20 +540,30 @@ impl Batch<'_> {
             .map_err(|e| self.err(e))
     }
 
+    /// Record a health sample and drop the task's samples beyond the newest
+    /// [`SAMPLES_KEPT`]. Both statements go through the `(task_id, ...)`
+    /// index and touch at most `SAMPLES_KEPT + 1` rows: the table stays
+    /// bounded without ever being scanned.
     pub fn sample(&mut self, s: &SampleRow) -> Result<()> {
         self.tx
-            .execute(
+            .prepare_cached(
                 "INSERT INTO agent_samples (task_id, attempt, at, cpu, rss, procs)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
                     s.task_id,
                     s.attempt,
                     s.at,
                     s.cpu,
                     i64::try_from(s.rss).unwrap_or(i64::MAX),
                     s.procs
-                ],
-            )
+                ])
+            })
+            .map_err(|e| sql(&self.path, e))?;
+        self.tx
+            .prepare_cached(PRUNE_SAMPLES)
+            .and_then(|mut stmt| stmt.execute(params![s.task_id, SAMPLES_KEPT]))
             .map(drop)
             .map_err(|e| self.err(e))
     }
@@ -474,10 +571,18 @@ impl Batch<'_> {
     pub fn worktree(&mut self, w: &WorktreeRow) -> Result<()> {
         self.tx
             .execute(
-                "INSERT INTO worktrees (task_id, path, branch, created_at, removed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(task_id) DO UPDATE SET path = ?2, branch = ?3, removed_at = ?5",
-                params![w.task_id, w.path, w.branch, w.created_at, w.removed_at],
+                "INSERT INTO worktrees (task_id, path, branch, created_at, removed_at, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(task_id) DO UPDATE SET path = ?2, branch = ?3, created_at = ?4,
+                    removed_at = ?5, state = ?6",
+                params![
+                    w.task_id,
+                    w.path,
+                    w.branch,
+                    w.created_at,
+                    w.removed_at,
+                    w.state.as_str()
+                ],
             )
             .map(drop)
             .map_err(|e| self.err(e))

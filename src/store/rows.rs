@@ -244,4 +244,71 @@ pub struct WorktreeRow {
     pub branch: String,
     pub created_at: i64,
     pub removed_at: Option<i64>,
+    pub state: WorktreeState,
+}
+
+impl WorktreeRow {
+    /// The intent to create a task's worktree at `path`, recorded before
+    /// anything is made on disk.
+    pub fn creating(task_id: &str, path: &str, branch: &str, now: i64) -> WorktreeRow {
+        WorktreeRow {
+            task_id: task_id.to_string(),
+            path: path.to_string(),
+            branch: branch.to_string(),
+            created_at: now,
+            removed_at: None,
+            state: WorktreeState::Creating,
+        }
+    }
+
+    /// A complete worktree, ready for agents.
+    pub fn ready(task_id: &str, path: &str, branch: &str, now: i64) -> WorktreeRow {
+        WorktreeRow {
+            state: WorktreeState::Ready,
+            ..WorktreeRow::creating(task_id, path, branch, now)
+        }
+    }
+
+    pub(super) const COLUMNS: &'static str = "task_id, path, branch, created_at, removed_at, state";
+
+    pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<WorktreeRow, String>> {
+        let state: String = r.get(5)?;
+        let Some(state) = WorktreeState::parse(&state) else {
+            return Ok(Err(format!("unknown worktree state {state:?}")));
+        };
+        Ok(Ok(WorktreeRow {
+            task_id: r.get(0)?,
+            path: r.get(1)?,
+            branch: r.get(2)?,
+            created_at: r.get(3)?,
+            removed_at: r.get(4)?,
+            state,
+        }))
+    }
+}
+
+/// Where a recorded worktree is in its making.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorktreeState {
+    /// Recorded, and being made: a kill may have left it half-made. No
+    /// agent is started in it before it is `Ready`.
+    Creating,
+    /// Complete; agents have worked (or may work) in it.
+    Ready,
+}
+
+impl WorktreeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorktreeState::Creating => "creating",
+            WorktreeState::Ready => "ready",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [WorktreeState::Creating, WorktreeState::Ready]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+    }
 }

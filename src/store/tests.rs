@@ -1,3 +1,5 @@
+use std::path::Path;
+
 use super::*;
 
 fn task(id: &str, state: TaskState) -> TaskRow {
@@ -135,4 +137,262 @@ fn read_only_sees_writes_and_reports_missing() {
     b.commit().unwrap();
     let reader = Store::open_read_only(&path).unwrap();
     assert_eq!(reader.tasks().unwrap()[0].state, TaskState::Done);
+}
+
+fn sample(task: &str, at: i64) -> SampleRow {
+    SampleRow {
+        task_id: task.into(),
+        attempt: 1,
+        at,
+        cpu: at as f64,
+        rss: 1,
+        procs: 1,
+    }
+}
+
+#[test]
+fn samples_keep_a_bounded_window_per_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("state.db")).unwrap();
+    for at in 0..200 {
+        let mut b = store.batch().unwrap();
+        b.sample(&sample("a", at)).unwrap();
+        if at < 5 {
+            b.sample(&sample("b", at)).unwrap();
+        }
+        b.commit().unwrap();
+    }
+    let count = |task: &str| -> i64 {
+        store
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM agent_samples WHERE task_id = ?1",
+                [task],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(count("a"), i64::from(SAMPLES_KEPT));
+    assert_eq!(count("b"), 5, "another task's samples are its own");
+    let oldest: i64 = store
+        .conn
+        .query_row(
+            "SELECT MIN(at) FROM agent_samples WHERE task_id = 'a'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(oldest, 200 - i64::from(SAMPLES_KEPT), "the newest are kept");
+    let latest = store.latest_samples().unwrap();
+    assert!(latest.iter().any(|s| s.task_id == "a" && s.at == 199));
+}
+
+#[test]
+fn pruning_samples_goes_through_the_task_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("state.db")).unwrap();
+    let plan: Vec<String> = store
+        .conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {PRUNE_SAMPLES}"))
+        .unwrap()
+        .query_map(params!["a", SAMPLES_KEPT], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert!(!plan.is_empty());
+    for step in &plan {
+        assert!(
+            !step.starts_with("SCAN") || step.contains("INDEX"),
+            "a full scan: {plan:?}"
+        );
+    }
+}
+
+#[test]
+fn migration_trims_samples_an_earlier_version_accumulated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for step in &migrations::MIGRATIONS[..3] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        for at in 0..150 {
+            conn.execute(
+                "INSERT INTO agent_samples VALUES ('a', 1, ?1, 0, 0, 1)",
+                [at],
+            )
+            .unwrap();
+        }
+    }
+    let store = Store::open(&path).unwrap();
+    let (n, oldest): (i64, i64) = store
+        .conn
+        .query_row("SELECT COUNT(*), MIN(at) FROM agent_samples", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((n, oldest), (60, 90));
+}
+
+#[test]
+fn known_worktree_follows_the_intent_and_the_agents() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("state.db")).unwrap();
+    assert_eq!(store.known_worktree("a").unwrap(), Known::No);
+    let put = |store: &mut Store, row: WorktreeRow| {
+        let mut b = store.batch().unwrap();
+        b.worktree(&row).unwrap();
+        b.commit().unwrap();
+    };
+    put(
+        &mut store,
+        WorktreeRow::creating("a", "/w/a", "orch/a", 100),
+    );
+    assert_eq!(store.known_worktree("a").unwrap(), Known::Creating);
+    // An attempt of an earlier worktree, ended before the intent: no agent
+    // has worked in this one.
+    let attempt = AttemptRow {
+        task_id: "a".into(),
+        attempt: 1,
+        agent: "sh".into(),
+        status: AttemptStatus::Succeeded,
+        started_at: 10,
+        ended_at: Some(20),
+        pid: Some(7),
+        exit_code: Some(0),
+        signal: None,
+        cause: None,
+        log_path: None,
+        commit_id: None,
+    };
+    let mut b = store.batch().unwrap();
+    b.put_task(&task("a", TaskState::Running)).unwrap();
+    b.put_attempt(&attempt).unwrap();
+    b.commit().unwrap();
+    assert_eq!(store.known_worktree("a").unwrap(), Known::Creating);
+    // The current attempt started before the intent, but got a pid: an
+    // agent may have worked in it, so it is kept as is.
+    let mut b = store.batch().unwrap();
+    b.put_attempt(&AttemptRow {
+        attempt: 2,
+        started_at: 90,
+        ended_at: None,
+        status: AttemptStatus::Running,
+        ..attempt
+    })
+    .unwrap();
+    b.commit().unwrap();
+    assert_eq!(store.known_worktree("a").unwrap(), Known::Ready);
+
+    put(&mut store, WorktreeRow::ready("b", "/w/b", "orch/b", 100));
+    assert_eq!(store.known_worktree("b").unwrap(), Known::Ready);
+    put(
+        &mut store,
+        WorktreeRow {
+            removed_at: Some(200),
+            ..WorktreeRow::ready("b", "/w/b", "orch/b", 100)
+        },
+    );
+    assert_eq!(store.known_worktree("b").unwrap(), Known::No);
+    assert_eq!(
+        store.worktree("b").unwrap().map(|w| w.state),
+        Some(WorktreeState::Ready)
+    );
+}
+
+/// Files in `dir`, with their sizes.
+fn listing(dir: &Path) -> Vec<(String, u64)> {
+    let mut files: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn inspect_tells_missing_empty_damaged_and_healthy_apart_touching_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    assert_eq!(Store::inspect(&path).unwrap(), DbCondition::Missing);
+    assert!(listing(dir.path()).is_empty());
+
+    std::fs::write(&path, "").unwrap();
+    assert_eq!(Store::inspect(&path).unwrap(), DbCondition::Empty);
+    assert!(matches!(
+        Store::open_read_only(&path),
+        Err(StoreError::Empty { .. })
+    ));
+
+    std::fs::write(&path, "not a database at all, just some text ".repeat(10)).unwrap();
+    assert!(matches!(
+        Store::inspect(&path).unwrap(),
+        DbCondition::Damaged(d) if d.contains("not an SQLite database")
+    ));
+
+    std::fs::remove_file(&path).unwrap();
+    drop(Store::open(&path).unwrap());
+    let before = listing(dir.path());
+    assert_eq!(before, vec![("state.db".to_string(), before[0].1)]);
+    assert_eq!(Store::inspect(&path).unwrap(), DbCondition::Healthy);
+    assert_eq!(listing(dir.path()), before, "no -wal or -shm created");
+
+    // Missing tables for its version.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE messages").unwrap();
+    }
+    assert!(matches!(
+        Store::inspect(&path).unwrap(),
+        DbCondition::Damaged(d) if d.contains("table messages")
+    ));
+
+    // Pages overwritten in the middle.
+    std::fs::remove_file(&path).unwrap();
+    {
+        let mut store = Store::open(&path).unwrap();
+        let mut b = store.batch().unwrap();
+        for i in 0..500 {
+            b.put_task(&task(
+                &format!("task-{i}-{}", "x".repeat(100)),
+                TaskState::Done,
+            ))
+            .unwrap();
+        }
+        b.commit().unwrap();
+    }
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 8192);
+    for b in &mut bytes[4096..8192] {
+        *b = 0x5a;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(
+        matches!(Store::inspect(&path).unwrap(), DbCondition::Damaged(_)),
+        "{:?}",
+        Store::inspect(&path)
+    );
+}
+
+#[test]
+fn inspect_reads_what_a_killed_writer_left_in_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = Store::open(&path).unwrap();
+    let mut b = store.batch().unwrap();
+    b.put_task(&task("a", TaskState::Done)).unwrap();
+    b.commit().unwrap();
+    // Still open, as a killed orch leaves it: the schema may be only in
+    // the -wal file.
+    assert!(dir.path().join("state.db-wal").exists());
+    assert_eq!(Store::inspect(&path).unwrap(), DbCondition::Healthy);
+    drop(store);
 }

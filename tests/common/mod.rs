@@ -32,6 +32,37 @@ impl TestRepo {
         repo
     }
 
+    /// A repository whose `main` has one more commit adding `files` small
+    /// files (100 to a directory), the size at which checkouts take long
+    /// enough to be interrupted. Built with git2 from one shared blob, so
+    /// making it costs little; the main worktree is left as it was (only
+    /// task worktrees check the files out).
+    pub fn with_many_files(files: usize) -> TestRepo {
+        let repo = TestRepo::new();
+        let git = git2::Repository::open(repo.path()).expect("open");
+        let blob = git.blob(b"a small file\n").expect("blob");
+        let head = git.head().expect("head").peel_to_commit().expect("commit");
+        let mut root = git
+            .treebuilder(Some(&head.tree().expect("tree")))
+            .expect("root");
+        for d in 0..files.div_ceil(100) {
+            let mut sub = git.treebuilder(None).expect("tree");
+            for f in 0..100.min(files - d * 100) {
+                sub.insert(format!("f{f}.txt"), blob, 0o100644)
+                    .expect("file");
+            }
+            let sub = sub.write().expect("write tree");
+            root.insert(format!("d{d}"), sub, 0o040000).expect("dir");
+        }
+        let tree = git
+            .find_tree(root.write().expect("write root"))
+            .expect("tree");
+        let sig = git2::Signature::now("test", "test@example.com").expect("sig");
+        git.commit(Some("HEAD"), &sig, &sig, "many files", &tree, &[&head])
+            .expect("commit");
+        repo
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -164,6 +195,15 @@ pub fn pid_alive(pid: u32) -> bool {
             .is_some_and(|s| s != "Z" && s != "X"),
         Err(_) => false,
     }
+}
+
+/// The lines of a ledger file the test agents append to (none if missing).
+pub fn ledger_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Task ids from a report's `tasks` array, keyed to their state.

@@ -9,7 +9,7 @@ use crate::engine::effect::{Effect, SpawnOrder, Write};
 use crate::engine::message::{Event, SpawnFailure};
 use crate::engine::policy::Level;
 use crate::engine::state::TaskState;
-use crate::git::Worktree;
+use crate::git::{Known, Worktree};
 use crate::store::{AttemptRow, AttemptStatus, WorktreeRow};
 
 /// The agent that will actually run, after fallbacks.
@@ -74,7 +74,7 @@ impl Core {
             attempt,
             dir: self.paths.worktree(id),
             base: self.base_branch.clone(),
-            known: self.known_worktrees.contains(id),
+            known: self.worktrees.get(id).copied().unwrap_or(Known::No),
         });
         Ok(())
     }
@@ -92,15 +92,17 @@ impl Core {
             Ok(worktree) => worktree,
             Err(err) => return self.fail_attempt(id, live.row, format!("worktree: {err}"), false),
         };
-        if worktree.created || !self.known_worktrees.contains(id) {
-            self.persist(Write::Worktree(WorktreeRow {
-                task_id: id.to_string(),
-                path: worktree.path.display().to_string(),
-                branch: worktree.branch.clone(),
-                created_at: self.now.wall_ms,
-                removed_at: None,
-            }));
-            self.known_worktrees.insert(id.to_string());
+        // Recorded as ready before any agent runs in it: from then on its
+        // changes are the agents' work, never remade.
+        let known = self.worktrees.get(id).copied().unwrap_or(Known::No);
+        if worktree.created || known != Known::Ready {
+            self.persist(Write::Worktree(WorktreeRow::ready(
+                id,
+                &worktree.path.display().to_string(),
+                &worktree.branch,
+                self.now.wall_ms,
+            )));
+            self.worktrees.insert(id.to_string(), Known::Ready);
         }
         if let Some(stop) = live.stop.clone() {
             // Cancelled or shut down while its worktree was being made:

@@ -32,7 +32,7 @@ mod transition;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -45,6 +45,7 @@ use crate::engine::message::{
 };
 use crate::engine::policy::{self, Level};
 use crate::engine::state::TaskState;
+use crate::git::Known;
 use crate::store::{ApprovalRow, AttemptRow, TaskRow};
 
 use attempts::Attempts;
@@ -151,8 +152,8 @@ pub struct Core {
     live: Attempts,
     /// Gated tasks' waiting times.
     gates: Gates,
-    /// Tasks whose worktree orch recorded (and has not removed).
-    known_worktrees: HashSet<String>,
+    /// What the store says of each task's worktree.
+    worktrees: HashMap<String, Known>,
     run: RunFlags,
     jitter_state: u64,
     /// Transitions made so far; lets `settle` see whether a pass changed anything.
@@ -203,7 +204,7 @@ impl Core {
             tasks: Tasks::default(),
             live: Attempts::default(),
             gates: Gates::default(),
-            known_worktrees: HashSet::new(),
+            worktrees: HashMap::new(),
             run: RunFlags::default(),
             jitter_state: setup.seed | 1,
             transitions: 0,

@@ -12,6 +12,7 @@ use crate::engine::effect::{Effect, Write};
 use crate::engine::message::Actor;
 use crate::engine::policy::Level;
 use crate::engine::state::TaskState;
+use crate::git::Known;
 use crate::store::{ApprovalRow, AttemptRow, AttemptStatus, EventRow, TaskRow};
 
 /// What the store held when the run started, read by the driver.
@@ -25,8 +26,9 @@ pub struct Stored {
     pub last_approvals: HashMap<String, ApprovalRow>,
     /// The latest attempt of each task stored as `running`.
     pub latest_attempts: HashMap<String, AttemptRow>,
-    /// Tasks whose worktree orch recorded (and has not removed).
-    pub worktrees: Vec<String>,
+    /// What the store says of each task's worktree (tasks without a
+    /// record are left out).
+    pub worktrees: HashMap<String, Known>,
 }
 
 impl Core {
@@ -37,7 +39,7 @@ impl Core {
             .into_iter()
             .map(|t| (t.id.clone(), t))
             .collect();
-        self.known_worktrees = stored.worktrees.into_iter().collect();
+        self.worktrees = stored.worktrees;
 
         let mut interrupted: HashMap<String, u32> = HashMap::new();
         for mut attempt in stored.running_attempts {

@@ -10,7 +10,7 @@ use super::*;
 use crate::agent::pty::AgentExit;
 use crate::engine::effect::SpawnOrder;
 use crate::engine::message::{HealthSample, Heard, SpawnFailure};
-use crate::git::Worktree;
+use crate::git::{Known, Worktree};
 use crate::store::{AttemptStatus, Gate, MergeState, Verdict};
 
 /// Programs that are "installed" unless listed as missing.
@@ -133,7 +133,7 @@ impl Harness {
     }
 
     /// The worktree jobs and spawns the latest call asked for.
-    fn prepares(&self) -> Vec<(String, u32, bool)> {
+    fn prepares(&self) -> Vec<(String, u32, Known)> {
         self.last
             .iter()
             .filter_map(|e| match e {
@@ -249,7 +249,7 @@ fn one_task(prompt_extra: &str) -> String {
 fn a_task_runs_through_worktree_spawn_exit_and_commit() {
     let mut h = start(&one_task(""));
     assert_eq!(h.state("t"), TaskState::Running);
-    assert_eq!(h.prepares(), vec![("t".to_string(), 1, false)]);
+    assert_eq!(h.prepares(), vec![("t".to_string(), 1, Known::No)]);
     h.run_jobs();
     let attempts = h.persisted_attempts("t");
     assert_eq!(attempts.last().and_then(|a| a.pid), Some(1001));
@@ -772,7 +772,7 @@ fn reconcile_closes_a_dead_runs_attempts_and_requeues_in_the_same_worktree() {
         tasks: vec![done, cut],
         running_attempts: vec![running.clone()],
         latest_attempts: [("cut".to_string(), running)].into(),
-        worktrees: vec!["cut".into()],
+        worktrees: [("cut".to_string(), Known::Ready)].into(),
         ..Stored::default()
     };
     let h = start_with(&text, stored, options(), &[]);
@@ -786,7 +786,7 @@ fn reconcile_closes_a_dead_runs_attempts_and_requeues_in_the_same_worktree() {
     // Resumed as attempt 3 in the recorded worktree.
     assert_eq!(h.state("cut"), TaskState::Running);
     assert_eq!(h.attempt("cut"), 3);
-    assert_eq!(h.prepares(), vec![("cut".to_string(), 3, true)]);
+    assert_eq!(h.prepares(), vec![("cut".to_string(), 3, Known::Ready)]);
     // The kill comes before anything is started.
     let kill = h
         .log
@@ -822,7 +822,7 @@ fn an_exit_whose_commit_was_cut_short_is_committed_not_rerun() {
     let stored = Stored {
         tasks: vec![task],
         latest_attempts: [("t".to_string(), finished)].into(),
-        worktrees: vec!["t".into()],
+        worktrees: [("t".to_string(), Known::Ready)].into(),
         ..Stored::default()
     };
     let mut h = start_with(&one_task(""), stored, options(), &[]);

@@ -10,7 +10,7 @@ use super::*;
 use crate::agent::backend::OnExit;
 use crate::agent::pty::AgentExit;
 use crate::engine::message::Heard;
-use crate::git::{GitError, Worktree};
+use crate::git::{GitError, Known, Worktree};
 use crate::store::AttemptStatus;
 
 /// Worktree creation for one task blocks until the test lets it go.
@@ -26,7 +26,7 @@ impl Workspace for SlowWorkspace {
         task: &str,
         dir: &Path,
         _base: &str,
-        _known: bool,
+        _known: Known,
     ) -> Result<Worktree, GitError> {
         std::fs::create_dir_all(dir).map_err(|source| GitError::Io {
             context: format!("creating {}", dir.display()),
