@@ -177,9 +177,8 @@ mod tests {
             usage = sample_tree(&mut system, root);
         }
         for pid in proc_tree::tree(root) {
-            // SAFETY: plain kill(2).
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
+            if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
             }
         }
         let _ = child.wait();

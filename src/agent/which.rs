@@ -4,8 +4,7 @@
 //! config file becomes a clear "command not found" instead of a child that
 //! dies at once with a message buried in its terminal.
 
-use std::ffi::{CString, OsStr};
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 /// Resolve `program` to an executable file.
@@ -47,11 +46,9 @@ fn is_executable_file(path: &Path) -> bool {
     if !meta.is_file() {
         return false;
     }
-    let Ok(c_path) = CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: access(2) only reads the NUL-terminated string we pass.
-    unsafe { libc::access(c_path.as_ptr(), libc::X_OK) == 0 }
+    // access(2) asks the kernel, which knows about ACLs and read-only mounts
+    // that the mode bits do not tell.
+    rustix::fs::access(path, rustix::fs::Access::EXEC_OK).is_ok()
 }
 
 #[cfg(test)]
