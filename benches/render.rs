@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
 use ratatui::Terminal;
 
 use orch::config::parse;
@@ -14,7 +15,7 @@ use orch::ui::app::App;
 use orch::ui::keymap::Keymap;
 use orch::ui::output_source::OutputSource;
 use orch::ui::theme::Theme;
-use orch::ui::view;
+use orch::ui::view::{self, Now};
 
 fn main() {
     let mut toml = String::from("[agents.sh]\ncommand = [\"sh\", \"-c\", \"{prompt}\"]\n");
@@ -60,7 +61,7 @@ fn main() {
         .collect();
     let keymap = Keymap::load("default", None).expect("keymap");
     let theme = Theme::load("dark", None).expect("theme");
-    let mut app = App::new(&config, rows, keymap, theme);
+    let mut app = App::new(&config, rows, keymap, theme, Instant::now());
     // A full, colourful agent screen with 10k lines of history behind it.
     let mut bytes = Vec::new();
     for i in 0..10_000 {
@@ -76,28 +77,29 @@ fn main() {
 
     for (w, h) in [(200u16, 50u16), (80, 24)] {
         let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+        // A frame as the control room draws it: settle the state, then draw.
+        let frame = |terminal: &mut Terminal<TestBackend>, app: &mut App| {
+            app.prepare_frame(Rect::new(0, 0, w, h));
+            let app: &App = app;
+            let now = Now::current();
+            terminal.draw(|f| view::draw(f, app, now)).expect("draw");
+        };
         for _ in 0..50 {
-            terminal
-                .draw(|f| view::draw(f, &mut app, None))
-                .expect("draw");
+            frame(&mut terminal, &mut app);
         }
         let n = 2000;
         let start = Instant::now();
         for _ in 0..n {
-            terminal
-                .draw(|f| view::draw(f, &mut app, None))
-                .expect("draw");
+            frame(&mut terminal, &mut app);
         }
         let per = start.elapsed() / n;
-        app.output_scroll = 500;
+        app.output.set_scroll(500);
         let start = Instant::now();
         for _ in 0..n {
-            terminal
-                .draw(|f| view::draw(f, &mut app, None))
-                .expect("draw");
+            frame(&mut terminal, &mut app);
         }
         let scrolled = start.elapsed() / n;
-        app.output_scroll = 0;
+        app.output.follow();
         println!(
             "render 50 tasks at {w}x{h}: {:>7.1} µs/frame live, {:>7.1} µs/frame scrolled back ({:.0} fps possible)",
             us(per),

@@ -1,27 +1,41 @@
 //! The control room's state and what keys do to it.
 //!
-//! `App` is plain data: the tasks as the engine last published them, the
-//! agents' screens, health history, focus, selection, dialogs. Key handling
-//! returns [`Effect`]s for the event loop to carry out (send a command,
-//! attach, open a pager, quit), so everything here runs in tests without a
-//! terminal or an engine.
+//! `App` joins the [`TaskTable`] (the tasks as the engine last published
+//! them), the four panes (each owning its state: the task list its cursor
+//! and grouping, the output pane its scroll, the approval queue its cursor),
+//! the focus, the mode (overlays, dialogs, attach) and the style. Keys are
+//! routed by focus: app-wide actions and actions on the selected task are
+//! handled here, everything else is offered to the panes, the focused one
+//! first. Key handling returns [`Effect`]s for the event loop to carry out
+//! (ask the engine, attach, open a pager, quit), and slow reads are queued
+//! as [`Job`]s, so everything here runs in tests without a terminal, an
+//! engine or a disk.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
+use ratatui::layout::Rect;
 
-use crate::config::{Config, TaskConfig};
-use crate::engine::policy::Level;
+use crate::config::Config;
 use crate::engine::{HealthView, TaskState};
-use crate::plan::Plan;
-use crate::store::TaskRow;
+use crate::store::{AttemptRow, TaskRow};
+use crate::ui::jobs::{Job, JobDone};
 use crate::ui::keymap::{Action, Context, KeyChord, Keymap, Lookup};
+use crate::ui::layout;
 use crate::ui::output_source::OutputSource;
+use crate::ui::panes::approvals::ApprovalQueue;
+use crate::ui::panes::dialog::{Confirmable, Dialog, Step};
+use crate::ui::panes::health::HealthPane;
+use crate::ui::panes::output::OutputPane;
+use crate::ui::panes::overlays::Attempts;
+use crate::ui::panes::tasks::TaskList;
+use crate::ui::panes::{Ctx, Handled, Pane};
+use crate::ui::task_table::{Replay, TaskEntry, TaskTable, FINISHED_SCREENS_KEPT};
 use crate::ui::theme::Theme;
 
-/// Samples kept for the CPU sparkline: a minute at one sample a second.
-pub const SPARK_SAMPLES: usize = 60;
+/// How long a flash message stays in the status bar.
+const FLASH_FOR: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -54,33 +68,6 @@ impl Focus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grouping {
-    /// Tasks nested under their dependencies.
-    Tree,
-    /// Tasks grouped by DAG stage.
-    Stages,
-}
-
-/// A destructive action waiting for a yes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Confirmable {
-    Cancel(String),
-    Skip(String),
-    Quit,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Dialog {
-    Confirm {
-        title: String,
-        message: String,
-        action: Confirmable,
-    },
-    /// Reject an approval: type the reason.
-    RejectReason { task: String, input: String },
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     Normal,
@@ -91,17 +78,34 @@ pub enum Mode {
     Attached(String),
 }
 
-/// What the event loop must do after a key.
+/// A user's request the engine decides on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
+pub enum EngineAction {
     Approve(String),
-    Reject {
-        task: String,
-        reason: String,
-    },
+    Reject { task: String, reason: String },
     Retry(String),
     Cancel(String),
     Skip(String),
+}
+
+impl EngineAction {
+    /// What the status bar says once the engine agreed.
+    pub fn done(&self) -> String {
+        match self {
+            EngineAction::Approve(task) => format!("approved {task}"),
+            EngineAction::Reject { task, .. } => format!("rejected {task}"),
+            EngineAction::Retry(task) => format!("retrying {task}"),
+            EngineAction::Cancel(task) => format!("cancelled {task}"),
+            EngineAction::Skip(task) => format!("skipped {task}"),
+        }
+    }
+}
+
+/// What the event loop must do after a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Ask the engine; its answer comes back later as a flash.
+    Engine(EngineAction),
     /// Open the task's latest log in `$PAGER`.
     Logs(String),
     /// Resize the agent to full screen and pass keys through.
@@ -113,425 +117,212 @@ pub enum Effect {
     Quit,
 }
 
-/// One task as the control room shows it.
-#[derive(Debug, Clone)]
-pub struct TaskEntry {
-    pub config: TaskConfig,
-    pub row: TaskRow,
-    pub output: Option<OutputSource>,
-    /// `output_seq` when the user last looked at this task's output.
-    pub seen_seq: u64,
-    pub health: Option<HealthView>,
-    pub cpu_history: VecDeque<u64>,
-    /// When the current state began, for elapsed times.
-    pub since: Instant,
-    /// Whether the last frame showed the "unseen output" marker.
-    pub marker_shown: bool,
-    /// When `health` arrived.
-    pub health_at: Option<Instant>,
-    /// How long the last attempt seen running in this session took.
-    pub last_run: Option<Duration>,
-    /// The attempt whose log a replay was last tried for (it may have left
-    /// no log: a command that was not found), so it is tried once.
-    pub replay_tried: Option<u32>,
-}
-
-impl TaskEntry {
-    fn new(config: TaskConfig, row: TaskRow, since: Instant) -> TaskEntry {
-        TaskEntry {
-            config,
-            row,
-            output: None,
-            seen_seq: 0,
-            health: None,
-            cpu_history: VecDeque::with_capacity(SPARK_SAMPLES),
-            since,
-            marker_shown: false,
-            health_at: None,
-            last_run: None,
-            replay_tried: None,
-        }
-    }
-
-    /// Printed something the user has not seen.
-    pub fn has_unseen_output(&self) -> bool {
-        self.output
-            .as_ref()
-            .is_some_and(|o| o.output_seq() > self.seen_seq)
-    }
-
-    pub fn heartbeat_level(&self) -> Level {
-        self.health.as_ref().map_or(Level::Ok, |h| h.heartbeat)
-    }
-
-    /// Time since the agent last showed life: its output, or (from the
-    /// engine's last sample) a file change, whichever is more recent.
-    pub fn heartbeat_age(&self) -> Option<Duration> {
-        let process = self.output.as_ref().and_then(|o| o.process())?;
-        let output_age = process
-            .last_output_at()
-            .unwrap_or(process.started_at())
-            .elapsed();
-        let sampled = match (&self.health, self.health_at) {
-            (Some(h), Some(at)) => Some(h.heartbeat_age + at.elapsed()),
-            _ => None,
-        };
-        Some(sampled.map_or(output_age, |s| s.min(output_age)))
-    }
-}
-
-/// A row of the task pane: a task (with its nesting depth) or a stage header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TreeRow {
-    Stage(usize),
-    Task { index: usize, depth: usize },
+/// A snapshot asked for after falling behind the engine's events.
+struct Resync {
+    /// Tasks an event changed since it was asked for: their event is at
+    /// least as new as the snapshot, so the snapshot does not overwrite them.
+    touched: HashSet<String>,
+    /// Fell behind again while waiting: ask for another when it arrives.
+    again: bool,
 }
 
 pub struct App {
-    pub tasks: Vec<TaskEntry>,
-    index: HashMap<String, usize>,
-    plan: Plan,
-    pub rows: Vec<TreeRow>,
-    /// Index into `rows`.
-    pub selected_row: usize,
+    pub table: TaskTable,
+    pub task_list: TaskList,
+    pub output: OutputPane,
+    pub queue: ApprovalQueue,
+    pub health: HealthPane,
     pub focus: Focus,
     pub mode: Mode,
-    pub grouping: Grouping,
-    /// Lines scrolled back in the output pane (0 = following).
-    pub output_scroll: usize,
-    /// While scrolled back: the history's line count at the last frame, so
-    /// new output does not slide the view (see `view::anchor_scroll`).
-    pub scroll_anchor: Option<u64>,
-    pub approval_selected: usize,
     pub keymap: Keymap,
     pub theme: Theme,
     pending_keys: Vec<KeyChord>,
     /// A short message for the status bar, with when it was set.
-    pub flash: Option<(String, Instant)>,
-    /// Size the output pane had at the last draw (rows, cols).
-    pub output_size: (u16, u16),
+    flash: Option<(String, Instant)>,
     pub user: String,
     pub title: String,
     /// The errors of the last edit of orch.toml, while the previous config
     /// stays in force.
     pub config_error: Option<String>,
-    agents: BTreeMap<String, Vec<String>>,
+    /// The details dialog's attempts, with the task they are for.
+    details: Option<(String, Attempts)>,
+    /// Slow reads waiting to be started by the event loop.
+    jobs: Vec<Job>,
+    /// Frames prepared so far: the clock of "least recently viewed".
+    frame: u64,
+    resync: Option<Resync>,
 }
 
 impl App {
-    pub fn new(config: &Config, rows: Vec<TaskRow>, keymap: Keymap, theme: Theme) -> App {
-        let now = Instant::now();
-        let by_id: BTreeMap<&str, &TaskRow> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
-        let tasks: Vec<TaskEntry> = config
-            .tasks
-            .iter()
-            .map(|t| {
-                let row = by_id
-                    .get(t.id.as_str())
-                    .map(|r| (*r).clone())
-                    .unwrap_or_else(|| TaskRow::pending(&t.id, &t.title, &t.agent, 0));
-                TaskEntry::new(t.clone(), row, now)
-            })
-            .collect();
-        let index = tasks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.config.id.clone(), i))
-            .collect();
-        let mut app = App {
-            tasks,
-            index,
-            plan: Plan::new(&config.tasks),
-            rows: Vec::new(),
-            selected_row: 0,
+    pub fn new(
+        config: &Config,
+        rows: Vec<TaskRow>,
+        keymap: Keymap,
+        theme: Theme,
+        now: Instant,
+    ) -> App {
+        let table = TaskTable::new(config, rows, now);
+        let task_list = TaskList::new(&table);
+        App {
+            table,
+            task_list,
+            output: OutputPane::default(),
+            queue: ApprovalQueue::default(),
+            health: HealthPane,
             focus: Focus::Tasks,
             mode: Mode::Normal,
-            grouping: Grouping::Tree,
-            output_scroll: 0,
-            scroll_anchor: None,
-            approval_selected: 0,
             keymap,
             theme,
             pending_keys: Vec::new(),
             flash: None,
-            output_size: (24, 80),
             user: std::env::var("USER").unwrap_or_else(|_| "user".into()),
             title: config.path.display().to_string(),
             config_error: None,
-            agents: config
-                .agents
-                .iter()
-                .map(|(name, a)| (name.clone(), a.command.clone()))
-                .collect(),
-        };
-        app.rebuild_rows();
-        app.select_first_task();
-        app
+            details: None,
+            jobs: Vec::new(),
+            frame: 0,
+            resync: None,
+        }
     }
 
     // ---- derived views ---------------------------------------------------
 
-    pub fn task(&self, id: &str) -> Option<&TaskEntry> {
-        self.index.get(id).map(|&i| &self.tasks[i])
+    /// What the panes read.
+    pub fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            table: &self.table,
+            theme: &self.theme,
+            keymap: &self.keymap,
+            focus: self.focus,
+            selected: self.selected(),
+        }
     }
 
-    fn task_mut(&mut self, id: &str) -> Option<&mut TaskEntry> {
-        self.index.get(id).copied().map(move |i| &mut self.tasks[i])
+    pub fn task(&self, id: &str) -> Option<&TaskEntry> {
+        self.table.task(id)
     }
 
     /// The task under the cursor in the task pane.
     pub fn selected(&self) -> Option<&TaskEntry> {
-        match self.rows.get(self.selected_row)? {
-            TreeRow::Task { index, .. } => self.tasks.get(*index),
-            TreeRow::Stage(_) => None,
-        }
+        self.task_list
+            .selected_index()
+            .and_then(|i| self.table.tasks.get(i))
     }
 
     pub fn selected_id(&self) -> Option<String> {
         self.selected().map(|t| t.config.id.clone())
     }
 
-    /// Tasks awaiting approval, oldest first.
-    pub fn approvals(&self) -> Vec<&TaskEntry> {
-        let mut waiting: Vec<&TaskEntry> = self
-            .tasks
-            .iter()
-            .filter(|t| t.row.state == TaskState::AwaitingApproval)
-            .collect();
-        waiting.sort_by_key(|t| t.row.updated_at);
-        waiting
-    }
-
-    /// Running tasks, in plan order.
-    pub fn running(&self) -> Vec<&TaskEntry> {
-        self.tasks
-            .iter()
-            .filter(|t| t.row.state == TaskState::Running)
-            .collect()
-    }
-
-    pub fn counts(&self) -> BTreeMap<TaskState, usize> {
-        let mut counts = BTreeMap::new();
-        for t in &self.tasks {
-            *counts.entry(t.row.state).or_insert(0) += 1;
-        }
-        counts
-    }
-
-    /// Rebuild the task pane's rows (after a grouping toggle or a new task).
-    pub fn rebuild_rows(&mut self) {
-        let keep = self.selected_id();
-        self.rows = match self.grouping {
-            Grouping::Tree => self.tree_rows(),
-            Grouping::Stages => self
-                .plan
-                .stages()
-                .into_iter()
-                .enumerate()
-                .flat_map(|(stage, ids)| {
-                    let mut rows = vec![TreeRow::Stage(stage)];
-                    rows.extend(ids.iter().filter_map(|id| {
-                        self.index
-                            .get(id)
-                            .map(|&index| TreeRow::Task { index, depth: 1 })
-                    }));
-                    rows
-                })
-                .collect(),
-        };
-        if let Some(id) = keep {
-            self.select_task(&id);
-        }
-        if self.selected_row >= self.rows.len() {
-            self.selected_row = self.rows.len().saturating_sub(1);
-        }
-    }
-
-    /// Each task nested under the dependency that finishes last (its
-    /// deepest-stage dependency), so the tree reads top-down in run order.
-    fn tree_rows(&self) -> Vec<TreeRow> {
-        let stage = self.plan.stage_of();
-        let mut children: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-        let mut roots = Vec::new();
-        for (i, t) in self.tasks.iter().enumerate() {
-            let parent = t
-                .config
-                .depends_on
-                .iter()
-                .filter_map(|d| Some((stage.get(d).copied().unwrap_or(0), *self.index.get(d)?)))
-                .max_by_key(|(s, idx)| (*s, usize::MAX - idx))
-                .map(|(_, idx)| idx);
-            match parent {
-                Some(p) => children.entry(p).or_default().push(i),
-                None => roots.push(i),
-            }
-        }
-        let mut rows = Vec::new();
-        let mut stack: Vec<(usize, usize)> = roots.into_iter().rev().map(|i| (i, 0)).collect();
-        while let Some((index, depth)) = stack.pop() {
-            rows.push(TreeRow::Task { index, depth });
-            if let Some(kids) = children.get(&index) {
-                stack.extend(kids.iter().rev().map(|&k| (k, depth + 1)));
-            }
-        }
-        rows
-    }
-
-    fn select_first_task(&mut self) {
-        if let Some(i) = self
-            .rows
-            .iter()
-            .position(|r| matches!(r, TreeRow::Task { .. }))
-        {
-            self.selected_row = i;
-        }
-    }
-
     pub fn select_task(&mut self, id: &str) {
-        if let Some(&target) = self.index.get(id) {
-            if let Some(i) = self
-                .rows
-                .iter()
-                .position(|r| matches!(r, TreeRow::Task { index, .. } if *index == target))
-            {
-                self.selected_row = i;
-            }
+        self.task_list.select_task(&self.table, id);
+    }
+
+    /// The task whose screen is on show: the attached one, else the selected.
+    fn shown_index(&self) -> Option<usize> {
+        match &self.mode {
+            Mode::Attached(id) => self.table.position(id),
+            _ => self.task_list.selected_index(),
         }
     }
 
-    /// The plan changed (orch.toml was reloaded): rebuild the task list,
-    /// keeping what is known about tasks that stay (screens, health).
-    pub fn reload(&mut self, config: &Config, rows: Vec<TaskRow>) {
-        let keep = self.selected_id();
-        let mut old: HashMap<String, TaskEntry> = self
-            .tasks
-            .drain(..)
-            .map(|t| (t.config.id.clone(), t))
-            .collect();
-        let by_id: BTreeMap<&str, &TaskRow> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
-        let now = Instant::now();
-        self.tasks = config
-            .tasks
-            .iter()
-            .filter_map(|t| {
-                let row = (*by_id.get(t.id.as_str())?).clone();
-                Some(match old.remove(&t.id) {
-                    Some(mut entry) => {
-                        entry.config = t.clone();
-                        entry.row = row;
-                        entry
-                    }
-                    None => TaskEntry::new(t.clone(), row, now),
-                })
-            })
-            .collect();
-        self.index = self
-            .tasks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.config.id.clone(), i))
-            .collect();
-        self.plan = Plan::new(&config.tasks);
-        self.agents = config
-            .agents
-            .iter()
-            .map(|(name, a)| (name.clone(), a.command.clone()))
-            .collect();
-        self.rebuild_rows();
-        match keep {
-            Some(id) if self.index.contains_key(&id) => self.select_task(&id),
-            _ => self.select_first_task(),
+    /// The commands the focused pane offers, for the status bar.
+    pub fn focused_commands(&self) -> &'static [(Action, &'static str)] {
+        match self.focus {
+            Focus::Tasks => self.task_list.commands(),
+            Focus::Output => self.output.commands(),
+            Focus::Approvals => self.queue.commands(),
+            Focus::Health => self.health.commands(),
         }
     }
 
-    /// An agent's command as configured, for the details view.
-    pub fn agent_command(&self, name: &str) -> String {
-        self.agents
-            .get(name)
-            .map(|argv| argv.join(" "))
-            .unwrap_or_else(|| "unknown agent".into())
-    }
-
-    // ---- engine updates ----------------------------------------------------
-
-    /// A task changed. Returns whether anything visible changed.
-    pub fn on_task(&mut self, row: TaskRow) -> bool {
-        let Some(entry) = self.task_mut(&row.id) else {
-            return false;
-        };
-        if entry.row.state != row.state {
-            if entry.row.state == TaskState::Running {
-                entry.last_run = Some(entry.since.elapsed());
-            }
-            entry.since = Instant::now();
-            if row.state != TaskState::Running {
-                entry.health = None;
-            }
-        }
-        entry.row = row;
-        let approvals = self.approvals().len();
-        if self.approval_selected >= approvals {
-            self.approval_selected = approvals.saturating_sub(1);
-        }
-        true
-    }
-
-    pub fn on_agent(&mut self, task: &str, output: OutputSource) {
-        let selected = self.selected_id().as_deref() == Some(task);
-        if let Some(entry) = self.task_mut(task) {
-            entry.seen_seq = 0;
-            entry.output = Some(output);
-            entry.cpu_history.clear();
-        }
-        if selected {
-            self.output_scroll = 0;
+    /// The details dialog's attempts for `id` (loading until they arrive).
+    pub fn attempts(&self, id: &str) -> &Attempts {
+        match &self.details {
+            Some((task, attempts)) if task == id => attempts,
+            _ => &Attempts::Loading,
         }
     }
 
-    pub fn on_health(&mut self, view: HealthView) {
-        let Some(entry) = self.task_mut(&view.sample.task) else {
-            return;
-        };
-        if entry.cpu_history.len() == SPARK_SAMPLES {
-            entry.cpu_history.pop_front();
-        }
-        entry
-            .cpu_history
-            .push_back(view.sample.cpu.round().max(0.0) as u64);
-        entry.health = Some(view);
-    }
+    // ---- before each frame -------------------------------------------------
 
-    /// A frame was drawn: the selected (or attached) task's output is seen,
-    /// and every other task's marker is as shown.
-    pub fn after_draw(&mut self) {
-        let shown = match &self.mode {
-            Mode::Attached(id) => Some(id.clone()),
-            _ => self.selected_id(),
-        };
-        for entry in &mut self.tasks {
+    /// Decide everything the next frame needs, so drawing changes nothing:
+    /// the output pane's size and scroll anchor, what the user has now seen
+    /// (and which "unseen output" markers show), which finished screens stay
+    /// in memory, and the log replay the selected task needs.
+    pub fn prepare_frame(&mut self, area: Rect) {
+        self.frame += 1;
+        if !matches!(self.mode, Mode::Attached(_)) {
+            let areas = layout::split(
+                area,
+                self.table.approvals().len(),
+                self.table.running().len(),
+            );
+            let inner = ratatui::widgets::Block::bordered().inner(areas.output);
+            self.output.set_size((inner.height, inner.width));
+            let selected = self
+                .task_list
+                .selected_index()
+                .and_then(|i| self.table.tasks.get(i));
+            self.output.anchor(selected);
+        }
+        let shown = self.shown_index();
+        for (i, entry) in self.table.tasks.iter_mut().enumerate() {
             let Some(output) = &entry.output else {
                 continue;
             };
-            if shown.as_deref() == Some(entry.config.id.as_str()) {
+            if shown == Some(i) {
                 entry.seen_seq = output.output_seq();
+                entry.viewed = self.frame;
             }
             entry.marker_shown = output.output_seq() > entry.seen_seq;
         }
+        self.table
+            .bound_finished_screens(FINISHED_SCREENS_KEPT, shown);
+        self.request_replay();
+    }
+
+    /// A selected task without a screen shows a replay of its last
+    /// attempt's log, read by a job; asked once per attempt.
+    fn request_replay(&mut self) {
+        let (rows, cols) = self.output.size();
+        let Some(entry) = self
+            .task_list
+            .selected_index()
+            .and_then(|i| self.table.tasks.get_mut(i))
+        else {
+            return;
+        };
+        let attempt = entry.row.attempts;
+        if entry.output.is_some() || attempt == 0 {
+            return;
+        }
+        if matches!(entry.replay, Replay::Loading(a) | Replay::Tried(a) if a == attempt) {
+            return;
+        }
+        entry.replay = Replay::Loading(attempt);
+        self.jobs.push(Job::Replay {
+            task: entry.config.id.clone(),
+            attempt,
+            rows: rows.max(5),
+            cols: cols.max(20),
+        });
+    }
+
+    /// The jobs asked for since the last call, for the loop to start.
+    pub fn take_jobs(&mut self) -> Vec<Job> {
+        std::mem::take(&mut self.jobs)
     }
 
     /// Would a frame drawn now differ because agents printed? True when the
     /// shown task printed, or another task's "unseen output" marker would
     /// appear.
     pub fn output_changed(&self) -> bool {
-        let shown = match &self.mode {
-            Mode::Attached(id) => Some(id.clone()),
-            _ => self.selected_id(),
-        };
-        self.tasks.iter().any(|t| {
+        let shown = self.shown_index();
+        self.table.tasks.iter().enumerate().any(|(i, t)| {
             let Some(output) = &t.output else {
                 return false;
             };
-            if shown.as_deref() == Some(t.config.id.as_str()) {
+            if shown == Some(i) {
                 output.output_seq() != t.seen_seq
             } else {
                 t.has_unseen_output() != t.marker_shown
@@ -539,15 +330,156 @@ impl App {
         })
     }
 
+    // ---- engine updates and job results -------------------------------------
+
+    /// The plan changed (orch.toml was reloaded): rebuild the task list,
+    /// keeping what is known about tasks that stay (screens, health).
+    pub fn reload(&mut self, config: &Config, rows: Vec<TaskRow>, now: Instant) {
+        let keep = self.selected_id();
+        self.table.reload(config, rows, now);
+        self.task_list.rebuild_keeping(&self.table, keep.as_deref());
+        match keep {
+            Some(id) if self.table.position(&id).is_some() => self.select_task(&id),
+            _ => self.task_list.select_first_task(),
+        }
+        self.queue.clamp(self.table.approvals().len());
+    }
+
+    /// A task changed. Returns whether it is a task of this plan.
+    pub fn on_task(&mut self, row: TaskRow, now: Instant) -> bool {
+        let id = row.id.clone();
+        if !self.table.on_task(row, now) {
+            return false;
+        }
+        self.queue.clamp(self.table.approvals().len());
+        // The details dialog shows this task's attempts: read them again
+        // (the old ones stay on screen until the new ones arrive).
+        if matches!(&self.mode, Mode::Details(shown) if *shown == id) {
+            self.jobs.push(Job::Attempts(id));
+        }
+        true
+    }
+
+    /// A task's agent started (or, on a resync, is running).
+    pub fn on_agent(&mut self, task: &str, output: OutputSource) {
+        let selected = self.selected_id().as_deref() == Some(task);
+        self.table.on_output(task, output, self.frame);
+        if selected {
+            self.output.follow();
+        }
+    }
+
+    pub fn on_health(&mut self, view: HealthView, now: Instant) {
+        self.table.on_health(view, now);
+    }
+
+    /// A job finished. A replay that comes back after the selection moved
+    /// on is kept for its own task (it is not shown for the wrong one); one
+    /// overtaken by a live agent or a newer attempt is dropped.
+    pub fn on_job_done(&mut self, done: JobDone) {
+        match done {
+            JobDone::Attempts { task, result } => self.on_attempts(&task, result),
+            JobDone::Replay {
+                task,
+                attempt,
+                output,
+            } => self.on_replay(&task, attempt, output),
+        }
+    }
+
+    fn on_attempts(&mut self, task: &str, result: Result<Vec<AttemptRow>, String>) {
+        if !matches!(&self.mode, Mode::Details(shown) if shown == task) {
+            return;
+        }
+        let attempts = match result {
+            Ok(rows) => Attempts::Loaded(rows),
+            Err(err) => Attempts::Failed(err),
+        };
+        self.details = Some((task.to_string(), attempts));
+    }
+
+    fn on_replay(&mut self, task: &str, attempt: u32, output: Option<OutputSource>) {
+        let Some(entry) = self.table.task_mut(task) else {
+            return;
+        };
+        if entry.replay != Replay::Loading(attempt) {
+            return;
+        }
+        entry.replay = Replay::Tried(attempt);
+        if entry.output.is_some() || entry.row.attempts != attempt {
+            return;
+        }
+        if let Some(output) = output {
+            self.on_agent(task, output);
+        }
+    }
+
+    // ---- falling behind the engine -----------------------------------------
+
+    /// The loop missed engine events. Returns whether to ask for a
+    /// snapshot now (false while one is already on its way: another is
+    /// asked for when it arrives).
+    pub fn resync_needed(&mut self) -> bool {
+        match &mut self.resync {
+            Some(pending) => {
+                pending.again = true;
+                false
+            }
+            None => {
+                self.resync = Some(Resync {
+                    touched: HashSet::new(),
+                    again: false,
+                });
+                true
+            }
+        }
+    }
+
+    /// An engine event about `task` arrived (before it is applied).
+    pub fn note_event(&mut self, task: &str) {
+        if let Some(pending) = &mut self.resync {
+            pending.touched.insert(task.to_string());
+        }
+    }
+
+    /// Whether the snapshot on its way must leave `task` alone: an event
+    /// newer than what was shown before arrived since it was asked for.
+    pub fn touched_since_resync(&self, task: &str) -> bool {
+        self.resync
+            .as_ref()
+            .is_some_and(|pending| pending.touched.contains(task))
+    }
+
+    /// The snapshot was applied. Returns whether to ask for another.
+    pub fn resync_done(&mut self) -> bool {
+        match self.resync.take() {
+            Some(pending) if pending.again => {
+                self.resync = Some(Resync {
+                    touched: HashSet::new(),
+                    again: false,
+                });
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The snapshot could not be asked for: the next miss asks again.
+    pub fn cancel_resync(&mut self) {
+        self.resync = None;
+    }
+
+    // ---- the status bar's message ------------------------------------------
+
     pub fn flash(&mut self, message: impl Into<String>) {
         self.flash = Some((message.into(), Instant::now()));
     }
 
-    /// The flash message, if still fresh.
-    pub fn current_flash(&self) -> Option<&str> {
+    /// The flash message, if still fresh at `now`.
+    pub fn current_flash(&self, now: Instant) -> Option<&str> {
         self.flash
             .as_ref()
-            .filter(|(_, at)| at.elapsed() < Duration::from_secs(5))
+            .filter(|(_, at)| now.saturating_duration_since(*at) < FLASH_FOR)
             .map(|(m, _)| m.as_str())
     }
 
@@ -560,12 +492,13 @@ impl App {
             Mode::Help | Mode::Details(_) => {
                 // Any key closes an overlay; the quit key also quits.
                 let chord = KeyChord::from_event(key);
-                let action = match self.keymap.lookup(Context::Global, &[], chord) {
-                    Lookup::Action(action) => Some(action),
-                    _ => None,
-                };
+                let quit = matches!(
+                    self.keymap.lookup(Context::Global, &[], chord),
+                    Lookup::Action(Action::AppQuit)
+                );
                 self.mode = Mode::Normal;
-                if action == Some(Action::AppQuit) {
+                self.details = None;
+                if quit {
                     return self.request_quit();
                 }
                 vec![Effect::Redraw]
@@ -612,6 +545,32 @@ impl App {
         }
     }
 
+    fn on_dialog_key(&mut self, dialog: Dialog, key: &KeyEvent) -> Vec<Effect> {
+        let (mode, effects) = match dialog.on_key(key) {
+            Step::Open(dialog) => (Mode::Dialog(dialog), vec![Effect::Redraw]),
+            Step::Unused(dialog) => (Mode::Dialog(dialog), Vec::new()),
+            Step::Refused(dialog, why) => {
+                self.flash(why);
+                (Mode::Dialog(dialog), vec![Effect::Redraw])
+            }
+            Step::Closed => (Mode::Normal, vec![Effect::Redraw]),
+            Step::Confirmed(action) => (
+                Mode::Normal,
+                vec![match action {
+                    Confirmable::Cancel(task) => Effect::Engine(EngineAction::Cancel(task)),
+                    Confirmable::Skip(task) => Effect::Engine(EngineAction::Skip(task)),
+                    Confirmable::Quit => Effect::Quit,
+                }],
+            ),
+            Step::Rejected { task, reason } => (
+                Mode::Normal,
+                vec![Effect::Engine(EngineAction::Reject { task, reason })],
+            ),
+        };
+        self.mode = mode;
+        effects
+    }
+
     pub fn on_paste(&mut self, text: &str) -> Vec<Effect> {
         match &mut self.mode {
             Mode::Attached(task) => {
@@ -626,9 +585,12 @@ impl App {
                     crate::ui::keys::encode_paste(text, bracketed),
                 )]
             }
-            Mode::Dialog(Dialog::RejectReason { input, .. }) => {
-                input.push_str(&text.replace(['\n', '\r'], " "));
-                vec![Effect::Redraw]
+            Mode::Dialog(dialog) => {
+                if dialog.on_paste(text) {
+                    vec![Effect::Redraw]
+                } else {
+                    Vec::new()
+                }
             }
             _ => Vec::new(),
         }
@@ -638,72 +600,39 @@ impl App {
         if !matches!(self.mode, Mode::Normal) {
             return Vec::new();
         }
-        match mouse.kind {
-            MouseEventKind::ScrollUp => self.scroll_output(3, true),
-            MouseEventKind::ScrollDown => self.scroll_output(3, false),
+        let back = match mouse.kind {
+            MouseEventKind::ScrollUp => true,
+            MouseEventKind::ScrollDown => false,
             _ => return Vec::new(),
-        }
+        };
+        let selected = self
+            .task_list
+            .selected_index()
+            .and_then(|i| self.table.tasks.get(i));
+        self.output.scroll_lines(3, back, selected);
         vec![Effect::Redraw]
     }
 
-    fn on_dialog_key(&mut self, dialog: Dialog, key: &KeyEvent) -> Vec<Effect> {
-        use crossterm::event::{KeyCode, KeyModifiers};
-        match dialog {
-            Dialog::Confirm { action, .. } => match key.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
-                    self.mode = Mode::Normal;
-                    match action {
-                        Confirmable::Cancel(task) => vec![Effect::Cancel(task)],
-                        Confirmable::Skip(task) => vec![Effect::Skip(task)],
-                        Confirmable::Quit => vec![Effect::Quit],
-                    }
-                }
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
-                    self.mode = Mode::Normal;
-                    vec![Effect::Redraw]
-                }
-                _ => Vec::new(),
-            },
-            Dialog::RejectReason { task, mut input } => match key.code {
-                KeyCode::Esc => {
-                    self.mode = Mode::Normal;
-                    vec![Effect::Redraw]
-                }
-                KeyCode::Enter => {
-                    let reason = input.trim().to_string();
-                    if reason.is_empty() {
-                        self.flash("a rejection needs a reason");
-                        return vec![Effect::Redraw];
-                    }
-                    self.mode = Mode::Normal;
-                    vec![Effect::Reject { task, reason }]
-                }
-                KeyCode::Backspace => {
-                    input.pop();
-                    self.mode = Mode::Dialog(Dialog::RejectReason { task, input });
-                    vec![Effect::Redraw]
-                }
-                KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                    self.mode = Mode::Dialog(Dialog::RejectReason {
-                        task,
-                        input: String::new(),
-                    });
-                    vec![Effect::Redraw]
-                }
-                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                    input.push(c);
-                    self.mode = Mode::Dialog(Dialog::RejectReason { task, input });
-                    vec![Effect::Redraw]
-                }
-                _ => Vec::new(),
-            },
+    /// An action from the keymap: the app's own, then those on the selected
+    /// task, then whichever pane takes it.
+    fn act(&mut self, action: Action) -> Vec<Effect> {
+        if let Some(effects) = self.app_action(action) {
+            return effects;
+        }
+        if let Some(effects) = self.task_action(action) {
+            return effects;
+        }
+        if self.offer_to_panes(action) {
+            vec![Effect::Redraw]
+        } else {
+            Vec::new()
         }
     }
 
-    fn act(&mut self, action: Action) -> Vec<Effect> {
-        let redraw = vec![Effect::Redraw];
+    /// Quitting, help, redrawing and moving the focus.
+    fn app_action(&mut self, action: Action) -> Option<Vec<Effect>> {
         match action {
-            Action::AppQuit => return self.request_quit(),
+            Action::AppQuit => return Some(self.request_quit()),
             Action::AppHelp => self.mode = Mode::Help,
             Action::AppRedraw => {}
             Action::FocusNext => self.focus = self.focus.step(true),
@@ -712,110 +641,91 @@ impl App {
             Action::FocusHealth => self.focus = Focus::Health,
             Action::FocusOutput => self.focus = Focus::Output,
             Action::FocusApprovals => self.focus = Focus::Approvals,
-            Action::NavUp => self.navigate(-1),
-            Action::NavDown => self.navigate(1),
-            Action::NavPageUp => self.navigate(-10),
-            Action::NavPageDown => self.navigate(10),
-            Action::NavTop => self.navigate(isize::MIN / 2),
-            Action::NavBottom => self.navigate(isize::MAX / 2),
-            Action::OutputScrollUp => self.scroll_output(1, true),
-            Action::OutputScrollDown => self.scroll_output(1, false),
-            Action::OutputPageUp => {
-                let page = usize::from(self.output_size.0.max(2)) - 1;
-                self.scroll_output(page, true)
-            }
-            Action::OutputPageDown => {
-                let page = usize::from(self.output_size.0.max(2)) - 1;
-                self.scroll_output(page, false)
-            }
-            Action::OutputTop => self.scroll_output(usize::MAX / 2, true),
-            Action::OutputBottom => self.output_scroll = 0,
-            Action::TasksToggleGrouping => {
-                self.grouping = match self.grouping {
-                    Grouping::Tree => Grouping::Stages,
-                    Grouping::Stages => Grouping::Tree,
-                };
-                self.rebuild_rows();
-            }
-            Action::TaskAttach => return self.attach(),
-            Action::TaskRetry => return self.on_selected(|id, _| vec![Effect::Retry(id)]),
-            Action::TaskLogs => return self.on_selected(|id, _| vec![Effect::Logs(id)]),
+            _ => return None,
+        }
+        Some(vec![Effect::Redraw])
+    }
+
+    /// What acts on one task, from any pane: the selected task, or for
+    /// approvals the one `approval_target` picks.
+    fn task_action(&mut self, action: Action) -> Option<Vec<Effect>> {
+        let effects = match action {
+            Action::TaskAttach => self.attach(),
+            Action::TaskRetry => self.on_selected(|id| Effect::Engine(EngineAction::Retry(id))),
+            Action::TaskLogs => self.on_selected(Effect::Logs),
             Action::TaskDetails => {
-                let id = if self.focus == Focus::Approvals {
-                    self.approvals()
-                        .get(self.approval_selected)
-                        .map(|t| t.config.id.clone())
-                } else {
-                    self.selected_id()
-                };
-                if let Some(id) = id {
-                    self.mode = Mode::Details(id);
-                }
+                self.open_details();
+                vec![Effect::Redraw]
             }
             Action::TaskCancel => {
                 if let Some(t) = self.selected() {
-                    let id = t.config.id.clone();
                     let running = t.row.state == TaskState::Running;
-                    self.mode = Mode::Dialog(Dialog::Confirm {
-                        title: "Cancel task".into(),
-                        message: if running {
-                            format!(
-                                "Stop the agent of {id} and cancel the task? Cancelled is final."
-                            )
-                        } else {
-                            format!("Cancel {id}? Cancelled is final.")
-                        },
-                        action: Confirmable::Cancel(id),
-                    });
+                    self.mode = Mode::Dialog(Dialog::cancel(t.config.id.clone(), running));
                 }
+                vec![Effect::Redraw]
             }
             Action::TaskSkip => {
-                if let Some(t) = self.selected() {
-                    let id = t.config.id.clone();
-                    self.mode = Mode::Dialog(Dialog::Confirm {
-                        title: "Skip task".into(),
-                        message: format!(
-                            "Mark {id} done without running it? Tasks that depend on it will start."
-                        ),
-                        action: Confirmable::Skip(id),
-                    });
+                if let Some(id) = self.selected_id() {
+                    self.mode = Mode::Dialog(Dialog::skip(id));
                 }
+                vec![Effect::Redraw]
             }
-            Action::ApprovalApprove => {
-                if let Some(id) = self.approval_target() {
-                    return vec![Effect::Approve(id)];
-                }
-                self.flash("nothing is waiting for approval");
-            }
-            Action::ApprovalReject => {
-                if let Some(id) = self.approval_target() {
-                    self.mode = Mode::Dialog(Dialog::RejectReason {
-                        task: id,
-                        input: String::new(),
-                    });
-                } else {
+            Action::ApprovalApprove => match self.approval_target() {
+                Some(id) => vec![Effect::Engine(EngineAction::Approve(id))],
+                None => {
                     self.flash("nothing is waiting for approval");
+                    vec![Effect::Redraw]
                 }
+            },
+            Action::ApprovalReject => {
+                match self.approval_target() {
+                    Some(id) => self.mode = Mode::Dialog(Dialog::reject(id)),
+                    None => self.flash("nothing is waiting for approval"),
+                }
+                vec![Effect::Redraw]
             }
-            Action::AttachedDetach | Action::AttachedScrollMode | Action::None => {
-                return Vec::new()
-            }
+            _ => return None,
+        };
+        Some(effects)
+    }
+
+    /// Offer an action to the panes, the focused one first. When the task
+    /// list's cursor moved to another task, the output pane follows it.
+    fn offer_to_panes(&mut self, action: Action) -> bool {
+        let before = self.task_list.selected_index();
+        let ctx = Ctx {
+            table: &self.table,
+            theme: &self.theme,
+            keymap: &self.keymap,
+            focus: self.focus,
+            selected: before.and_then(|i| self.table.tasks.get(i)),
+        };
+        let mut panes: [(Focus, &mut dyn Pane); 4] = [
+            (Focus::Tasks, &mut self.task_list),
+            (Focus::Output, &mut self.output),
+            (Focus::Approvals, &mut self.queue),
+            (Focus::Health, &mut self.health),
+        ];
+        let first = panes
+            .iter()
+            .position(|(f, _)| *f == self.focus)
+            .unwrap_or(0);
+        panes.rotate_left(first);
+        let consumed = panes
+            .into_iter()
+            .any(|(_, pane)| pane.handle(action, &ctx) == Handled::Consumed);
+        if self.task_list.selected_index() != before {
+            self.output.follow();
         }
-        redraw
+        consumed
     }
 
     fn request_quit(&mut self) -> Vec<Effect> {
-        let running = self.running().len();
+        let running = self.table.running().len();
         if running == 0 {
             return vec![Effect::Quit];
         }
-        self.mode = Mode::Dialog(Dialog::Confirm {
-            title: "Quit".into(),
-            message: format!(
-                "{running} agent(s) running. Quit and stop them? Their attempts are saved as interrupted and resume on the next run."
-            ),
-            action: Confirmable::Quit,
-        });
+        self.mode = Mode::Dialog(Dialog::quit(running));
         vec![Effect::Redraw]
     }
 
@@ -834,9 +744,24 @@ impl App {
         vec![Effect::Attach(id)]
     }
 
-    fn on_selected(&self, f: impl FnOnce(String, &TaskEntry) -> Vec<Effect>) -> Vec<Effect> {
-        match self.selected() {
-            Some(t) => f(t.config.id.clone(), t),
+    /// The details dialog, for the approval under the cursor in the
+    /// approvals pane, else the selected task. Its attempts are read by a job.
+    fn open_details(&mut self) {
+        let id = if self.focus == Focus::Approvals {
+            self.queue.selected_id(&self.table)
+        } else {
+            self.selected_id()
+        };
+        if let Some(id) = id {
+            self.mode = Mode::Details(id.clone());
+            self.details = Some((id.clone(), Attempts::Loading));
+            self.jobs.push(Job::Attempts(id));
+        }
+    }
+
+    fn on_selected(&self, effect: impl FnOnce(String) -> Effect) -> Vec<Effect> {
+        match self.selected_id() {
+            Some(id) => vec![effect(id)],
             None => Vec::new(),
         }
     }
@@ -844,11 +769,8 @@ impl App {
     /// The approval a key acts on: the selected one in the approvals pane,
     /// else the selected task if it is waiting, else the oldest waiting.
     fn approval_target(&self) -> Option<String> {
-        let waiting = self.approvals();
         if self.focus == Focus::Approvals {
-            return waiting
-                .get(self.approval_selected)
-                .map(|t| t.config.id.clone());
+            return self.queue.selected_id(&self.table);
         }
         if let Some(t) = self
             .selected()
@@ -856,64 +778,6 @@ impl App {
         {
             return Some(t.config.id.clone());
         }
-        waiting.first().map(|t| t.config.id.clone())
-    }
-
-    fn navigate(&mut self, delta: isize) {
-        match self.focus {
-            Focus::Tasks | Focus::Health => {
-                if self.rows.is_empty() {
-                    return;
-                }
-                let mut i = self.selected_row as isize;
-                let last = self.rows.len() as isize - 1;
-                let step = delta.signum();
-                i = (i + delta).clamp(0, last);
-                // Skip stage headers.
-                while matches!(self.rows.get(i as usize), Some(TreeRow::Stage(_))) {
-                    let next = i + if step == 0 { 1 } else { step };
-                    if !(0..=last).contains(&next) {
-                        i -= step;
-                        break;
-                    }
-                    i = next;
-                }
-                let i = i.clamp(0, last) as usize;
-                if i != self.selected_row {
-                    self.selected_row = i;
-                    self.output_scroll = 0;
-                }
-            }
-            Focus::Output => {
-                if delta < 0 {
-                    self.scroll_output(delta.unsigned_abs(), true);
-                } else {
-                    self.scroll_output(delta.unsigned_abs(), false);
-                }
-            }
-            Focus::Approvals => {
-                let n = self.approvals().len();
-                if n > 0 {
-                    let i = (self.approval_selected as isize + delta).clamp(0, n as isize - 1);
-                    self.approval_selected = i as usize;
-                }
-            }
-        }
-    }
-
-    fn scroll_output(&mut self, lines: usize, back: bool) {
-        let max = self
-            .selected()
-            .and_then(|t| t.output.as_ref())
-            .map(|o| {
-                let height = usize::from(self.output_size.0);
-                o.with_screen(|s| crate::ui::term_view::max_scroll_for(s, height as u16))
-            })
-            .unwrap_or(0);
-        self.output_scroll = if back {
-            self.output_scroll.saturating_add(lines).min(max)
-        } else {
-            self.output_scroll.saturating_sub(lines)
-        };
+        self.table.approvals().first().map(|t| t.config.id.clone())
     }
 }

@@ -1,32 +1,39 @@
-//! The control room's loop. It waits on four things: terminal input, engine
-//! events, "an agent printed" signals and, only while something is running,
-//! a one-second tick for elapsed times. It draws only when something changed,
-//! at most once per frame interval, after draining everything already queued.
+//! The control room's loop. It waits on terminal input, engine events, "an
+//! agent printed" signals, the engine's answers, finished jobs, config
+//! reloads and, only while something is running, a one-second tick for
+//! elapsed times. It draws only when something changed, at most once per
+//! frame interval, after draining everything already queued. Nothing in it
+//! waits on the engine or the disk: requests go to the engine through one
+//! task that posts the answers back ([`EngineLink`]), and slow reads are
+//! jobs ([`crate::ui::jobs`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
 use futures::StreamExt;
+use ratatui::layout::Rect;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 
-use crate::agent::backend::AgentRegistry;
+use crate::agent::backend::{AgentRegistry, AgentTerminal};
 use crate::config::watch::ConfigWatcher;
 use crate::config::Config;
 use crate::engine::{
-    ActionError, Actor, Engine, EngineHandle, EngineOptions, Event, OutputSignal, Request,
-    TaskState,
+    ActionError, Actor, Engine, EngineHandle, EngineOptions, Event, OutputSignal,
+    Request as EngineRequest, Snapshot, TaskState,
 };
 use crate::session::Session;
-use crate::store::Store;
-use crate::ui::app::{App, Effect, Mode};
+use crate::store::{Store, TaskRow};
+use crate::ui::app::{App, Effect, EngineAction, Mode};
+use crate::ui::jobs::{self, JobDone, Jobs};
 use crate::ui::keymap::{self, Keymap};
+use crate::ui::layout;
 use crate::ui::output_source::OutputSource;
 use crate::ui::terminal::{Term, TerminalGuard};
 use crate::ui::theme::Theme;
-use crate::ui::{layout, view};
+use crate::ui::view::{self, Now};
 
 /// ~60 frames a second at most.
 const FRAME: Duration = Duration::from_millis(16);
@@ -93,17 +100,20 @@ pub async fn run(session: Session, keymap: Keymap, theme: Theme) -> i32 {
             return 1;
         }
     };
-    let mut app = App::new(&config, engine.rows(), keymap, theme);
+    let mut app = App::new(&config, engine.rows(), keymap, theme, Instant::now());
     let mut events = handle.subscribe();
     let engine_task = tokio::spawn(engine.run());
-    let reader = Store::open_read_only(&state_dir.join("state.db")).ok();
+    let reader = crate::log_err(
+        Store::open_read_only(&state_dir.join("state.db")),
+        "opening state.db for the details dialog",
+    );
 
     let (mut guard, mut terminal) = match TerminalGuard::enter() {
         Ok(pair) => pair,
         Err(err) => {
             eprintln!("orch: cannot open the terminal: {err} (use --no-tui when there is none)");
-            stop_engine(&handle).await;
-            let _ = engine_task.await;
+            shutdown_engine(&handle).await;
+            crate::log_err(engine_task.await, "waiting for the engine to stop");
             return 1;
         }
     };
@@ -115,10 +125,13 @@ pub async fn run(session: Session, keymap: Keymap, theme: Theme) -> i32 {
     if let Err(err) = &watcher {
         app.flash(err.to_string());
     }
+    let (job_tx, job_rx) = mpsc::channel(JOB_RESULTS);
     let mut ctx = LoopCtx {
-        handle: handle.clone(),
+        link: EngineLink::to_engine(handle.clone()),
+        agents: handle.agents().clone(),
+        jobs: Jobs::new(state_dir.clone(), reader, job_tx),
+        job_results: job_rx,
         state_dir: state_dir.clone(),
-        reader,
         attached_size: None,
         reloads: reload_rx,
     };
@@ -137,9 +150,10 @@ pub async fn run(session: Session, keymap: Keymap, theme: Theme) -> i32 {
     // Stop the engine (and its agents) and wait for it to save everything.
     // The engine's own view of the tasks, not the screen's (which may be a
     // frame behind): it decides the exit status.
-    let final_rows = handle.snapshot().await.map(|s| s.tasks);
-    stop_engine(&handle).await;
-    let rows = final_rows.unwrap_or_else(|| app.tasks.iter().map(|t| t.row.clone()).collect());
+    let final_rows = final_rows(&handle).await;
+    shutdown_engine(&handle).await;
+    let rows =
+        final_rows.unwrap_or_else(|| app.table.tasks.iter().map(|t| t.row.clone()).collect());
     let stopping = rows
         .iter()
         .filter(|r| r.state == TaskState::Running)
@@ -185,14 +199,21 @@ pub async fn run(session: Session, keymap: Keymap, theme: Theme) -> i32 {
     }
 }
 
+/// Finished jobs waiting for the loop; a job that finds the queue full
+/// waits on its blocking thread, never the loop.
+const JOB_RESULTS: usize = 16;
+
 struct LoopCtx {
-    handle: EngineHandle,
-    state_dir: std::path::PathBuf,
-    reader: Option<Store>,
+    link: EngineLink,
+    /// Running agents' terminals, as the engine publishes them.
+    agents: AgentRegistry,
+    jobs: Jobs,
+    job_results: mpsc::Receiver<JobDone>,
+    state_dir: PathBuf,
     /// The attached agent and the size it had before it was zoomed.
     attached_size: Option<(String, (u16, u16))>,
     /// Results of reloading orch.toml after an edit.
-    reloads: tokio::sync::mpsc::Receiver<Result<Config, crate::config::ConfigErrors>>,
+    reloads: mpsc::Receiver<Result<Config, crate::config::ConfigErrors>>,
 }
 
 enum LoopEnd {
@@ -221,7 +242,7 @@ async fn event_loop(
     let mut last_draw = Instant::now() - FRAME;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut last_pane_size = app.output_size;
+    let mut last_pane_size = app.output.size();
     // After an output wake that changed nothing visible (a hidden agent
     // printing), stop listening until the next frame time: a flood must
     // not wake the loop on every read.
@@ -229,22 +250,23 @@ async fn event_loop(
 
     loop {
         if dirty && last_draw.elapsed() >= FRAME {
-            ensure_output(app, ctx);
-            let store = ctx.reader.as_ref();
-            let drawn = draw(terminal, app, store);
-            if let Err(err) = drawn {
+            if let Err(err) = draw(terminal, app) {
                 tracing::error!("drawing failed: {err}");
                 return LoopEnd::Quit;
             }
             last_draw = Instant::now();
             dirty = false;
-            if app.output_size != last_pane_size && ctx.attached_size.is_none() {
-                last_pane_size = app.output_size;
-                resize_agents(app, app.output_size);
+            if app.output.size() != last_pane_size && ctx.attached_size.is_none() {
+                last_pane_size = app.output.size();
+                resize_agents(app, last_pane_size);
             }
         }
+        // Reads asked for by keys, events or the frame just prepared.
+        for job in app.take_jobs() {
+            ctx.jobs.spawn(job);
+        }
         let frame_due = last_draw + FRAME;
-        let live = app.tasks.iter().any(|t| {
+        let live = app.table.tasks.iter().any(|t| {
             matches!(
                 t.row.state,
                 TaskState::Running | TaskState::Retrying | TaskState::AwaitingApproval
@@ -267,28 +289,29 @@ async fn event_loop(
                     _ => Vec::new(),
                 };
                 for effect in effects {
-                    match apply(effect, app, terminal, guard, ctx).await {
+                    match apply(effect, app, terminal, guard, ctx) {
                         Some(end) => return end,
                         None => dirty = true,
                     }
                 }
             }
             event = events.recv() => {
+                let now = Instant::now();
                 match event {
                     Ok(Event::Finished(_)) | Err(RecvError::Closed) => return LoopEnd::EngineFinished,
-                    Ok(event) => on_engine_event(app, ctx.handle.agents(), event),
-                    Err(RecvError::Lagged(_)) => resync(app, &ctx.handle).await,
+                    Ok(event) => on_engine_event(app, &ctx.agents, event, now),
+                    Err(RecvError::Lagged(_)) => resync(app, &ctx.link),
                 }
-                leave_attach_if_ended(app, ctx);
                 // Drain whatever else is queued before drawing once.
                 loop {
                     match events.try_recv() {
                         Ok(Event::Finished(_)) => return LoopEnd::EngineFinished,
-                        Ok(event) => on_engine_event(app, ctx.handle.agents(), event),
-                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => resync(app, &ctx.handle).await,
+                        Ok(event) => on_engine_event(app, &ctx.agents, event, now),
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => resync(app, &ctx.link),
                         Err(_) => break,
                     }
                 }
+                leave_attach_if_ended(app, ctx);
                 dirty = true;
             }
             // While a frame is already due, further output signals would only
@@ -301,16 +324,21 @@ async fn event_loop(
             }
             // Resume listening (a signal that came meanwhile is still pending).
             _ = tokio::time::sleep_until(output_quiet_until.into()), if !dirty && Instant::now() < output_quiet_until => {}
+            Some(answer) = ctx.link.answers.recv() => {
+                on_answer(app, answer, &ctx.link, &ctx.agents);
+                leave_attach_if_ended(app, ctx);
+                dirty = true;
+            }
+            Some(done) = ctx.job_results.recv() => {
+                app.on_job_done(done);
+                dirty = true;
+            }
             Some(reloaded) = ctx.reloads.recv() => {
                 match reloaded {
                     Ok(config) => {
                         app.config_error = None;
                         app.flash(format!("{} reloaded", config.path.display()));
-                        let reload = Request::Reload { config: Box::new(config) };
-                        crate::log_err(
-                            ctx.handle.tell(Actor::current_user(), reload).await,
-                            "handing the reloaded config to the engine",
-                        );
+                        send_request(app, &ctx.link, Request::Reload(Box::new(config)));
                     }
                     Err(errors) => app.config_error = Some(errors.to_string()),
                 }
@@ -327,81 +355,231 @@ async fn event_loop(
     }
 }
 
-fn draw(terminal: &mut Term, app: &mut App, store: Option<&Store>) -> std::io::Result<()> {
+/// Prepare and draw one frame. The state is settled first
+/// (`App::prepare_frame`); the drawing itself only reads it.
+fn draw(terminal: &mut Term, app: &mut App) -> std::io::Result<()> {
     use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+    let size = terminal.size()?;
+    app.prepare_frame(Rect::new(0, 0, size.width, size.height));
+    let now = Now::current();
+    let app: &App = app;
     // Synchronized update: a slow terminal never shows half a frame.
     crossterm::execute!(std::io::stdout(), BeginSynchronizedUpdate)?;
-    let result = terminal
-        .draw(|frame| view::draw(frame, app, store))
-        .map(drop);
+    let result = terminal.draw(|frame| view::draw(frame, app, now)).map(drop);
     crossterm::execute!(std::io::stdout(), EndSynchronizedUpdate)?;
     result
 }
 
-fn on_engine_event(app: &mut App, agents: &AgentRegistry, event: Event) {
-    match event {
-        Event::Task { row, .. } => {
-            app.on_task(row);
-        }
-        Event::AgentStarted { task, attempt } => {
-            // Gone already if it exited at once; its log is replayed instead.
-            if let Some(process) = agents.get(&task, Some(attempt)) {
-                let (rows, cols) = app.output_size;
-                if rows > 1 && cols > 1 {
-                    crate::log_err(process.resize(rows, cols), "resizing an agent's terminal");
+// ---- talking to the engine ---------------------------------------------------
+//
+// Every exchange with the engine is in this section: the events the loop
+// applies, the requests it sends, and the answers it gets back.
+
+/// What the control room asks of the engine.
+enum Request {
+    Act {
+        action: EngineAction,
+        by: String,
+    },
+    Reload(Box<Config>),
+    /// A fresh copy of every task, after falling behind the events.
+    Snapshot,
+}
+
+/// What comes back.
+enum Answer {
+    Acted {
+        done: String,
+        result: Result<(), ActionError>,
+    },
+    Snapshot(Snapshot),
+}
+
+/// Requests waiting for the engine. Keys arrive at human speed, so a full
+/// queue means the engine has stopped answering.
+const REQUESTS: usize = 64;
+
+/// The control room's side of the engine: one task sends the requests in
+/// order (so "cancel, then retry" reaches the engine in that order) and
+/// posts each answer back to the loop, which never waits for one.
+struct EngineLink {
+    requests: mpsc::Sender<Request>,
+    answers: mpsc::Receiver<Answer>,
+}
+
+impl EngineLink {
+    /// Start the task that carries requests with `ask` (in the control
+    /// room: [`ask`] on the engine's handle).
+    fn start<F, Fut>(ask: F) -> EngineLink
+    where
+        F: Fn(Request) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Option<Answer>> + Send,
+    {
+        let (requests, mut inbox) = mpsc::channel::<Request>(REQUESTS);
+        let (answer_tx, answers) = mpsc::channel(REQUESTS);
+        tokio::spawn(async move {
+            while let Some(request) = inbox.recv().await {
+                let Some(answer) = ask(request).await else {
+                    continue;
+                };
+                if answer_tx.send(answer).await.is_err() {
+                    break;
                 }
-                app.on_agent(&task, OutputSource::Live(process));
+            }
+        });
+        EngineLink { requests, answers }
+    }
+
+    fn to_engine(handle: EngineHandle) -> EngineLink {
+        EngineLink::start(move |request| {
+            let handle = handle.clone();
+            async move { ask(&handle, request).await }
+        })
+    }
+}
+
+/// Queue a request; a full queue is said in the status bar. Returns
+/// whether it was queued.
+fn send_request(app: &mut App, link: &EngineLink, request: Request) -> bool {
+    match link.requests.try_send(request) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            app.flash("orch is busy and did not take that; try again");
+            false
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            app.flash(ActionError::ShuttingDown.to_string());
+            false
+        }
+    }
+}
+
+/// Carry one request to the engine and wait for its answer (on the link's
+/// task). `None` when there is nothing to tell the loop.
+async fn ask(handle: &EngineHandle, request: Request) -> Option<Answer> {
+    let (action, by) = match request {
+        Request::Act { action, by } => (action, by),
+        Request::Reload(config) => {
+            crate::log_err(
+                handle
+                    .tell(Actor::current_user(), EngineRequest::Reload { config })
+                    .await,
+                "handing the reloaded config to the engine",
+            );
+            return None;
+        }
+        Request::Snapshot => return handle.snapshot().await.map(Answer::Snapshot),
+    };
+    let done = action.done();
+    let request = match action {
+        EngineAction::Approve(task) => EngineRequest::Approve { task, reason: None },
+        EngineAction::Reject { task, reason } => EngineRequest::Reject {
+            task,
+            reason: Some(reason),
+        },
+        EngineAction::Retry(task) => EngineRequest::Retry { task },
+        EngineAction::Cancel(task) => EngineRequest::Cancel { task },
+        EngineAction::Skip(task) => EngineRequest::Skip { task, reason: None },
+    };
+    let result = handle.ask(Actor::User(by), request).await;
+    Some(Answer::Acted { done, result })
+}
+
+fn on_answer(app: &mut App, answer: Answer, link: &EngineLink, agents: &AgentRegistry) {
+    match answer {
+        Answer::Acted { done, result } => match result {
+            Ok(()) => app.flash(done),
+            // Refused (wrong state, unknown task) or not saved: say why.
+            Err(err) => app.flash(err.to_string()),
+        },
+        Answer::Snapshot(snapshot) => {
+            if apply_snapshot(app, snapshot, agents, Instant::now()) {
+                resync(app, link);
             }
         }
-        Event::Health(view) => app.on_health(view),
-        Event::PlanChanged { config, rows } => app.reload(&config, rows),
+    }
+}
+
+fn on_engine_event(app: &mut App, agents: &AgentRegistry, event: Event, now: Instant) {
+    match event {
+        Event::Task { row, .. } => {
+            app.note_event(&row.id);
+            app.on_task(row, now);
+        }
+        Event::AgentStarted { task, attempt } => {
+            app.note_event(&task);
+            // Gone already if it exited at once; its log is replayed instead.
+            if let Some(process) = agents.get(&task, Some(attempt)) {
+                agent_started(app, &task, process);
+            }
+        }
+        Event::Health(view) => app.on_health(view, now),
+        Event::PlanChanged { config, rows } => {
+            for row in &rows {
+                app.note_event(&row.id);
+            }
+            app.reload(&config, rows, now);
+        }
         Event::Finished(_) => {}
     }
 }
 
-/// Fell behind the engine: take a fresh snapshot.
-async fn resync(app: &mut App, handle: &EngineHandle) {
-    if let Some(snapshot) = handle.snapshot().await {
-        for row in snapshot.tasks {
-            app.on_task(row);
-        }
-        for (task, attempt) in snapshot.agents {
-            if let Some(process) = handle.agents().get(&task, Some(attempt)) {
-                app.on_agent(&task, OutputSource::Live(process));
-            }
-        }
+/// An agent is up: size its terminal to the output pane and show it.
+fn agent_started(app: &mut App, task: &str, process: Arc<dyn AgentTerminal>) {
+    let (rows, cols) = app.output.size();
+    if rows > 1 && cols > 1 {
+        crate::log_err(process.resize(rows, cols), "resizing an agent's terminal");
+    }
+    app.on_agent(task, OutputSource::Live(process));
+}
+
+/// Fell behind the engine: ask for a fresh snapshot (answered later).
+fn resync(app: &mut App, link: &EngineLink) {
+    if app.resync_needed() && !send_request(app, link, Request::Snapshot) {
+        app.cancel_resync();
     }
 }
 
-/// A selected task without a live agent shows a replay of its last attempt.
-fn ensure_output(app: &mut App, ctx: &LoopCtx) {
-    let Some(t) = app.selected() else {
-        return;
-    };
-    if t.output.is_some() || t.row.attempts == 0 || t.replay_tried == Some(t.row.attempts) {
-        return;
+/// Apply a snapshot, except to tasks an event changed since it was asked
+/// for. Returns whether to ask for another (events were missed meanwhile).
+fn apply_snapshot(app: &mut App, snapshot: Snapshot, agents: &AgentRegistry, now: Instant) -> bool {
+    for row in snapshot.tasks {
+        if !app.touched_since_resync(&row.id) {
+            app.on_task(row, now);
+        }
     }
-    let id = t.config.id.clone();
-    let attempt = t.row.attempts;
-    if let Some(entry) = app.tasks.iter_mut().find(|e| e.config.id == id) {
-        entry.replay_tried = Some(attempt);
+    for (task, attempt) in snapshot.agents {
+        if app.touched_since_resync(&task) {
+            continue;
+        }
+        if let Some(process) = agents.get(&task, Some(attempt)) {
+            agent_started(app, &task, process);
+        }
     }
-    let log = ctx
-        .state_dir
-        .join("logs")
-        .join(&id)
-        .join(format!("{attempt}.log"));
-    let (rows, cols) = app.output_size;
-    if let Some(source) = OutputSource::replay(&log, rows.max(5), cols.max(20), 10_000) {
-        app.on_agent(&id, source);
-    }
+    app.resync_done()
 }
+
+/// The engine's own view of the tasks at the end, for the exit status.
+async fn final_rows(handle: &EngineHandle) -> Option<Vec<TaskRow>> {
+    handle.snapshot().await.map(|s| s.tasks)
+}
+
+/// Stop the run, its agents with it.
+async fn shutdown_engine(handle: &EngineHandle) {
+    let stop = EngineRequest::Shutdown { stop_agents: true };
+    crate::log_err(
+        handle.tell(Actor::current_user(), stop).await,
+        "asking the engine to stop",
+    );
+}
+
+// ---- agents' terminals -------------------------------------------------------
 
 fn resize_agents(app: &App, (rows, cols): (u16, u16)) {
     if rows < 2 || cols < 2 {
         return;
     }
-    for t in &app.tasks {
+    for t in &app.table.tasks {
         if let Some(process) = t.output.as_ref().and_then(|o| o.process()) {
             if !process.has_exited() {
                 crate::log_err(process.resize(rows, cols), "resizing an agent's terminal");
@@ -425,57 +603,25 @@ fn attach_resize(app: &App, task: &str, rows: u16, cols: u16) {
 }
 
 /// Carry out one effect. Returns how the loop ends, if it does.
-async fn apply(
+fn apply(
     effect: Effect,
     app: &mut App,
     terminal: &mut Term,
     guard: &mut TerminalGuard,
     ctx: &mut LoopCtx,
 ) -> Option<LoopEnd> {
-    let handle = &ctx.handle;
-    let who = Actor::User(app.user.clone());
-    let result: Option<(String, Result<(), ActionError>)> = match effect {
-        Effect::Redraw => None,
+    match effect {
+        Effect::Redraw => {}
         Effect::Quit => return Some(LoopEnd::Quit),
-        Effect::Approve(task) => {
-            let request = Request::Approve {
-                task: task.clone(),
-                reason: None,
-            };
-            Some((format!("approved {task}"), handle.ask(who, request).await))
+        Effect::Engine(action) => {
+            let by = app.user.clone();
+            send_request(app, &ctx.link, Request::Act { action, by });
         }
-        Effect::Reject { task, reason } => {
-            let request = Request::Reject {
-                task: task.clone(),
-                reason: Some(reason),
-            };
-            Some((format!("rejected {task}"), handle.ask(who, request).await))
-        }
-        Effect::Retry(task) => {
-            let request = Request::Retry { task: task.clone() };
-            Some((format!("retrying {task}"), handle.ask(who, request).await))
-        }
-        Effect::Cancel(task) => {
-            let request = Request::Cancel { task: task.clone() };
-            Some((format!("cancelled {task}"), handle.ask(who, request).await))
-        }
-        Effect::Skip(task) => {
-            let request = Request::Skip {
-                task: task.clone(),
-                reason: None,
-            };
-            Some((format!("skipped {task}"), handle.ask(who, request).await))
-        }
-        Effect::Logs(task) => {
-            open_logs(app, terminal, guard, ctx, &task);
-            None
-        }
+        Effect::Logs(task) => open_logs(app, terminal, guard, ctx, &task),
         Effect::Attach(task) => {
-            let size = app.output_size;
-            ctx.attached_size = Some((task.clone(), size));
+            ctx.attached_size = Some((task.clone(), app.output.size()));
             let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
             attach_resize(app, &task, rows, cols);
-            None
         }
         Effect::Detach(task) => {
             if let Some((_, (rows, cols))) = ctx.attached_size.take() {
@@ -487,7 +633,6 @@ async fn apply(
                     crate::log_err(p.resize(rows, cols), "restoring an agent's terminal size");
                 }
             }
-            None
         }
         Effect::Input(task, bytes) => {
             if let Some(p) = app
@@ -499,13 +644,6 @@ async fn apply(
                     app.flash(format!("cannot write to {task}: {err}"));
                 }
             }
-            None
-        }
-    };
-    if let Some((done, r)) = result {
-        match r {
-            Ok(()) => app.flash(done),
-            Err(err) => app.flash(err.to_string()),
         }
     }
     leave_attach_if_ended(app, ctx);
@@ -542,11 +680,7 @@ fn open_logs(
         app.flash(format!("{task} has not run yet"));
         return;
     }
-    let log = ctx
-        .state_dir
-        .join("logs")
-        .join(task)
-        .join(format!("{}.log", t.row.attempts));
+    let log = jobs::log_path(&ctx.state_dir, task, t.row.attempts);
     let mut files: Vec<&Path> = Vec::new();
     let rotated = log.with_extension("log.1");
     if rotated.exists() {
@@ -575,11 +709,123 @@ fn open_logs(
     }
 }
 
-/// Ask the engine to stop its agents and end (it saves state first).
-async fn stop_engine(handle: &EngineHandle) {
-    let stop = Request::Shutdown { stop_agents: true };
-    crate::log_err(
-        handle.tell(Actor::current_user(), stop).await,
-        "asking the engine to stop",
-    );
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::tests::{app, row, PLAN};
+
+    async fn next_answer(link: &mut EngineLink) -> Answer {
+        tokio::time::timeout(Duration::from_secs(10), link.answers.recv())
+            .await
+            .expect("an answer within the deadline")
+            .expect("the link is open")
+    }
+
+    #[tokio::test]
+    async fn requests_never_wait_for_the_engine_and_refusals_come_back_as_flashes() {
+        // An engine that answers only when let go, and refuses retries.
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let engine = gate.clone();
+        let mut link = EngineLink::start(move |request| {
+            let gate = engine.clone();
+            async move {
+                let Request::Act { action, .. } = request else {
+                    return None;
+                };
+                gate.acquire().await.expect("gate open").forget();
+                let result = match &action {
+                    EngineAction::Retry(task) => Err(ActionError::UnknownTask(task.clone())),
+                    _ => Ok(()),
+                };
+                Some(Answer::Acted {
+                    done: action.done(),
+                    result,
+                })
+            }
+        });
+        let mut app = app(PLAN, vec![row("api", TaskState::Running, 1, None)], "dark");
+        let by = || "me".to_string();
+        // Both are queued at once although the engine has answered nothing.
+        let approve = Request::Act {
+            action: EngineAction::Approve("api".into()),
+            by: by(),
+        };
+        assert!(send_request(&mut app, &link, approve));
+        let retry = Request::Act {
+            action: EngineAction::Retry("nope".into()),
+            by: by(),
+        };
+        assert!(send_request(&mut app, &link, retry));
+        assert!(link.answers.try_recv().is_err(), "nothing answered yet");
+        gate.add_permits(2);
+        // Answered in the order asked.
+        on_answer(
+            &mut app,
+            next_answer(&mut link).await,
+            &link,
+            &AgentRegistry::default(),
+        );
+        assert_eq!(app.current_flash(Instant::now()), Some("approved api"));
+        on_answer(
+            &mut app,
+            next_answer(&mut link).await,
+            &link,
+            &AgentRegistry::default(),
+        );
+        assert_eq!(
+            app.current_flash(Instant::now()),
+            Some(ActionError::UnknownTask("nope".into()).to_string().as_str())
+        );
+    }
+
+    #[test]
+    fn a_snapshot_leaves_alone_the_tasks_events_changed_meanwhile() {
+        let now = Instant::now();
+        let mut app = app(
+            PLAN,
+            vec![
+                row("api", TaskState::Running, 1, None),
+                row("design", TaskState::Running, 1, None),
+            ],
+            "dark",
+        );
+        assert!(app.resync_needed());
+        // Asked again while the first is on its way: no second request yet.
+        assert!(!app.resync_needed());
+        // An event newer than the snapshot arrives first.
+        let done = row("api", TaskState::Done, 1, None);
+        app.note_event("api");
+        app.on_task(done, now);
+        let snapshot = Snapshot {
+            tasks: vec![
+                row("api", TaskState::Running, 1, None),
+                row("design", TaskState::NeedsReview, 1, None),
+            ],
+            agents: Vec::new(),
+        };
+        // Events were missed while waiting: ask again.
+        assert!(apply_snapshot(
+            &mut app,
+            snapshot,
+            &AgentRegistry::default(),
+            now
+        ));
+        assert_eq!(app.task("api").unwrap().row.state, TaskState::Done);
+        assert_eq!(
+            app.task("design").unwrap().row.state,
+            TaskState::NeedsReview
+        );
+        let snapshot = Snapshot {
+            tasks: vec![row("api", TaskState::Done, 1, None)],
+            agents: Vec::new(),
+        };
+        assert!(!apply_snapshot(
+            &mut app,
+            snapshot,
+            &AgentRegistry::default(),
+            now
+        ));
+        // The next miss asks at once.
+        assert!(app.resync_needed());
+    }
 }

@@ -1,7 +1,12 @@
 //! The control room: a ratatui screen over the running engine.
 //!
-//! - `app`: the state of the screen and what keys do to it (pure; returns effects).
-//! - `view`, `layout`, `panes`: drawing one frame from that state.
+//! - `app`: the state of the screen and what keys do to it (pure; returns
+//!   effects and jobs), routing keys to the panes by focus.
+//! - `task_table`: the tasks as last published, their screens and health.
+//! - `panes`: the task list, output, approvals and health panes (each owns
+//!   its state behind one `Pane` trait), the status bar, overlays, dialogs.
+//! - `view`, `layout`: drawing one frame from that state (read-only).
+//! - `jobs`: slow reads off the loop (attempts for details, log replays).
 //! - `term_view`: an agent's terminal (vt100 screen + history) into a buffer.
 //! - `keys`: keys and pastes encoded for an agent's PTY.
 //! - `keymap`, `theme`: the user's keys and colours, from TOML files.
@@ -11,11 +16,13 @@
 
 pub mod app;
 mod event_loop;
+pub mod jobs;
 pub mod keymap;
 pub mod keys;
 pub mod layout;
 pub mod output_source;
 pub mod panes;
+pub mod task_table;
 pub mod term_view;
 pub mod terminal;
 pub mod theme;

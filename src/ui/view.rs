@@ -1,60 +1,49 @@
-//! Drawing one frame of the control room from the [`App`] state.
+//! Drawing one frame of the control room from the [`App`] state. Nothing
+//! here changes the state or reads a clock or a file: `App::prepare_frame`
+//! runs first, and the frame's time is an argument.
+
+use std::time::Instant;
 
 use ratatui::Frame;
 
-use crate::store::Store;
 use crate::ui::app::{App, Mode};
 use crate::ui::layout;
-use crate::ui::panes::{approvals, health, output, overlays, status, tasks};
+use crate::ui::panes::{dialog, output, overlays, status, Pane};
 
-pub fn draw(frame: &mut Frame<'_>, app: &mut App, store: Option<&Store>) {
-    let area = frame.area();
-    if let Mode::Attached(task) = &app.mode {
-        let task = task.clone();
-        output::draw_attached(frame, area, app, &task);
-        app.after_draw();
-        return;
-    }
-    let areas = layout::split(area, app.approvals().len(), app.running().len());
-    let inner = ratatui::widgets::Block::bordered().inner(areas.output);
-    app.output_size = (inner.height, inner.width);
-    anchor_scroll(app);
-    tasks::draw(frame, areas.tasks, app);
-    health::draw(frame, areas.health, app);
-    output::draw(frame, areas.output, app);
-    approvals::draw(frame, areas.approvals, app);
-    status::draw(frame, areas.status, app);
-    app.after_draw();
-    match &app.mode {
-        Mode::Help => overlays::draw_help(frame, area, app),
-        Mode::Details(id) => overlays::draw_details(frame, area, app, id, store),
-        Mode::Dialog(dialog) => overlays::draw_dialog(frame, area, app, dialog),
-        Mode::Normal | Mode::Attached(_) => {}
+/// The time a frame shows: the monotonic clock for elapsed times and ages,
+/// the wall clock for times stored as unix milliseconds (`retry_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    pub mono: Instant,
+    pub wall_ms: i64,
+}
+
+impl Now {
+    pub fn current() -> Now {
+        Now {
+            mono: Instant::now(),
+            wall_ms: crate::timefmt::now_ms(),
+        }
     }
 }
 
-/// Scrolled back into history, the view stays on the same lines while the
-/// agent prints (as tmux's copy mode does): the offset grows by the lines
-/// added since the last frame, up to the oldest line kept.
-fn anchor_scroll(app: &mut App) {
-    if app.output_scroll == 0 {
-        app.scroll_anchor = None;
+pub fn draw(frame: &mut Frame<'_>, app: &App, now: Now) {
+    let area = frame.area();
+    let ctx = app.ctx();
+    if let Mode::Attached(task) = &app.mode {
+        output::draw_attached(frame, area, &ctx, task);
         return;
     }
-    let height = app.output_size.0;
-    let Some((pushed, max)) = app.selected().and_then(|t| t.output.as_ref()).map(|o| {
-        o.with_screen(|s| {
-            (
-                s.history().pushed(),
-                crate::ui::term_view::max_scroll_for(s, height),
-            )
-        })
-    }) else {
-        return;
-    };
-    if let Some(before) = app.scroll_anchor {
-        let added = usize::try_from(pushed.saturating_sub(before)).unwrap_or(usize::MAX);
-        app.output_scroll = app.output_scroll.saturating_add(added).min(max);
+    let areas = layout::split(area, ctx.table.approvals().len(), ctx.table.running().len());
+    app.task_list.draw(frame, areas.tasks, &ctx, now);
+    app.health.draw(frame, areas.health, &ctx, now);
+    app.output.draw(frame, areas.output, &ctx, now);
+    app.queue.draw(frame, areas.approvals, &ctx, now);
+    status::draw(frame, areas.status, app, now);
+    match &app.mode {
+        Mode::Help => overlays::draw_help(frame, area, &app.theme, &app.keymap),
+        Mode::Details(id) => overlays::draw_details(frame, area, &ctx, id, app.attempts(id)),
+        Mode::Dialog(d) => dialog::draw(frame, area, &app.theme, d),
+        Mode::Normal | Mode::Attached(_) => {}
     }
-    app.scroll_anchor = Some(pushed);
 }

@@ -8,91 +8,104 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use crate::engine::policy::{self, Level};
-use crate::timefmt::short_duration;
-use crate::ui::app::{App, Focus};
-use crate::ui::panes::{fit, human_bytes, pane_block};
+use crate::ui::app::Focus;
+use crate::ui::keymap::Action;
+use crate::ui::panes::{duration_cell, fit, human_bytes, pane_block, Ctx, Handled, Pane};
+use crate::ui::task_table::SPARK_SAMPLES;
+use crate::ui::view::Now;
 
 const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
-pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    if area.height == 0 {
-        return;
-    }
-    let running = app.running();
-    let block = pane_block(
-        app,
-        vec![Span::raw(format!("Agents {}", running.len()))],
-        app.focus == Focus::Health,
-    );
-    let width = usize::from(block.inner(area).width);
-    let mut lines = Vec::new();
-    if running.is_empty() {
-        lines.push(Line::from(Span::styled(
-            "no agent running",
-            app.theme.style("text.dim"),
-        )));
-    }
-    for t in running {
-        let policy = &t.config.policy;
-        let age = t.heartbeat_age();
-        let (hb_text, hb_level) = match age {
-            Some(age) => (short_duration(age), policy::heartbeat_level(age, policy)),
-            None => ("-".to_string(), Level::Ok),
-        };
-        let (cpu, rss, pid) = match &t.health {
-            Some(h) => (
-                Some(h.sample.cpu),
-                human_bytes(h.sample.rss),
-                h.sample.pid.to_string(),
-            ),
-            None => (
-                None,
-                "-".into(),
-                t.output
-                    .as_ref()
-                    .and_then(|o| o.process())
-                    .map_or("-".into(), |p| p.pid().to_string()),
-            ),
-        };
-        let cpu_level = cpu.map_or(Level::Ok, |c| policy::cpu_level(c, policy));
-        let spark = sparkline(&t.cpu_history, policy.cpu_critical);
-        let level_style = |level: Level| app.theme.style(&format!("health.{}", level.as_str()));
-        let id_width = 14.min(width / 4).max(6);
-        let mut spans = vec![
-            Span::styled(
-                format!("{:<id_width$}", fit(&t.config.id, id_width)),
-                app.theme.style("text"),
-            ),
-            Span::styled(format!(" ♥{:>6}", hb_text), level_style(hb_level)),
-            Span::styled(
-                format!(
-                    " {:>4}",
-                    cpu.map_or("-".to_string(), |c| format!("{c:.0}%"))
-                ),
-                level_style(cpu_level),
-            ),
-            Span::styled(format!(" {spark}"), app.theme.style("sparkline")),
-            Span::styled(format!(" {:>5}", rss), app.theme.style("text")),
-            Span::styled(format!(" {:>7}", pid), app.theme.style("text.dim")),
-        ];
-        let used = id_width + 8 + 5 + 13 + 6 + 8;
-        if width > used + 4 {
-            let worktree = format!(".orch/worktrees/{}", t.config.id);
-            spans.push(Span::styled(
-                format!(" {}", fit(&worktree, width - used - 1)),
-                app.theme.style("text.dim"),
-            ));
+/// The health pane has no state of its own: its rows are the task list's
+/// running tasks, and moving in it moves the task list's cursor.
+#[derive(Default)]
+pub struct HealthPane;
+
+impl Pane for HealthPane {
+    fn draw(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>, now: Now) {
+        if area.height == 0 {
+            return;
         }
-        lines.push(Line::from(spans));
+        let theme = ctx.theme;
+        let running = ctx.table.running();
+        let block = pane_block(
+            theme,
+            vec![Span::raw(format!("Agents {}", running.len()))],
+            ctx.focus == Focus::Health,
+        );
+        let width = usize::from(block.inner(area).width);
+        let mut lines = Vec::new();
+        if running.is_empty() {
+            lines.push(Line::from(Span::styled(
+                "no agent running",
+                theme.style("text.dim"),
+            )));
+        }
+        for t in running {
+            let policy = &t.config.policy;
+            let (hb_text, hb_level) = match t.heartbeat_age(now.mono) {
+                Some(age) => (duration_cell(age, 6), policy::heartbeat_level(age, policy)),
+                None => ("-".to_string(), Level::Ok),
+            };
+            let (cpu, rss, pid) = match &t.health {
+                Some(h) => (
+                    Some(h.sample.cpu),
+                    human_bytes(h.sample.rss),
+                    h.sample.pid.to_string(),
+                ),
+                None => (
+                    None,
+                    "-".into(),
+                    t.output
+                        .as_ref()
+                        .and_then(|o| o.process())
+                        .map_or("-".into(), |p| p.pid().to_string()),
+                ),
+            };
+            let cpu_level = cpu.map_or(Level::Ok, |c| policy::cpu_level(c, policy));
+            let spark = sparkline(&t.cpu_history, policy.cpu_critical);
+            let level_style = |level: Level| theme.style(&format!("health.{}", level.as_str()));
+            let id_width = 14.min(width / 4).max(6);
+            let mut spans = vec![
+                Span::styled(
+                    format!("{:<id_width$}", fit(&t.config.id, id_width)),
+                    theme.style("text"),
+                ),
+                Span::styled(format!(" ♥{:>6}", hb_text), level_style(hb_level)),
+                Span::styled(
+                    format!(
+                        " {:>4}",
+                        cpu.map_or("-".to_string(), |c| format!("{c:.0}%"))
+                    ),
+                    level_style(cpu_level),
+                ),
+                Span::styled(format!(" {spark}"), theme.style("sparkline")),
+                Span::styled(format!(" {:>5}", rss), theme.style("text")),
+                Span::styled(format!(" {:>7}", pid), theme.style("text.dim")),
+            ];
+            let used = id_width + 8 + 5 + 13 + 6 + 8;
+            if width > used + 4 {
+                let worktree = format!(".orch/worktrees/{}", t.config.id);
+                spans.push(Span::styled(
+                    format!(" {}", fit(&worktree, width - used - 1)),
+                    theme.style("text.dim"),
+                ));
+            }
+            lines.push(Line::from(spans));
+        }
+        frame.render_widget(Paragraph::new(lines).block(block), area);
     }
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+
+    fn handle(&mut self, _action: Action, _ctx: &Ctx<'_>) -> Handled {
+        Handled::Ignored
+    }
 }
 
 /// The last minute of CPU samples (one a second) in `SPARK_WIDTH` cells,
 /// each the peak of its slice, scaled so a full cell is `cpu_critical`.
 fn sparkline(history: &std::collections::VecDeque<u64>, critical: f64) -> String {
     const SPARK_WIDTH: usize = 12;
-    let per_cell = crate::ui::app::SPARK_SAMPLES / SPARK_WIDTH;
+    let per_cell = SPARK_SAMPLES / SPARK_WIDTH;
     let samples: Vec<u64> = history.iter().copied().collect();
     // Align to the newest sample; missing older samples leave blank cells.
     let cells = samples.len().div_ceil(per_cell);

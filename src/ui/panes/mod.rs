@@ -1,34 +1,88 @@
-//! The panes of the control room and its overlays. Each is a function
-//! `draw(frame, area, app)` over the `App` state; none
-//! of them changes anything.
+//! The panes of the control room and its overlays.
+//!
+//! Each of the four panes (task list, output, approvals, health) owns its
+//! state (selection, grouping, scroll) and implements [`Pane`], as gitui's
+//! components do: it draws itself from that state and a [`Ctx`] of what the
+//! control room shows, handles the actions routed to it (saying whether it
+//! consumed them), and lists the commands it offers for the status bar.
+//! Drawing changes nothing: whatever a frame needs decided is decided
+//! before, in `App::prepare_frame`.
 
 pub mod approvals;
+pub mod dialog;
 pub mod health;
 pub mod output;
 pub mod overlays;
 pub mod status;
 pub mod tasks;
 
+use std::time::Duration;
+
+use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType};
+use ratatui::Frame;
 
 use crate::engine::TaskState;
-use crate::ui::app::App;
+use crate::timefmt::short_duration;
+use crate::ui::app::Focus;
+use crate::ui::keymap::{Action, Keymap};
+use crate::ui::task_table::{TaskEntry, TaskTable};
+use crate::ui::theme::Theme;
+use crate::ui::view::Now;
+
+/// What every pane reads and none owns.
+pub struct Ctx<'a> {
+    pub table: &'a TaskTable,
+    pub theme: &'a Theme,
+    pub keymap: &'a Keymap,
+    pub focus: Focus,
+    /// The task under the task list's cursor: the one the output pane shows
+    /// and task actions apply to.
+    pub selected: Option<&'a TaskEntry>,
+}
+
+/// Whether a pane took an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    Consumed,
+    Ignored,
+}
+
+/// The hints every pane offers in the status bar: what acts on the selected
+/// task from wherever the focus is. Shown only where the keymap binds them.
+pub const TASK_COMMANDS: &[(Action, &str)] = &[
+    (Action::TaskAttach, "attach"),
+    (Action::ApprovalApprove, "approve"),
+    (Action::TaskRetry, "retry"),
+    (Action::TaskLogs, "logs"),
+];
+
+pub trait Pane {
+    /// Draw into `area`. `now` is the frame's time: panes never read a clock.
+    fn draw(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>, now: Now);
+
+    /// An action the keymap produced, offered to the focused pane first and
+    /// then to the others; the first that consumes it ends the search.
+    fn handle(&mut self, action: Action, ctx: &Ctx<'_>) -> Handled;
+
+    /// The commands this pane offers, in the order the status bar shows them.
+    fn commands(&self) -> &'static [(Action, &'static str)] {
+        TASK_COMMANDS
+    }
+}
 
 /// A pane's frame: rounded borders, the title in the title style, both
 /// highlighted when the pane has focus.
-pub fn pane_block<'a>(app: &App, title: Vec<Span<'a>>, focused: bool) -> Block<'a> {
+pub fn pane_block<'a>(theme: &Theme, title: Vec<Span<'a>>, focused: bool) -> Block<'a> {
     let (border, title_style) = if focused {
         (
-            app.theme.style("pane.border.focused"),
-            app.theme.style("pane.title.focused"),
+            theme.style("pane.border.focused"),
+            theme.style("pane.title.focused"),
         )
     } else {
-        (
-            app.theme.style("pane.border"),
-            app.theme.style("pane.title"),
-        )
+        (theme.style("pane.border"), theme.style("pane.title"))
     };
     let mut spans = vec![Span::styled(" ", title_style)];
     spans.extend(title.into_iter().map(|s| {
@@ -58,8 +112,8 @@ pub fn state_symbol(state: TaskState) -> &'static str {
     }
 }
 
-pub fn state_style(app: &App, state: TaskState) -> Style {
-    app.theme.style(&format!("task.{}", state.as_str()))
+pub fn state_style(theme: &Theme, state: TaskState) -> Style {
+    theme.style(&format!("task.{}", state.as_str()))
 }
 
 /// Truncate to `width` columns, with an ellipsis when cut.
@@ -83,6 +137,27 @@ pub fn fit(text: &str, width: usize) -> String {
         out.push('…');
     }
     out
+}
+
+/// A duration in at most `width` columns, so right-aligned columns stay
+/// aligned: `short_duration`, else whole hours.
+pub fn duration_cell(d: Duration, width: usize) -> String {
+    let text = short_duration(d);
+    if text.chars().count() <= width {
+        return text;
+    }
+    fit(&format!("{}h", d.as_secs() / 3600), width)
+}
+
+/// The time until something, in at most `width` columns: `in 12s`, or the
+/// bare duration where the `in` does not fit.
+pub fn countdown_cell(d: Duration, width: usize) -> String {
+    let text = format!("in {}", short_duration(d));
+    if text.chars().count() <= width {
+        text
+    } else {
+        duration_cell(d, width)
+    }
 }
 
 /// Bytes as a short human size: `812K`, `120M`, `1.5G`.
@@ -109,5 +184,16 @@ mod tests {
         assert_eq!(fit("日本語テキスト", 5), "日本…");
         assert_eq!(human_bytes(800 * 1024), "800K");
         assert_eq!(human_bytes(120 * 1024 * 1024), "120M");
+    }
+
+    #[test]
+    fn durations_fit_their_columns() {
+        let secs = Duration::from_secs;
+        assert_eq!(duration_cell(secs(75), 7), "1m15s");
+        assert_eq!(duration_cell(secs(3_600_000), 7), "1000h");
+        assert_eq!(duration_cell(secs(360_000_000), 6), "10000…");
+        assert_eq!(countdown_cell(secs(12), 7), "in 12s");
+        assert_eq!(countdown_cell(secs(75), 7), "1m15s");
+        assert_eq!(countdown_cell(Duration::from_millis(999), 7), "999ms");
     }
 }

@@ -1,29 +1,38 @@
 //! What is drawn over the panes: the help (generated from the keymap, so it
-//! never goes stale), task details, and dialogs.
+//! never goes stale) and task details. Dialogs are in `dialog`.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::store::Store;
+use crate::store::AttemptRow;
 use crate::timefmt;
-use crate::ui::app::{App, Dialog};
-use crate::ui::keymap::Context;
+use crate::ui::keymap::{Context, Keymap};
 use crate::ui::layout::centered;
-use crate::ui::panes::{state_style, state_symbol};
+use crate::ui::panes::{state_style, state_symbol, Ctx};
+use crate::ui::theme::Theme;
 
-fn overlay_block<'a>(app: &App, title: &str) -> Block<'a> {
+/// The details dialog's attempts, read from the store off the UI thread
+/// when the dialog opens (and again when the task changes while it is open).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempts {
+    Loading,
+    Loaded(Vec<AttemptRow>),
+    Failed(String),
+}
+
+pub fn overlay_block<'a>(theme: &Theme, title: &str) -> Block<'a> {
     Block::bordered()
         .border_type(BorderType::Rounded)
-        .border_style(app.theme.style("dialog.border"))
+        .border_style(theme.style("dialog.border"))
         .title(Span::styled(
             format!(" {title} "),
-            app.theme.style("dialog.title"),
+            theme.style("dialog.title"),
         ))
 }
 
-pub fn draw_help(frame: &mut Frame<'_>, area: Rect, app: &App) {
+pub fn draw_help(frame: &mut Frame<'_>, area: Rect, theme: &Theme, keymap: &Keymap) {
     let sections = [
         (Context::Global, "Everywhere"),
         (Context::Tasks, "Tasks"),
@@ -36,22 +45,19 @@ pub fn draw_help(frame: &mut Frame<'_>, area: Rect, app: &App) {
     // the screen height requires, so the help is never cut off.
     let mut blocks: Vec<Vec<Line<'static>>> = Vec::new();
     for (ctx, name) in sections {
-        let bindings = app.keymap.bindings(ctx);
+        let bindings = keymap.bindings(ctx);
         if bindings.is_empty() {
             continue;
         }
         let mut block = vec![Line::from(Span::styled(
             name.to_string(),
-            app.theme.style("help.section"),
+            theme.style("help.section"),
         ))];
         for b in bindings {
             let keys: Vec<String> = b.keys.iter().map(|k| k.to_string()).collect();
             block.push(Line::from(vec![
-                Span::styled(
-                    format!("  {:<12}", keys.join(" ")),
-                    app.theme.style("help.key"),
-                ),
-                Span::styled(b.desc.clone(), app.theme.style("help.desc")),
+                Span::styled(format!("  {:<12}", keys.join(" ")), theme.style("help.key")),
+                Span::styled(b.desc.clone(), theme.style("help.desc")),
             ]));
         }
         block.push(Line::raw(""));
@@ -59,7 +65,7 @@ pub fn draw_help(frame: &mut Frame<'_>, area: Rect, app: &App) {
     }
     let footer = Line::from(Span::styled(
         "mouse wheel scrolls the output · any key closes this help",
-        app.theme.style("text.dim"),
+        theme.style("text.dim"),
     ));
     let room = usize::from(area.height.saturating_sub(3)).max(4);
     let mut columns: Vec<Vec<Line<'static>>> = vec![Vec::new()];
@@ -77,7 +83,7 @@ pub fn draw_help(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let width = COLUMN * columns.len() as u16 + 2;
     let rect = centered(area, width, height.min(area.height));
     frame.render_widget(Clear, rect);
-    let block = overlay_block(app, "Keys");
+    let block = overlay_block(theme, "Keys");
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
     for (i, column) in columns.into_iter().enumerate() {
@@ -102,13 +108,21 @@ pub fn draw_help(frame: &mut Frame<'_>, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(footer), foot);
 }
 
-pub fn draw_details(frame: &mut Frame<'_>, area: Rect, app: &App, id: &str, store: Option<&Store>) {
-    let Some(t) = app.task(id) else {
+pub fn draw_details(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    ctx: &Ctx<'_>,
+    id: &str,
+    attempts: &Attempts,
+) {
+    let Some(t) = ctx.table.task(id) else {
         return;
     };
-    let label = |s: &str| Span::styled(format!("{s:<11}"), app.theme.style("help.key"));
-    let text = |s: String| Span::styled(s, app.theme.style("text"));
-    let agent = app.agent_command(&t.config.agent);
+    let theme = ctx.theme;
+    let label = |s: &str| Span::styled(format!("{s:<11}"), theme.style("help.key"));
+    let text = |s: String| Span::styled(s, theme.style("text"));
+    let dim = |s: String| Line::from(Span::styled(s, theme.style("text.dim")));
+    let agent = ctx.table.agent_command(&t.config.agent);
     let mut lines = vec![
         Line::from(vec![
             label("task"),
@@ -118,7 +132,7 @@ pub fn draw_details(frame: &mut Frame<'_>, area: Rect, app: &App, id: &str, stor
             label("state"),
             Span::styled(
                 format!("{} {}", state_symbol(t.row.state), t.row.state),
-                state_style(app, t.row.state),
+                state_style(theme, t.row.state),
             ),
         ]),
         Line::from(vec![
@@ -142,22 +156,30 @@ pub fn draw_details(frame: &mut Frame<'_>, area: Rect, app: &App, id: &str, stor
     if let Some(cause) = &t.row.cause {
         lines.push(Line::from(vec![
             label("cause"),
-            Span::styled(cause.clone(), app.theme.style("text.error")),
+            Span::styled(cause.clone(), theme.style("text.error")),
         ]));
     }
     lines.push(Line::raw(""));
     lines.push(Line::from(Span::styled(
         "attempts",
-        app.theme.style("help.section"),
+        theme.style("help.section"),
     )));
-    let attempts = store.and_then(|s| s.attempts(id).ok()).unwrap_or_default();
-    if attempts.is_empty() {
-        lines.push(Line::from(Span::styled(
-            "  none yet",
-            app.theme.style("text.dim"),
-        )));
-    }
-    for a in attempts {
+    let rows: &[AttemptRow] = match attempts {
+        Attempts::Loading => {
+            lines.push(dim("  loading…".into()));
+            &[]
+        }
+        Attempts::Failed(err) => {
+            lines.push(dim(format!("  cannot read them: {err}")));
+            &[]
+        }
+        Attempts::Loaded(rows) if rows.is_empty() => {
+            lines.push(dim("  none yet".into()));
+            &[]
+        }
+        Attempts::Loaded(rows) => rows,
+    };
+    for a in rows {
         let exit = match (a.exit_code, a.signal) {
             (Some(code), _) => format!("exit {code}"),
             (None, Some(sig)) => format!("signal {sig}"),
@@ -168,21 +190,21 @@ pub fn draw_details(frame: &mut Frame<'_>, area: Rect, app: &App, id: &str, stor
             .map(|end| timefmt::short_duration(timefmt::between(a.started_at, end)))
             .unwrap_or_else(|| "running".into());
         lines.push(Line::from(vec![
-            Span::styled(format!("  #{:<3}", a.attempt), app.theme.style("help.key")),
+            Span::styled(format!("  #{:<3}", a.attempt), theme.style("help.key")),
             text(format!(
                 "{:<12} {:<9} {:>8}  {}  {}",
                 a.status.as_str(),
                 exit,
                 duration,
                 timefmt::date_time(a.started_at),
-                a.cause.unwrap_or_default()
+                a.cause.as_deref().unwrap_or_default()
             )),
         ]));
     }
     lines.push(Line::raw(""));
     lines.push(Line::from(Span::styled(
         "prompt",
-        app.theme.style("help.section"),
+        theme.style("help.section"),
     )));
     lines.push(Line::from(text(t.config.prompt.clone())));
     let rect = centered(
@@ -194,41 +216,7 @@ pub fn draw_details(frame: &mut Frame<'_>, area: Rect, app: &App, id: &str, stor
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .block(overlay_block(app, "Details")),
-        rect,
-    );
-}
-
-pub fn draw_dialog(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
-    let (title, body, hint) = match dialog {
-        Dialog::Confirm { title, message, .. } => (
-            title.clone(),
-            vec![Line::raw(message.clone())],
-            "y / Enter: yes    n / Esc: no",
-        ),
-        Dialog::RejectReason { task, input } => (
-            format!("Reject {task}"),
-            vec![
-                Line::raw("Why? (recorded with your name and the time)"),
-                Line::raw(""),
-                Line::from(vec![
-                    Span::styled(format!("> {input}"), app.theme.style("dialog.input")),
-                    Span::styled("█", app.theme.style("dialog.input")),
-                ]),
-            ],
-            "Enter: reject    Esc: back",
-        ),
-    };
-    let mut lines = body;
-    lines.push(Line::raw(""));
-    lines.push(Line::from(Span::styled(hint, app.theme.style("text.dim"))));
-    let width = area.width.saturating_sub(4).min(64);
-    let rect = centered(area, width, (lines.len() as u16 + 2).min(area.height));
-    frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(overlay_block(app, &title)),
+            .block(overlay_block(theme, "Details")),
         rect,
     );
 }

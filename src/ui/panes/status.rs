@@ -7,8 +7,16 @@ use ratatui::Frame;
 
 use crate::ui::app::App;
 use crate::ui::keymap::{Action, Context};
+use crate::ui::view::Now;
 
-pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
+/// Offered everywhere, after the focused pane's own commands.
+const GLOBAL_COMMANDS: &[(Action, &str)] = &[
+    (Action::FocusNext, "pane"),
+    (Action::AppHelp, "help"),
+    (Action::AppQuit, "quit"),
+];
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: Now) {
     let bar = app.theme.style("status_bar");
     let key = app.theme.style("status_bar.key");
     let mut spans = Vec::new();
@@ -22,23 +30,15 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
             format!(" {first}; last good config in force ")
         };
         spans.push(Span::styled(text, app.theme.style("text.error")));
-    } else if let Some(message) = app.current_flash() {
+    } else if let Some(message) = app.current_flash(now.mono) {
         spans.push(Span::styled(format!(" {message} "), bar));
     } else {
         let ctx = app.focus.context();
-        let hints = [
-            (Action::TaskAttach, "attach"),
-            (Action::ApprovalApprove, "approve"),
-            (Action::TaskRetry, "retry"),
-            (Action::TaskLogs, "logs"),
-            (Action::FocusNext, "pane"),
-            (Action::AppHelp, "help"),
-            (Action::AppQuit, "quit"),
-        ];
+        let hints = app.focused_commands().iter().chain(GLOBAL_COMMANDS);
         // Only as many hints as fit beside the title.
         let room = usize::from(area.width).saturating_sub(app.title.chars().count() + 2);
         let mut used = 0;
-        for (action, label) in hints {
+        for &(action, label) in hints {
             if let Some(keys) = app
                 .keymap
                 .keys_for(ctx, action)

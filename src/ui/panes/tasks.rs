@@ -1,47 +1,261 @@
 //! The task tree: every task with its state, attempt, elapsed time, agent and
 //! the cause of its last failure; nested under dependencies or grouped by stage.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState};
 use ratatui::Frame;
 
 use crate::engine::TaskState;
-use crate::timefmt::short_duration;
-use crate::ui::app::{App, Focus, TreeRow};
-use crate::ui::panes::{fit, pane_block, state_style, state_symbol};
+use crate::ui::app::Focus;
+use crate::ui::keymap::Action;
+use crate::ui::panes::{
+    countdown_cell, duration_cell, fit, pane_block, state_style, state_symbol, Ctx, Handled, Pane,
+};
+use crate::ui::task_table::TaskTable;
+use crate::ui::view::Now;
 
-pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    let focused = app.focus == Focus::Tasks;
-    let counts = app.counts();
-    let mut title = vec![Span::raw("Tasks")];
-    for (state, n) in &counts {
-        title.push(Span::raw(" "));
-        title.push(Span::styled(
-            format!("{}{n}", state_symbol(*state)),
-            state_style(app, *state),
-        ));
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// Tasks nested under their dependencies.
+    Tree,
+    /// Tasks grouped by DAG stage.
+    Stages,
+}
+
+/// A row of the task pane: a task (with its nesting depth) or a stage header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeRow {
+    Stage(usize),
+    Task { index: usize, depth: usize },
+}
+
+/// The task list's own state: its rows, the cursor and the grouping.
+pub struct TaskList {
+    rows: Vec<TreeRow>,
+    /// Index into `rows`.
+    selected_row: usize,
+    grouping: Grouping,
+}
+
+impl TaskList {
+    pub fn new(table: &TaskTable) -> TaskList {
+        let mut list = TaskList {
+            rows: Vec::new(),
+            selected_row: 0,
+            grouping: Grouping::Tree,
+        };
+        list.rebuild(table);
+        list.select_first_task();
+        list
     }
-    let block = pane_block(app, title, focused);
-    let columns = Columns::fit(app, usize::from(block.inner(area).width));
-    let items: Vec<ListItem<'_>> = app
-        .rows
-        .iter()
-        .map(|row| match row {
-            TreeRow::Stage(stage) => ListItem::new(Line::from(Span::styled(
-                format!("stage {}", stage + 1),
-                app.theme.style("help.section"),
-            ))),
-            TreeRow::Task { index, depth } => {
-                ListItem::new(task_line(app, *index, *depth, &columns))
+
+    pub fn rows(&self) -> &[TreeRow] {
+        &self.rows
+    }
+
+    pub fn grouping(&self) -> Grouping {
+        self.grouping
+    }
+
+    pub fn set_grouping(&mut self, grouping: Grouping, table: &TaskTable) {
+        self.grouping = grouping;
+        self.rebuild(table);
+    }
+
+    /// The index (into the table) of the task under the cursor.
+    pub fn selected_index(&self) -> Option<usize> {
+        match self.rows.get(self.selected_row)? {
+            TreeRow::Task { index, .. } => Some(*index),
+            TreeRow::Stage(_) => None,
+        }
+    }
+
+    pub fn select_task(&mut self, table: &TaskTable, id: &str) {
+        if let Some(target) = table.position(id) {
+            if let Some(i) = self
+                .rows
+                .iter()
+                .position(|r| matches!(r, TreeRow::Task { index, .. } if *index == target))
+            {
+                self.selected_row = i;
             }
+        }
+    }
+
+    pub fn select_first_task(&mut self) {
+        if let Some(i) = self
+            .rows
+            .iter()
+            .position(|r| matches!(r, TreeRow::Task { .. }))
+        {
+            self.selected_row = i;
+        }
+    }
+
+    /// Rebuild the rows (after a grouping toggle or a reload), keeping the
+    /// selected task when it is still there. `keep` is its id, taken before
+    /// the table changed (indexes may have moved).
+    pub fn rebuild_keeping(&mut self, table: &TaskTable, keep: Option<&str>) {
+        self.rows = match self.grouping {
+            Grouping::Tree => tree_rows(table),
+            Grouping::Stages => stage_rows(table),
+        };
+        if let Some(id) = keep {
+            self.select_task(table, id);
+        }
+        if self.selected_row >= self.rows.len() {
+            self.selected_row = self.rows.len().saturating_sub(1);
+        }
+    }
+
+    fn rebuild(&mut self, table: &TaskTable) {
+        let keep = self
+            .selected_index()
+            .and_then(|i| table.tasks.get(i))
+            .map(|t| t.config.id.clone());
+        self.rebuild_keeping(table, keep.as_deref());
+    }
+
+    /// Move the cursor by `delta` rows, skipping stage headers.
+    fn navigate(&mut self, delta: isize) {
+        if self.rows.is_empty() {
+            return;
+        }
+        let mut i = self.selected_row as isize;
+        let last = self.rows.len() as isize - 1;
+        let step = delta.signum();
+        i = (i + delta).clamp(0, last);
+        while matches!(self.rows.get(i as usize), Some(TreeRow::Stage(_))) {
+            let next = i + if step == 0 { 1 } else { step };
+            if !(0..=last).contains(&next) {
+                i -= step;
+                break;
+            }
+            i = next;
+        }
+        self.selected_row = i.clamp(0, last) as usize;
+    }
+}
+
+/// How far a navigation action moves a list's cursor.
+pub fn nav_delta(action: Action) -> Option<isize> {
+    match action {
+        Action::NavUp => Some(-1),
+        Action::NavDown => Some(1),
+        Action::NavPageUp => Some(-10),
+        Action::NavPageDown => Some(10),
+        Action::NavTop => Some(isize::MIN / 2),
+        Action::NavBottom => Some(isize::MAX / 2),
+        _ => None,
+    }
+}
+
+impl Pane for TaskList {
+    fn draw(&self, frame: &mut Frame<'_>, area: Rect, ctx: &Ctx<'_>, now: Now) {
+        let theme = ctx.theme;
+        let focused = ctx.focus == Focus::Tasks;
+        let mut title = vec![Span::raw("Tasks")];
+        for (state, n) in &ctx.table.counts() {
+            title.push(Span::raw(" "));
+            title.push(Span::styled(
+                format!("{}{n}", state_symbol(*state)),
+                state_style(theme, *state),
+            ));
+        }
+        let block = pane_block(theme, title, focused);
+        let columns = Columns::fit(ctx.table, &self.rows, usize::from(block.inner(area).width));
+        let items: Vec<ListItem<'_>> = self
+            .rows
+            .iter()
+            .map(|row| match row {
+                TreeRow::Stage(stage) => ListItem::new(Line::from(Span::styled(
+                    format!("stage {}", stage + 1),
+                    theme.style("help.section"),
+                ))),
+                TreeRow::Task { index, depth } => {
+                    ListItem::new(task_line(ctx, *index, *depth, &columns, now))
+                }
+            })
+            .collect();
+        let mut state = ListState::default().with_selected(Some(self.selected_row));
+        let list = List::new(items)
+            .block(block)
+            .highlight_style(theme.style("selection"));
+        frame.render_stateful_widget(list, area, &mut state);
+    }
+
+    /// Moves the cursor while the task list or the health pane (whose rows
+    /// are this list's running tasks) has the focus; toggles the grouping
+    /// from anywhere.
+    fn handle(&mut self, action: Action, ctx: &Ctx<'_>) -> Handled {
+        if action == Action::TasksToggleGrouping {
+            let grouping = match self.grouping {
+                Grouping::Tree => Grouping::Stages,
+                Grouping::Stages => Grouping::Tree,
+            };
+            self.set_grouping(grouping, ctx.table);
+            return Handled::Consumed;
+        }
+        match nav_delta(action) {
+            Some(delta) if matches!(ctx.focus, Focus::Tasks | Focus::Health) => {
+                self.navigate(delta);
+                Handled::Consumed
+            }
+            _ => Handled::Ignored,
+        }
+    }
+}
+
+/// Each task nested under the dependency that finishes last (its
+/// deepest-stage dependency), so the tree reads top-down in run order.
+fn tree_rows(table: &TaskTable) -> Vec<TreeRow> {
+    let stage = table.plan().stage_of();
+    let mut children: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    let mut roots = Vec::new();
+    for (i, t) in table.tasks.iter().enumerate() {
+        let parent = t
+            .config
+            .depends_on
+            .iter()
+            .filter_map(|d| Some((stage.get(d).copied().unwrap_or(0), table.position(d)?)))
+            .max_by_key(|(s, idx)| (*s, usize::MAX - idx))
+            .map(|(_, idx)| idx);
+        match parent {
+            Some(p) => children.entry(p).or_default().push(i),
+            None => roots.push(i),
+        }
+    }
+    let mut rows = Vec::new();
+    let mut stack: Vec<(usize, usize)> = roots.into_iter().rev().map(|i| (i, 0)).collect();
+    while let Some((index, depth)) = stack.pop() {
+        rows.push(TreeRow::Task { index, depth });
+        if let Some(kids) = children.get(&index) {
+            stack.extend(kids.iter().rev().map(|&k| (k, depth + 1)));
+        }
+    }
+    rows
+}
+
+fn stage_rows(table: &TaskTable) -> Vec<TreeRow> {
+    table
+        .plan()
+        .stages()
+        .into_iter()
+        .enumerate()
+        .flat_map(|(stage, ids)| {
+            let mut rows = vec![TreeRow::Stage(stage)];
+            rows.extend(ids.iter().filter_map(|id| {
+                table
+                    .position(id)
+                    .map(|index| TreeRow::Task { index, depth: 1 })
+            }));
+            rows
         })
-        .collect();
-    let mut state = ListState::default().with_selected(Some(app.selected_row));
-    let list = List::new(items)
-        .block(block)
-        .highlight_style(app.theme.style("selection"));
-    frame.render_stateful_widget(list, area, &mut state);
+        .collect()
 }
 
 /// Which columns fit, and how wide the name column is. Columns are dropped
@@ -58,13 +272,12 @@ const ELAPSED_W: usize = 8;
 const AGENT_W: usize = 10;
 
 impl Columns {
-    fn fit(app: &App, width: usize) -> Columns {
-        let wanted = app
-            .rows
+    fn fit(table: &TaskTable, rows: &[TreeRow], width: usize) -> Columns {
+        let wanted = rows
             .iter()
             .filter_map(|r| match r {
                 TreeRow::Task { index, depth } => {
-                    Some(2 * depth.min(&8) + 2 + app.tasks[*index].config.id.chars().count())
+                    Some(2 * depth.min(&8) + 2 + table.tasks[*index].config.id.chars().count())
                 }
                 TreeRow::Stage(_) => None,
             })
@@ -98,17 +311,24 @@ impl Columns {
     }
 }
 
-fn task_line(app: &App, index: usize, depth: usize, columns: &Columns) -> Line<'static> {
-    let t = &app.tasks[index];
+fn task_line(
+    ctx: &Ctx<'_>,
+    index: usize,
+    depth: usize,
+    columns: &Columns,
+    now: Now,
+) -> Line<'static> {
+    let theme = ctx.theme;
+    let t = &ctx.table.tasks[index];
     let state = t.row.state;
-    let style = state_style(app, state);
-    let dim = app.theme.style("text.dim");
-    let marker =
-        if t.has_unseen_output() && app.selected().map(|s| &s.config.id) != Some(&t.config.id) {
-            Span::styled("●", app.theme.style("task.activity"))
-        } else {
-            Span::raw(" ")
-        };
+    let style = state_style(theme, state);
+    let dim = theme.style("text.dim");
+    // Decided before the frame (`App::prepare_frame`), never for the task on screen.
+    let marker = if t.marker_shown {
+        Span::styled("●", theme.style("task.activity"))
+    } else {
+        Span::raw(" ")
+    };
     let indent = "  ".repeat(depth.min(8));
     let attempt = if t.row.attempts > 0 {
         format!(
@@ -120,20 +340,22 @@ fn task_line(app: &App, index: usize, depth: usize, columns: &Columns) -> Line<'
         String::new()
     };
     let elapsed = match state {
-        TaskState::Running | TaskState::AwaitingApproval => short_duration(t.since.elapsed()),
+        TaskState::Running | TaskState::AwaitingApproval => {
+            duration_cell(now.mono.saturating_duration_since(t.since), ELAPSED_W - 1)
+        }
         TaskState::Retrying => t
             .row
             .retry_at
             .map(|at| {
-                let left = at - crate::timefmt::now_ms();
-                format!(
-                    "in {}",
-                    short_duration(std::time::Duration::from_millis(left.max(0) as u64))
-                )
+                let left = Duration::from_millis(u64::try_from(at - now.wall_ms).unwrap_or(0));
+                countdown_cell(left, ELAPSED_W - 1)
             })
             .unwrap_or_default(),
         // How long the last attempt took, when this session saw it run.
-        _ => t.last_run.map(short_duration).unwrap_or_default(),
+        _ => t
+            .last_run
+            .map(|d| duration_cell(d, ELAPSED_W - 1))
+            .unwrap_or_default(),
     };
     let name_width = columns.name;
     let name = fit(
@@ -166,7 +388,7 @@ fn task_line(app: &App, index: usize, depth: usize, columns: &Columns) -> Line<'
         if room > 3 {
             spans.push(Span::styled(
                 format!(" {}", fit(cause, room)),
-                app.theme.style("text.error"),
+                theme.style("text.error"),
             ));
         }
     }

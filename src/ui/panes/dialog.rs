@@ -1,0 +1,182 @@
+//! Dialogs over the panes: a yes/no confirmation of a destructive action,
+//! and the reason for a rejection. Each takes the keys while it is open.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use crate::ui::layout::centered;
+use crate::ui::panes::overlays::overlay_block;
+use crate::ui::theme::Theme;
+
+/// A destructive action waiting for a yes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmable {
+    Cancel(String),
+    Skip(String),
+    Quit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dialog {
+    Confirm {
+        title: String,
+        message: String,
+        action: Confirmable,
+    },
+    /// Reject an approval: type the reason.
+    RejectReason { task: String, input: String },
+}
+
+/// What a key did to an open dialog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Still open (perhaps changed).
+    Open(Dialog),
+    /// Closed without doing anything.
+    Closed,
+    /// Said yes to a confirmation.
+    Confirmed(Confirmable),
+    /// A rejection with its reason.
+    Rejected { task: String, reason: String },
+    /// Still open, and the user must be told why the key did nothing.
+    Refused(Dialog, &'static str),
+    /// A key the dialog does not use.
+    Unused(Dialog),
+}
+
+impl Dialog {
+    pub fn cancel(id: String, running: bool) -> Dialog {
+        Dialog::Confirm {
+            title: "Cancel task".into(),
+            message: if running {
+                format!("Stop the agent of {id} and cancel the task? Cancelled is final.")
+            } else {
+                format!("Cancel {id}? Cancelled is final.")
+            },
+            action: Confirmable::Cancel(id),
+        }
+    }
+
+    pub fn skip(id: String) -> Dialog {
+        Dialog::Confirm {
+            title: "Skip task".into(),
+            message: format!(
+                "Mark {id} done without running it? Tasks that depend on it will start."
+            ),
+            action: Confirmable::Skip(id),
+        }
+    }
+
+    pub fn quit(running: usize) -> Dialog {
+        Dialog::Confirm {
+            title: "Quit".into(),
+            message: format!(
+                "{running} agent(s) running. Quit and stop them? Their attempts are saved as interrupted and resume on the next run."
+            ),
+            action: Confirmable::Quit,
+        }
+    }
+
+    pub fn reject(task: String) -> Dialog {
+        Dialog::RejectReason {
+            task,
+            input: String::new(),
+        }
+    }
+
+    pub fn on_key(self, key: &KeyEvent) -> Step {
+        match self {
+            Dialog::Confirm { action, .. } if is_yes(key) => Step::Confirmed(action),
+            Dialog::Confirm { .. } if is_no(key) => Step::Closed,
+            dialog @ Dialog::Confirm { .. } => Step::Unused(dialog),
+            Dialog::RejectReason { task, mut input } => match key.code {
+                KeyCode::Esc => Step::Closed,
+                KeyCode::Enter => {
+                    let reason = input.trim().to_string();
+                    if reason.is_empty() {
+                        return Step::Refused(
+                            Dialog::RejectReason { task, input },
+                            "a rejection needs a reason",
+                        );
+                    }
+                    Step::Rejected { task, reason }
+                }
+                KeyCode::Backspace => {
+                    input.pop();
+                    Step::Open(Dialog::RejectReason { task, input })
+                }
+                KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    Step::Open(Dialog::reject(task))
+                }
+                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    input.push(c);
+                    Step::Open(Dialog::RejectReason { task, input })
+                }
+                _ => Step::Unused(Dialog::RejectReason { task, input }),
+            },
+        }
+    }
+
+    /// Pasted text: typed into a reason (on one line); nothing else takes it.
+    /// Returns whether the dialog took it.
+    pub fn on_paste(&mut self, text: &str) -> bool {
+        match self {
+            Dialog::RejectReason { input, .. } => {
+                input.push_str(&text.replace(['\n', '\r'], " "));
+                true
+            }
+            Dialog::Confirm { .. } => false,
+        }
+    }
+}
+
+fn is_yes(key: &KeyEvent) -> bool {
+    matches!(
+        key.code,
+        KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter
+    )
+}
+
+fn is_no(key: &KeyEvent) -> bool {
+    matches!(
+        key.code,
+        KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q')
+    )
+}
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, theme: &Theme, dialog: &Dialog) {
+    let (title, body, hint) = match dialog {
+        Dialog::Confirm { title, message, .. } => (
+            title.clone(),
+            vec![Line::raw(message.clone())],
+            "y / Enter: yes    n / Esc: no",
+        ),
+        Dialog::RejectReason { task, input } => (
+            format!("Reject {task}"),
+            vec![
+                Line::raw("Why? (recorded with your name and the time)"),
+                Line::raw(""),
+                Line::from(vec![
+                    Span::styled(format!("> {input}"), theme.style("dialog.input")),
+                    Span::styled("█", theme.style("dialog.input")),
+                ]),
+            ],
+            "Enter: reject    Esc: back",
+        ),
+    };
+    let mut lines = body;
+    lines.push(Line::raw(""));
+    lines.push(Line::from(Span::styled(hint, theme.style("text.dim"))));
+    let width = area.width.saturating_sub(4).min(64);
+    let rect = centered(area, width, (lines.len() as u16 + 2).min(area.height));
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(overlay_block(theme, &title)),
+        rect,
+    );
+}
