@@ -193,6 +193,9 @@ pub struct Engine {
 }
 
 const INBOX: usize = 1024;
+
+/// The cause recorded when a git job panicked (a bug; the log has it).
+const JOB_PANICKED: &str = "the git operation failed unexpectedly (see .orch/orch.log)";
 const OUTBOX: usize = 4096;
 
 impl Engine {
@@ -465,9 +468,13 @@ impl Engine {
                 base,
                 mut known,
             } => {
-                // The intent first, and only for a path nothing occupies: a
-                // directory already there is never orch's to remake.
-                if known == Known::No && std::fs::symlink_metadata(&dir).is_err() {
+                // The intent first, whenever nothing occupies the path (a new
+                // worktree, or a recorded one whose directory is gone): a kill
+                // during the checkout then leaves one the next run knows it
+                // may make again, never a half-made tree taken for the
+                // agent's work. A directory already there is never orch's to
+                // remake.
+                if std::fs::symlink_metadata(&dir).is_err() {
                     let row = WorktreeRow::creating(
                         &task,
                         &dir.display().to_string(),
@@ -480,7 +487,12 @@ impl Engine {
                     known = Known::Creating;
                 }
                 let workspace = self.workspace.clone();
-                self.job(move || {
+                let failed = Input::WorktreeReady {
+                    task: task.clone(),
+                    attempt,
+                    result: Err(JOB_PANICKED.into()),
+                };
+                self.job(failed, move || {
                     let result = workspace
                         .prepare_worktree(&task, &dir, &base, known)
                         .map_err(|e| e.to_string());
@@ -499,7 +511,12 @@ impl Engine {
                 message,
             } => {
                 let workspace = self.workspace.clone();
-                self.job(move || {
+                let failed = Input::Committed {
+                    task: task.clone(),
+                    attempt,
+                    result: Err(JOB_PANICKED.into()),
+                };
+                self.job(failed, move || {
                     let result = workspace
                         .commit_all(&worktree, &message)
                         .map_err(|e| e.to_string());
@@ -553,10 +570,12 @@ impl Engine {
     }
 
     /// Run `work` on the blocking pool; its result comes back as an input.
-    fn job(&self, work: impl FnOnce() -> Input + Send + 'static) {
+    /// A job that panics reports `failed` instead (and the panic goes to
+    /// the log), so its attempt always ends and the run can too.
+    fn job(&self, failed: Input, work: impl FnOnce() -> Input + Send + 'static) {
         let tx = self.inputs_tx.clone();
         tokio::task::spawn_blocking(move || {
-            let input = work();
+            let input = crate::panic_guard::catch(work).unwrap_or(failed);
             // The engine has stopped if this fails; nobody waits for it.
             let _ = tx.blocking_send(input);
         });

@@ -150,19 +150,19 @@ pub async fn run(session: Session, keymap: Keymap, theme: Theme) -> i32 {
     // Stop the engine (and its agents) and wait for it to save everything.
     // The engine's own view of the tasks, not the screen's (which may be a
     // frame behind): it decides the exit status.
-    let final_rows = final_rows(&handle).await;
+    let last = handle.snapshot().await;
     shutdown_engine(&handle).await;
-    let rows =
-        final_rows.unwrap_or_else(|| app.table.tasks.iter().map(|t| t.row.clone()).collect());
-    let stopping = rows
-        .iter()
-        .filter(|r| r.state == TaskState::Running)
-        .count();
+    // Agents whose process runs are stopped (their attempts interrupted);
+    // an attempt whose worktree or commit is under way finishes it first.
+    let stopping = last.as_ref().map_or(0, |s| s.agents.len());
     if stopping > 0 {
         println!("orch: stopping {stopping} agent(s)...");
     }
     let outcome = tokio::time::timeout(Duration::from_secs(30), engine_task).await;
     drop(lock);
+    // What the engine saved once it stopped decides the summary and status.
+    let rows = final_rows(&state_dir, last.map(|s| s.tasks))
+        .unwrap_or_else(|| app.table.tasks.iter().map(|t| t.row.clone()).collect());
     let states: Vec<TaskState> = rows.iter().map(|r| r.state).collect();
     let waiting = states.contains(&TaskState::AwaitingApproval);
     match (result, outcome) {
@@ -559,9 +559,28 @@ fn apply_snapshot(app: &mut App, snapshot: Snapshot, agents: &AgentRegistry, now
     app.resync_done()
 }
 
-/// The engine's own view of the tasks at the end, for the exit status.
-async fn final_rows(handle: &EngineHandle) -> Option<Vec<TaskRow>> {
-    handle.snapshot().await.map(|s| s.tasks)
+/// The tasks of the plan as the stopped engine left them in the store (the
+/// plan's tasks are those of its last snapshot); the snapshot itself if the
+/// store cannot be read.
+fn final_rows(state_dir: &Path, last: Option<Vec<TaskRow>>) -> Option<Vec<TaskRow>> {
+    let last = last?;
+    let stored = Store::open_read_only(&state_dir.join("state.db"))
+        .and_then(|store| store.tasks())
+        .ok();
+    let Some(stored) = stored else {
+        return Some(last);
+    };
+    Some(
+        last.into_iter()
+            .map(|row| {
+                stored
+                    .iter()
+                    .find(|s| s.id == row.id)
+                    .cloned()
+                    .unwrap_or(row)
+            })
+            .collect(),
+    )
 }
 
 /// Stop the run, its agents with it.

@@ -74,6 +74,19 @@ impl Core {
         };
         let mut row = live.row;
         match result {
+            // Cancelled while its leftovers were committed: the agent's work
+            // stays on its branch, the task ends as the user asked.
+            Ok(commit) if live.stop == Some(StopReason::Cancelled) => {
+                row.commit_id = commit;
+                self.transition(
+                    id,
+                    TaskState::Cancelled,
+                    Some("cancelled by user".into()),
+                    Some(attempt),
+                    |_| {},
+                    vec![Write::Attempt(row)],
+                )
+            }
             Ok(commit) => {
                 row.status = AttemptStatus::Succeeded;
                 row.commit_id = commit;

@@ -109,8 +109,12 @@ impl Core {
         if !self.live.in_phase(Phase::Running).is_empty() {
             wake = wake.min(now.mono + SUPERVISE_EVERY);
         }
-        for at in self.tasks.retry_times() {
-            wake = wake.min(now.mono_at(at));
+        // Shutting down, backoffs no longer lead anywhere: waking for them
+        // would spin until the last attempt ends.
+        if !self.run.shutting_down {
+            for at in self.tasks.retry_times() {
+                wake = wake.min(now.mono_at(at));
+            }
         }
         if let Some(at) = self
             .opts

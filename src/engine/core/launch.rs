@@ -60,6 +60,7 @@ impl Core {
         self.live.insert(
             id,
             Live {
+                task: task.clone(),
                 row,
                 phase: Phase::Preparing,
                 started: self.now.mono,
@@ -88,9 +89,13 @@ impl Core {
         let Some(live) = self.live.take(id, attempt, Phase::Preparing) else {
             return Ok(());
         };
-        let worktree = match result {
-            Ok(worktree) => worktree,
-            Err(err) => return self.fail_attempt(id, live.row, format!("worktree: {err}"), false),
+        let worktree = match (result, live.stop.clone()) {
+            (Ok(worktree), _) => worktree,
+            // Cancelled or shut down meanwhile: that decides, not the job.
+            (Err(_), Some(stop)) => return self.end_stopped(id, live.row, stop),
+            (Err(err), None) => {
+                return self.fail_attempt(id, live.row, format!("worktree: {err}"), false)
+            }
         };
         // Recorded as ready before any agent runs in it: from then on its
         // changes are the agents' work, never remade.
@@ -109,9 +114,7 @@ impl Core {
             // nothing was started, so it ends here.
             return self.end_stopped(id, live.row, stop);
         }
-        let Some(task) = self.defs.task(id).cloned() else {
-            return Ok(());
-        };
+        let task = live.task.clone();
         let path_str = worktree.path.display().to_string();
         let vars = Placeholders {
             prompt: &task.prompt,

@@ -37,7 +37,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::config::{Config, TaskConfig};
 use crate::engine::clock::Now;
 use crate::engine::effect::{Effect, Write};
 use crate::engine::message::{
@@ -119,6 +119,9 @@ pub(crate) enum StopReason {
 /// A running attempt, as plain data.
 #[derive(Debug, Clone)]
 pub(crate) struct Live {
+    /// The task as defined when the attempt started: a reload while its
+    /// worktree is made does not change what it runs.
+    pub(crate) task: TaskConfig,
     pub(crate) row: AttemptRow,
     pub(crate) phase: Phase,
     /// When the agent started (or, before that, when the attempt did).
@@ -154,6 +157,9 @@ pub struct Core {
     gates: Gates,
     /// What the store says of each task's worktree.
     worktrees: HashMap<String, Known>,
+    /// Succeeded attempts of tasks outside the plan whose leftovers a dead
+    /// orch did not commit.
+    commits_pending: HashMap<String, AttemptRow>,
     run: RunFlags,
     jitter_state: u64,
     /// Transitions made so far; lets `settle` see whether a pass changed anything.
@@ -205,6 +211,7 @@ impl Core {
             live: Attempts::default(),
             gates: Gates::default(),
             worktrees: HashMap::new(),
+            commits_pending: HashMap::new(),
             run: RunFlags::default(),
             jitter_state: setup.seed | 1,
             transitions: 0,

@@ -42,9 +42,12 @@ impl Core {
         self.worktrees = stored.worktrees;
 
         let mut interrupted: HashMap<String, u32> = HashMap::new();
+        // Killed after everything below is written, so the reconciled state
+        // is saved in one transaction.
+        let mut kills = Vec::new();
         for mut attempt in stored.running_attempts {
             if let Some(pid) = attempt.pid {
-                self.out.push(Effect::KillLeftover {
+                kills.push(Effect::KillLeftover {
                     pid,
                     worktree: self.paths.worktree(&attempt.task_id),
                 });
@@ -114,12 +117,28 @@ impl Core {
             }
             self.tasks.put(row);
         }
+        // Tasks outside the plan whose commit was cut short are committed
+        // if an edit brings them back (see `reload`).
+        self.commits_pending = stored
+            .latest_attempts
+            .into_iter()
+            .filter(|(id, a)| {
+                a.status == AttemptStatus::Succeeded
+                    && existing
+                        .get(id)
+                        .is_some_and(|t| t.state == TaskState::Running)
+            })
+            .collect();
         self.tasks.archive(existing);
+        self.out.extend(kills);
     }
 
     /// An attempt whose agent exited 0 before a dead orch committed its
     /// leftovers: commit them now; the task is done when that finishes.
-    fn resume_commit(&mut self, id: &str, row: AttemptRow) {
+    pub(super) fn resume_commit(&mut self, id: &str, row: AttemptRow) {
+        let Some(task) = self.defs.task(id).cloned() else {
+            return;
+        };
         let worktree = self.paths.worktree(id);
         tracing::info!(
             task = id,
@@ -135,6 +154,7 @@ impl Core {
         self.live.insert(
             id,
             Live {
+                task,
                 row,
                 phase: Phase::Committing,
                 started: self.now.mono,

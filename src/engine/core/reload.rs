@@ -38,11 +38,21 @@ impl Core {
         }
         let now = self.now.wall_ms;
         let mut added = 0;
+        let mut pending = Vec::new();
         for task in config.tasks.clone() {
             if self.tasks.contains(&task.id) {
                 continue;
             }
             let row = match self.tasks.unarchive(&task.id) {
+                // Its agent had succeeded but a dead orch did not commit its
+                // leftovers: commit them, do not run it again.
+                Some(row)
+                    if row.state == TaskState::Running
+                        && self.commits_pending.contains_key(&task.id) =>
+                {
+                    pending.push(task.id.clone());
+                    row
+                }
                 // Left `running` by an orch that died while the task was out
                 // of the plan: nothing runs it now, so it is queued again.
                 Some(mut row) if row.state == TaskState::Running => {
@@ -89,6 +99,11 @@ impl Core {
         self.tasks
             .archive_unless(|id| config.tasks.iter().any(|t| t.id == id));
         self.defs = Definitions::new(config);
+        for id in pending {
+            if let Some(attempt) = self.commits_pending.remove(&id) {
+                self.resume_commit(&id, attempt);
+            }
+        }
         let defs = &self.defs;
         self.gates.retain(|id| defs.contains(id));
         self.publish(Event::PlanChanged {

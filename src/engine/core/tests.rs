@@ -918,3 +918,188 @@ fn the_engine_sleeps_when_nothing_is_due() {
     h.run_jobs();
     assert_eq!(h.core.next_wake(h.now), h.now.mono + Duration::from_secs(1));
 }
+
+#[test]
+fn a_cancel_while_preparing_wins_over_a_failed_worktree_job() {
+    let mut h = start(&one_task("retries = 3\n"));
+    h.request(Request::Cancel { task: "t".into() })
+        .expect("cancel");
+    h.input(Input::WorktreeReady {
+        task: "t".into(),
+        attempt: 1,
+        result: Err("a file is in the way".into()),
+    });
+    assert_eq!(h.state("t"), TaskState::Cancelled);
+}
+
+#[test]
+fn a_cancel_while_committing_ends_cancelled_with_the_commit_kept() {
+    let mut h = start(&one_task(""));
+    h.run_jobs();
+    h.exit("t", 0);
+    h.request(Request::Cancel { task: "t".into() })
+        .expect("cancel");
+    assert!(h.stops().is_empty(), "the agent has already exited");
+    h.input(Input::Committed {
+        task: "t".into(),
+        attempt: 1,
+        result: Ok(Some("abc".into())),
+    });
+    assert_eq!(h.state("t"), TaskState::Cancelled);
+    let last = h.persisted_attempts("t").pop().expect("attempt");
+    assert_eq!(last.commit_id.as_deref(), Some("abc"));
+}
+
+#[test]
+fn a_reload_while_a_worktree_is_made_does_not_change_what_runs() {
+    let base = "[agents.solo]\ncommand = [\"solo\", \"{prompt}\"]\nmax_instances = 1\n[agents.other]\ncommand = [\"other\", \"{prompt}\"]\n[[tasks]]\nid = \"a\"\nagent = \"solo\"\nprompt = \"old\"\n";
+    let mut h = start(base);
+    assert_eq!(h.state("a"), TaskState::Running);
+    let edited = base.replace(
+        "agent = \"solo\"\nprompt = \"old\"",
+        "agent = \"other\"\nprompt = \"new\"",
+    );
+    h.request(Request::Reload {
+        config: Box::new(config(&edited)),
+    })
+    .expect("reload");
+    h.input(Input::WorktreeReady {
+        task: "a".into(),
+        attempt: 1,
+        result: Ok(worktree("a")),
+    });
+    let spawns = h.spawns();
+    assert_eq!(spawns.len(), 1);
+    assert_eq!(
+        spawns[0].command,
+        vec!["solo".to_string(), "old".to_string()]
+    );
+}
+
+#[test]
+fn an_archived_task_whose_commit_was_cut_short_is_committed_when_it_comes_back() {
+    let now = 1_600_000_000_000;
+    let mut gone = TaskRow::pending("gone", "gone", "sh", now);
+    gone.state = TaskState::Running;
+    gone.attempts = 1;
+    let finished = AttemptRow {
+        task_id: "gone".into(),
+        attempt: 1,
+        agent: "sh".into(),
+        status: AttemptStatus::Succeeded,
+        started_at: now,
+        ended_at: Some(now + 5),
+        pid: Some(99),
+        exit_code: Some(0),
+        signal: None,
+        cause: None,
+        log_path: None,
+        commit_id: None,
+    };
+    let stored = Stored {
+        tasks: vec![gone],
+        latest_attempts: [("gone".to_string(), finished)].into(),
+        ..Stored::default()
+    };
+    let mut h = start_with(&one_task(""), stored, options(), &[]);
+    let with_gone = format!(
+        "{}[[tasks]]\nid = \"gone\"\nagent = \"sh\"\nprompt = \"x\"\n",
+        one_task("")
+    );
+    h.request(Request::Reload {
+        config: Box::new(config(&with_gone)),
+    })
+    .expect("reload");
+    assert!(h
+        .last
+        .iter()
+        .any(|e| matches!(e, Effect::Commit { task, attempt: 1, .. } if task == "gone")));
+    assert!(h
+        .last
+        .iter()
+        .all(|e| !matches!(e, Effect::PrepareWorktree { task, .. } if task == "gone")));
+    assert_eq!(h.state("gone"), TaskState::Running);
+    h.input(Input::Committed {
+        task: "gone".into(),
+        attempt: 1,
+        result: Ok(None),
+    });
+    assert_eq!(h.state("gone"), TaskState::Done);
+    assert_eq!(h.row("gone").attempts, 1, "never run again");
+}
+
+#[test]
+fn shutting_down_does_not_wake_for_backoffs_that_lead_nowhere() {
+    let text = format!(
+        "{AGENTS}[defaults]\nretries = 3\nbackoff = \"1s\"\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\nprompt = \"x\"\n[[tasks]]\nid = \"b\"\nagent = \"sh\"\nprompt = \"x\"\n"
+    );
+    let mut h = start(&text);
+    h.run_jobs();
+    h.exit("a", 1);
+    assert_eq!(h.state("a"), TaskState::Retrying);
+    h.request(Request::Shutdown { stop_agents: true })
+        .expect("shutdown");
+    h.advance(5_000);
+    assert_eq!(
+        h.state("a"),
+        TaskState::Retrying,
+        "no new attempt while stopping"
+    );
+    assert!(
+        h.core.next_wake(h.now) > h.now.mono,
+        "the due backoff does not wake the engine at once"
+    );
+}
+
+#[test]
+fn reconcile_is_written_before_any_leftover_is_killed() {
+    let now = 1_600_000_000_000;
+    let mut cut = TaskRow::pending("t", "t", "sh", now);
+    cut.state = TaskState::Running;
+    cut.attempts = 1;
+    let running = AttemptRow {
+        task_id: "t".into(),
+        attempt: 1,
+        agent: "sh".into(),
+        status: AttemptStatus::Running,
+        started_at: now,
+        ended_at: None,
+        pid: Some(4242),
+        exit_code: None,
+        signal: None,
+        cause: None,
+        log_path: None,
+        commit_id: None,
+    };
+    let stored = Stored {
+        tasks: vec![cut],
+        running_attempts: vec![running.clone()],
+        latest_attempts: [("t".to_string(), running)].into(),
+        ..Stored::default()
+    };
+    let setup = Setup {
+        config: config(&one_task("")),
+        base_branch: "main".into(),
+        run_id: 1,
+        opts: options(),
+        lookup: Box::new(FakeLookup {
+            missing: HashSet::new(),
+        }),
+        seed: 1,
+    };
+    let now = Now {
+        mono: Instant::now(),
+        wall_ms: now + 10,
+    };
+    let (_core, effects) = Core::start(setup, stored, now);
+    let kill = effects
+        .iter()
+        .position(|e| matches!(e, Effect::KillLeftover { .. }))
+        .expect("a kill");
+    assert!(effects[kill..]
+        .iter()
+        .all(|e| matches!(e, Effect::KillLeftover { .. })));
+    assert!(effects[..kill]
+        .iter()
+        .any(|e| matches!(e, Effect::Persist(Write::Task(row)) if row.state == TaskState::Queued)));
+}

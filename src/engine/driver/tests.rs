@@ -144,3 +144,139 @@ fn an_exit_is_recorded_while_another_worktree_is_still_being_made() {
         .expect("engine run");
     assert_eq!(outcome.exit_code, 0);
 }
+
+/// Records what each worktree job was told, or panics when asked to.
+struct RecordingWorkspace {
+    seen: Arc<Mutex<Vec<Known>>>,
+    panic: bool,
+}
+
+impl Workspace for RecordingWorkspace {
+    fn prepare_worktree(
+        &self,
+        task: &str,
+        dir: &Path,
+        _base: &str,
+        known: Known,
+    ) -> Result<Worktree, GitError> {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.push(known);
+        }
+        assert!(!self.panic, "a bug in a git job");
+        std::fs::create_dir_all(dir).map_err(|source| GitError::Io {
+            context: format!("creating {}", dir.display()),
+            source,
+        })?;
+        Ok(Worktree {
+            path: dir.to_path_buf(),
+            branch: format!("orch/{task}"),
+            created: true,
+        })
+    }
+
+    fn commit_all(&self, _worktree: &Path, _message: &str) -> Result<Option<String>, GitError> {
+        Ok(None)
+    }
+}
+
+/// Run a one-task plan to the end with `workspace`; the store's path.
+fn run_one(
+    dir: &Path,
+    workspace: RecordingWorkspace,
+    before: impl FnOnce(&mut Store),
+) -> (RunOutcome, std::path::PathBuf) {
+    let text = "[agents.sh]\ncommand = [\"sh\", \"-c\", \"{prompt}\"]\n\
+        [[tasks]]\nid = \"t\"\nagent = \"sh\"\nprompt = \"true\"\nretries = 0\n";
+    let config = crate::config::parse(text, &dir.join("orch.toml")).expect("config");
+    let state_dir = dir.join(".orch");
+    std::fs::create_dir_all(&state_dir).expect("state dir");
+    let db = state_dir.join("state.db");
+    let mut store = Store::open(&db).expect("store");
+    before(&mut store);
+    let parts = Parts {
+        workspace: Arc::new(workspace),
+        backend: Box::new(|_health, _registry| {
+            Ok(Box::new(InstantAgents { next_pid: 100 }) as Box<dyn AgentBackend>)
+        }),
+        clock: Arc::new(SystemClock),
+    };
+    let (engine, _handle) = Engine::with_parts(
+        config,
+        store,
+        "main".into(),
+        EngineOptions::default(),
+        parts,
+    )
+    .expect("engine");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let outcome = runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(20), engine.run()).await })
+        .expect("the run ended")
+        .expect("engine run");
+    (outcome, db)
+}
+
+#[test]
+fn a_git_job_that_panics_fails_its_attempt_and_the_run_ends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let workspace = RecordingWorkspace {
+        seen: seen.clone(),
+        panic: true,
+    };
+    let (outcome, db) = run_one(dir.path(), workspace, |_| {});
+    assert_eq!(outcome.exit_code, 1);
+    let reader = Store::open_read_only(&db).expect("reader");
+    let task = reader.task("t").ok().flatten().expect("task");
+    assert_eq!(task.state, TaskState::NeedsReview);
+    assert!(
+        task.cause
+            .as_deref()
+            .is_some_and(|c| c.contains("failed unexpectedly")),
+        "{:?}",
+        task.cause
+    );
+}
+
+#[test]
+fn a_recorded_worktree_whose_directory_is_gone_is_made_with_its_intent_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let workspace = RecordingWorkspace {
+        seen: seen.clone(),
+        panic: false,
+    };
+    let worktree = dir.path().join(".orch/worktrees/t");
+    let (outcome, db) = run_one(dir.path(), workspace, |store| {
+        // An earlier run made it and an agent ran in it; then someone
+        // deleted the directory.
+        let mut row = crate::store::TaskRow::pending("t", "t", "sh", 1);
+        row.state = TaskState::Queued;
+        row.attempts = 1;
+        let mut batch = store.batch().expect("batch");
+        batch.put_task(&row).expect("task");
+        batch
+            .worktree(&WorktreeRow::ready(
+                "t",
+                &worktree.display().to_string(),
+                "orch/t",
+                1,
+            ))
+            .expect("worktree");
+        batch.commit().expect("commit");
+    });
+    assert_eq!(outcome.exit_code, 0);
+    let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    assert_eq!(
+        seen,
+        vec![Known::Creating],
+        "the job was told it is being made"
+    );
+    let reader = Store::open_read_only(&db).expect("reader");
+    let row = reader.worktree("t").ok().flatten().expect("row");
+    assert_eq!(row.state, crate::store::WorktreeState::Ready);
+}
