@@ -1,18 +1,4 @@
-//! An agent's terminal: a vt100 screen plus our own compact history.
-//!
-//! # Design
-//!
-//! The parser runs with vt100's scrollback disabled (keeping 10,000 rows of
-//! 32-byte cells costs memory and, worse, row copies: ~6 MB/s). Rows leaving
-//! the top of the screen are reported through [`vt100::Callbacks::on_scroll`]
-//! and appended to a [`History`] as text plus style runs.
-//!
-//! Rows scrolled off the *alternate* screen (full-screen programs such as
-//! editors) never enter history, as in tmux: those are redraw artefacts, not
-//! output anyone scrolls back to. `ESC [ 3 J` ("erase saved lines") clears
-//! history, as terminals clear their scrollback.
-//!
-//! ## The plain-text fast path
+//! The plain-text fast path of [`TerminalScreen`].
 //!
 //! The only way vt100 lets us read a departing row is
 //! `RowContents::write_formatted_basic`, which walks every cell of the row:
@@ -43,6 +29,10 @@
 //!
 //! Together this ingests `seq`-style floods at a few hundred MB/s.
 //!
+//! Any other byte leaves fast mode after a sync, so everything that is not
+//! plain text (a terminal query among it) reaches vt100 with the screen
+//! exactly as all earlier bytes left it.
+//!
 //! The simple state cannot all be read from vt100 (the scroll region and the
 //! parser state are private), so it is *verified by observation*: fast mode is
 //! entered only after one plain line, fed normally from a blank bottom row at
@@ -58,130 +48,30 @@
 //! fast path are not counted. This only matters when the screen grows by more
 //! than the rows counted since (at least two screenfuls in any skipped run).
 
-use std::fmt;
-use std::num::NonZeroU16;
+use super::sink::ScrollMode;
+use super::{TerminalScreen, SYNC_ROWS};
+use crate::agent::history::History;
 
-use super::history::{History, HistoryLine, StyleRun};
-
-/// Largest screen we allocate (a 1000x2000 screen is 64 MB of cells).
-pub const MAX_ROWS: u16 = 1000;
-/// Largest screen width we allocate.
-pub const MAX_COLS: u16 = 2000;
-/// [`TerminalScreen::process_deferred`] syncs at the latest after this many
-/// rows left the screen (or history's capacity, if smaller).
-pub const SYNC_ROWS: usize = 65_536;
-/// ... or once this many bytes wait to be replayed into vt100 (or rows'
-/// text waits for history).
+/// Fast mode also syncs once this many bytes wait to be replayed into vt100
+/// (or rows' text waits for history).
 const MAX_PENDING_BYTES: usize = 512 * 1024;
 /// The fast path models at most this much input per step.
 const MAX_SEGMENT: usize = 64 * 1024;
-/// "Erase saved lines": terminals clear their scrollback, we our history.
-const CLEAR_SCROLLBACK: &[u8] = b"\x1b[3J";
-
-/// The agent's terminal: live screen (vt100, no scrollback of its own) plus
-/// compact [`History`].
-pub struct TerminalScreen {
-    parser: vt100::Parser<Sink>,
-    bytes: u64,
-    fast_path: bool,
-    /// Bytes of [`CLEAR_SCROLLBACK`] matched at the end of the last feed.
-    clear_matched: usize,
-    #[cfg(test)]
-    stats: FastStats,
-}
 
 /// How the fast path went (tests check it really ran, and never slipped).
 #[cfg(test)]
 #[derive(Debug, Default, Clone, Copy)]
-struct FastStats {
-    entered: usize,
-    probes_failed: usize,
-    replays: usize,
-    syncs: usize,
-    out_of_step: usize,
-}
-
-impl fmt::Debug for TerminalScreen {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (rows, cols) = self.size();
-        f.debug_struct("TerminalScreen")
-            .field("rows", &rows)
-            .field("cols", &cols)
-            .field("history_lines", &self.history().len())
-            .field("bytes_processed", &self.bytes)
-            .finish()
-    }
+pub(super) struct FastStats {
+    pub(super) entered: usize,
+    pub(super) probes_failed: usize,
+    pub(super) replays: usize,
+    pub(super) syncs: usize,
+    pub(super) out_of_step: usize,
 }
 
 impl TerminalScreen {
-    /// A blank screen of `rows` x `cols` (each clamped to 1..=[`MAX_ROWS`] /
-    /// [`MAX_COLS`]) keeping up to `history_lines` departed rows.
-    pub fn new(rows: u16, cols: u16, history_lines: usize) -> Self {
-        let (rows, cols) = clamp_size(rows, cols);
-        Self {
-            parser: vt100::Parser::new_with_callbacks(rows, cols, 0, Sink::new(history_lines)),
-            bytes: 0,
-            fast_path: true,
-            clear_matched: 0,
-            #[cfg(test)]
-            stats: FastStats::default(),
-        }
-    }
-
-    /// Feed bytes the agent printed. The screen and history are up to date
-    /// when this returns.
-    pub fn process(&mut self, bytes: &[u8]) {
-        self.process_deferred(bytes);
-        self.sync();
-    }
-
-    /// Like [`process`](Self::process), but work for plain-text floods may be
-    /// left pending: [`screen`](Self::screen) and [`history`](Self::history)
-    /// then show a consistent snapshot from a little earlier (at most
-    /// [`SYNC_ROWS`] rows or 512 KiB behind) until [`sync`](Self::sync) is
-    /// called or the output stops being plain text. A reader that is about
-    /// to wait for more output should call `sync`; one that already has more
-    /// to feed need not, which saves redrawing the vt100 screen per chunk.
-    pub fn process_deferred(&mut self, bytes: &[u8]) {
-        self.bytes += bytes.len() as u64;
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            if self.parser.callbacks().mirror.is_some() {
-                let used = self.fast_segment(rest);
-                if used > 0 {
-                    rest = &rest[used..];
-                    continue;
-                }
-                // The next byte is not plain text.
-                self.leave_fast();
-            }
-            // Ordinary processing up to the end of the line, then see whether
-            // what follows can use the fast path.
-            let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
-                self.feed_general(rest);
-                break;
-            };
-            self.feed_general(&rest[..=nl]);
-            rest = &rest[nl + 1..];
-            if self.fast_path {
-                let used = self.try_enter_fast(rest);
-                rest = &rest[used..];
-            }
-        }
-    }
-
-    /// True when [`process_deferred`](Self::process_deferred) left work
-    /// pending (the screen and history lag behind).
-    pub fn has_pending(&self) -> bool {
-        self.parser
-            .callbacks()
-            .mirror
-            .as_ref()
-            .is_some_and(Mirror::has_pending)
-    }
-
-    /// Bring the screen and history up to date with everything fed so far.
-    pub fn sync(&mut self) {
+    /// Replay what fast mode left pending (see [`TerminalScreen::sync`]).
+    pub(super) fn catch_up(&mut self) {
         let sink = self.parser.callbacks_mut();
         let Some(m) = sink.mirror.as_mut() else {
             return;
@@ -227,135 +117,13 @@ impl TerminalScreen {
         self.check_fast(expected);
     }
 
-    /// Resize the screen. Rows pushed off the top by a shrink go to history.
-    pub fn resize(&mut self, rows: u16, cols: u16) {
-        self.leave_fast();
-        let (rows, cols) = clamp_size(rows, cols);
-        let grows = rows > self.parser.screen().size().0;
-        if grows && !self.parser.screen().alternate_screen() {
-            // vt100 counts the rows that scrolled off and, on a grow, would
-            // put that many blank rows at the top (they went to our history,
-            // not to a vt100 scrollback it could pull them back from; a
-            // later shrink would then push the blanks into history). Erasing
-            // its (empty) saved lines resets the count, so the new rows are
-            // added at the bottom. Fed to vt100 directly: our history stays.
-            self.parser.process(CLEAR_SCROLLBACK);
-        }
-        self.parser.set_size(rows, cols);
-    }
-
-    /// The live screen (vt100 with no scrollback of its own).
-    pub fn screen(&self) -> &vt100::Screen {
-        self.parser.screen()
-    }
-
-    /// `(rows, cols)` of the live screen.
-    pub fn size(&self) -> (u16, u16) {
-        let (rows, cols) = self.parser.screen().size();
-        (rows.get(), cols.get())
-    }
-
-    /// Rows that scrolled off the top of the main screen, oldest first.
-    pub fn history(&self) -> &History {
-        &self.parser.callbacks().history
-    }
-
-    /// The last `n` lines: history, then the screen's rows with trailing blank
-    /// rows dropped; each line right-trimmed.
-    pub fn tail_text(&self, n: usize) -> Vec<String> {
-        let screen = self.parser.screen();
-        let (_, cols) = screen.size();
-        let mut rows: Vec<String> = screen
-            .rows(0, cols.get())
-            .map(|mut row| {
-                row.truncate(row.trim_end().len());
-                row
-            })
-            .collect();
-        while rows.last().is_some_and(String::is_empty) {
-            rows.pop();
-        }
-        let from_screen = rows.len().min(n);
-        let history = self.history();
-        let from_history = (n - from_screen).min(history.len());
-        let mut out = Vec::with_capacity(from_history + from_screen);
-        out.extend(
-            history
-                .iter()
-                .skip(history.len() - from_history)
-                .map(|line| line.text().trim_end().to_owned()),
-        );
-        out.extend(rows.drain(rows.len() - from_screen..));
-        out
-    }
-
-    /// Replace the screen with a blank one of the same size, keeping the
-    /// history (used to recover from a parser panic).
-    pub fn reset_keeping_history(&mut self) {
-        let (rows, cols) = self.size();
-        let (rows, cols) = clamp_size(rows, cols);
-        let mut sink = Sink::new(0);
-        sink.history = std::mem::take(&mut self.parser.callbacks_mut().history);
-        self.parser = vt100::Parser::new_with_callbacks(rows, cols, 0, sink);
-    }
-
-    /// Total bytes fed to [`process`](Self::process) and
-    /// [`process_deferred`](Self::process_deferred).
-    pub fn bytes_processed(&self) -> u64 {
-        self.bytes
-    }
-
-    /// Disable the plain-text fast path (tests compare both paths).
-    #[cfg(test)]
-    fn without_fast_path(mut self) -> Self {
-        self.fast_path = false;
-        self
-    }
-
-    /// Feed vt100 outside fast mode, clearing history where the output asks
-    /// terminals to erase their scrollback (`ESC [ 3 J`, as agents do when
-    /// they clear or redraw everything; without it a redraw would leave a
-    /// second copy in history).
-    fn feed_general(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            let mut cut = None;
-            for (i, &b) in bytes.iter().enumerate() {
-                if b == CLEAR_SCROLLBACK[self.clear_matched] {
-                    self.clear_matched += 1;
-                    if self.clear_matched == CLEAR_SCROLLBACK.len() {
-                        self.clear_matched = 0;
-                        cut = Some(i + 1);
-                        break;
-                    }
-                } else {
-                    self.clear_matched = usize::from(b == 0x1b);
-                }
-            }
-            match cut {
-                Some(end) => {
-                    self.parser.process(&bytes[..end]);
-                    // As a terminal does: the alternate screen has no
-                    // saved lines to erase.
-                    if !self.parser.screen().alternate_screen() {
-                        self.parser.callbacks_mut().history.clear();
-                    }
-                    bytes = &bytes[end..];
-                }
-                None => {
-                    self.parser.process(bytes);
-                    break;
-                }
-            }
-        }
-    }
-
     /// Leave fast mode, first bringing vt100 and history up to date.
-    fn leave_fast(&mut self) {
+    pub(super) fn leave_fast(&mut self) {
         self.sync();
         self.drop_fast();
     }
 
-    fn drop_fast(&mut self) {
+    pub(super) fn drop_fast(&mut self) {
         let sink = self.parser.callbacks_mut();
         sink.mirror = None;
         sink.scroll = ScrollMode::Capture;
@@ -363,7 +131,7 @@ impl TerminalScreen {
 
     /// Try to enter fast mode on the line at the start of `rest`. Returns the
     /// bytes consumed (the observed line), or 0 when not attempted.
-    fn try_enter_fast(&mut self, rest: &[u8]) -> usize {
+    pub(super) fn try_enter_fast(&mut self, rest: &[u8]) -> usize {
         let screen = self.parser.screen();
         let (rows, cols) = screen.size();
         let (rows, cols) = (rows.get(), cols.get());
@@ -422,7 +190,7 @@ impl TerminalScreen {
 
     /// Handle the plain-text prefix of `rest` in fast mode. Returns the bytes
     /// consumed (0 when `rest` starts with a non-plain byte).
-    fn fast_segment(&mut self, rest: &[u8]) -> usize {
+    pub(super) fn fast_segment(&mut self, rest: &[u8]) -> usize {
         let sink = self.parser.callbacks_mut();
         let Some(m) = sink.mirror.as_mut() else {
             return 0;
@@ -488,12 +256,6 @@ impl TerminalScreen {
     }
 }
 
-fn clamp_size(rows: u16, cols: u16) -> (NonZeroU16, NonZeroU16) {
-    let rows = NonZeroU16::new(rows.clamp(1, MAX_ROWS)).unwrap_or(NonZeroU16::MIN);
-    let cols = NonZeroU16::new(cols.clamp(1, MAX_COLS)).unwrap_or(NonZeroU16::MIN);
-    (rows, cols)
-}
-
 /// Bytes the fast path understands.
 fn is_plain(b: u8) -> bool {
     is_printable(b) || matches!(b, b'\r' | b'\n' | b'\t' | 0x08)
@@ -545,77 +307,6 @@ fn row_matches(screen: &vt100::Screen, row: u16, text: &[u8]) -> bool {
     })
 }
 
-/// What `on_scroll` does with a departing main-screen row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ScrollMode {
-    /// Read the row's cells (the general path).
-    Capture,
-    /// Fast mode, vt100 fed the real bytes: rows the mirror does not know are
-    /// read, the others are taken from the mirror.
-    Mirror,
-    /// Fast mode, the mirror already recorded the departures.
-    Discard,
-}
-
-/// The parser's callbacks: owns the history and the fast-path mirror.
-struct Sink {
-    history: History,
-    capture: RowCapture,
-    scroll: ScrollMode,
-    mirror: Option<Mirror>,
-    /// Main-screen scroll events since last reset (fast-path checks).
-    events: usize,
-    /// Alternate-screen scroll events since last reset.
-    alt_events: usize,
-}
-
-impl Sink {
-    fn new(history_lines: usize) -> Self {
-        Self {
-            history: History::new(history_lines),
-            capture: RowCapture::default(),
-            scroll: ScrollMode::Capture,
-            mirror: None,
-            events: 0,
-            alt_events: 0,
-        }
-    }
-
-    /// Read a departing row's cells into history (the general path).
-    fn capture_row(&mut self, contents: &vt100::capture::RowContents<'_>) {
-        if self.history.capacity() == 0 {
-            return;
-        }
-        self.capture.begin();
-        let mut state = vt100::capture::BasicFormattedCaptureState::new();
-        // RowCapture never fails, so neither does this.
-        let _ = contents.write_formatted_basic(&mut self.capture, &mut state);
-        self.history.push(self.capture.finish());
-    }
-}
-
-impl vt100::Callbacks for Sink {
-    fn on_scroll(&mut self, contents: vt100::capture::RowContents<'_>, alternate_screen: bool) {
-        if alternate_screen {
-            self.alt_events += 1;
-            return;
-        }
-        self.events += 1;
-        let handled = match (self.scroll, self.mirror.as_mut()) {
-            (ScrollMode::Discard, _) => true,
-            (ScrollMode::Mirror, Some(m)) if m.unknown > 0 => {
-                m.unknown -= 1;
-                false
-            }
-            (ScrollMode::Mirror, Some(m)) => m.pop_row(&mut self.history),
-            _ => false,
-        };
-        if !handled {
-            self.capture_row(&contents);
-        }
-    }
-}
-
 /// Append a mirror row (printable ASCII, so always valid UTF-8).
 fn push_plain_row(history: &mut History, row: &[u8]) {
     match std::str::from_utf8(row) {
@@ -637,11 +328,11 @@ fn push_plain_row(history: &mut History, row: &[u8]) {
 /// stand for a blank cell). vt100 is in that state too, except for work
 /// queued since the last `sync`: departed rows and `replay` bytes.
 #[derive(Debug)]
-struct Mirror {
+pub(super) struct Mirror {
     rows: u16,
     cols: u16,
     /// Rows at the top of the screen from before fast mode (not known).
-    unknown: usize,
+    pub(super) unknown: usize,
     text: Vec<u8>,
     ends: Vec<usize>,
     first: usize,
@@ -705,13 +396,13 @@ impl Mirror {
         (self.ends.len() - self.first).saturating_sub(above)
     }
 
-    fn has_pending(&self) -> bool {
+    pub(super) fn has_pending(&self) -> bool {
         !self.replay.is_empty() || self.replay_prep.is_some() || self.departed() > 0
     }
 
     /// vt100 scrolled a known row off (fed the real bytes): into history.
     /// False if the mirror has no row to give (a bug; caller captures).
-    fn pop_row(&mut self, history: &mut History) -> bool {
+    pub(super) fn pop_row(&mut self, history: &mut History) -> bool {
         if self.first >= self.ends.len() {
             return false;
         }
@@ -895,410 +586,12 @@ impl Mirror {
     }
 }
 
-/// Our pen while reading a row's formatted dump.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-struct Pen {
-    fg: vt100::Color,
-    bg: vt100::Color,
-    bold: bool,
-    dim: bool,
-    italic: bool,
-    underline: bool,
-    inverse: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum Esc {
-    #[default]
-    Text,
-    Escape,
-    Csi,
-}
-
-const MAX_PARAMS: usize = 16;
-
-/// Turns vt100's "basic formatted" dump of one row (cell contents and SGR
-/// sequences) back into text plus style runs.
-///
-/// vt100 writes each cell with one `write_str`/`write_char` call (contents,
-/// or a space for an empty styled cell) and never mixes cells and escape
-/// sequences in one call, so cell boundaries are exact.
-#[derive(Debug, Default)]
-struct RowCapture {
-    text: String,
-    runs: Vec<StyleRun>,
-    col: u16,
-    pen: Pen,
-    esc: Esc,
-    params: [u16; MAX_PARAMS],
-    nparams: usize,
-    param: u16,
-    param_digits: bool,
-}
-
-impl RowCapture {
-    fn begin(&mut self) {
-        self.text.clear();
-        self.runs.clear();
-        self.col = 0;
-        self.pen = Pen::default();
-        self.esc = Esc::Text;
-    }
-
-    fn finish(&self) -> HistoryLine {
-        HistoryLine::new(self.text.as_str(), self.runs.as_slice())
-    }
-
-    fn cell(&mut self, contents: &str) {
-        let width = cell_width(contents);
-        self.text.push_str(contents);
-        if self.pen != Pen::default() {
-            match self.runs.last_mut() {
-                Some(run)
-                    if run.start + run.len == self.col
-                        && run.fg == self.pen.fg
-                        && run.bg == self.pen.bg
-                        && run.bold == self.pen.bold
-                        && run.dim == self.pen.dim
-                        && run.italic == self.pen.italic
-                        && run.underline == self.pen.underline
-                        && run.inverse == self.pen.inverse =>
-                {
-                    run.len += width;
-                }
-                _ => self.runs.push(StyleRun {
-                    start: self.col,
-                    len: width,
-                    fg: self.pen.fg,
-                    bg: self.pen.bg,
-                    bold: self.pen.bold,
-                    dim: self.pen.dim,
-                    italic: self.pen.italic,
-                    underline: self.pen.underline,
-                    inverse: self.pen.inverse,
-                }),
-            }
-        }
-        self.col = self.col.saturating_add(width);
-    }
-
-    fn escape_char(&mut self, c: char) {
-        match self.esc {
-            Esc::Text => {}
-            Esc::Escape => {
-                self.esc = if c == '[' { Esc::Csi } else { Esc::Text };
-                self.nparams = 0;
-                self.param = 0;
-                self.param_digits = false;
-            }
-            Esc::Csi => match c {
-                '0'..='9' => {
-                    let digit = u16::from(c as u8 - b'0');
-                    self.param = self.param.saturating_mul(10).saturating_add(digit);
-                    self.param_digits = true;
-                }
-                ';' | ':' => self.end_param(),
-                'm' => {
-                    if self.param_digits || self.nparams > 0 {
-                        self.end_param();
-                    }
-                    self.apply_sgr();
-                    self.esc = Esc::Text;
-                }
-                _ => self.esc = Esc::Text,
-            },
-        }
-    }
-
-    fn end_param(&mut self) {
-        if self.nparams < MAX_PARAMS {
-            self.params[self.nparams] = self.param;
-            self.nparams += 1;
-        }
-        self.param = 0;
-        self.param_digits = false;
-    }
-
-    /// The SGR subset vt100 emits (see vt100's `term::Attrs`).
-    fn apply_sgr(&mut self) {
-        let params = &self.params[..self.nparams];
-        if params.is_empty() {
-            self.pen = Pen::default();
-            return;
-        }
-        let pen = &mut self.pen;
-        let mut i = 0;
-        while i < params.len() {
-            match params[i] {
-                0 => *pen = Pen::default(),
-                1 => (pen.bold, pen.dim) = (true, false),
-                2 => (pen.bold, pen.dim) = (false, true),
-                22 => (pen.bold, pen.dim) = (false, false),
-                3 => pen.italic = true,
-                23 => pen.italic = false,
-                4 => pen.underline = true,
-                24 => pen.underline = false,
-                7 => pen.inverse = true,
-                27 => pen.inverse = false,
-                n @ 30..=37 => pen.fg = vt100::Color::Idx(n as u8 - 30),
-                n @ 90..=97 => pen.fg = vt100::Color::Idx(n as u8 - 82),
-                39 => pen.fg = vt100::Color::Default,
-                n @ 40..=47 => pen.bg = vt100::Color::Idx(n as u8 - 40),
-                n @ 100..=107 => pen.bg = vt100::Color::Idx(n as u8 - 92),
-                49 => pen.bg = vt100::Color::Default,
-                n @ (38 | 48) => {
-                    let byte = |j: usize| params.get(j).map_or(0, |&v| v.min(255) as u8);
-                    let color = match params.get(i + 1) {
-                        Some(5) => {
-                            let c = vt100::Color::Idx(byte(i + 2));
-                            i += 2;
-                            c
-                        }
-                        Some(2) => {
-                            let c = vt100::Color::Rgb(byte(i + 2), byte(i + 3), byte(i + 4));
-                            i += 4;
-                            c
-                        }
-                        _ => vt100::Color::Default,
-                    };
-                    if n == 38 {
-                        pen.fg = color;
-                    } else {
-                        pen.bg = color;
-                    }
-                }
-                _ => {}
-            }
-            i += 1;
-        }
-    }
-}
-
-impl fmt::Write for RowCapture {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut rest = s;
-        while !rest.is_empty() {
-            if self.esc == Esc::Text {
-                match rest.find('\x1b') {
-                    None => {
-                        self.cell(rest);
-                        return Ok(());
-                    }
-                    Some(0) => {
-                        self.esc = Esc::Escape;
-                        rest = &rest[1..];
-                    }
-                    Some(i) => {
-                        self.cell(&rest[..i]);
-                        rest = &rest[i..];
-                    }
-                }
-            } else {
-                let mut chars = rest.chars();
-                if let Some(c) = chars.next() {
-                    self.escape_char(c);
-                }
-                rest = chars.as_str();
-            }
-        }
-        Ok(())
-    }
-
-    fn write_char(&mut self, c: char) -> fmt::Result {
-        match (self.esc, c) {
-            (Esc::Text, '\x1b') => self.esc = Esc::Escape,
-            (Esc::Text, _) => self.cell(c.encode_utf8(&mut [0; 4])),
-            _ => self.escape_char(c),
-        }
-        Ok(())
-    }
-}
-
-/// Columns a cell covers: 1, or 2 for a wide character.
-///
-/// The width tables are vt100's own (through its public row splitter, which
-/// measures with the same unicode-width crate and clamps to 2 as the grid
-/// does): a cell followed by a one-column `x` fits in two columns only if the
-/// cell is narrow. Cells whose width vt100 computes on the whole grapheme
-/// (rare emoji sequences) may come out as 1 where the grid used 2.
-fn cell_width(contents: &str) -> u16 {
-    if contents.len() == 1 {
-        return 1; // ASCII
-    }
-    let mut probe = [0u8; 64];
-    let n = contents.len();
-    if n + 1 > probe.len() {
-        return 1;
-    }
-    probe[..n].copy_from_slice(contents.as_bytes());
-    probe[n] = b'x';
-    let Ok(probe) = std::str::from_utf8(&probe[..=n]) else {
-        return 1;
-    };
-    match vt100::capture::basic_formatted_rows(probe, 2).next() {
-        Some(first) if first.len() == n => 2,
-        _ => 1,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::clamp_size;
+    use super::super::tests::texts;
     use super::*;
-
-    fn texts(h: &History) -> Vec<String> {
-        h.iter().map(|l| l.text().to_owned()).collect()
-    }
-
-    #[test]
-    fn plain_lines_scroll_into_history_without_runs() {
-        let mut t = TerminalScreen::new(10, 40, 1000);
-        for i in 1..=200 {
-            t.process(format!("line {i}\r\n").as_bytes());
-        }
-        // 200 lines and the cursor on a blank bottom row: 191 rows left.
-        let h = t.history();
-        assert_eq!(h.len(), 191);
-        for (i, line) in h.iter().enumerate() {
-            assert_eq!(line.text(), format!("line {}", i + 1));
-            assert!(line.runs().is_empty());
-        }
-        assert_eq!(t.screen().contents().lines().next(), Some("line 192"));
-        assert_eq!(t.tail_text(3), ["line 198", "line 199", "line 200"]);
-        assert_eq!(
-            t.bytes_processed(),
-            (1..=200)
-                .map(|i| format!("line {i}\r\n").len() as u64)
-                .sum::<u64>()
-        );
-    }
-
-    #[test]
-    fn coloured_lines_keep_their_styles() {
-        let mut t = TerminalScreen::new(10, 40, 1000);
-        for i in 0..200 {
-            if i % 3 == 0 {
-                t.process(
-                    format!("ok \x1b[31;1mred {i}\x1b[0m \x1b[48;5;200mbg\x1b[m\r\n").as_bytes(),
-                );
-            } else {
-                t.process(format!("plain {i}\r\n").as_bytes());
-            }
-        }
-        let h = t.history();
-        assert_eq!(h.len(), 191);
-        for (i, line) in h.iter().enumerate() {
-            if i % 3 == 0 {
-                let red = format!("red {i}");
-                assert_eq!(line.text(), format!("ok {red} bg"));
-                let runs = line.runs();
-                assert_eq!(runs.len(), 2, "{runs:?}");
-                assert_eq!((runs[0].start, runs[0].len), (3, red.len() as u16));
-                assert_eq!(runs[0].fg, vt100::Color::Idx(1));
-                assert!(runs[0].bold && !runs[0].italic);
-                assert_eq!((runs[1].start, runs[1].len), (4 + red.len() as u16, 2));
-                assert_eq!(runs[1].bg, vt100::Color::Idx(200));
-                assert_eq!(runs[1].fg, vt100::Color::Default);
-                assert!(!runs[1].bold);
-            } else {
-                assert_eq!(line.text(), format!("plain {i}"));
-                assert!(line.runs().is_empty());
-            }
-        }
-    }
-
-    #[test]
-    fn history_capacity_is_a_ring() {
-        let mut t = TerminalScreen::new(5, 20, 50);
-        let mut all = String::new();
-        for i in 0..1000 {
-            all.push_str(&format!("{i}\r\n"));
-        }
-        t.process(all.as_bytes());
-        let h = t.history();
-        assert_eq!(h.len(), 50);
-        // 1000 lines, 4 of them still on screen above the blank cursor row.
-        assert_eq!(h.get(0).map(HistoryLine::text), Some("946"));
-        assert_eq!(h.get(49).map(HistoryLine::text), Some("995"));
-    }
-
-    #[test]
-    fn wide_characters_keep_column_math() {
-        let mut t = TerminalScreen::new(3, 20, 10);
-        t.process("a\u{4e2d}\u{6587}b \x1b[32mgreen\x1b[m\r\n\n\n\n".as_bytes());
-        let h = t.history();
-        let line = h
-            .iter()
-            .find(|l| l.text().starts_with('a'))
-            .expect("line in history");
-        assert_eq!(line.text(), "a\u{4e2d}\u{6587}b green");
-        // a(1) + two wide chars (4) + b(1) + space(1) = column 7.
-        assert_eq!(line.runs().len(), 1);
-        assert_eq!((line.runs()[0].start, line.runs()[0].len), (7, 5));
-        assert_eq!(line.runs()[0].fg, vt100::Color::Idx(2));
-        assert_eq!(cell_width("\u{e9}"), 1);
-        assert_eq!(cell_width("e\u{301}"), 1);
-        assert_eq!(cell_width("\u{1f600}"), 2);
-    }
-
-    #[test]
-    fn alternate_screen_rows_stay_out_of_history() {
-        let mut t = TerminalScreen::new(5, 20, 100);
-        t.process(b"main\r\n\x1b[?1049h");
-        for i in 0..50 {
-            t.process(format!("alt {i}\r\n").as_bytes());
-        }
-        assert!(t.history().is_empty());
-        t.process(b"\x1b[?1049l");
-        assert_eq!(t.screen().contents().lines().next(), Some("main"));
-    }
-
-    #[test]
-    fn screen_renders_colour_and_cursor_moves() {
-        let mut t = TerminalScreen::new(5, 20, 10);
-        t.process(b"junk\r\n\x1b[2J\x1b[H\x1b[31mR\x1b[0m\x1b[3;5HX");
-        let s = t.screen();
-        let r = s.cell(0, 0).expect("cell");
-        assert_eq!(r.contents(), "R");
-        assert_eq!(r.fgcolor(), vt100::Color::Idx(1));
-        assert_eq!(s.cell(2, 4).map(vt100::Cell::contents), Some("X"));
-        assert_eq!(s.cell(1, 0).map(vt100::Cell::contents), Some(""));
-    }
-
-    #[test]
-    fn shrinking_pushes_rows_into_history() {
-        let mut t = TerminalScreen::new(6, 20, 100);
-        t.process(b"a\r\nb\r\nc\r\nd\r\ne\r\nf");
-        t.resize(3, 20);
-        assert_eq!(texts(t.history()), ["a", "b", "c"]);
-        assert_eq!(t.tail_text(10), ["a", "b", "c", "d", "e", "f"]);
-    }
-
-    #[test]
-    fn growing_the_screen_adds_rows_at_the_bottom_and_no_blank_history() {
-        let mut t = TerminalScreen::new(5, 10, 100);
-        for i in 1..=20 {
-            t.process(format!("line{i}\r\n").as_bytes());
-        }
-        t.resize(8, 10);
-        let rows: Vec<String> = t.screen().rows(0, 10).collect();
-        assert_eq!(rows[0], "line17", "{rows:?}");
-        t.resize(5, 10);
-        let history: Vec<&str> = t.history().iter().map(|l| l.text()).collect();
-        assert!(
-            history.iter().all(|l| !l.is_empty()),
-            "blank rows in history: {history:?}"
-        );
-    }
-
-    #[test]
-    fn erase_saved_lines_on_the_alternate_screen_keeps_history() {
-        let mut t = TerminalScreen::new(3, 10, 100);
-        t.process(b"a\r\nb\r\nc\r\nd\r\n");
-        let before = t.history().len();
-        assert!(before > 0);
-        t.process(b"\x1b[?1049h\x1b[3J\x1b[?1049l");
-        assert_eq!(t.history().len(), before);
-    }
+    use crate::agent::history::HistoryLine;
 
     #[test]
     fn fast_path_is_not_fooled_by_a_line_of_spaces_after_a_stray_escape() {
@@ -1311,38 +604,6 @@ mod tests {
         assert_eq!(fast.screen().contents(), plain.screen().contents());
         let history: Vec<&str> = fast.history().iter().map(|l| l.text()).collect();
         assert!(!history.contains(&"C"), "{history:?}");
-    }
-
-    #[test]
-    fn erase_saved_lines_clears_history() {
-        let mut t = TerminalScreen::new(3, 20, 100);
-        t.process(b"a\r\nb\r\nc\r\nd\r\n");
-        assert_eq!(texts(t.history()), ["a", "b"]);
-        // Split across feeds, as a PTY read may split it.
-        t.process(b"\x1b[2J\x1b[");
-        t.process(b"3J\x1b[Hx\r\ny\r\nz\r\n");
-        assert_eq!(texts(t.history()), ["x"]);
-        t.process(b"\x1b[3Q\x1b\x1b[3J");
-        assert!(t.history().is_empty());
-    }
-
-    #[test]
-    fn reset_keeps_history() {
-        let mut t = TerminalScreen::new(2, 10, 10);
-        t.process(b"a\r\nb\r\nc");
-        t.reset_keeping_history();
-        assert_eq!(texts(t.history()), ["a"]);
-        assert_eq!(t.size(), (2, 10));
-        assert_eq!(t.tail_text(5), ["a"]);
-    }
-
-    #[test]
-    fn tail_text_drops_trailing_blank_rows() {
-        let mut t = TerminalScreen::new(10, 20, 10);
-        t.process(b"one   \r\ntwo\r\n");
-        assert_eq!(t.tail_text(5), ["one", "two"]);
-        assert_eq!(t.tail_text(1), ["two"]);
-        assert!(t.tail_text(0).is_empty());
     }
 
     #[test]
@@ -1478,6 +739,7 @@ mod tests {
 
     /// Deterministic xorshift for the differential test.
     struct Rng(u64);
+
     impl Rng {
         fn next(&mut self) -> u64 {
             self.0 ^= self.0 << 13;
