@@ -118,6 +118,18 @@ impl Shared {
     }
 
     /// Run `op` on the screen (see [`guarded`]).
+    /// Write the screen's answers to the agent's queries to its input, in
+    /// order with anything typed. Never blocks: an agent that does not read
+    /// its input loses the answers, as it loses keys.
+    fn answer(&self, replies: Vec<u8>) {
+        let input = lock(&self.input);
+        if let Some(tx) = input.as_ref() {
+            if tx.try_send(replies).is_err() {
+                tracing::debug!(pid = self.pid, "terminal query answers dropped: input full");
+            }
+        }
+    }
+
     fn screen_op(&self, op: impl FnOnce(&mut TerminalScreen)) {
         guarded(self.pid, &mut lock(&self.screen), op);
     }

@@ -68,9 +68,17 @@ pub(super) fn reader_loop(shared: &Shared, mut pty: File, done: &SyncSender<()>)
             guarded(shared.pid, &mut screen, |screen| {
                 screen.process_deferred(piece);
             });
+            // Answers to the agent's terminal queries (cursor position,
+            // device attributes, colours), as a terminal gives them: from
+            // the screen, whoever watches. Sent after the lock is let go.
+            let replies = screen.take_replies();
             // Under the screen lock, so a subscriber's repaint and stream
             // meet exactly here (see `tap`).
             lock(&shared.tap).publish(piece);
+            drop(screen);
+            if let Some(replies) = replies {
+                shared.answer(replies);
+            }
         }
         // Bring the screen up to date at most every SYNC_INTERVAL while
         // output streams in (plain-text floods then skip most of vt100's

@@ -617,3 +617,16 @@ fn a_subscriber_that_never_reads_holds_up_nothing() {
     assert!(!late.repaint.is_empty());
     assert_eq!(late.stream.try_recv(), Err(TryRecvError::Closed));
 }
+
+#[test]
+fn the_agents_terminal_queries_are_answered_from_its_screen() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/agents/queries.sh");
+    let a = start(&["bash", script]);
+    assert_eq!(a.wait_exit(), AgentExit::Code(0));
+    let text = a.screen_text();
+    // "ready" left the cursor on row 1, column 6.
+    assert!(text.contains("cpr=$'\\E[1;6'"), "{text}");
+    assert!(text.contains("da=$'\\E[?1;2'"), "{text}");
+    assert!(text.contains("bg=$'\\E]11;rgb:"), "{text}");
+    assert!(!text.contains("timeout"), "{text}");
+}
