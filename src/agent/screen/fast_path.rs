@@ -589,7 +589,7 @@ impl Mirror {
 #[cfg(test)]
 mod tests {
     use super::super::clamp_size;
-    use super::super::tests::texts;
+    use super::super::tests::{numbered, texts};
     use super::*;
     use crate::agent::history::HistoryLine;
 
@@ -609,11 +609,8 @@ mod tests {
     #[test]
     fn fast_path_enters_on_plain_floods() {
         let mut t = TerminalScreen::new(10, 40, 10_000);
-        let mut all = String::new();
-        for i in 0..5000 {
-            all.push_str(&format!("{i}\r\n"));
-        }
-        t.process(all.as_bytes());
+        let all = numbered(0..5000);
+        t.process(&all);
         assert!(t.parser.callbacks().mirror.is_some());
         assert_eq!(t.history().len(), 4991);
         assert_eq!(t.history().get(4990).map(HistoryLine::text), Some("4990"));
@@ -622,11 +619,8 @@ mod tests {
     #[test]
     fn deferred_work_is_bounded_and_consistent() {
         let mut t = TerminalScreen::new(10, 40, 10_000);
-        let mut all = String::new();
-        for i in 0..20_000 {
-            all.push_str(&format!("{i}\r\n"));
-        }
-        t.process_deferred(all.as_bytes());
+        let all = numbered(0..20_000);
+        t.process_deferred(&all);
         assert!(t.has_pending());
         // The snapshot is consistent (the screen continues where history
         // ends) and at most SYNC_ROWS rows behind.

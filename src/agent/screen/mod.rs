@@ -329,6 +329,13 @@ mod tests {
     use super::*;
     use crate::agent::history::HistoryLine;
 
+    /// `"{i}\r\n"` for each `i` in `range`: the lines of a plain flood.
+    pub(super) fn numbered(range: std::ops::Range<usize>) -> Vec<u8> {
+        range
+            .flat_map(|i| format!("{i}\r\n").into_bytes())
+            .collect()
+    }
+
     pub(super) fn texts(h: &History) -> Vec<String> {
         h.iter().map(|l| l.text().to_owned()).collect()
     }
@@ -359,11 +366,7 @@ mod tests {
     #[test]
     fn history_capacity_is_a_ring() {
         let mut t = TerminalScreen::new(5, 20, 50);
-        let mut all = String::new();
-        for i in 0..1000 {
-            all.push_str(&format!("{i}\r\n"));
-        }
-        t.process(all.as_bytes());
+        t.process(&numbered(0..1000));
         let h = t.history();
         assert_eq!(h.len(), 50);
         // 1000 lines, 4 of them still on screen above the blank cursor row.

@@ -207,6 +207,7 @@ impl Replies {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::numbered;
     use super::super::TerminalScreen;
     use super::*;
 
@@ -338,14 +339,9 @@ mod tests {
     fn queries_in_a_plain_flood_see_the_exact_screen() {
         // The fast path defers vt100's work during plain floods; a query must
         // still see the cursor where every byte before it put it.
-        let mut flood = Vec::new();
-        for i in 0..5000 {
-            flood.extend_from_slice(format!("line {i}\r\n").as_bytes());
-        }
+        let mut flood = numbered(0..5000);
         flood.extend_from_slice(b"abc\x1b[6n");
-        for i in 0..300 {
-            flood.extend_from_slice(format!("{i}\r\n").as_bytes());
-        }
+        flood.extend(numbered(0..300));
         flood.extend_from_slice(b"\x1b[3;7H\x1b[6n");
         for chunk_len in [7, 4096, flood.len()] {
             let mut t = TerminalScreen::new(10, 40, 1000);

@@ -190,7 +190,8 @@ impl fmt::Write for RowCapture {
         let mut rest = s;
         while !rest.is_empty() {
             if self.esc == Esc::Text {
-                match rest.find('\x1b') {
+                // ESC is ASCII, so a byte search finds it at a char boundary.
+                match rest.bytes().position(|b| b == 0x1b) {
                     None => {
                         self.cell(rest);
                         return Ok(());
