@@ -193,10 +193,10 @@ pub struct Engine {
 }
 
 const INBOX: usize = 1024;
+const OUTBOX: usize = 4096;
 
 /// The cause recorded when a git job panicked (a bug; the log has it).
 const JOB_PANICKED: &str = "the git operation failed unexpectedly (see .orch/orch.log)";
-const OUTBOX: usize = 4096;
 
 impl Engine {
     /// Reconcile the store with `config` (closing attempts a dead orch left
@@ -445,6 +445,7 @@ impl Engine {
                 Effect::Persist(write) => writes.push(write),
                 Effect::Publish(event) => events.push(event),
                 other => {
+                    let other = self.record_intent(other, &mut writes);
                     self.flush(&mut writes, &mut events)?;
                     if let Some(input) = self.carry_out(other)? {
                         let more = self.core.input(input, self.clock.now())?;
@@ -454,6 +455,44 @@ impl Engine {
             }
         }
         self.flush(&mut writes, &mut events)
+    }
+
+    /// A worktree job's intent, written with the rows before it: whenever
+    /// nothing occupies the path (a new worktree, or a recorded one whose
+    /// directory is gone), the row says `creating` and the job is told so,
+    /// so a kill during the checkout leaves one the next run knows it may
+    /// make again, never a half-made tree taken for the agent's work. A
+    /// directory already there is never orch's to remake.
+    fn record_intent(&self, effect: Effect, writes: &mut Vec<Write>) -> Effect {
+        match effect {
+            Effect::PrepareWorktree {
+                task,
+                attempt,
+                dir,
+                base,
+                known,
+            } => {
+                let known = if std::fs::symlink_metadata(&dir).is_err() {
+                    writes.push(Write::Worktree(WorktreeRow::creating(
+                        &task,
+                        &dir.display().to_string(),
+                        &format!("{BRANCH_PREFIX}{task}"),
+                        self.clock.now().wall_ms,
+                    )));
+                    Known::Creating
+                } else {
+                    known
+                };
+                Effect::PrepareWorktree {
+                    task,
+                    attempt,
+                    dir,
+                    base,
+                    known,
+                }
+            }
+            other => other,
+        }
     }
 
     /// One effect that is not a write or an event. A result the core must
@@ -466,26 +505,8 @@ impl Engine {
                 attempt,
                 dir,
                 base,
-                mut known,
+                known,
             } => {
-                // The intent first, whenever nothing occupies the path (a new
-                // worktree, or a recorded one whose directory is gone): a kill
-                // during the checkout then leaves one the next run knows it
-                // may make again, never a half-made tree taken for the
-                // agent's work. A directory already there is never orch's to
-                // remake.
-                if std::fs::symlink_metadata(&dir).is_err() {
-                    let row = WorktreeRow::creating(
-                        &task,
-                        &dir.display().to_string(),
-                        &format!("{BRANCH_PREFIX}{task}"),
-                        self.clock.now().wall_ms,
-                    );
-                    let mut batch = self.store.batch()?;
-                    batch.worktree(&row)?;
-                    batch.commit()?;
-                    known = Known::Creating;
-                }
                 let workspace = self.workspace.clone();
                 let failed = Input::WorktreeReady {
                     task: task.clone(),
@@ -569,9 +590,11 @@ impl Engine {
         }
     }
 
-    /// Run `work` on the blocking pool; its result comes back as an input.
-    /// A job that panics reports `failed` instead (and the panic goes to
-    /// the log), so its attempt always ends and the run can too.
+    /// Run `work` on tokio's blocking pool; its result comes back as an
+    /// input. Jobs run in parallel: one task's large checkout never holds up
+    /// another task's commit or worktree. A job that panics reports `failed`
+    /// instead (and the panic goes to the log), so its attempt always ends
+    /// and the run can too.
     fn job(&self, failed: Input, work: impl FnOnce() -> Input + Send + 'static) {
         let tx = self.inputs_tx.clone();
         tokio::task::spawn_blocking(move || {

@@ -42,7 +42,16 @@ impl Attempts {
         self.live.insert(task.to_string(), live);
     }
 
-    /// Every attempt counts against `max_parallel`, whatever its phase.
+    /// Attempts that hold a slot: their agent runs or is about to. One
+    /// whose agent has exited and whose leftovers are being committed does
+    /// not; `max_parallel` and `max_instances` count agents.
+    pub(crate) fn slots_taken(&self) -> usize {
+        self.live
+            .values()
+            .filter(|l| l.phase != Phase::Committing)
+            .count()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.live.len()
     }
@@ -75,10 +84,11 @@ impl Attempts {
         found
     }
 
-    /// How many attempts each agent (the one that really runs) has.
+    /// How many slot-holding attempts each agent (the one that really
+    /// runs) has.
     pub(crate) fn by_agent(&self) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();
-        for live in self.live.values() {
+        for live in self.live.values().filter(|l| l.phase != Phase::Committing) {
             *counts.entry(live.row.agent.clone()).or_default() += 1;
         }
         counts

@@ -164,10 +164,24 @@ pub struct Core {
     jitter_state: u64,
     /// Transitions made so far; lets `settle` see whether a pass changed anything.
     transitions: u64,
+    /// Grows with every reload.
+    plan_generation: u64,
+    /// What the last settle saw; an unchanged plan needs no new pass.
+    last_settle: Option<SettleKey>,
     /// The time of the call being handled.
     now: Now,
     /// Effects of the call being handled, in order.
     out: Vec<Effect>,
+}
+
+/// What a settle pass depends on, besides the time (see `settle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SettleKey {
+    transitions: u64,
+    attempts: usize,
+    slots: usize,
+    plan: u64,
+    shutting_down: bool,
 }
 
 /// How the run as a whole stands.
@@ -215,6 +229,8 @@ impl Core {
             run: RunFlags::default(),
             jitter_state: setup.seed | 1,
             transitions: 0,
+            plan_generation: 0,
+            last_settle: None,
             now,
             out: Vec::new(),
         };
@@ -224,7 +240,8 @@ impl Core {
     }
 
     /// Something outside asks for something. The answer, and the effects
-    /// that carry it out (the answer holds only once they are persisted).
+    /// that carry it out (the answer holds only once they are persisted);
+    /// what follows from it for other tasks comes with the next tick.
     pub fn request(
         &mut self,
         actor: Actor,
@@ -251,11 +268,13 @@ impl Core {
         if let Err(err) = &result {
             tracing::info!(%err, "request refused");
         }
-        self.settle()?;
         Ok((result, self.take_effects()))
     }
 
-    /// The engine's own machinery reports something.
+    /// The engine's own machinery reports something. Only
+    /// [`Input::Tick`] brings the rest of the plan up to date (readiness,
+    /// gates, backoffs, starts): the driver ticks once after each batch of
+    /// inputs and requests, so a burst of them costs one pass over the plan.
     pub fn input(&mut self, input: Input, now: Now) -> Result<Vec<Effect>, CoreError> {
         self.now = now;
         match input {
@@ -271,6 +290,7 @@ impl Core {
             Input::Tick { heard } => {
                 self.note_heard(heard);
                 self.supervise();
+                self.settle()?;
             }
             Input::WorktreeReady {
                 task,
@@ -288,7 +308,6 @@ impl Core {
                 result,
             } => self.on_committed(&task, attempt, result)?,
         }
-        self.settle()?;
         Ok(self.take_effects())
     }
 

@@ -99,6 +99,7 @@ impl Core {
         self.tasks
             .archive_unless(|id| config.tasks.iter().any(|t| t.id == id));
         self.defs = Definitions::new(config);
+        self.plan_generation += 1;
         for id in pending {
             if let Some(attempt) = self.commits_pending.remove(&id) {
                 self.resume_commit(&id, attempt);

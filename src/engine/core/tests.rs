@@ -95,23 +95,39 @@ impl Harness {
         self.last = effects;
     }
 
+    /// An input and then a tick, as the driver does; `last` holds the
+    /// effects of both.
     fn input(&mut self, input: Input) {
-        let effects = self.core.input(input, self.now).expect("core");
+        let mut effects = self.core.input(input, self.now).expect("core");
+        effects.extend(
+            self.core
+                .input(Input::Tick { heard: Vec::new() }, self.now)
+                .expect("core"),
+        );
         self.record(effects);
     }
 
+    /// A request and then a tick, as the driver does.
     fn request(&mut self, request: Request) -> Result<(), ActionError> {
-        let (answer, effects) = self
+        let (answer, mut effects) = self
             .core
             .request(Actor::User("tester".into()), request, self.now)
             .expect("core");
+        effects.extend(
+            self.core
+                .input(Input::Tick { heard: Vec::new() }, self.now)
+                .expect("core"),
+        );
         self.record(effects);
         answer
     }
 
     fn tick(&mut self) {
-        let heard = Vec::new();
-        self.input(Input::Tick { heard });
+        let effects = self
+            .core
+            .input(Input::Tick { heard: Vec::new() }, self.now)
+            .expect("core");
+        self.record(effects);
     }
 
     /// Move both clocks forward, then tick.
@@ -1102,4 +1118,17 @@ fn reconcile_is_written_before_any_leftover_is_killed() {
     assert!(effects[..kill]
         .iter()
         .any(|e| matches!(e, Effect::Persist(Write::Task(row)) if row.state == TaskState::Queued)));
+}
+
+#[test]
+fn an_attempt_being_committed_frees_its_slot() {
+    let text = format!(
+        "{AGENTS}[project]\nmax_parallel = 1\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\nprompt = \"x\"\n[[tasks]]\nid = \"b\"\nagent = \"sh\"\nprompt = \"x\"\n"
+    );
+    let mut h = start(&text);
+    assert_eq!(h.state("b"), TaskState::Queued);
+    h.run_jobs();
+    h.exit("a", 0);
+    assert_eq!(h.state("a"), TaskState::Running, "its commit is under way");
+    assert_eq!(h.state("b"), TaskState::Running, "the agent's slot is free");
 }

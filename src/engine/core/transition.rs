@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::config::MergeMode;
-use crate::engine::core::{Core, CoreError};
+use crate::engine::core::{Core, CoreError, SettleKey};
 use crate::engine::effect::Write;
 use crate::engine::message::{Actor, Event};
 use crate::engine::schedule::{self, Candidate, Readiness};
@@ -100,14 +100,42 @@ impl Core {
     /// launch that fails at once frees a slot): repeat until nothing
     /// changes. Every pass that continues made at least one transition,
     /// and each task can only make finitely many, so this ends.
+    ///
+    /// A pass looks at every task, so it is skipped when nothing it depends
+    /// on moved since the last settle: no transition, no attempt started,
+    /// ended or freed its slot, no reload, and nothing time-based due.
     pub(super) fn settle(&mut self) -> Result<(), CoreError> {
+        if self.last_settle == Some(self.settle_key()) && !self.time_due() {
+            return Ok(());
+        }
         loop {
             let before = self.transitions;
             self.settle_pass()?;
             if self.transitions == before {
+                self.last_settle = Some(self.settle_key());
                 return Ok(());
             }
         }
+    }
+
+    /// What a settle pass depends on, besides the time.
+    fn settle_key(&self) -> SettleKey {
+        SettleKey {
+            transitions: self.transitions,
+            attempts: self.live.len(),
+            slots: self.live.slots_taken(),
+            plan: self.plan_generation,
+            shutting_down: self.run.shutting_down,
+        }
+    }
+
+    /// Is a backoff over, or a gate to be decided by a flag or a timeout?
+    fn time_due(&self) -> bool {
+        let now = self.now.wall_ms;
+        let backoff_over = !self.run.shutting_down && self.tasks.retry_times().any(|at| at <= now);
+        let gate_to_decide = (self.opts.approve_all || self.opts.approval_timeout.is_some())
+            && self.tasks.any_in(TaskState::AwaitingApproval);
+        backoff_over || gate_to_decide
     }
 
     fn settle_pass(&mut self) -> Result<(), CoreError> {
@@ -223,7 +251,7 @@ impl Core {
         // Runs on every settle pass: with every slot taken there is nothing
         // to pick, and resolving agents (PATH lookups) would be wasted.
         let max_parallel = self.defs.max_parallel();
-        if self.live.len() >= max_parallel {
+        if self.live.slots_taken() >= max_parallel {
             return Ok(());
         }
         let by_agent = self.live.by_agent();
@@ -259,7 +287,7 @@ impl Core {
         let defs = &self.defs;
         let picked: Vec<(String, String)> = schedule::pick_starts(
             &candidates,
-            self.live.len(),
+            self.live.slots_taken(),
             &by_agent,
             max_parallel,
             |agent| defs.agent(agent).and_then(|a| a.max_instances),
