@@ -459,7 +459,8 @@ impl Engine {
 
     /// A worktree job's intent, written with the rows before it: whenever
     /// nothing occupies the path (a new worktree, or a recorded one whose
-    /// directory is gone), the row says `creating` and the job is told so,
+    /// directory is gone: not found, not merely unreadable), the row says
+    /// `creating` and the job is told so,
     /// so a kill during the checkout leaves one the next run knows it may
     /// make again, never a half-made tree taken for the agent's work. A
     /// directory already there is never orch's to remake.
@@ -472,7 +473,11 @@ impl Engine {
                 base,
                 known,
             } => {
-                let known = if std::fs::symlink_metadata(&dir).is_err() {
+                let absent = matches!(
+                    std::fs::symlink_metadata(&dir),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound
+                );
+                let known = if absent {
                     writes.push(Write::Worktree(WorktreeRow::creating(
                         &task,
                         &dir.display().to_string(),

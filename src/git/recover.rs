@@ -41,7 +41,7 @@ impl Repo {
             },
         }
         for admin in self.task_registrations(task_id)? {
-            if registration_is_leftover(&admin, dir) {
+            if registration_is_leftover(&admin, dir, task_id) {
                 tracing::warn!(task = task_id, registration = %admin.display(), "removing a half-written worktree registration");
                 fs::remove_dir_all(&admin).map_err(io_err(ctx()))?;
             }
@@ -121,8 +121,11 @@ fn is_task_name(task_id: &str, name: &str) -> bool {
 
 /// A registration a killed creation of `dir` left: it points at `dir`,
 /// which is gone, or it never got its `gitdir` file. Either is useless to
-/// git (`git worktree prune` removes both) and blocks the name.
-fn registration_is_leftover(admin: &Path, dir: &Path) -> bool {
+/// git (`git worktree prune` removes both) and blocks the name. One without
+/// a `gitdir` says nothing of whose it is, so only the task's own first
+/// name counts: `orch-a-1` may be task `a`'s second registration, or task
+/// `a-1`'s first, being written right now.
+fn registration_is_leftover(admin: &Path, dir: &Path, task_id: &str) -> bool {
     match fs::read_to_string(admin.join("gitdir")) {
         Ok(gitdir) => {
             let gitdir = PathBuf::from(gitdir.trim());
@@ -131,7 +134,9 @@ fn registration_is_leftover(admin: &Path, dir: &Path) -> bool {
                     .parent()
                     .is_some_and(|wt| resolved(wt) == resolved(dir))
         }
-        Err(_) => true,
+        Err(_) => admin
+            .file_name()
+            .is_some_and(|name| name.to_str() == Some(worktree_name(task_id).as_str())),
     }
 }
 
@@ -145,4 +150,23 @@ fn resolved(path: &Path) -> PathBuf {
 
 fn is_empty_dir(dir: &Path) -> bool {
     fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registration_without_gitdir_is_a_leftover_only_under_the_tasks_own_name() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let own = root.path().join("orch-a");
+        let other = root.path().join("orch-a-1");
+        fs::create_dir_all(&own).expect("own");
+        fs::create_dir_all(&other).expect("other");
+        let dir = root.path().join("worktrees/a");
+        assert!(registration_is_leftover(&own, &dir, "a"));
+        // Task a-1's first registration, whose gitdir may be on its way.
+        assert!(!registration_is_leftover(&other, &dir, "a"));
+        assert!(registration_is_leftover(&other, &dir, "a-1"));
+    }
 }

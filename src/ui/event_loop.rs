@@ -150,8 +150,15 @@ pub async fn run(session: Session, keymap: Keymap, theme: Theme) -> i32 {
     // Stop the engine (and its agents) and wait for it to save everything.
     // The engine's own view of the tasks, not the screen's (which may be a
     // frame behind): it decides the exit status.
-    let last = handle.snapshot().await;
-    shutdown_engine(&handle).await;
+    // Bounded like the wait for the engine below: an engine that stopped
+    // answering must not keep orch from exiting.
+    let asked = tokio::time::timeout(Duration::from_secs(10), async {
+        let last = handle.snapshot().await;
+        shutdown_engine(&handle).await;
+        last
+    })
+    .await;
+    let last = asked.ok().flatten();
     // Agents whose process runs are stopped (their attempts interrupted);
     // an attempt whose worktree or commit is under way finishes it first.
     let stopping = last.as_ref().map_or(0, |s| s.agents.len());
