@@ -26,7 +26,7 @@ use crate::engine::message::{
     ActionError, Actor, Event, HealthSample, Input, Request, RunOutcome, Snapshot, SpawnFailure,
 };
 use crate::engine::state::TaskState;
-use crate::git::{Known, Repo, Workspace, BRANCH_PREFIX};
+use crate::git::{GitError, Known, Repo, Workspace, BRANCH_PREFIX};
 use crate::store::{Batch, EventRow, Store, StoreError, WorktreeRow};
 
 #[cfg(test)]
@@ -464,40 +464,26 @@ impl Engine {
     /// so a kill during the checkout leaves one the next run knows it may
     /// make again, never a half-made tree taken for the agent's work. A
     /// directory already there is never orch's to remake.
-    fn record_intent(&self, effect: Effect, writes: &mut Vec<Write>) -> Effect {
-        match effect {
-            Effect::PrepareWorktree {
-                task,
-                attempt,
-                dir,
-                base,
-                known,
-            } => {
-                let absent = matches!(
-                    std::fs::symlink_metadata(&dir),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound
-                );
-                let known = if absent {
-                    writes.push(Write::Worktree(WorktreeRow::creating(
-                        &task,
-                        &dir.display().to_string(),
-                        &format!("{BRANCH_PREFIX}{task}"),
-                        self.clock.now().wall_ms,
-                    )));
-                    Known::Creating
-                } else {
-                    known
-                };
-                Effect::PrepareWorktree {
+    fn record_intent(&self, mut effect: Effect, writes: &mut Vec<Write>) -> Effect {
+        if let Effect::PrepareWorktree {
+            task, dir, known, ..
+        } = &mut effect
+        {
+            let absent = matches!(
+                std::fs::symlink_metadata(&*dir),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound
+            );
+            if absent {
+                writes.push(Write::Worktree(WorktreeRow::creating(
                     task,
-                    attempt,
-                    dir,
-                    base,
-                    known,
-                }
+                    &dir.display().to_string(),
+                    &format!("{BRANCH_PREFIX}{task}"),
+                    self.clock.now().wall_ms,
+                )));
+                *known = Known::Creating;
             }
-            other => other,
         }
+        effect
     }
 
     /// One effect that is not a write or an event. A result the core must
@@ -512,21 +498,13 @@ impl Engine {
                 base,
                 known,
             } => {
-                let workspace = self.workspace.clone();
-                let failed = Input::WorktreeReady {
-                    task: task.clone(),
+                let report = |task, attempt, result| Input::WorktreeReady {
+                    task,
                     attempt,
-                    result: Err(JOB_PANICKED.into()),
+                    result,
                 };
-                self.job(failed, move || {
-                    let result = workspace
-                        .prepare_worktree(&task, &dir, &base, known)
-                        .map_err(|e| e.to_string());
-                    Input::WorktreeReady {
-                        task,
-                        attempt,
-                        result,
-                    }
+                self.git_job(task.clone(), attempt, report, move |git| {
+                    git.prepare_worktree(&task, &dir, &base, known)
                 });
                 None
             }
@@ -536,21 +514,13 @@ impl Engine {
                 worktree,
                 message,
             } => {
-                let workspace = self.workspace.clone();
-                let failed = Input::Committed {
-                    task: task.clone(),
+                let report = |task, attempt, result| Input::Committed {
+                    task,
                     attempt,
-                    result: Err(JOB_PANICKED.into()),
+                    result,
                 };
-                self.job(failed, move || {
-                    let result = workspace
-                        .commit_all(&worktree, &message)
-                        .map_err(|e| e.to_string());
-                    Input::Committed {
-                        task,
-                        attempt,
-                        result,
-                    }
+                self.git_job(task, attempt, report, move |git| {
+                    git.commit_all(&worktree, &message)
                 });
                 None
             }
@@ -595,15 +565,28 @@ impl Engine {
         }
     }
 
-    /// Run `work` on tokio's blocking pool; its result comes back as an
-    /// input. Jobs run in parallel: one task's large checkout never holds up
-    /// another task's commit or worktree. A job that panics reports `failed`
-    /// instead (and the panic goes to the log), so its attempt always ends
-    /// and the run can too.
-    fn job(&self, failed: Input, work: impl FnOnce() -> Input + Send + 'static) {
+    /// Run `work` against the workspace on tokio's blocking pool; its
+    /// result comes back as the input `report` makes of it. Jobs run in
+    /// parallel: one task's large checkout never holds up another task's
+    /// commit or worktree. A job that panics reports a failure instead (and
+    /// the panic goes to the log), so its attempt always ends and the run
+    /// can too.
+    fn git_job<T: Send + 'static>(
+        &self,
+        task: String,
+        attempt: u32,
+        report: fn(String, u32, Result<T, String>) -> Input,
+        work: impl FnOnce(&dyn Workspace) -> Result<T, GitError> + Send + 'static,
+    ) {
+        let workspace = self.workspace.clone();
         let tx = self.inputs_tx.clone();
+        let failed = report(task.clone(), attempt, Err(JOB_PANICKED.into()));
         tokio::task::spawn_blocking(move || {
-            let input = crate::panic_guard::catch(work).unwrap_or(failed);
+            let done = crate::panic_guard::catch(|| work(workspace.as_ref()));
+            let input = match done {
+                Ok(result) => report(task, attempt, result.map_err(|e| e.to_string())),
+                Err(_) => failed,
+            };
             // The engine has stopped if this fails; nobody waits for it.
             let _ = tx.blocking_send(input);
         });

@@ -345,11 +345,6 @@ impl Core {
         }
     }
 
-    /// Attempts whose agent runs, for the driver to ask how they are.
-    pub fn running_agents(&self) -> Vec<(String, u32)> {
-        self.live.in_phase(Phase::Running)
-    }
-
     pub fn run_id(&self) -> i64 {
         self.run_id
     }

@@ -39,6 +39,45 @@ fn worktree(task: &str) -> Worktree {
     }
 }
 
+/// A task as an earlier run stored it.
+fn stored_task(id: &str, state: TaskState, attempts: u32) -> TaskRow {
+    let mut row = TaskRow::pending(id, id, "sh", STORED_AT);
+    row.state = state;
+    row.attempts = attempts;
+    row
+}
+
+/// An attempt a dead orch left `running`, its agent `pid`.
+fn cut_attempt(task: &str, attempt: u32, pid: u32) -> AttemptRow {
+    AttemptRow {
+        task_id: task.into(),
+        attempt,
+        agent: "sh".into(),
+        status: AttemptStatus::Running,
+        started_at: STORED_AT,
+        ended_at: None,
+        pid: Some(pid),
+        exit_code: None,
+        signal: None,
+        cause: None,
+        log_path: None,
+        commit_id: None,
+    }
+}
+
+/// An attempt whose agent exited 0 before a dead orch committed its work.
+fn uncommitted_success(task: &str, attempt: u32) -> AttemptRow {
+    AttemptRow {
+        status: AttemptStatus::Succeeded,
+        ended_at: Some(STORED_AT + 5),
+        exit_code: Some(0),
+        ..cut_attempt(task, attempt, 99)
+    }
+}
+
+/// When the rows of an earlier run were written.
+const STORED_AT: i64 = 1_600_000_000_000;
+
 struct Harness {
     core: Core,
     now: Now,
@@ -763,27 +802,9 @@ fn reconcile_closes_a_dead_runs_attempts_and_requeues_in_the_same_worktree() {
     let text = format!(
         "{AGENTS}[[tasks]]\nid = \"done\"\nagent = \"sh\"\nprompt = \"x\"\n[[tasks]]\nid = \"cut\"\nagent = \"sh\"\nprompt = \"x\"\n"
     );
-    let now = 1_600_000_000_000;
-    let mut done = TaskRow::pending("done", "done", "sh", now);
-    done.state = TaskState::Done;
-    done.attempts = 1;
-    let mut cut = TaskRow::pending("cut", "cut", "sh", now);
-    cut.state = TaskState::Running;
-    cut.attempts = 2;
-    let running = AttemptRow {
-        task_id: "cut".into(),
-        attempt: 2,
-        agent: "sh".into(),
-        status: AttemptStatus::Running,
-        started_at: now,
-        ended_at: None,
-        pid: Some(4242),
-        exit_code: None,
-        signal: None,
-        cause: None,
-        log_path: None,
-        commit_id: None,
-    };
+    let done = stored_task("done", TaskState::Done, 1);
+    let cut = stored_task("cut", TaskState::Running, 2);
+    let running = cut_attempt("cut", 2, 4242);
     let stored = Stored {
         tasks: vec![done, cut],
         running_attempts: vec![running.clone()],
@@ -817,24 +838,8 @@ fn reconcile_closes_a_dead_runs_attempts_and_requeues_in_the_same_worktree() {
 
 #[test]
 fn an_exit_whose_commit_was_cut_short_is_committed_not_rerun() {
-    let now = 1_600_000_000_000;
-    let mut task = TaskRow::pending("t", "t", "sh", now);
-    task.state = TaskState::Running;
-    task.attempts = 1;
-    let finished = AttemptRow {
-        task_id: "t".into(),
-        attempt: 1,
-        agent: "sh".into(),
-        status: AttemptStatus::Succeeded,
-        started_at: now,
-        ended_at: Some(now + 5),
-        pid: Some(99),
-        exit_code: Some(0),
-        signal: None,
-        cause: None,
-        log_path: None,
-        commit_id: None,
-    };
+    let task = stored_task("t", TaskState::Running, 1);
+    let finished = uncommitted_success("t", 1);
     let stored = Stored {
         tasks: vec![task],
         latest_attempts: [("t".to_string(), finished)].into(),
@@ -994,24 +999,8 @@ fn a_reload_while_a_worktree_is_made_does_not_change_what_runs() {
 
 #[test]
 fn an_archived_task_whose_commit_was_cut_short_is_committed_when_it_comes_back() {
-    let now = 1_600_000_000_000;
-    let mut gone = TaskRow::pending("gone", "gone", "sh", now);
-    gone.state = TaskState::Running;
-    gone.attempts = 1;
-    let finished = AttemptRow {
-        task_id: "gone".into(),
-        attempt: 1,
-        agent: "sh".into(),
-        status: AttemptStatus::Succeeded,
-        started_at: now,
-        ended_at: Some(now + 5),
-        pid: Some(99),
-        exit_code: Some(0),
-        signal: None,
-        cause: None,
-        log_path: None,
-        commit_id: None,
-    };
+    let gone = stored_task("gone", TaskState::Running, 1);
+    let finished = uncommitted_success("gone", 1);
     let stored = Stored {
         tasks: vec![gone],
         latest_attempts: [("gone".to_string(), finished)].into(),
@@ -1069,24 +1058,8 @@ fn shutting_down_does_not_wake_for_backoffs_that_lead_nowhere() {
 
 #[test]
 fn reconcile_is_written_before_any_leftover_is_killed() {
-    let now = 1_600_000_000_000;
-    let mut cut = TaskRow::pending("t", "t", "sh", now);
-    cut.state = TaskState::Running;
-    cut.attempts = 1;
-    let running = AttemptRow {
-        task_id: "t".into(),
-        attempt: 1,
-        agent: "sh".into(),
-        status: AttemptStatus::Running,
-        started_at: now,
-        ended_at: None,
-        pid: Some(4242),
-        exit_code: None,
-        signal: None,
-        cause: None,
-        log_path: None,
-        commit_id: None,
-    };
+    let cut = stored_task("t", TaskState::Running, 1);
+    let running = cut_attempt("t", 1, 4242);
     let stored = Stored {
         tasks: vec![cut],
         running_attempts: vec![running.clone()],
@@ -1105,7 +1078,7 @@ fn reconcile_is_written_before_any_leftover_is_killed() {
     };
     let now = Now {
         mono: Instant::now(),
-        wall_ms: now + 10,
+        wall_ms: STORED_AT + 10,
     };
     let (_core, effects) = Core::start(setup, stored, now);
     let kill = effects

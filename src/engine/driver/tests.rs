@@ -67,6 +67,36 @@ impl AgentBackend for InstantAgents {
     fn kill_leftover(&mut self, _pid: u32, _worktree: &Path) {}
 }
 
+/// An engine over `store` with `workspace` and agents that exit 0 at once,
+/// and a runtime to run it on.
+fn engine(
+    config: crate::config::Config,
+    store: Store,
+    workspace: Arc<dyn Workspace>,
+) -> (Engine, tokio::runtime::Runtime) {
+    let parts = Parts {
+        workspace,
+        backend: Box::new(|_health, _registry| {
+            Ok(Box::new(InstantAgents { next_pid: 100 }) as Box<dyn AgentBackend>)
+        }),
+        clock: Arc::new(SystemClock),
+    };
+    let (engine, _handle) = Engine::with_parts(
+        config,
+        store,
+        "main".into(),
+        EngineOptions::default(),
+        parts,
+    )
+    .expect("engine");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    (engine, runtime)
+}
+
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !cond() {
@@ -89,30 +119,12 @@ fn an_exit_is_recorded_while_another_worktree_is_still_being_made() {
     let store = Store::open(&db).expect("store");
     let (entered_tx, entered_rx) = std_mpsc::channel();
     let (release_tx, release_rx) = std_mpsc::channel();
-    let parts = Parts {
-        workspace: Arc::new(SlowWorkspace {
-            slow_task: "slow".into(),
-            entered: Mutex::new(entered_tx),
-            release: Mutex::new(release_rx),
-        }),
-        backend: Box::new(|_health, _registry| {
-            Ok(Box::new(InstantAgents { next_pid: 100 }) as Box<dyn AgentBackend>)
-        }),
-        clock: Arc::new(SystemClock),
+    let workspace = SlowWorkspace {
+        slow_task: "slow".into(),
+        entered: Mutex::new(entered_tx),
+        release: Mutex::new(release_rx),
     };
-    let (engine, _handle) = Engine::with_parts(
-        config,
-        store,
-        "main".into(),
-        EngineOptions::default(),
-        parts,
-    )
-    .expect("engine");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (engine, runtime) = engine(config, store, Arc::new(workspace));
     let run = runtime.spawn(engine.run());
 
     entered_rx
@@ -193,26 +205,7 @@ fn run_one(
     let db = state_dir.join("state.db");
     let mut store = Store::open(&db).expect("store");
     before(&mut store);
-    let parts = Parts {
-        workspace: Arc::new(workspace),
-        backend: Box::new(|_health, _registry| {
-            Ok(Box::new(InstantAgents { next_pid: 100 }) as Box<dyn AgentBackend>)
-        }),
-        clock: Arc::new(SystemClock),
-    };
-    let (engine, _handle) = Engine::with_parts(
-        config,
-        store,
-        "main".into(),
-        EngineOptions::default(),
-        parts,
-    )
-    .expect("engine");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (engine, runtime) = engine(config, store, Arc::new(workspace));
     let outcome = runtime
         .block_on(async { tokio::time::timeout(Duration::from_secs(20), engine.run()).await })
         .expect("the run ended")
