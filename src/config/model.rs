@@ -18,6 +18,8 @@ pub struct Config {
     pub root: PathBuf,
     pub project: ProjectConfig,
     pub ui: UiConfig,
+    /// Commands orch runs when a task is done, merged or fails.
+    pub hooks: HooksConfig,
     /// Agents by name.
     pub agents: BTreeMap<String, AgentConfig>,
     /// Tasks in file order, each with its policy fully resolved.
@@ -34,6 +36,13 @@ pub struct ProjectConfig {
     pub max_parallel: usize,
     /// As written (default `.orch`); join with `Config::root` when relative.
     pub state_dir: PathBuf,
+    /// Globs (relative to the repository root) of untracked or ignored
+    /// files copied into each new worktree; a `.worktreeinclude` file at
+    /// the root adds more, one a line.
+    pub worktree_include: Vec<String>,
+    /// Where `push` goes (a remote name or URL).
+    pub remote: String,
+    pub push: PushMode,
 }
 
 impl Default for ProjectConfig {
@@ -43,6 +52,9 @@ impl Default for ProjectConfig {
             base_branch_at: None,
             max_parallel: 4,
             state_dir: PathBuf::from(".orch"),
+            worktree_include: Vec::new(),
+            remote: "origin".to_string(),
+            push: PushMode::Never,
         }
     }
 }
@@ -81,13 +93,50 @@ impl AgentConfig {
     }
 }
 
-/// Who must say yes before a task runs. (`"before_merge"` is refused until
-/// orch merges task branches.)
+/// What `push` sends to `remote`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PushMode {
+    #[default]
+    Never,
+    /// `orch/TASK` when the task is done.
+    OnDone,
+    /// `base_branch` after each merge onto it.
+    OnMerge,
+}
+
+/// `[hooks]`: argv lists run by orch (never through a shell unless the
+/// command is one), with placeholders filled in; empty means none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HooksConfig {
+    /// `{task}` `{branch}` `{worktree}`
+    pub on_done: Vec<String>,
+    /// `{task}` `{branch}` `{commit}`
+    pub on_merge: Vec<String>,
+    /// `{task}` `{cause}`
+    pub on_fail: Vec<String>,
+    /// How long a hook may run before it is killed.
+    pub timeout: Duration,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        Self {
+            on_done: Vec::new(),
+            on_merge: Vec::new(),
+            on_fail: Vec::new(),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Who must say yes, and when: before the task runs, or before its branch
+/// is merged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum Approval {
     #[default]
     None,
     BeforeStart,
+    BeforeMerge,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -110,12 +159,12 @@ impl Risk {
     }
 }
 
-/// What becomes of a task's branch once the task is done. orch does not
-/// merge yet (`"auto"` is refused): the work stays on `orch/TASK` either
-/// way; `Manual` says the user means to merge it, `Never` that it is not
-/// meant to be merged.
+/// What becomes of a task's branch once the task is done: `Auto` merges
+/// it onto the base branch (in dependency order), `Manual` waits for an
+/// operator, `Never` leaves the branch as the result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MergeMode {
+    Auto,
     #[default]
     Manual,
     Never,
@@ -169,6 +218,10 @@ pub struct TaskConfig {
 
 impl TaskConfig {
     /// `approval = "before_start"`, or a risk of high or critical.
+    pub fn needs_merge_approval(&self) -> bool {
+        self.approval == Approval::BeforeMerge
+    }
+
     pub fn needs_start_approval(&self) -> bool {
         self.approval == Approval::BeforeStart || self.risk >= Risk::High
     }

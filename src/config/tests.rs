@@ -196,6 +196,7 @@ fn full_fixture_has_every_value() {
             }),
             max_parallel: 8,
             state_dir: PathBuf::from("var/orch"),
+            ..ProjectConfig::default()
         }
     );
     assert_eq!(
@@ -481,13 +482,13 @@ fn agents_that_are_not_tables_do_not_make_tasks_fail_twice() {
 fn bad_enum_values() {
     assert_eq!(
         err1("[defaults]\nmerge = \"sometimes\"\n"),
-        r#"orch.toml:2:9: merge must be one of "manual", "never", found "sometimes""#
+        r#"orch.toml:2:9: merge must be one of "auto", "manual", "never", found "sometimes""#
     );
     assert_eq!(
         err1(&with_sh(
             "[[tasks]]\nid = \"t\"\nagent = \"sh\"\napproval = \"before-strat\"\n"
         )),
-        r#"orch.toml:6:12: approval must be one of "none", "before_start", found "before-strat"; did you mean "before_start"?"#
+        r#"orch.toml:6:12: approval must be one of "none", "before_start", "before_merge", found "before-strat"; did you mean "before_start"?"#
     );
     assert_eq!(
         err1(&with_sh(
@@ -856,7 +857,7 @@ max_parallel = "four"
             r#"orch.toml:3:9: unknown agent "nope" for task "b" (no agents are defined)"#,
             r#"orch.toml:4:15: task "b" depends on "zz", which is not a task"#,
             r#"orch.toml:5:1: unknown key "retires" in task "b" (expected one of: id, title, agent, prompt, depends_on, approval, risk, retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge); did you mean "retries"?"#,
-            r#"orch.toml:8:9: merge must be one of "manual", "never", found "sometimes""#,
+            r#"orch.toml:8:9: merge must be one of "auto", "manual", "never", found "sometimes""#,
             r#"orch.toml:11:16: expected an integer for max_parallel, found a string"#,
         ]
         .join("\n")
@@ -956,19 +957,24 @@ prompt = "on {branch} in {worktree} for {task_id}; not {{prompt}}"
 }
 
 #[test]
-fn merge_auto_and_approval_before_merge_are_refused() {
-    assert_eq!(
-        err1(&with_task("[defaults]\nmerge = \"auto\"\n")),
-        r#"orch.toml:2:9: merge = "auto" is not supported yet: orch does not merge task branches; each task's work stays on orch/TASK (use "manual" or "never")"#
-    );
-    assert_eq!(
-        err1(&with_sh(
-            "[[tasks]]\nid = \"a\"\nagent = \"sh\"\napproval = \"before_merge\"\n"
-        )),
-        r#"orch.toml:6:12: approval = "before_merge" is not supported yet: orch does not merge task branches, so there is no merge to approve (use "before_start" or "none")"#
-    );
+fn merge_policies_and_the_merge_gate_are_read() {
+    let config = ok(&with_task("[defaults]\nmerge = \"auto\"\n"));
+    assert_eq!(config.tasks[0].policy.merge, MergeMode::Auto);
+    let config = ok(&with_sh(
+        "[[tasks]]\nid = \"a\"\nagent = \"sh\"\napproval = \"before_merge\"\n",
+    ));
+    assert_eq!(config.tasks[0].approval, Approval::BeforeMerge);
+    assert!(config.tasks[0].needs_merge_approval());
+    assert!(!config.tasks[0].needs_start_approval());
     let config = ok(&with_task("[defaults]\nmerge = \"never\"\n"));
     assert_eq!(config.tasks[0].policy.merge, MergeMode::Never);
+    assert_eq!(
+        err1(&with_task("[defaults]\nmerge = \"sometimes\"\n"))
+            .split(':')
+            .take(3)
+            .collect::<Vec<_>>(),
+        ["orch.toml", "2", "9"]
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::model::{AgentConfig, Config, Policy, TaskConfig};
+use super::model::{AgentConfig, Config, HooksConfig, Policy, TaskConfig};
 use super::walk::{self, RawConfig};
 use super::{cycles, defaults, references};
 use crate::tomldoc::{ConfigErrors, Doc};
@@ -48,6 +48,7 @@ fn assemble(raw: RawConfig, path: &Path) -> Config {
         root: root_of(path),
         project: raw.project,
         ui: raw.ui,
+        hooks: HooksConfig::default(),
         agents: raw
             .agents
             .into_iter()

@@ -49,32 +49,21 @@ const TASK_KEYS: &[&str] = &[
     "merge",
 ];
 
-const MERGE_MODES: &[(&str, MergeMode)] =
-    &[("manual", MergeMode::Manual), ("never", MergeMode::Never)];
+const MERGE_MODES: &[(&str, MergeMode)] = &[
+    ("auto", MergeMode::Auto),
+    ("manual", MergeMode::Manual),
+    ("never", MergeMode::Never),
+];
 const APPROVALS: &[(&str, Approval)] = &[
     ("none", Approval::None),
     ("before_start", Approval::BeforeStart),
+    ("before_merge", Approval::BeforeMerge),
 ];
 const RISKS: &[(&str, Risk)] = &[
     ("low", Risk::Low),
     ("medium", Risk::Medium),
     ("high", Risk::High),
     ("critical", Risk::Critical),
-];
-
-/// Values that are documented for later but that nothing acts on yet:
-/// refused, saying why, rather than accepted and ignored.
-const NOT_YET: &[(&str, &str, &str)] = &[
-    (
-        "merge",
-        "auto",
-        "merge = \"auto\" is not supported yet: orch does not merge task branches; each task's work stays on orch/TASK (use \"manual\" or \"never\")",
-    ),
-    (
-        "approval",
-        "before_merge",
-        "approval = \"before_merge\" is not supported yet: orch does not merge task branches, so there is no merge to approve (use \"before_start\" or \"none\")",
-    ),
 ];
 
 pub(super) struct RawAgent {
@@ -228,29 +217,9 @@ fn policy(doc: &mut Doc<'_>, table: &DeTable<'_>) -> PolicySlots {
         }
     }
     if let Some(v) = table.get("merge") {
-        slots.merge = Slot::from_checked(supported(doc, "merge", v, MERGE_MODES), v.span());
+        slots.merge = Slot::from_checked(doc.one_of("merge", v, MERGE_MODES), v.span());
     }
     slots
-}
-
-/// [`Doc::one_of`], refusing the [`NOT_YET`] values of `field` with their
-/// reason.
-fn supported<T: Copy>(
-    doc: &mut Doc<'_>,
-    field: &str,
-    value: &Value<'_>,
-    choices: &[(&str, T)],
-) -> Option<T> {
-    if let DeValue::String(text) = value.get_ref() {
-        if let Some((_, _, why)) = NOT_YET
-            .iter()
-            .find(|(key, refused, _)| *key == field && *refused == text.as_ref())
-        {
-            doc.error(value.span(), *why);
-            return None;
-        }
-    }
-    doc.one_of(field, value, choices)
 }
 
 /// A duration string (`"5m"`) or a whole number of seconds.
@@ -476,7 +445,7 @@ fn task(doc: &mut Doc<'_>, number: usize, table: &DeTable<'_>, span: Span) -> Ra
     }
     task.approval = table
         .get("approval")
-        .and_then(|v| supported(doc, "approval", v, APPROVALS));
+        .and_then(|v| doc.one_of("approval", v, APPROVALS));
     task.risk = table.get("risk").and_then(|v| doc.one_of("risk", v, RISKS));
     task.policy = policy(doc, table);
     task
