@@ -17,9 +17,9 @@ use std::ops::Range;
 use crate::tomldoc::{closest, Doc, Span};
 
 /// Every placeholder of a command or an env value.
-pub(crate) const ALL: &[&str] = &["prompt", "task_id", "worktree", "branch"];
+pub(crate) const ALL: &[&str] = &["prompt", "task_id", "worktree", "branch", "conflicts"];
 /// The placeholders of a prompt: all but `{prompt}`, which is the prompt.
-pub(crate) const IN_PROMPT: &[&str] = &["task_id", "worktree", "branch"];
+pub(crate) const IN_PROMPT: &[&str] = &["task_id", "worktree", "branch", "conflicts"];
 
 /// Values substituted into an agent's command and environment.
 #[derive(Debug, Clone)]
@@ -30,6 +30,8 @@ pub struct Placeholders<'a> {
     pub task_id: &'a str,
     pub worktree: &'a str,
     pub branch: &'a str,
+    /// A resolve attempt's conflicting files, comma-separated; empty otherwise.
+    pub conflicts: &'a str,
 }
 
 impl Placeholders<'_> {
@@ -52,12 +54,37 @@ impl Placeholders<'_> {
                     "task_id" => out.push_str(self.task_id),
                     "worktree" => out.push_str(self.worktree),
                     "branch" => out.push_str(self.branch),
+                    "conflicts" => out.push_str(self.conflicts),
                     _ => out.push_str(&template[at]),
                 },
             }
         }
         out
     }
+}
+
+/// Does `template` use the placeholder `{name}`?
+pub fn mentions_placeholder(template: &str, name: &str) -> bool {
+    pieces(template)
+        .iter()
+        .any(|piece| matches!(piece, Piece::Placeholder { name: n, .. } if *n == name))
+}
+
+/// `template` with the placeholders named in `vars` replaced (a hook's
+/// argument: `{task}`, `{branch}`, ...), `{{NAME}}` written as `{NAME}`,
+/// and anything else left as written.
+pub fn fill_hook(template: &str, vars: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    for piece in pieces(template) {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Placeholder { name, at } => match vars.iter().find(|(n, _)| *n == name) {
+                Some((_, value)) => out.push_str(value),
+                None => out.push_str(&template[at]),
+            },
+        }
+    }
+    out
 }
 
 /// A stretch of a template.
@@ -164,6 +191,7 @@ mod tests {
             task_id: "t1",
             worktree: "/w/t1",
             branch: "orch/t1",
+            conflicts: "",
         }
     }
 

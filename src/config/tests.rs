@@ -909,26 +909,26 @@ fn windows_line_endings() {
 fn unknown_placeholders_are_errors_at_their_brace() {
     assert_eq!(
         err1("[agents.sh]\ncommand = [\"sh\", \"-c\", \"{promt}\"]\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n"),
-        r#"orch.toml:2:25: unknown placeholder "{promt}" in command[2] (known: {prompt}, {task_id}, {worktree}, {branch}; {{promt}} is a literal "{promt}"); did you mean "{prompt}"?"#
+        r#"orch.toml:2:25: unknown placeholder "{promt}" in command[2] (known: {prompt}, {task_id}, {worktree}, {branch}, {conflicts}; {{promt}} is a literal "{promt}"); did you mean "{prompt}"?"#
     );
     assert_eq!(
         err1(&with_task(
             "[agents.x]\ncommand = [\"x\"]\nenv = { B = 'on {brnch}' }\n"
         )),
-        r#"orch.toml:3:17: unknown placeholder "{brnch}" in env.B (known: {prompt}, {task_id}, {worktree}, {branch}; {{brnch}} is a literal "{brnch}"); did you mean "{branch}"?"#
+        r#"orch.toml:3:17: unknown placeholder "{brnch}" in env.B (known: {prompt}, {task_id}, {worktree}, {branch}, {conflicts}; {{brnch}} is a literal "{brnch}"); did you mean "{branch}"?"#
     );
     assert_eq!(
         err1(&with_sh(
             "[[tasks]]\nid = \"a\"\nagent = \"sh\"\nprompt = \"fix {task_ID}\"\n"
         )),
-        r#"orch.toml:6:15: unknown placeholder "{task_ID}" in the prompt of task "a" (known: {task_id}, {worktree}, {branch}; {{task_ID}} is a literal "{task_ID}"); did you mean "{task_id}"?"#
+        r#"orch.toml:6:15: unknown placeholder "{task_ID}" in the prompt of task "a" (known: {task_id}, {worktree}, {branch}, {conflicts}; {{task_ID}} is a literal "{task_ID}"); did you mean "{task_id}"?"#
     );
     // With an escape in the string, the string's own position.
     assert_eq!(
         err1(&with_sh(
             "[[tasks]]\nid = \"a\"\nagent = \"sh\"\nprompt = \"\\t{x}\"\n"
         )),
-        r#"orch.toml:6:10: unknown placeholder "{x}" in the prompt of task "a" (known: {task_id}, {worktree}, {branch}; {{x}} is a literal "{x}")"#
+        r#"orch.toml:6:10: unknown placeholder "{x}" in the prompt of task "a" (known: {task_id}, {worktree}, {branch}, {conflicts}; {{x}} is a literal "{x}")"#
     );
 }
 
@@ -949,6 +949,7 @@ prompt = "on {branch} in {worktree} for {task_id}; not {{prompt}}"
         task_id: "a",
         worktree: "/w/a",
         branch: "orch/a",
+        conflicts: "",
     };
     assert_eq!(
         config.agents["all"].render_command(&vars)[2],

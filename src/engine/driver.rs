@@ -465,22 +465,23 @@ impl Engine {
     /// make again, never a half-made tree taken for the agent's work. A
     /// directory already there is never orch's to remake.
     fn record_intent(&self, mut effect: Effect, writes: &mut Vec<Write>) -> Effect {
-        if let Effect::PrepareWorktree {
-            task, dir, known, ..
-        } = &mut effect
-        {
+        if let Effect::PrepareWorktree { prepare, .. } = &mut effect {
             let absent = matches!(
-                std::fs::symlink_metadata(&*dir),
+                std::fs::symlink_metadata(&prepare.dir),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound
             );
             if absent {
                 writes.push(Write::Worktree(WorktreeRow::creating(
-                    task,
-                    &dir.display().to_string(),
-                    &format!("{BRANCH_PREFIX}{task}"),
+                    &prepare.task,
+                    &prepare.dir.display().to_string(),
+                    &format!("{BRANCH_PREFIX}{}", prepare.task),
                     self.clock.now().wall_ms,
                 )));
-                *known = Known::Creating;
+                // What the store knew decides what an existing branch is:
+                // one it never recorded is not built on (`Known::No` stays).
+                if prepare.known != Known::No {
+                    prepare.known = Known::Creating;
+                }
             }
         }
         effect
@@ -491,21 +492,39 @@ impl Engine {
     fn carry_out(&mut self, effect: Effect) -> Result<Option<Input>, EngineError> {
         Ok(match effect {
             Effect::Persist(_) | Effect::Publish(_) => None,
-            Effect::PrepareWorktree {
-                task,
-                attempt,
-                dir,
-                base,
-                known,
-            } => {
+            Effect::PrepareWorktree { attempt, prepare } => {
                 let report = |task, attempt, result| Input::WorktreeReady {
                     task,
                     attempt,
                     result,
                 };
-                self.git_job(task.clone(), attempt, report, move |git| {
-                    git.prepare_worktree(&task, &dir, &base, known)
+                self.git_job(prepare.task.clone(), attempt, report, move |git| {
+                    git.prepare_worktree(&prepare)
                 });
+                None
+            }
+            Effect::Merge(request) => {
+                let report = |task, _, result| Input::Merged { task, result };
+                self.git_job(request.task.clone(), 0, report, move |git| {
+                    git.merge(&request)
+                });
+                None
+            }
+            Effect::RunHook {
+                hook,
+                task,
+                argv,
+                timeout,
+            } => {
+                self.hook_job(hook, task, argv, timeout);
+                None
+            }
+            Effect::Push {
+                task,
+                remote,
+                refspec,
+            } => {
+                self.push_job(task, remote, refspec);
                 None
             }
             Effect::Commit {
@@ -592,6 +611,25 @@ impl Engine {
         });
     }
 
+    /// Run a hook on the blocking pool; its summary comes back as an input.
+    fn hook_job(&self, hook: &'static str, task: String, argv: Vec<String>, timeout: Duration) {
+        let _ = (argv, timeout);
+        let _ = self.inputs_tx.try_send(Input::HookDone {
+            hook,
+            task,
+            summary: "hooks are being wired".into(),
+        });
+    }
+
+    /// Push on the blocking pool; the result comes back as an input.
+    fn push_job(&self, task: String, remote: String, refspec: String) {
+        let _ = self.inputs_tx.try_send(Input::Pushed {
+            task,
+            what: format!("{refspec} to {remote}"),
+            result: Err("push is being wired".into()),
+        });
+    }
+
     /// Write the collected rows in one transaction, then publish the events.
     fn flush(
         &mut self,
@@ -626,6 +664,7 @@ fn apply(batch: &mut Batch<'_>, run_id: i64, write: Write) -> Result<(), StoreEr
         Write::Event(row) => batch.event(&row),
         Write::Sample(row) => batch.sample(&row),
         Write::Worktree(row) => batch.worktree(&row),
+        Write::Merge(row) => batch.merge(&row),
     }
 }
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::engine::message::Event;
 use crate::engine::state::TaskState;
-use crate::git::Known;
-use crate::store::{ApprovalRow, AttemptRow, EventRow, SampleRow, TaskRow, WorktreeRow};
+use crate::git::{MergeRequest, Prepare};
+use crate::store::{ApprovalRow, AttemptRow, EventRow, MergeRow, SampleRow, TaskRow, WorktreeRow};
 
 /// One row written to `state.db`.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +29,7 @@ pub enum Write {
     Event(EventRow),
     Sample(SampleRow),
     Worktree(WorktreeRow),
+    Merge(MergeRow),
 }
 
 /// Everything needed to start one attempt's agent.
@@ -48,17 +49,12 @@ pub enum Effect {
     Publish(Event),
     /// Create or reuse the task's worktree (a git job off the engine);
     /// reported back as `Input::WorktreeReady`.
-    PrepareWorktree {
-        task: String,
-        attempt: u32,
-        dir: PathBuf,
-        base: String,
-        /// What the store says of it. With `Known::No` the driver records
-        /// the intent (`creating`) before the job starts, if nothing is at
-        /// `dir` yet, so a kill during the checkout leaves a worktree the
-        /// next run knows it may make again.
-        known: Known,
-    },
+    ///
+    /// `prepare.known` is what the store says of it. When nothing is at
+    /// the path yet the driver records the intent (`creating`) before the
+    /// job starts, so a kill during the checkout leaves a worktree the
+    /// next run knows it may make again.
+    PrepareWorktree { attempt: u32, prepare: Prepare },
     /// Start the agent; reported back as `Input::Spawned`, later
     /// `Input::AgentExited`.
     Spawn(SpawnOrder),
@@ -75,6 +71,24 @@ pub enum Effect {
         attempt: u32,
         worktree: PathBuf,
         message: String,
+    },
+    /// Merge a done task's branch onto the base (a git job); reported back
+    /// as `Input::Merged`.
+    Merge(MergeRequest),
+    /// Run one of the `[hooks]` (off the engine, with a timeout); reported
+    /// back as `Input::HookDone`.
+    RunHook {
+        hook: &'static str,
+        task: String,
+        argv: Vec<String>,
+        timeout: Duration,
+    },
+    /// Push `refspec` to `remote` (the git CLI, off the engine); reported
+    /// back as `Input::Pushed`.
+    Push {
+        task: String,
+        remote: String,
+        refspec: String,
     },
     /// An agent a dead orch left running: kill it if it still works in
     /// `worktree` (a recycled pid belonging to something else is spared).

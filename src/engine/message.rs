@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::agent::pty::AgentExit;
 use crate::engine::policy::Level;
 use crate::engine::state::TaskState;
-use crate::git::Worktree;
+use crate::git::{MergeOutcome, Worktree};
 use crate::store::TaskRow;
 
 /// Who asked for something. Recorded with every decision, and the only
@@ -87,6 +87,9 @@ pub enum ActionError {
         action: &'static str,
         wanted: &'static str,
     },
+    /// The task is where the action needs it, but something else says no.
+    #[error("{0}")]
+    Refused(String),
     #[error("cannot save the change: {0}")]
     Store(String),
     #[error("orch is shutting down")]
@@ -104,10 +107,17 @@ pub enum Request {
         task: String,
         reason: Option<String>,
     },
-    /// Run a needs_review / rejected / retrying task again.
-    Retry { task: String },
+    /// Run a needs_review / rejected / retrying task again. `fresh` keeps
+    /// its old branch under a backup name and starts anew from the base
+    /// (allowed for a done task that is not merged, too).
+    Retry { task: String, fresh: bool },
     /// Stop (if running) and mark cancelled; final.
     Cancel { task: String },
+    /// Merge a done task's branch onto the base branch.
+    Merge { task: String },
+    /// Hand a merge conflict back to the task's agent: a new attempt with
+    /// the base merged in and the conflict markers in place.
+    Resolve { task: String },
     /// Mark done without running; recorded with the reason.
     Skip {
         task: String,
@@ -128,8 +138,10 @@ impl Request {
         match self {
             Request::Approve { task, .. }
             | Request::Reject { task, .. }
-            | Request::Retry { task }
+            | Request::Retry { task, .. }
             | Request::Cancel { task }
+            | Request::Merge { task }
+            | Request::Resolve { task }
             | Request::Skip { task, .. } => Some(task),
             Request::Reload { .. } | Request::Shutdown { .. } => None,
         }
@@ -172,6 +184,23 @@ pub enum Input {
         task: String,
         attempt: u32,
         result: Result<Option<String>, String>,
+    },
+    /// A merge job finished.
+    Merged {
+        task: String,
+        result: Result<MergeOutcome, String>,
+    },
+    /// A hook finished (or was killed at its timeout).
+    HookDone {
+        hook: &'static str,
+        task: String,
+        summary: String,
+    },
+    /// A push finished.
+    Pushed {
+        task: String,
+        what: String,
+        result: Result<(), String>,
     },
 }
 
@@ -230,6 +259,11 @@ pub enum Event {
     Health(HealthView),
     /// The plan itself changed (a reload): the tasks now in it, in plan
     /// order, with their rows.
+    /// A done task's merge state changed (`why` says how).
+    Merge { row: TaskRow, why: String },
+    /// Something worth a line in the progress and the event log that is
+    /// not a state change: a hook's result, a push, a kept branch.
+    Note { task: String, text: String },
     PlanChanged {
         config: Box<crate::config::Config>,
         rows: Vec<TaskRow>,

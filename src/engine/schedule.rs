@@ -19,12 +19,23 @@ pub enum Readiness {
 /// Readiness of `id` given the states of its dependencies. Dependencies
 /// without a state (not part of this run) count as waiting.
 pub fn readiness(plan: &Plan, id: &str, state_of: impl Fn(&str) -> Option<TaskState>) -> Readiness {
+    readiness_of(plan, id, |dep| match state_of(dep) {
+        Some(state) if state.blocks_dependents() => Readiness::Blocked,
+        Some(TaskState::Done) => Readiness::Ready,
+        _ => Readiness::Waiting,
+    })
+}
+
+/// Readiness of `id` given what each dependency means for it: `Ready`
+/// (its work is there to build on), `Waiting` or `Blocked`. One blocked
+/// dependency blocks; otherwise one waiting one makes it wait.
+pub fn readiness_of(plan: &Plan, id: &str, dep_status: impl Fn(&str) -> Readiness) -> Readiness {
     let mut all_done = true;
     for dep in plan.dependencies(id) {
-        match state_of(dep) {
-            Some(state) if state.blocks_dependents() => return Readiness::Blocked,
-            Some(TaskState::Done) => {}
-            _ => all_done = false,
+        match dep_status(dep) {
+            Readiness::Blocked => return Readiness::Blocked,
+            Readiness::Ready => {}
+            Readiness::Waiting => all_done = false,
         }
     }
     if all_done {

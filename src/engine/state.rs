@@ -96,7 +96,11 @@ impl TaskState {
             Retrying => matches!(to, Queued | Cancelled | Done),
             NeedsReview | Rejected => matches!(to, Queued | Pending | Done | Cancelled),
             Blocked => matches!(to, Pending | Queued | AwaitingApproval | Cancelled | Done),
-            Done | Cancelled => false,
+            // Done -> Queued: an operator hands a merge conflict back to the
+            // agent, or retries it fresh. Done -> Rejected: the merge gate
+            // said no.
+            Done => matches!(to, Queued | Rejected),
+            Cancelled => false,
         }
     }
 }
@@ -154,7 +158,7 @@ mod tests {
     #[test]
     fn final_states_stay_final() {
         for to in TaskState::ALL {
-            assert!(!Done.can_become(to));
+            assert_eq!(Done.can_become(to), matches!(to, Queued | Rejected), "done -> {to}");
             assert!(!Cancelled.can_become(to));
         }
         assert!(!Pending.can_become(Running), "must pass through queued");

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use git2::{BranchType, ErrorCode, IndexAddOption, Repository, Signature, Status, StatusOptions};
 
 pub use error::GitError;
-pub use workspace::Workspace;
+pub use workspace::{MergeOutcome, MergeRequest, Prepare, StartMode, Workspace};
 pub use worktree::{Known, Worktree, WorktreeInfo};
 
 use error::{git_err, io_err};

@@ -293,7 +293,9 @@ fn prepare_creates_a_worktree_from_the_base_branch() {
         Worktree {
             path: dir.clone(),
             branch: "orch/t1".into(),
-            created: true
+            created: true,
+            notes: Vec::new(),
+            conflicts: Vec::new(),
         }
     );
     assert_eq!(

@@ -18,6 +18,11 @@ pub struct Worktree {
     pub branch: String,
     /// `true` when this call created the worktree, `false` when it reused one.
     pub created: bool,
+    /// What was done besides the checkout, in sentences for the event log
+    /// (a branch kept under a backup name, files copied in).
+    pub notes: Vec<String>,
+    /// A resolve start: the files left with conflict markers.
+    pub conflicts: Vec<String>,
 }
 
 /// One of orch's worktrees, as found by [`Repo::list_worktrees`].
@@ -46,6 +51,9 @@ pub enum Known {
     Creating,
     /// Made by orch and handed to agents: reused as is, dirty or not.
     Ready,
+    /// Recorded, then removed by `orch worktree cleanup`: the branch is
+    /// orch's own and is reused if it is there.
+    Removed,
 }
 
 /// What sits at a worktree path.
@@ -95,7 +103,7 @@ impl Repo {
                 self.recover_half_made(task_id, dir)?;
                 self.clear_stale_locks(task_id, dir, &refname)?;
             }
-            Known::Ready => self.clear_stale_locks(task_id, dir, &refname)?,
+            Known::Ready | Known::Removed => self.clear_stale_locks(task_id, dir, &refname)?,
         }
 
         match self.inspect(dir, &refname)? {
@@ -104,7 +112,7 @@ impl Repo {
                 reason,
             }),
             Found::Ours(worktree) => {
-                if known != Known::Ready {
+                if !matches!(known, Known::Ready) {
                     let changes = count_changes(&worktree, dir)?;
                     if changes > 0 {
                         return Err(GitError::DirtyWorktree {
@@ -118,6 +126,8 @@ impl Repo {
                     path: dir.to_path_buf(),
                     branch,
                     created: false,
+                    notes: Vec::new(),
+                    conflicts: Vec::new(),
                 })
             }
             Found::Nothing => {
@@ -126,6 +136,8 @@ impl Repo {
                     path: dir.to_path_buf(),
                     branch,
                     created: true,
+                    notes: Vec::new(),
+                    conflicts: Vec::new(),
                 })
             }
         }

@@ -45,6 +45,15 @@ impl Progress {
                 }
                 Some(self.task_line(row, why.as_deref()))
             }
+            Event::Merge { row, why } => Some(self.plain_line(
+                row.updated_at,
+                &row.id,
+                &format!("merge {}", row.merge_state),
+                why,
+            )),
+            Event::Note { task, text } => {
+                Some(self.plain_line(timefmt::now_ms(), task, "", text))
+            }
             Event::Health(view) => self.health_line(view),
             Event::Finished(outcome) if outcome.interrupted => Some(format!(
                 "{}  {:<w$}  interrupted: agents stopped, state saved; run orch again to resume",
@@ -92,6 +101,20 @@ impl Progress {
             notes.join("; "),
             w = self.id_width
         ))
+    }
+
+    /// A line in the columns of the task lines, with no attempt column.
+    fn plain_line(&self, at: i64, task: &str, what: &str, text: &str) -> String {
+        let line = format!(
+            "{}  {:<w$}  {:<17}  {:<13}  {}",
+            timefmt::clock(at),
+            task,
+            what,
+            "",
+            text,
+            w = self.id_width
+        );
+        line.trim_end().to_string()
     }
 
     fn task_line(&self, row: &TaskRow, why: Option<&str>) -> String {

@@ -107,4 +107,27 @@ pub const MIGRATIONS: &[&str] = &[
         ORDER BY s.rowid DESC LIMIT 60
     );
     "#,
+    // 5: work flows along the graph: what became of each task's merge, how
+    // its next attempt starts, what was pushed; and a history of merges.
+    r#"
+    ALTER TABLE tasks ADD COLUMN merge_note TEXT;
+    ALTER TABLE tasks ADD COLUMN conflicts TEXT;              -- one file a line
+    ALTER TABLE tasks ADD COLUMN merge_commit TEXT;
+    ALTER TABLE tasks ADD COLUMN merge_approved INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN merge_wanted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN next_start TEXT NOT NULL DEFAULT 'continue';  -- continue | fresh | resolve
+    ALTER TABLE tasks ADD COLUMN pushed INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE merges (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_id   TEXT NOT NULL,
+        at        INTEGER NOT NULL,
+        base      TEXT NOT NULL,
+        outcome   TEXT NOT NULL,     -- merged | already_merged | conflict | local_changes | failed
+        commit_id TEXT,
+        files     TEXT,              -- conflicting or in-the-way files, one a line
+        by        TEXT NOT NULL,     -- who asked: a user, "policy" (merge = auto)
+        detail    TEXT
+    );
+    CREATE INDEX merges_by_task ON merges(task_id, id);
+    "#,
 ];

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 
 pub use rows::{
-    ApprovalRow, AttemptRow, AttemptStatus, EventRow, Gate, MergeState, SampleRow, TaskRow,
+    ApprovalRow, AttemptRow, AttemptStatus, EventRow, Gate, MergeRow, MergeState, SampleRow, TaskRow,
     Verdict, WorktreeRow, WorktreeState,
 };
 
@@ -360,7 +360,7 @@ impl Store {
             return Ok(Known::No);
         };
         if row.removed_at.is_some() {
-            return Ok(Known::No);
+            return Ok(Known::Removed);
         }
         if row.state == WorktreeState::Ready {
             return Ok(Known::Ready);
@@ -469,11 +469,16 @@ impl Batch<'_> {
         self.tx
             .execute(
                 "INSERT INTO tasks (id, title, agent, state, attempts, failures, cause, retry_at,
-                                    approved, merge_state, created_at, updated_at, skipped)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                                    approved, merge_state, created_at, updated_at, skipped,
+                                    merge_note, conflicts, merge_commit, merge_approved,
+                                    merge_wanted, next_start, pushed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                         ?17, ?18, ?19, ?20)
                  ON CONFLICT(id) DO UPDATE SET title = ?2, agent = ?3, state = ?4, attempts = ?5,
                     failures = ?6, cause = ?7, retry_at = ?8, approved = ?9, merge_state = ?10,
-                    updated_at = ?12, skipped = ?13",
+                    updated_at = ?12, skipped = ?13, merge_note = ?14, conflicts = ?15,
+                    merge_commit = ?16, merge_approved = ?17, merge_wanted = ?18,
+                    next_start = ?19, pushed = ?20",
                 params![
                     row.id,
                     row.title,
@@ -488,6 +493,13 @@ impl Batch<'_> {
                     row.created_at,
                     row.updated_at,
                     row.skipped,
+                    row.merge_note,
+                    (!row.conflicts.is_empty()).then(|| row.conflicts.join("\n")),
+                    row.merge_commit,
+                    row.merge_approved,
+                    row.merge_wanted,
+                    row.next_start.as_str(),
+                    row.pushed,
                 ],
             )
             .map(drop)
@@ -589,6 +601,26 @@ impl Batch<'_> {
     }
 
     /// Append to the event history.
+    pub fn merge(&mut self, m: &MergeRow) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO merges (task_id, at, base, outcome, commit_id, files, by, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    m.task_id,
+                    m.at,
+                    m.base,
+                    m.outcome,
+                    m.commit_id,
+                    (!m.files.is_empty()).then(|| m.files.join("\n")),
+                    m.by,
+                    m.detail,
+                ],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
     pub fn event(&mut self, e: &EventRow) -> Result<()> {
         self.tx
             .execute(

@@ -4,6 +4,7 @@ use rusqlite::Row;
 use serde::Serialize;
 
 use crate::engine::state::TaskState;
+use crate::git::StartMode;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TaskRow {
@@ -24,6 +25,28 @@ pub struct TaskRow {
     pub updated_at: i64,
     /// Marked done by a user without (finishing) a run.
     pub skipped: bool,
+    /// Why the merge is where it is: what it waits for, what conflicted.
+    pub merge_note: Option<String>,
+    /// Files that conflicted in the last merge attempt (or, for a resolve
+    /// attempt, the ones it was asked to resolve).
+    pub conflicts: Vec<String>,
+    /// The merge commit on the base branch, once merged.
+    pub merge_commit: Option<String>,
+    /// The `before_merge` gate was passed.
+    pub merge_approved: bool,
+    /// An operator asked for the merge (`merge = "manual"`): keep trying
+    /// until it lands or conflicts.
+    pub merge_wanted: bool,
+    /// How the next attempt's worktree starts.
+    pub next_start: StartMode,
+    /// What `push` had to send for this task has been pushed.
+    pub pushed: bool,
+}
+
+impl Serialize for StartMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 impl Serialize for TaskState {
@@ -49,11 +72,19 @@ impl TaskRow {
             created_at: now,
             updated_at: now,
             skipped: false,
+            merge_note: None,
+            conflicts: Vec::new(),
+            merge_commit: None,
+            merge_approved: false,
+            merge_wanted: false,
+            next_start: StartMode::Continue,
+            pushed: false,
         }
     }
 
     pub(super) const COLUMNS: &'static str = "id, title, agent, state, attempts, failures, cause, \
-        retry_at, approved, merge_state, created_at, updated_at, skipped";
+        retry_at, approved, merge_state, created_at, updated_at, skipped, merge_note, conflicts, \
+        merge_commit, merge_approved, merge_wanted, next_start, pushed";
 
     pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<TaskRow, String>> {
         let state: String = r.get(3)?;
@@ -64,6 +95,11 @@ impl TaskRow {
         let Some(merge_state) = MergeState::parse(&merge) else {
             return Ok(Err(format!("unknown merge state {merge:?}")));
         };
+        let next: String = r.get(18)?;
+        let Some(next_start) = StartMode::parse(&next) else {
+            return Ok(Err(format!("unknown start mode {next:?}")));
+        };
+        let conflicts: Option<String> = r.get(14)?;
         Ok(Ok(TaskRow {
             id: r.get(0)?,
             title: r.get(1)?,
@@ -78,6 +114,15 @@ impl TaskRow {
             created_at: r.get(10)?,
             updated_at: r.get(11)?,
             skipped: r.get(12)?,
+            merge_note: r.get(13)?,
+            conflicts: conflicts
+                .map(|text| text.lines().map(str::to_string).collect())
+                .unwrap_or_default(),
+            merge_commit: r.get(15)?,
+            merge_approved: r.get(16)?,
+            merge_wanted: r.get(17)?,
+            next_start,
+            pushed: r.get(19)?,
         }))
     }
 }
@@ -311,4 +356,19 @@ impl WorktreeState {
             .into_iter()
             .find(|state| state.as_str() == s)
     }
+}
+
+/// One merge attempt, in the `merges` history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MergeRow {
+    pub task_id: String,
+    pub at: i64,
+    pub base: String,
+    /// merged | already_merged | conflict | local_changes | failed
+    pub outcome: String,
+    pub commit_id: Option<String>,
+    pub files: Vec<String>,
+    /// Who asked: a user, or `policy` for `merge = "auto"`.
+    pub by: String,
+    pub detail: Option<String>,
 }

@@ -4,19 +4,12 @@ use super::*;
 
 fn task(id: &str, state: TaskState) -> TaskRow {
     TaskRow {
-        id: id.into(),
-        title: id.into(),
-        agent: "sh".into(),
         state,
         attempts: 0,
-        failures: 0,
         cause: None,
-        retry_at: None,
-        approved: false,
-        merge_state: crate::store::MergeState::Unmerged,
         created_at: 1,
         updated_at: 1,
-        skipped: false,
+        ..TaskRow::pending(id, id, "sh", 1)
     }
 }
 
@@ -295,7 +288,7 @@ fn known_worktree_follows_the_intent_and_the_agents() {
             ..WorktreeRow::ready("b", "/w/b", "orch/b", 100)
         },
     );
-    assert_eq!(store.known_worktree("b").unwrap(), Known::No);
+    assert_eq!(store.known_worktree("b").unwrap(), Known::Removed);
     assert_eq!(
         store.worktree("b").unwrap().map(|w| w.state),
         Some(WorktreeState::Ready)

@@ -484,7 +484,7 @@ async fn ask(handle: &EngineHandle, request: Request) -> Option<Answer> {
             task,
             reason: Some(reason),
         },
-        EngineAction::Retry(task) => EngineRequest::Retry { task },
+        EngineAction::Retry(task) => EngineRequest::Retry { task, fresh: false },
         EngineAction::Cancel(task) => EngineRequest::Cancel { task },
         EngineAction::Skip(task) => EngineRequest::Skip { task, reason: None },
     };
@@ -509,10 +509,11 @@ fn on_answer(app: &mut App, answer: Answer, link: &EngineLink, agents: &AgentReg
 
 fn on_engine_event(app: &mut App, agents: &AgentRegistry, event: Event, now: Instant) {
     match event {
-        Event::Task { row, .. } => {
+        Event::Task { row, .. } | Event::Merge { row, .. } => {
             app.note_event(&row.id);
             app.on_task(row, now);
         }
+        Event::Note { text, .. } => app.flash(text),
         Event::AgentStarted { task, attempt } => {
             app.note_event(&task);
             // Gone already if it exited at once; its log is replayed instead.

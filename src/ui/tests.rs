@@ -57,19 +57,12 @@ depends_on = ["api", "migrate-db"]
 
 pub(super) fn row(id: &str, state: TaskState, attempts: u32, cause: Option<&str>) -> TaskRow {
     TaskRow {
-        id: id.into(),
-        title: id.into(),
-        agent: "sh".into(),
         state,
         attempts,
-        failures: 0,
         cause: cause.map(str::to_string),
-        retry_at: None,
-        approved: false,
-        merge_state: crate::store::MergeState::Unmerged,
         created_at: 1,
         updated_at: 1,
-        skipped: false,
+        ..TaskRow::pending(id, id, "sh", 1)
     }
 }
 

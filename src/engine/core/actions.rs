@@ -6,7 +6,7 @@ use crate::engine::core::{Core, CoreError, Phase, StopReason};
 use crate::engine::effect::{Effect, Write};
 use crate::engine::message::{ActionError, Actor};
 use crate::engine::state::TaskState;
-use crate::store::Verdict;
+use crate::store::{Gate, MergeState, Verdict};
 
 /// A refusal, or a decision the core could not make.
 type Outcome = Result<Result<(), ActionError>, CoreError>;
@@ -36,7 +36,18 @@ impl Core {
         }
     }
 
+    /// Is `id` done with its merge waiting at the `before_merge` gate?
+    pub(super) fn at_merge_gate(&self, id: &str) -> bool {
+        self.tasks.get(id).is_some_and(|t| {
+            t.state == TaskState::Done && t.merge_state == MergeState::AwaitingApproval
+        })
+    }
+
     pub(super) fn approve(&mut self, id: &str, by: Actor, reason: Option<String>) -> Outcome {
+        if self.at_merge_gate(id) {
+            self.record_merge_approval(id, by, reason);
+            return Ok(Ok(()));
+        }
         if let Err(err) = self.require(id, "approve", "awaiting_approval", |s| {
             s == TaskState::AwaitingApproval
         }) {
@@ -55,7 +66,7 @@ impl Core {
             Some(reason) => format!("approved by {by}: {reason}"),
             None => format!("approved by {by}"),
         });
-        let approval = self.approval_row(id, Verdict::Approved, &by, reason);
+        let approval = self.approval_row(id, Gate::BeforeStart, Verdict::Approved, &by, reason);
         self.transition(
             id,
             TaskState::Queued,
@@ -67,6 +78,9 @@ impl Core {
     }
 
     pub(super) fn reject(&mut self, id: &str, by: Actor, reason: Option<String>) -> Outcome {
+        if self.at_merge_gate(id) {
+            return self.record_merge_rejection(id, by, reason).map(Ok);
+        }
         if let Err(err) = self.require(id, "reject", "awaiting_approval", |s| {
             s == TaskState::AwaitingApproval
         }) {
@@ -87,7 +101,8 @@ impl Core {
             Actor::Timeout => reason.clone(),
             _ => format!("rejected by {by}: {reason}"),
         };
-        let approval = self.approval_row(id, Verdict::Rejected, &by, Some(reason));
+        let approval =
+            self.approval_row(id, Gate::BeforeStart, Verdict::Rejected, &by, Some(reason));
         self.transition(
             id,
             TaskState::Rejected,
@@ -98,19 +113,44 @@ impl Core {
         )
     }
 
-    pub(super) fn retry(&mut self, id: &str) -> Outcome {
-        let before = match self.require(id, "retry", "needs_review, rejected or retrying", |s| {
+    pub(super) fn retry(&mut self, id: &str, fresh: bool, by: &Actor) -> Outcome {
+        let wanted = if fresh {
+            "needs_review, rejected, retrying or done (not merged)"
+        } else {
+            "needs_review, rejected or retrying"
+        };
+        let before = match self.require(id, "retry", wanted, |s| {
             matches!(
                 s,
                 TaskState::NeedsReview | TaskState::Rejected | TaskState::Retrying
-            )
+            ) || (fresh && s == TaskState::Done)
         }) {
             Ok(state) => state,
             Err(err) => return Ok(Err(err)),
         };
+        if before == TaskState::Done {
+            if let Err(why) = self.done_row(id, "retry") {
+                return Ok(Err(ActionError::Refused(why)));
+            }
+            let merged = self
+                .tasks
+                .get(id)
+                .is_some_and(|t| t.merge_state == MergeState::Merged);
+            if merged || self.merging.as_deref() == Some(id) {
+                return Ok(Err(ActionError::Refused(format!(
+                    "task {id} is {} onto {}: its work is part of the base",
+                    if merged { "merged" } else { "being merged" },
+                    self.base_branch
+                ))));
+            }
+        }
         // A human retry grants a fresh retry budget; a rejected task asks
         // for approval again.
-        let why = Some("retry requested by user".to_string());
+        let why = Some(if fresh {
+            format!("fresh retry requested by {by}: the old branch is kept under a backup name")
+        } else {
+            "retry requested by user".to_string()
+        });
         self.transition(
             id,
             TaskState::Queued,
@@ -121,6 +161,15 @@ impl Core {
                 if before == TaskState::Rejected {
                     t.approved = false;
                 }
+                if fresh {
+                    t.next_start = crate::git::StartMode::Fresh;
+                    t.merge_state = MergeState::Unmerged;
+                    t.merge_note = None;
+                    t.merge_approved = false;
+                    t.merge_wanted = false;
+                    t.conflicts.clear();
+                    t.pushed = false;
+                }
             },
             vec![],
         )?;
@@ -128,6 +177,30 @@ impl Core {
             self.make_ready(id)?;
         }
         Ok(Ok(()))
+    }
+
+    pub(super) fn merge_action(&mut self, id: &str, by: &Actor) -> Outcome {
+        if !self.tasks.contains(id) {
+            return Ok(Err(ActionError::UnknownTask(id.to_string())));
+        }
+        Ok(self.request_merge(id, by).map_err(ActionError::Refused))
+    }
+
+    pub(super) fn resolve(&mut self, id: &str, by: &Actor) -> Outcome {
+        if !self.tasks.contains(id) {
+            return Ok(Err(ActionError::UnknownTask(id.to_string())));
+        }
+        let row = match self.done_row(id, "resolve") {
+            Ok(row) => row,
+            Err(why) => return Ok(Err(ActionError::Refused(why))),
+        };
+        if row.merge_state != MergeState::Conflict {
+            return Ok(Err(ActionError::Refused(format!(
+                "task {id}'s merge is {}; resolve is for a merge conflict",
+                row.merge_state
+            ))));
+        }
+        self.request_resolve(id, by).map(Ok)
     }
 
     pub(super) fn cancel(&mut self, id: &str) -> Outcome {

@@ -123,6 +123,16 @@ impl Core {
         {
             wake = wake.min(at);
         }
+        // Held-up merges and failed pushes are tried again (in a headless
+        // run that is ending anyway they need not be waited for).
+        if !self.run.shutting_down {
+            if let Some(at) = self.merge_retry.values().min() {
+                wake = wake.min(*at);
+            }
+            if let Some(at) = self.pushes.next_due() {
+                wake = wake.min(at);
+            }
+        }
         wake
     }
 }

@@ -9,7 +9,7 @@ use crate::engine::effect::{Effect, SpawnOrder, Write};
 use crate::engine::message::{Event, SpawnFailure};
 use crate::engine::policy::Level;
 use crate::engine::state::TaskState;
-use crate::git::{Known, Worktree};
+use crate::git::{Known, Prepare, StartMode, Worktree};
 use crate::store::{AttemptRow, AttemptStatus, WorktreeRow};
 
 /// The agent that will actually run, after fallbacks.
@@ -30,6 +30,7 @@ impl Core {
             return Ok(());
         };
         let attempt = current.attempts + 1;
+        let mode = current.next_start;
         let log_path = self.paths.log(id, attempt);
         let row = AttemptRow {
             task_id: id.to_string(),
@@ -68,15 +69,19 @@ impl Core {
                 stop: None,
                 heartbeat: Level::Ok,
                 worktree: None,
+                mode,
             },
         );
-        self.out.push(Effect::PrepareWorktree {
+        let prepare = Prepare {
             task: id.to_string(),
-            attempt,
             dir: self.paths.worktree(id),
             base: self.base_branch.clone(),
+            deps: self.defs.plan().dependencies(id).to_vec(),
             known: self.worktrees.get(id).copied().unwrap_or(Known::No),
-        });
+            mode,
+            include: self.defs.config().project.worktree_include.clone(),
+        };
+        self.out.push(Effect::PrepareWorktree { attempt, prepare });
         Ok(())
     }
 
@@ -109,18 +114,42 @@ impl Core {
             )));
             self.worktrees.insert(id.to_string(), Known::Ready);
         }
+        for note in &worktree.notes {
+            self.note(id, "worktree", note.clone());
+        }
+        if live.mode != StartMode::Continue {
+            // Done with: a crash from here on continues in this worktree.
+            if let Some(mut row) = self.tasks.get(id).cloned() {
+                row.next_start = StartMode::Continue;
+                if live.mode == StartMode::Resolve {
+                    row.conflicts = worktree.conflicts.clone();
+                }
+                self.persist(Write::Task(row.clone()));
+                self.tasks.put(row);
+            }
+        }
         if let Some(stop) = live.stop.clone() {
             // Cancelled or shut down while its worktree was being made:
             // nothing was started, so it ends here.
             return self.end_stopped(id, live.row, stop);
         }
+        if live.mode == StartMode::Resolve && worktree.conflicts.is_empty() {
+            return self.resolved_without_agent(id, live.row);
+        }
         let task = live.task.clone();
         let path_str = worktree.path.display().to_string();
+        let conflicts = worktree.conflicts.join(", ");
+        let prompt = if live.mode == StartMode::Resolve {
+            resolve_prompt(&task.prompt, &self.base_branch, &conflicts)
+        } else {
+            task.prompt.clone()
+        };
         let vars = Placeholders {
-            prompt: &task.prompt,
+            prompt: &prompt,
             task_id: id,
             worktree: &path_str,
             branch: &worktree.branch,
+            conflicts: &conflicts,
         };
         let resolved = match self.resolve_agent(&task.agent, &vars, &worktree.path) {
             Ok(resolved) => resolved,
@@ -248,6 +277,28 @@ impl Core {
         }
     }
 
+    /// A resolve attempt whose base merged cleanly after all (the base
+    /// moved on): the merge commit is made, nothing is left for the agent,
+    /// and the task is done again, so its merge is tried once more.
+    fn resolved_without_agent(&mut self, id: &str, mut row: AttemptRow) -> Result<(), CoreError> {
+        row.status = AttemptStatus::Succeeded;
+        row.ended_at = Some(self.now.wall_ms);
+        row.cause = Some("the base merged in cleanly: nothing to resolve".into());
+        let why = format!(
+            "attempt {}: {} merged in cleanly, nothing to resolve",
+            row.attempt, self.base_branch
+        );
+        let attempt = row.attempt;
+        self.transition(
+            id,
+            TaskState::Done,
+            Some(why),
+            Some(attempt),
+            |t| t.cause = None,
+            vec![Write::Attempt(row)],
+        )
+    }
+
     /// An attempt orch stopped before (or instead of) its agent running.
     pub(super) fn end_stopped(
         &mut self,
@@ -294,4 +345,19 @@ fn render_env(agent: &AgentConfig, vars: &Placeholders<'_>) -> Vec<(String, Stri
         .iter()
         .map(|(k, v)| (k.clone(), vars.fill(v)))
         .collect()
+}
+
+/// The prompt of a resolve attempt: the task's own, where `{conflicts}`
+/// names the files; a prompt that does not use it is told in a sentence
+/// appended to it.
+fn resolve_prompt(prompt: &str, base: &str, conflicts: &str) -> String {
+    if crate::config::mentions_placeholder(prompt, "conflicts") {
+        return prompt.to_string();
+    }
+    format!(
+        "{prompt}\n\nMerging {base} into this branch conflicted in: {conflicts}. \
+         The conflict markers are in place in those files. Resolve each conflict so that both \
+         sides' changes survive, remove every marker, and finish; orch commits the merge and \
+         tries it again."
+    )
 }

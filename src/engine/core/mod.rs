@@ -18,12 +18,14 @@
 //! - `reload`: an edited `orch.toml` applied to the running plan.
 
 mod actions;
+mod after;
 mod attempts;
 mod definitions;
 mod exit;
 mod gates;
 mod health;
 mod launch;
+mod merge;
 mod reconcile;
 mod reload;
 mod tasks;
@@ -131,6 +133,8 @@ pub(crate) struct Live {
     pub(crate) stop: Option<StopReason>,
     pub(crate) heartbeat: Level,
     pub(crate) worktree: Option<PathBuf>,
+    /// How its worktree was asked to start.
+    pub(crate) mode: crate::git::StartMode,
 }
 
 impl Live {
@@ -161,6 +165,13 @@ pub struct Core {
     /// orch did not commit.
     commits_pending: HashMap<String, AttemptRow>,
     run: RunFlags,
+    /// The task whose merge job is under way (one at a time: each moves
+    /// the base).
+    merging: Option<String>,
+    /// When held-up merges are tried again.
+    merge_retry: HashMap<String, Instant>,
+    /// Pushes owed, and hooks running.
+    pushes: after::Pushes,
     jitter_state: u64,
     /// Transitions made so far; lets `settle` see whether a pass changed anything.
     transitions: u64,
@@ -227,6 +238,9 @@ impl Core {
             worktrees: HashMap::new(),
             commits_pending: HashMap::new(),
             run: RunFlags::default(),
+            merging: None,
+            merge_retry: HashMap::new(),
+            pushes: after::Pushes::default(),
             jitter_state: setup.seed | 1,
             transitions: 0,
             plan_generation: 0,
@@ -252,8 +266,10 @@ impl Core {
         let result = match request {
             Request::Approve { task, reason } => self.approve(&task, actor, reason),
             Request::Reject { task, reason } => self.reject(&task, actor, reason),
-            Request::Retry { task } => self.retry(&task),
+            Request::Retry { task, fresh } => self.retry(&task, fresh, &actor),
             Request::Cancel { task } => self.cancel(&task),
+            Request::Merge { task } => self.merge_action(&task, &actor),
+            Request::Resolve { task } => self.resolve(&task, &actor),
             Request::Skip { task, reason } => self.skip(&task, actor, reason),
             Request::Reload { config } => {
                 self.reload(*config);
@@ -307,6 +323,13 @@ impl Core {
                 attempt,
                 result,
             } => self.on_committed(&task, attempt, result)?,
+            Input::Merged { task, result } => self.on_merged(&task, result)?,
+            Input::HookDone {
+                hook,
+                task,
+                summary,
+            } => self.on_hook_done(hook, &task, summary),
+            Input::Pushed { task, what, result } => self.on_pushed(&task, what, result),
         }
         Ok(self.take_effects())
     }
@@ -314,10 +337,10 @@ impl Core {
     /// The run is over: shutting down (or, headless, every task settled)
     /// and no attempt left. The outcome to report.
     pub fn outcome(&self) -> Option<RunOutcome> {
-        if !self.live.is_empty() {
+        if !self.live.is_empty() || self.pushes.busy() {
             return None;
         }
-        let settled = self.tasks.all_settled();
+        let settled = self.tasks.all_settled() && !self.merges_busy();
         if !(self.run.shutting_down || (self.opts.exit_when_settled && settled)) {
             return None;
         }
@@ -325,8 +348,12 @@ impl Core {
         let interrupted = self.run.interrupted;
         let approval_gave_up = self.run.approval_gave_up || (interrupted && gated);
         let states = self.tasks.states();
+        let mut exit_code = policy::run_exit_code(&states, interrupted, approval_gave_up);
+        if exit_code == policy::EXIT_OK && self.merge_trouble() {
+            exit_code = policy::EXIT_FAILED;
+        }
         Some(RunOutcome {
-            exit_code: policy::run_exit_code(&states, interrupted, approval_gave_up),
+            exit_code,
             interrupted,
             approval_gave_up,
         })
@@ -415,13 +442,14 @@ impl Core {
     fn approval_row(
         &self,
         id: &str,
+        gate: crate::store::Gate,
         verdict: crate::store::Verdict,
         by: &Actor,
         reason: Option<String>,
     ) -> ApprovalRow {
         ApprovalRow {
             task_id: id.to_string(),
-            gate: crate::store::Gate::BeforeStart,
+            gate,
             decision: verdict,
             by: by.as_stored(),
             reason,

@@ -162,6 +162,7 @@ impl Core {
                 stop: None,
                 heartbeat: Level::Ok,
                 worktree: Some(worktree),
+                mode: crate::git::StartMode::Continue,
             },
         );
     }

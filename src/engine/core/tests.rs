@@ -36,6 +36,8 @@ fn worktree(task: &str) -> Worktree {
         path: PathBuf::from(format!("/repo/.orch/worktrees/{task}")),
         branch: format!("orch/{task}"),
         created: true,
+        notes: Vec::new(),
+        conflicts: Vec::new(),
     }
 }
 
@@ -192,12 +194,9 @@ impl Harness {
         self.last
             .iter()
             .filter_map(|e| match e {
-                Effect::PrepareWorktree {
-                    task,
-                    attempt,
-                    known,
-                    ..
-                } => Some((task.clone(), *attempt, *known)),
+                Effect::PrepareWorktree { attempt, prepare } => {
+                    Some((prepare.task.clone(), *attempt, prepare.known))
+                }
                 _ => None,
             })
             .collect()
@@ -508,7 +507,7 @@ fn approvals_gate_the_start_and_record_the_actor() {
     let mut h = start(&text);
     assert_eq!(h.state("a"), TaskState::AwaitingApproval);
     assert_eq!(h.state("b"), TaskState::AwaitingApproval);
-    let refused = h.request(Request::Retry { task: "a".into() });
+    let refused = h.request(Request::Retry { task: "a".into(), fresh: false });
     assert!(matches!(refused, Err(ActionError::WrongState { .. })));
     assert_eq!(
         h.request(Request::Approve {
@@ -545,7 +544,7 @@ fn approvals_gate_the_start_and_record_the_actor() {
     );
     assert_eq!(approvals[1].decision, Verdict::Rejected);
     // A retry of a rejected task asks for approval again.
-    h.request(Request::Retry { task: "b".into() })
+    h.request(Request::Retry { task: "b".into(), fresh: false })
         .expect("retry");
     assert_eq!(h.state("b"), TaskState::AwaitingApproval);
 }
@@ -719,7 +718,7 @@ fn a_blocked_dependent_unblocks_when_its_dependency_is_retried_or_skipped() {
         h.row("b").cause.as_deref(),
         Some("dependency a is needs_review")
     );
-    h.request(Request::Retry { task: "a".into() })
+    h.request(Request::Retry { task: "a".into(), fresh: false })
         .expect("retry");
     assert_eq!(h.state("b"), TaskState::Pending);
     assert_eq!(h.state("c"), TaskState::Pending);
@@ -758,7 +757,7 @@ fn cancel_stops_a_running_agent_and_is_final() {
     h.exit("a", 143);
     assert_eq!(h.state("a"), TaskState::Cancelled);
     assert_eq!(h.state("b"), TaskState::Blocked);
-    let refused = h.request(Request::Retry { task: "a".into() });
+    let refused = h.request(Request::Retry { task: "a".into(), fresh: false });
     assert!(refused.is_err());
 }
 
@@ -1022,7 +1021,7 @@ fn an_archived_task_whose_commit_was_cut_short_is_committed_when_it_comes_back()
     assert!(h
         .last
         .iter()
-        .all(|e| !matches!(e, Effect::PrepareWorktree { task, .. } if task == "gone")));
+        .all(|e| !matches!(e, Effect::PrepareWorktree { prepare, .. } if prepare.task == "gone")));
     assert_eq!(h.state("gone"), TaskState::Running);
     h.input(Input::Committed {
         task: "gone".into(),

@@ -50,6 +50,15 @@ impl Core {
                 } else {
                     MergeState::Unmerged
                 };
+                // New work: its merge starts over (a resolve attempt keeps
+                // `merge_wanted`, so the merge is tried again).
+                row.merge_note = None;
+                row.merge_commit = None;
+                row.merge_approved = false;
+                row.pushed = false;
+                if !row.merge_wanted {
+                    row.conflicts.clear();
+                }
             }
             TaskState::Retrying
             | TaskState::NeedsReview
@@ -74,6 +83,7 @@ impl Core {
         }
         self.tasks.put(row.clone());
         self.transitions += 1;
+        self.after_transition(&row);
         self.publish(Event::Task {
             row,
             from: Some(from),
@@ -134,8 +144,11 @@ impl Core {
         let now = self.now.wall_ms;
         let backoff_over = !self.run.shutting_down && self.tasks.retry_times().any(|at| at <= now);
         let gate_to_decide = (self.opts.approve_all || self.opts.approval_timeout.is_some())
-            && self.tasks.any_in(TaskState::AwaitingApproval);
-        backoff_over || gate_to_decide
+            && (self.tasks.any_in(TaskState::AwaitingApproval) || self.any_merge_gate());
+        let mono = self.now.mono;
+        let merge_due = self.merging.is_none() && self.merge_retry.values().any(|at| *at <= mono);
+        let push_due = self.pushes.next_due().is_some_and(|at| at <= mono);
+        backoff_over || gate_to_decide || merge_due || push_due
     }
 
     fn settle_pass(&mut self) -> Result<(), CoreError> {
@@ -144,7 +157,8 @@ impl Core {
             let Some(state) = self.tasks.state(&id) else {
                 continue;
             };
-            let readiness = schedule::readiness(self.defs.plan(), &id, |dep| self.tasks.state(dep));
+            let readiness =
+                schedule::readiness_of(self.defs.plan(), &id, |dep| self.dep_status(dep));
             match (state, readiness) {
                 (TaskState::Pending, Readiness::Blocked)
                 | (TaskState::Queued, Readiness::Blocked)
@@ -185,6 +199,8 @@ impl Core {
         self.decide_gates()?;
         if !self.run.shutting_down {
             self.start_ready()?;
+            self.settle_merges()?;
+            self.settle_pushes();
         }
         Ok(())
     }
@@ -216,18 +232,45 @@ impl Core {
             .plan()
             .dependencies(id)
             .iter()
-            .filter_map(|dep| {
-                let state = self.tasks.get(dep)?.state;
-                state
-                    .blocks_dependents()
-                    .then(|| format!("dependency {dep} is {state}"))
-            })
+            .filter_map(|dep| self.dep_block_reason(dep))
             .collect();
         culprits.join(", ")
     }
 
+    fn any_merge_gate(&self) -> bool {
+        self.tasks
+            .ids_in(self.defs.order(), TaskState::Done)
+            .iter()
+            .any(|id| self.at_merge_gate(id))
+    }
+
+    /// `--approve-all` and the approval timeout, for the merge gates.
+    fn decide_merge_gates(&mut self) -> Result<(), CoreError> {
+        let waiting: Vec<String> = self
+            .tasks
+            .ids_in(self.defs.order(), TaskState::Done)
+            .into_iter()
+            .filter(|id| self.at_merge_gate(id))
+            .collect();
+        for id in waiting {
+            if self.opts.approve_all {
+                self.record_merge_approval(&id, Actor::Flag("--approve-all"), None);
+                continue;
+            }
+            let Some(timeout) = self.opts.approval_timeout else {
+                continue;
+            };
+            if self.gates.expired(&id, self.now.mono, timeout) {
+                self.record_merge_rejection(&id, Actor::Timeout, Some("approval timed out".into()))?;
+                self.run.approval_gave_up = true;
+            }
+        }
+        Ok(())
+    }
+
     /// `--approve-all` and the approval timeout.
     fn decide_gates(&mut self) -> Result<(), CoreError> {
+        self.decide_merge_gates()?;
         let waiting = self
             .tasks
             .ids_in(self.defs.order(), TaskState::AwaitingApproval);

@@ -1,0 +1,214 @@
+//! What follows a task's end, off the engine: the `[hooks]` (`on_done`,
+//! `on_merge`, `on_fail`) and `push` (`on_done` pushes `orch/TASK`,
+//! `on_merge` the base branch). Neither ever holds up the plan: a hook
+//! runs with a timeout and its result goes to the event log; a failed push
+//! is reported and retried with backoff. What was pushed is stored
+//! (`TaskRow::pushed`), so a push cut short by a crash is made again.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::config::PushMode;
+use crate::engine::core::Core;
+use crate::engine::effect::{Effect, Write};
+use crate::engine::message::Event;
+use crate::engine::state::TaskState;
+use crate::git::BRANCH_PREFIX;
+use crate::store::{EventRow, MergeState, TaskRow};
+
+/// The first retry of a failed push; doubles up to [`PUSH_BACKOFF_MAX`].
+const PUSH_BACKOFF: Duration = Duration::from_secs(5);
+const PUSH_BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// One task's push, between its first try and its success.
+#[derive(Debug, Clone)]
+pub(super) struct PushJob {
+    refspec: String,
+    failures: u32,
+    /// When to try (again); `None` while a push is under way.
+    due: Option<Instant>,
+}
+
+/// Pushes that have not succeeded yet, by task.
+#[derive(Debug, Default)]
+pub(super) struct Pushes {
+    jobs: HashMap<String, PushJob>,
+    /// Hooks started and not finished.
+    pub(super) hooks_running: usize,
+}
+
+impl Pushes {
+    /// A push or a hook is under way (a headless run waits for them).
+    pub(super) fn busy(&self) -> bool {
+        self.hooks_running > 0 || self.jobs.values().any(|job| job.due.is_none())
+    }
+
+    /// The soonest retry.
+    pub(super) fn next_due(&self) -> Option<Instant> {
+        self.jobs.values().filter_map(|job| job.due).min()
+    }
+}
+
+impl Core {
+    /// Hooks and pushes that follow a state change (called by `transition`).
+    pub(super) fn after_transition(&mut self, row: &TaskRow) {
+        match row.state {
+            TaskState::Done if !row.skipped => {
+                let worktree = self.paths.worktree(&row.id).display().to_string();
+                let branch = format!("{BRANCH_PREFIX}{}", row.id);
+                let argv = self.defs.config().hooks.on_done.clone();
+                self.run_hook(
+                    "on_done",
+                    &row.id,
+                    &argv,
+                    &[
+                        ("task", &row.id),
+                        ("branch", &branch),
+                        ("worktree", &worktree),
+                    ],
+                );
+            }
+            TaskState::NeedsReview => {
+                let cause = row.cause.clone().unwrap_or_default();
+                let argv = self.defs.config().hooks.on_fail.clone();
+                self.run_hook(
+                    "on_fail",
+                    &row.id,
+                    &argv,
+                    &[("task", &row.id), ("cause", &cause)],
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// Hooks that follow a merge onto the base.
+    pub(super) fn after_merge(&mut self, id: &str, commit: &str) {
+        let branch = format!("{BRANCH_PREFIX}{id}");
+        let argv = self.defs.config().hooks.on_merge.clone();
+        self.run_hook(
+            "on_merge",
+            id,
+            &argv,
+            &[("task", id), ("branch", &branch), ("commit", commit)],
+        );
+    }
+
+    fn run_hook(&mut self, hook: &'static str, id: &str, template: &[String], vars: &[(&str, &str)]) {
+        if template.is_empty() {
+            return;
+        }
+        let argv = template
+            .iter()
+            .map(|arg| crate::config::fill_hook(arg, vars))
+            .collect();
+        self.pushes.hooks_running += 1;
+        self.out.push(Effect::RunHook {
+            hook,
+            task: id.to_string(),
+            argv,
+            timeout: self.defs.config().hooks.timeout,
+        });
+    }
+
+    pub(super) fn on_hook_done(&mut self, hook: &'static str, id: &str, summary: String) {
+        self.pushes.hooks_running = self.pushes.hooks_running.saturating_sub(1);
+        self.note(id, "hook", format!("hook {hook}: {summary}"));
+    }
+
+    /// Start the pushes that are due, and notice the ones that are owed
+    /// (a task done or merged since, or a push a dead orch did not finish).
+    pub(super) fn settle_pushes(&mut self) {
+        let mode = self.defs.config().project.push;
+        if mode == PushMode::Never {
+            return;
+        }
+        let base = self.base_branch.clone();
+        for id in self.tasks.ids_in(self.defs.order(), TaskState::Done) {
+            let Some(row) = self.tasks.get(&id) else {
+                continue;
+            };
+            let owed = !row.skipped
+                && !row.pushed
+                && match mode {
+                    PushMode::OnDone => true,
+                    PushMode::OnMerge => row.merge_state == MergeState::Merged,
+                    PushMode::Never => false,
+                };
+            if owed && !self.pushes.jobs.contains_key(&id) {
+                let refspec = match mode {
+                    PushMode::OnMerge => format!("refs/heads/{base}:refs/heads/{base}"),
+                    _ => format!("refs/heads/{BRANCH_PREFIX}{id}:refs/heads/{BRANCH_PREFIX}{id}"),
+                };
+                self.pushes.jobs.insert(
+                    id.clone(),
+                    PushJob {
+                        refspec,
+                        failures: 0,
+                        due: Some(self.now.mono),
+                    },
+                );
+            }
+        }
+        let remote = self.defs.config().project.remote.clone();
+        let now = self.now.mono;
+        for (id, job) in self.pushes.jobs.iter_mut() {
+            if job.due.is_some_and(|due| due <= now) {
+                job.due = None;
+                self.out.push(Effect::Push {
+                    task: id.clone(),
+                    remote: remote.clone(),
+                    refspec: job.refspec.clone(),
+                });
+            }
+        }
+    }
+
+    pub(super) fn on_pushed(&mut self, id: &str, what: String, result: Result<(), String>) {
+        match result {
+            Ok(()) => {
+                self.pushes.jobs.remove(id);
+                if let Some(mut row) = self.tasks.get(id).cloned() {
+                    row.pushed = true;
+                    self.persist(Write::Task(row.clone()));
+                    self.tasks.put(row);
+                }
+                self.note(id, "push", format!("pushed {what}"));
+            }
+            Err(err) => {
+                let Some(job) = self.pushes.jobs.get_mut(id) else {
+                    return;
+                };
+                job.failures += 1;
+                let factor = 2u32.saturating_pow(job.failures.saturating_sub(1).min(16));
+                let delay = PUSH_BACKOFF.saturating_mul(factor).min(PUSH_BACKOFF_MAX);
+                job.due = Some(self.now.mono + delay);
+                let text = format!(
+                    "push of {what} failed (try {}): {err}; trying again in {}",
+                    job.failures,
+                    crate::timefmt::short_duration(delay)
+                );
+                self.note(id, "push", text);
+            }
+        }
+    }
+
+    /// A line for the event log and the views that is not a state change.
+    pub(super) fn note(&mut self, id: &str, kind: &str, text: String) {
+        self.persist(Write::Event(EventRow {
+            seq: 0,
+            at: self.now.wall_ms,
+            run_id: Some(self.run_id),
+            task_id: Some(id.to_string()),
+            attempt: None,
+            kind: kind.to_string(),
+            from_state: None,
+            to_state: None,
+            cause: Some(text.clone()),
+        }));
+        self.publish(Event::Note {
+            task: id.to_string(),
+            text,
+        });
+    }
+}
