@@ -44,19 +44,10 @@ fn main() {
         .iter()
         .enumerate()
         .map(|(i, t)| TaskRow {
-            id: t.id.clone(),
-            title: t.title.clone(),
-            agent: "sh".into(),
             state: states[i % states.len()],
             attempts: 1,
-            failures: 0,
             cause: (i % 3 == 0).then(|| "exit code 1 (attempt 1 of 3)".to_string()),
-            retry_at: None,
-            approved: false,
-            merge_state: orch::store::MergeState::Unmerged,
-            created_at: 1,
-            updated_at: 1,
-            skipped: false,
+            ..TaskRow::pending(&t.id, &t.title, "sh", 1)
         })
         .collect();
     let keymap = Keymap::load("default", None).expect("keymap");

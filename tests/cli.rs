@@ -138,8 +138,8 @@ fn config_mistakes_that_used_to_slip_through_are_refused() {
             "orch.toml:6:13: invalid UTF-8: byte 0xE9 is not valid here",
         ),
         (
-            b"[defaults]\nmerge = \"auto\"\n[agents.sh]\ncommand = [\"true\"]\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n",
-            "orch.toml:2:9: merge = \"auto\" is not supported yet",
+            b"[defaults]\nmerge = \"sometimes\"\n[agents.sh]\ncommand = [\"true\"]\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n",
+            "orch.toml:2:9: merge must be one of \"auto\", \"manual\", \"never\"",
         ),
     ];
     for (bytes, expected) in cases {

@@ -115,7 +115,12 @@ async fn approve_reject_and_wrong_state_actions() {
         matches!(refused, Err(ActionError::WrongState { .. })),
         "{refused:?}"
     );
-    let unknown = run.ask(Request::Retry { task: "zz".into(), fresh: false }).await;
+    let unknown = run
+        .ask(Request::Retry {
+            task: "zz".into(),
+            fresh: false,
+        })
+        .await;
     assert_eq!(unknown, Err(ActionError::UnknownTask("zz".into())));
     run.ask(Request::Reject {
         task: "b".into(),

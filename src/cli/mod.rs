@@ -1,5 +1,6 @@
 //! The command line (clap) and the dispatch to each command.
 
+mod act;
 mod check;
 mod logs;
 mod run;
@@ -10,6 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+use crate::engine::Request;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -83,6 +86,12 @@ pub enum Sub {
         #[command(subcommand)]
         action: WorktreeCmd,
     },
+    /// Change a task of the plan: retry, resolve a merge conflict, cancel, skip.
+    /// Needs no orch running here; what is queued runs at the next run.
+    Task {
+        #[command(subcommand)]
+        action: TaskCmd,
+    },
     /// Print the raw output of a task's attempt.
     Logs {
         task: String,
@@ -95,8 +104,36 @@ pub enum Sub {
     },
 }
 
+#[derive(Debug, Clone, Subcommand)]
+pub enum TaskCmd {
+    /// Queue a task that needs review, was rejected or is retrying.
+    Retry {
+        task: String,
+        /// Start anew from the base branch; the old branch is kept under a
+        /// backup name (also for a done task that is not merged).
+        #[arg(long)]
+        fresh: bool,
+    },
+    /// Hand a merge conflict back to the task's agent: a new attempt in its
+    /// worktree with the base merged in and the conflict markers in place.
+    Resolve { task: String },
+    /// Stop the task if it runs and mark it cancelled (final).
+    Cancel { task: String },
+    /// Mark the task done without running it.
+    Skip {
+        task: String,
+        /// Recorded with the skip.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum WorktreeCmd {
+    /// Merge a done task's branch onto the base branch (a no-fast-forward
+    /// merge commit). Exit 0 merged, 1 conflict or waiting, 3 waiting for
+    /// the merge's approval.
+    Merge { task: String },
     /// Every task worktree with its task's state, head and whether it is dirty.
     List {
         /// Machine-readable output.
@@ -149,11 +186,24 @@ pub fn main() -> i32 {
             attempt,
             follow,
         }) => logs::run(&cli.config, task, *attempt, *follow),
+        Some(Sub::Task { action }) => act::run(&cli.config, task_request(action)),
         Some(Sub::Worktree { action }) => match action {
+            WorktreeCmd::Merge { task } => {
+                act::run(&cli.config, Request::Merge { task: task.clone() })
+            }
             WorktreeCmd::List { json } => worktree::list(&cli.config, *json),
             WorktreeCmd::Cleanup { tasks, force } => worktree::cleanup(&cli.config, tasks, *force),
         },
         None => run::run(&cli),
+    }
+}
+
+fn task_request(action: &TaskCmd) -> Request {
+    match action.clone() {
+        TaskCmd::Retry { task, fresh } => Request::Retry { task, fresh },
+        TaskCmd::Resolve { task } => Request::Resolve { task },
+        TaskCmd::Cancel { task } => Request::Cancel { task },
+        TaskCmd::Skip { task, reason } => Request::Skip { task, reason },
     }
 }
 

@@ -53,6 +53,10 @@ pub struct EngineOptions {
     pub approval_timeout: Option<Duration>,
     /// End the loop once every task is settled (headless).
     pub exit_when_settled: bool,
+    /// Start no agents: carry out one request (a merge, a retry queued for
+    /// the next run) and end once its git work is done. For commands run
+    /// while no orch runs here.
+    pub one_shot: bool,
     pub pty_rows: u16,
     pub pty_cols: u16,
     /// SIGTERM to SIGKILL.
@@ -82,6 +86,7 @@ impl Default for EngineOptions {
             approve_all: false,
             approval_timeout: Some(Duration::ZERO),
             exit_when_settled: true,
+            one_shot: false,
             pty_rows: 50,
             pty_cols: 200,
             stop_grace: Duration::from_secs(5),
@@ -276,6 +281,7 @@ impl Engine {
                 approve_all: opts.approve_all,
                 approval_timeout: opts.approval_timeout,
                 exit_when_settled: opts.exit_when_settled,
+                one_shot: opts.one_shot,
                 stop_grace: opts.stop_grace,
             },
             lookup: Box::new(PathLookup),

@@ -54,7 +54,10 @@ pub enum Effect {
     /// the path yet the driver records the intent (`creating`) before the
     /// job starts, so a kill during the checkout leaves a worktree the
     /// next run knows it may make again.
-    PrepareWorktree { attempt: u32, prepare: Prepare },
+    PrepareWorktree {
+        attempt: u32,
+        prepare: Prepare,
+    },
     /// Start the agent; reported back as `Input::Spawned`, later
     /// `Input::AgentExited`.
     Spawn(SpawnOrder),

@@ -260,10 +260,16 @@ pub enum Event {
     /// The plan itself changed (a reload): the tasks now in it, in plan
     /// order, with their rows.
     /// A done task's merge state changed (`why` says how).
-    Merge { row: TaskRow, why: String },
+    Merge {
+        row: TaskRow,
+        why: String,
+    },
     /// Something worth a line in the progress and the event log that is
     /// not a state change: a hook's result, a push, a kept branch.
-    Note { task: String, text: String },
+    Note {
+        task: String,
+        text: String,
+    },
     PlanChanged {
         config: Box<crate::config::Config>,
         rows: Vec<TaskRow>,

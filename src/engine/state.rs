@@ -158,7 +158,11 @@ mod tests {
     #[test]
     fn final_states_stay_final() {
         for to in TaskState::ALL {
-            assert_eq!(Done.can_become(to), matches!(to, Queued | Rejected), "done -> {to}");
+            assert_eq!(
+                Done.can_become(to),
+                matches!(to, Queued | Rejected),
+                "done -> {to}"
+            );
             assert!(!Cancelled.can_become(to));
         }
         assert!(!Pending.can_become(Running), "must pass through queued");

@@ -17,7 +17,8 @@ pub enum StartMode {
 }
 
 impl StartMode {
-    pub const ALL: &'static [StartMode] = &[StartMode::Continue, StartMode::Fresh, StartMode::Resolve];
+    pub const ALL: &'static [StartMode] =
+        &[StartMode::Continue, StartMode::Fresh, StartMode::Resolve];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -94,6 +95,9 @@ impl Workspace for Repo {
     }
 
     fn merge(&self, req: &MergeRequest) -> Result<MergeOutcome, GitError> {
-        Err(GitError::msg(format!("merging orch/{}", req.task), "merging is being built"))
+        Err(GitError::msg(
+            format!("merging orch/{}", req.task),
+            "merging is being built",
+        ))
     }
 }

@@ -51,9 +51,7 @@ impl Progress {
                 &format!("merge {}", row.merge_state),
                 why,
             )),
-            Event::Note { task, text } => {
-                Some(self.plain_line(timefmt::now_ms(), task, "", text))
-            }
+            Event::Note { task, text } => Some(self.plain_line(timefmt::now_ms(), task, "", text)),
             Event::Health(view) => self.health_line(view),
             Event::Finished(outcome) if outcome.interrupted => Some(format!(
                 "{}  {:<w$}  interrupted: agents stopped, state saved; run orch again to resume",

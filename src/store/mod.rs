@@ -15,8 +15,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 
 pub use rows::{
-    ApprovalRow, AttemptRow, AttemptStatus, EventRow, Gate, MergeRow, MergeState, SampleRow, TaskRow,
-    Verdict, WorktreeRow, WorktreeState,
+    ApprovalRow, AttemptRow, AttemptStatus, EventRow, Gate, MergeRow, MergeState, SampleRow,
+    TaskRow, Verdict, WorktreeRow, WorktreeState,
 };
 
 use crate::engine::state::TaskState;

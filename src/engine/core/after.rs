@@ -94,7 +94,13 @@ impl Core {
         );
     }
 
-    fn run_hook(&mut self, hook: &'static str, id: &str, template: &[String], vars: &[(&str, &str)]) {
+    fn run_hook(
+        &mut self,
+        hook: &'static str,
+        id: &str,
+        template: &[String],
+        vars: &[(&str, &str)],
+    ) {
         if template.is_empty() {
             return;
         }

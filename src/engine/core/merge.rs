@@ -120,7 +120,9 @@ impl Core {
     }
 
     fn merge_retry_due(&self, id: &str) -> bool {
-        self.merge_retry.get(id).is_none_or(|at| *at <= self.now.mono)
+        self.merge_retry
+            .get(id)
+            .is_none_or(|at| *at <= self.now.mono)
     }
 
     /// The first dependency whose work is not on the base yet, as the
@@ -299,38 +301,44 @@ impl Core {
     }
 
     /// Is something about merges still under way that a headless run must
-    /// wait for? A merge job, a gate nobody has decided, or a merge that
-    /// may start as soon as the one before it ends.
-    pub(super) fn merges_busy(&self) -> bool {
+    /// wait for? A merge job, a gate nobody has decided (`gates`), or a
+    /// merge that may start as soon as the one before it ends.
+    pub(super) fn merges_busy(&self, gates: bool) -> bool {
         if self.merging.is_some() {
             return true;
         }
-        self.tasks.ids_in(self.defs.order(), TaskState::Done).iter().any(|id| {
-            self.tasks.get(id).is_some_and(|row| {
-                !row.skipped
-                    && (row.merge_state == MergeState::AwaitingApproval
-                        || (row.merge_state == MergeState::Unmerged
-                            && self.wants_merge(row)
-                            && self.unmerged_dependency(id).is_none()))
+        self.tasks
+            .ids_in(self.defs.order(), TaskState::Done)
+            .iter()
+            .any(|id| {
+                self.tasks.get(id).is_some_and(|row| {
+                    !row.skipped
+                        && ((gates && row.merge_state == MergeState::AwaitingApproval)
+                            || (row.merge_state == MergeState::Unmerged
+                                && self.wants_merge(row)
+                                && self.unmerged_dependency(id).is_none()))
+                })
             })
-        })
     }
 
     /// Done tasks whose merge ended badly or is not where its policy says
     /// it should be: the run's exit status is 1 for them.
     pub(super) fn merge_trouble(&self) -> bool {
-        self.tasks.ids_in(self.defs.order(), TaskState::Done).iter().any(|id| {
-            self.tasks.get(id).is_some_and(|row| {
-                !row.skipped
-                    && match row.merge_state {
-                        MergeState::Conflict | MergeState::Waiting => true,
-                        MergeState::Merged | MergeState::Never => false,
-                        MergeState::Unmerged | MergeState::AwaitingApproval => {
-                            self.merge_mode(id) == MergeMode::Auto
+        self.tasks
+            .ids_in(self.defs.order(), TaskState::Done)
+            .iter()
+            .any(|id| {
+                self.tasks.get(id).is_some_and(|row| {
+                    !row.skipped
+                        && match row.merge_state {
+                            MergeState::Conflict | MergeState::Waiting => true,
+                            MergeState::Merged | MergeState::Never => false,
+                            MergeState::Unmerged | MergeState::AwaitingApproval => {
+                                self.merge_mode(id) == MergeMode::Auto
+                            }
                         }
-                    }
+                })
             })
-        })
     }
 
     // ---- what people ask for ---------------------------------------------
@@ -407,7 +415,9 @@ impl Core {
             ));
         }
         if row.skipped {
-            return Err(format!("task {id} was skipped: there is no work to {action}"));
+            return Err(format!(
+                "task {id} was skipped: there is no work to {action}"
+            ));
         }
         Ok(row)
     }

@@ -94,6 +94,8 @@ pub struct CoreOptions {
     pub approval_timeout: Option<Duration>,
     /// End the run once every task is settled (headless).
     pub exit_when_settled: bool,
+    /// Launch nothing; end once no merge, hook or push is under way.
+    pub one_shot: bool,
     /// SIGTERM to SIGKILL.
     pub stop_grace: Duration,
 }
@@ -203,6 +205,8 @@ struct RunFlags {
     interrupted: bool,
     /// An approval timed out.
     approval_gave_up: bool,
+    /// A request was handled (a one-shot run ends only after its request).
+    asked: bool,
 }
 
 /// What a [`Core`] is built from, besides the stored state.
@@ -263,6 +267,7 @@ impl Core {
         now: Now,
     ) -> Result<(Result<(), ActionError>, Vec<Effect>), CoreError> {
         self.now = now;
+        self.run.asked = true;
         let result = match request {
             Request::Approve { task, reason } => self.approve(&task, actor, reason),
             Request::Reject { task, reason } => self.reject(&task, actor, reason),
@@ -340,7 +345,15 @@ impl Core {
         if !self.live.is_empty() || self.pushes.busy() {
             return None;
         }
-        let settled = self.tasks.all_settled() && !self.merges_busy();
+        if self.opts.one_shot {
+            let done = self.run.asked && !self.merges_busy(false);
+            return done.then_some(RunOutcome {
+                exit_code: policy::EXIT_OK,
+                interrupted: false,
+                approval_gave_up: false,
+            });
+        }
+        let settled = self.tasks.all_settled() && !self.merges_busy(true);
         if !(self.run.shutting_down || (self.opts.exit_when_settled && settled)) {
             return None;
         }

@@ -198,7 +198,9 @@ impl Core {
         }
         self.decide_gates()?;
         if !self.run.shutting_down {
-            self.start_ready()?;
+            if !self.opts.one_shot {
+                self.start_ready()?;
+            }
             self.settle_merges()?;
             self.settle_pushes();
         }
@@ -261,7 +263,11 @@ impl Core {
                 continue;
             };
             if self.gates.expired(&id, self.now.mono, timeout) {
-                self.record_merge_rejection(&id, Actor::Timeout, Some("approval timed out".into()))?;
+                self.record_merge_rejection(
+                    &id,
+                    Actor::Timeout,
+                    Some("approval timed out".into()),
+                )?;
                 self.run.approval_gave_up = true;
             }
         }

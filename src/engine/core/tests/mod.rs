@@ -95,17 +95,26 @@ fn options() -> CoreOptions {
         approve_all: false,
         approval_timeout: None,
         exit_when_settled: true,
+        one_shot: false,
         stop_grace: Duration::from_secs(5),
     }
 }
 
 fn start_with(text: &str, stored: Stored, opts: CoreOptions, missing: &[&str]) -> Harness {
+    start_full(config(text), stored, opts, missing)
+}
+
+fn start_config(config: Config, opts: CoreOptions) -> Harness {
+    start_full(config, Stored::default(), opts, &[])
+}
+
+fn start_full(config: Config, stored: Stored, opts: CoreOptions, missing: &[&str]) -> Harness {
     let now = Now {
         mono: Instant::now(),
         wall_ms: 1_700_000_000_000,
     };
     let setup = Setup {
-        config: config(text),
+        config,
         base_branch: "main".into(),
         run_id: 7,
         opts,
@@ -507,7 +516,10 @@ fn approvals_gate_the_start_and_record_the_actor() {
     let mut h = start(&text);
     assert_eq!(h.state("a"), TaskState::AwaitingApproval);
     assert_eq!(h.state("b"), TaskState::AwaitingApproval);
-    let refused = h.request(Request::Retry { task: "a".into(), fresh: false });
+    let refused = h.request(Request::Retry {
+        task: "a".into(),
+        fresh: false,
+    });
     assert!(matches!(refused, Err(ActionError::WrongState { .. })));
     assert_eq!(
         h.request(Request::Approve {
@@ -544,8 +556,11 @@ fn approvals_gate_the_start_and_record_the_actor() {
     );
     assert_eq!(approvals[1].decision, Verdict::Rejected);
     // A retry of a rejected task asks for approval again.
-    h.request(Request::Retry { task: "b".into(), fresh: false })
-        .expect("retry");
+    h.request(Request::Retry {
+        task: "b".into(),
+        fresh: false,
+    })
+    .expect("retry");
     assert_eq!(h.state("b"), TaskState::AwaitingApproval);
 }
 
@@ -718,8 +733,11 @@ fn a_blocked_dependent_unblocks_when_its_dependency_is_retried_or_skipped() {
         h.row("b").cause.as_deref(),
         Some("dependency a is needs_review")
     );
-    h.request(Request::Retry { task: "a".into(), fresh: false })
-        .expect("retry");
+    h.request(Request::Retry {
+        task: "a".into(),
+        fresh: false,
+    })
+    .expect("retry");
     assert_eq!(h.state("b"), TaskState::Pending);
     assert_eq!(h.state("c"), TaskState::Pending);
     h.run_jobs();
@@ -757,7 +775,10 @@ fn cancel_stops_a_running_agent_and_is_final() {
     h.exit("a", 143);
     assert_eq!(h.state("a"), TaskState::Cancelled);
     assert_eq!(h.state("b"), TaskState::Blocked);
-    let refused = h.request(Request::Retry { task: "a".into(), fresh: false });
+    let refused = h.request(Request::Retry {
+        task: "a".into(),
+        fresh: false,
+    });
     assert!(refused.is_err());
 }
 
@@ -1104,3 +1125,5 @@ fn an_attempt_being_committed_frees_its_slot() {
     assert_eq!(h.state("a"), TaskState::Running, "its commit is under way");
     assert_eq!(h.state("b"), TaskState::Running, "the agent's slot is free");
 }
+
+mod merge;

@@ -1,0 +1,175 @@
+//! Commands that change the plan from the command line: `orch task
+//! retry/resolve/cancel/skip` and `orch worktree merge`.
+//!
+//! They take the run lock and run the engine for one request, starting no
+//! agent: the request is decided and recorded by the same engine core a
+//! run uses, its git work (a merge) is carried out, and the command ends.
+//! A task queued this way (a retry, a resolve) runs the next time orch runs
+//! here. While an orch runs here the lock is held and the command says so:
+//! that orch's control room has the same actions on its keys.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::engine::{Actor, Engine, EngineOptions, Event, Request, TaskState};
+use crate::headless::Progress;
+use crate::session::{self, Session, SetupError};
+use crate::store::{MergeState, Store};
+
+/// Carry out `request` on the plan at `config_path`; the exit status.
+pub fn run(config_path: &Path, request: Request) -> i32 {
+    let config = match session::load_config(config_path) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("{err}");
+            return err.exit_code();
+        }
+    };
+    let Some(task) = request.task().map(str::to_string) else {
+        return 2;
+    };
+    if !config.tasks.iter().any(|t| t.id == task) {
+        let known: Vec<&str> = config.tasks.iter().map(|t| t.id.as_str()).collect();
+        eprintln!(
+            "orch: no task {task:?} in {} (tasks: {})",
+            config.path.display(),
+            known.join(", ")
+        );
+        return 2;
+    }
+    let session = match Session::open(config) {
+        Ok(session) => session,
+        Err(err @ SetupError::Locked { .. }) => {
+            eprintln!("orch: {err}");
+            eprintln!(
+                "orch: that orch owns this plan; use its control room (keys in `?`), \
+                 or run this again once it has ended"
+            );
+            return err.exit_code();
+        }
+        Err(err) => {
+            eprintln!("orch: {err}");
+            return err.exit_code();
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("orch: cannot start the async runtime: {err}");
+            return 1;
+        }
+    };
+    runtime.block_on(carry_out(session, request, &task))
+}
+
+async fn carry_out(session: Session, request: Request, task: &str) -> i32 {
+    let Session {
+        config,
+        repo,
+        base_branch,
+        state_dir,
+        store,
+        lock,
+        ..
+    } = session;
+    let opts = EngineOptions {
+        mode: "command",
+        one_shot: true,
+        approval_timeout: None,
+        exit_when_settled: false,
+        ..EngineOptions::default()
+    };
+    let merge = matches!(request, Request::Merge { .. });
+    let (engine, handle) = match Engine::new(config.clone(), store, repo, base_branch.clone(), opts)
+    {
+        Ok(pair) => pair,
+        Err(err) => {
+            eprintln!("orch: {err}");
+            return 1;
+        }
+    };
+    let mut progress = Progress::new(&config);
+    let mut events = handle.subscribe();
+    let printer = tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(Event::Finished(_)) | Err(RecvError::Closed) => break,
+                Ok(event) => progress.print(&event),
+                Err(RecvError::Lagged(_)) => {}
+            }
+        }
+    });
+    let run = tokio::spawn(engine.run());
+    let answer = handle.ask(Actor::current_user(), request).await;
+    let refused = answer.is_err();
+    if let Err(err) = answer {
+        eprintln!("orch: {err}");
+        let _ = handle
+            .tell(
+                Actor::current_user(),
+                Request::Shutdown { stop_agents: false },
+            )
+            .await;
+    }
+    let outcome = run.await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), printer).await;
+    drop(handle);
+    match outcome {
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) => {
+            eprintln!("orch: {err}");
+            return 1;
+        }
+        Err(err) => {
+            eprintln!("orch: {err}");
+            return 1;
+        }
+    }
+    drop(lock);
+    if refused {
+        return 1;
+    }
+    let row = Store::open_read_only(&state_dir.join("state.db")).and_then(|store| store.task(task));
+    let row = match row {
+        Ok(Some(row)) => row,
+        Ok(None) => return 1,
+        Err(err) => {
+            eprintln!("orch: cannot read the result: {err}");
+            return 1;
+        }
+    };
+    if !merge {
+        if row.state == TaskState::Queued || row.state == TaskState::AwaitingApproval {
+            println!(
+                "orch: {task} is {}; it runs the next time orch runs here (`orch` or `orch --no-tui`)",
+                row.state
+            );
+        } else {
+            println!("orch: {task} is {}", row.state);
+        }
+        return 0;
+    }
+    let note = row.merge_note.clone().unwrap_or_default();
+    match row.merge_state {
+        MergeState::Merged => {
+            println!("orch: {task} {note}");
+            0
+        }
+        MergeState::AwaitingApproval => {
+            println!(
+                "orch: {task}'s merge waits for approval (approval = \"before_merge\"); \
+                 approve it in the control room"
+            );
+            3
+        }
+        state => {
+            println!("orch: {task}'s merge is {state}: {note}");
+            1
+        }
+    }
+}

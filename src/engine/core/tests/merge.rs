@@ -1,0 +1,468 @@
+//! Merges as the core decides them: policies, the gate, dependency order,
+//! conflicts handed back to the agent, local changes in the way, fresh
+//! retries, hooks and pushes. The git work is played by hand.
+
+use super::*;
+use crate::config::PushMode;
+use crate::git::{MergeOutcome, StartMode};
+
+fn plan(tasks: &str) -> String {
+    format!("{AGENTS}{tasks}")
+}
+
+/// `a` then `b` (b depends on a), with `merge` for both.
+fn chain(merge: &str) -> String {
+    plan(&format!(
+        "[defaults]\nmerge = \"{merge}\"\n\
+         [[tasks]]\nid = \"a\"\nagent = \"sh\"\nprompt = \"make a\"\n\
+         [[tasks]]\nid = \"b\"\nagent = \"sh\"\nprompt = \"make b\"\ndepends_on = [\"a\"]\n"
+    ))
+}
+
+impl Harness {
+    /// The tasks whose merge the latest call asked for.
+    fn merges(&self) -> Vec<String> {
+        self.last
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Merge(req) => Some(req.task.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn merged(&mut self, id: &str, outcome: MergeOutcome) {
+        self.input(Input::Merged {
+            task: id.into(),
+            result: Ok(outcome),
+        });
+        self.run_jobs();
+    }
+
+    fn prepare_of(&self, id: &str) -> Option<crate::git::Prepare> {
+        self.log.iter().rev().find_map(|e| match e {
+            Effect::PrepareWorktree { prepare, .. } if prepare.task == id => Some(prepare.clone()),
+            _ => None,
+        })
+    }
+
+    fn merge_state(&self, id: &str) -> MergeState {
+        self.row(id).merge_state
+    }
+}
+
+fn merged_as(commit: &str) -> MergeOutcome {
+    MergeOutcome::Merged {
+        commit: commit.into(),
+    }
+}
+
+#[test]
+fn auto_merges_each_task_and_its_dependent_builds_on_the_new_base() {
+    let mut h = start(&chain("auto"));
+    h.run_jobs();
+    h.succeed("a");
+    assert_eq!(h.merges(), vec!["a".to_string()]);
+    // b waits for a's work to be on the base.
+    assert_eq!(h.state("b"), TaskState::Pending);
+    assert!(h.core.outcome().is_none(), "a merge is under way");
+    h.merged("a", merged_as("m1"));
+    assert_eq!(h.merge_state("a"), MergeState::Merged);
+    assert_eq!(h.row("a").merge_commit.as_deref(), Some("m1"));
+    assert_eq!(h.state("b"), TaskState::Running);
+    let prepare = h.prepare_of("b").expect("b's worktree");
+    assert_eq!(prepare.deps, vec!["a".to_string()]);
+    assert_eq!(prepare.mode, StartMode::Continue);
+    h.succeed("b");
+    assert_eq!(h.merges(), vec!["b".to_string()]);
+    h.merged("b", merged_as("m2"));
+    let outcome = h.core.outcome().expect("settled");
+    assert_eq!(outcome.exit_code, 0);
+    assert!(h.log.iter().any(|e| matches!(
+        e,
+        Effect::Persist(Write::Merge(m)) if m.task_id == "b" && m.outcome == "merged"
+    )));
+}
+
+#[test]
+fn manual_dependents_start_from_the_branch_and_merges_keep_dependency_order() {
+    let text = plan(
+        "[[tasks]]\nid = \"a\"\nagent = \"sh\"\nprompt = \"x\"\nmerge = \"manual\"\n\
+         [[tasks]]\nid = \"b\"\nagent = \"sh\"\nprompt = \"x\"\nmerge = \"auto\"\ndepends_on = [\"a\"]\n",
+    );
+    let mut h = start(&text);
+    h.run_jobs();
+    h.succeed("a");
+    assert!(h.merges().is_empty(), "manual waits for an operator");
+    assert_eq!(h.state("b"), TaskState::Running, "b builds on orch/a");
+    h.succeed("b");
+    assert!(h.merges().is_empty());
+    assert_eq!(h.merge_state("b"), MergeState::Waiting);
+    let note = h.row("b").merge_note.clone().unwrap_or_default();
+    assert!(note.contains("dependency a"), "{note}");
+    // Nothing can move without the operator: the run ends, and says so.
+    assert_eq!(h.core.outcome().map(|o| o.exit_code), Some(1));
+
+    h.request(Request::Merge { task: "a".into() })
+        .expect("merge a");
+    assert_eq!(h.merges(), vec!["a".to_string()]);
+    h.merged("a", merged_as("m1"));
+    assert_eq!(h.merges(), vec!["b".to_string()]);
+    h.merged("b", merged_as("m2"));
+    assert_eq!(h.core.outcome().map(|o| o.exit_code), Some(0));
+    assert!(matches!(
+        h.request(Request::Merge { task: "a".into() }),
+        Err(ActionError::Refused(why)) if why.contains("already merged")
+    ));
+}
+
+#[test]
+fn never_keeps_the_branch_and_refuses_a_merge() {
+    let mut h = start(&one_task("merge = \"never\"\n"));
+    h.run_jobs();
+    h.succeed("t");
+    assert_eq!(h.merge_state("t"), MergeState::Never);
+    assert!(h.merges().is_empty());
+    assert!(matches!(
+        h.request(Request::Merge { task: "t".into() }),
+        Err(ActionError::Refused(why)) if why.contains("never")
+    ));
+    assert_eq!(h.core.outcome().map(|o| o.exit_code), Some(0));
+}
+
+#[test]
+fn the_merge_gate_is_approved_with_its_actor_or_rejected_with_a_reason() {
+    let text = chain("auto").replace(
+        "prompt = \"make a\"\n",
+        "prompt = \"make a\"\napproval = \"before_merge\"\n",
+    );
+    let mut h = start(&text);
+    h.run_jobs();
+    h.succeed("a");
+    assert_eq!(h.merge_state("a"), MergeState::AwaitingApproval);
+    assert!(h.merges().is_empty());
+    assert!(h.core.outcome().is_none(), "a gate waits for a human");
+    h.request(Request::Approve {
+        task: "a".into(),
+        reason: Some("looks right".into()),
+    })
+    .expect("approve");
+    assert_eq!(h.merges(), vec!["a".to_string()]);
+    let approval = h.approvals().pop().expect("recorded");
+    assert_eq!(approval.gate, Gate::BeforeMerge);
+    assert_eq!(approval.decision, Verdict::Approved);
+    assert_eq!(approval.by, "tester");
+
+    // The same plan, rejected: a is rejected, b blocked.
+    let mut h = start(&text);
+    h.run_jobs();
+    h.succeed("a");
+    h.request(Request::Reject {
+        task: "a".into(),
+        reason: Some("wrong approach".into()),
+    })
+    .expect("reject");
+    assert_eq!(h.state("a"), TaskState::Rejected);
+    assert!(h
+        .row("a")
+        .cause
+        .as_deref()
+        .unwrap_or("")
+        .contains("wrong approach"));
+    assert_eq!(h.state("b"), TaskState::Blocked);
+    assert_eq!(h.approvals().pop().map(|a| a.gate), Some(Gate::BeforeMerge));
+    assert_eq!(h.core.outcome().map(|o| o.exit_code), Some(1));
+}
+
+#[test]
+fn approve_all_and_the_timeout_decide_merge_gates_too() {
+    let text = one_task("merge = \"auto\"\napproval = \"before_merge\"\n");
+    let mut opts = options();
+    opts.approve_all = true;
+    let mut h = start_with(&text, Stored::default(), opts, &[]);
+    h.run_jobs();
+    h.succeed("t");
+    assert_eq!(h.merges(), vec!["t".to_string()]);
+
+    let mut opts = options();
+    opts.approval_timeout = Some(Duration::from_secs(30));
+    let mut h = start_with(&text, Stored::default(), opts, &[]);
+    h.run_jobs();
+    h.succeed("t");
+    h.advance(29_000);
+    assert_eq!(h.merge_state("t"), MergeState::AwaitingApproval);
+    h.advance(2_000);
+    assert_eq!(h.state("t"), TaskState::Rejected);
+    assert_eq!(h.core.outcome().map(|o| o.exit_code), Some(3));
+}
+
+#[test]
+fn a_conflict_blocks_auto_dependents_and_a_resolve_attempt_gets_the_files() {
+    let text = chain("auto").replace(
+        "prompt = \"make a\"",
+        "prompt = \"make a; fix {conflicts}\"",
+    );
+    let mut h = start(&text);
+    h.run_jobs();
+    h.succeed("a");
+    h.merged(
+        "a",
+        MergeOutcome::Conflict {
+            files: vec!["src/lib.rs".into(), "README".into()],
+        },
+    );
+    assert_eq!(h.merge_state("a"), MergeState::Conflict);
+    assert_eq!(h.row("a").conflicts, vec!["src/lib.rs", "README"]);
+    assert_eq!(h.state("b"), TaskState::Blocked);
+    assert!(h
+        .row("b")
+        .cause
+        .as_deref()
+        .unwrap_or("")
+        .contains("conflict"));
+    assert_eq!(h.core.outcome().map(|o| o.exit_code), Some(1));
+
+    h.request(Request::Resolve { task: "a".into() })
+        .expect("resolve");
+    assert_eq!(h.state("a"), TaskState::Running);
+    let prepare = h.prepare_of("a").expect("worktree");
+    assert_eq!(prepare.mode, StartMode::Resolve);
+    let attempt = h.attempt("a");
+    let mut wt = worktree("a");
+    wt.conflicts = vec!["src/lib.rs".into()];
+    h.input(Input::WorktreeReady {
+        task: "a".into(),
+        attempt,
+        result: Ok(wt),
+    });
+    let spawn = h.spawns().pop().expect("spawned");
+    assert_eq!(spawn.command[2], "make a; fix src/lib.rs");
+    assert_eq!(h.row("a").next_start, StartMode::Continue);
+    h.run_jobs();
+    h.succeed("a");
+    assert_eq!(h.merges(), vec!["a".to_string()], "tried again");
+    h.merged("a", merged_as("m1"));
+    assert_eq!(h.state("b"), TaskState::Running, "unblocked by the merge");
+}
+
+#[test]
+fn a_resolve_prompt_without_the_placeholder_is_told_in_a_sentence() {
+    let mut h = start(&one_task("merge = \"auto\"\n"));
+    h.run_jobs();
+    h.succeed("t");
+    h.merged(
+        "t",
+        MergeOutcome::Conflict {
+            files: vec!["a.txt".into()],
+        },
+    );
+    assert!(matches!(
+        h.request(Request::Resolve { task: "zz".into() }),
+        Err(ActionError::UnknownTask(_))
+    ));
+    h.request(Request::Resolve { task: "t".into() })
+        .expect("resolve");
+    let attempt = h.attempt("t");
+    let mut wt = worktree("t");
+    wt.conflicts = vec!["a.txt".into()];
+    h.input(Input::WorktreeReady {
+        task: "t".into(),
+        attempt,
+        result: Ok(wt),
+    });
+    let prompt = h.spawns().pop().expect("spawned").command[2].clone();
+    assert!(prompt.starts_with("x\n\n"), "{prompt}");
+    assert!(prompt.contains("conflicted in: a.txt"), "{prompt}");
+    // Resolve is for conflicts only.
+    h.run_jobs();
+    h.succeed("t");
+    assert!(matches!(
+        h.request(Request::Resolve { task: "t".into() }),
+        Err(ActionError::Refused(_))
+    ));
+}
+
+#[test]
+fn a_resolve_that_finds_no_conflict_left_needs_no_agent() {
+    let mut h = start(&one_task("merge = \"auto\"\n"));
+    h.run_jobs();
+    h.succeed("t");
+    h.merged(
+        "t",
+        MergeOutcome::Conflict {
+            files: vec!["a.txt".into()],
+        },
+    );
+    h.request(Request::Resolve { task: "t".into() })
+        .expect("resolve");
+    let attempt = h.attempt("t");
+    h.input(Input::WorktreeReady {
+        task: "t".into(),
+        attempt,
+        result: Ok(worktree("t")),
+    });
+    assert!(h.spawns().is_empty());
+    assert_eq!(h.state("t"), TaskState::Done);
+    assert_eq!(h.merges(), vec!["t".to_string()]);
+}
+
+#[test]
+fn local_changes_in_the_way_wait_and_are_tried_again() {
+    let mut h = start(&one_task("merge = \"auto\"\n"));
+    h.run_jobs();
+    h.succeed("t");
+    let in_the_way = MergeOutcome::LocalChanges {
+        files: vec!["notes.txt".into()],
+    };
+    h.merged("t", in_the_way.clone());
+    assert_eq!(h.merge_state("t"), MergeState::Waiting);
+    let note = h.row("t").merge_note.clone().unwrap_or_default();
+    assert!(note.contains("local changes in notes.txt"), "{note}");
+    // Headless: nothing else can move, so the run ends, with status 1.
+    assert_eq!(h.core.outcome().map(|o| o.exit_code), Some(1));
+    h.advance(1_000);
+    assert!(h.merges().is_empty(), "not before the retry time");
+    h.advance(1_500);
+    assert_eq!(h.merges(), vec!["t".to_string()]);
+    let events_before = h.log.len();
+    h.merged("t", in_the_way);
+    // The same files again: no new event, no new history row.
+    assert!(!h.log[events_before..]
+        .iter()
+        .any(|e| matches!(e, Effect::Publish(Event::Merge { .. }))));
+    h.advance(2_500);
+    h.merged("t", merged_as("m1"));
+    assert_eq!(h.merge_state("t"), MergeState::Merged);
+    assert_eq!(h.core.outcome().map(|o| o.exit_code), Some(0));
+}
+
+#[test]
+fn a_fresh_retry_starts_anew_but_never_on_merged_work() {
+    let mut h = start(&one_task(""));
+    h.run_jobs();
+    h.succeed("t");
+    h.request(Request::Retry {
+        task: "t".into(),
+        fresh: true,
+    })
+    .expect("fresh retry of a done task");
+    assert_eq!(h.state("t"), TaskState::Running);
+    assert_eq!(h.prepare_of("t").map(|p| p.mode), Some(StartMode::Fresh));
+    h.run_jobs();
+    assert_eq!(h.row("t").next_start, StartMode::Continue);
+    h.succeed("t");
+    assert!(matches!(
+        h.request(Request::Retry {
+            task: "t".into(),
+            fresh: false
+        }),
+        Err(ActionError::WrongState { .. })
+    ));
+    h.request(Request::Merge { task: "t".into() })
+        .expect("merge");
+    h.merged("t", merged_as("m1"));
+    assert!(matches!(
+        h.request(Request::Retry { task: "t".into(), fresh: true }),
+        Err(ActionError::Refused(why)) if why.contains("merged")
+    ));
+}
+
+#[test]
+fn hooks_and_pushes_follow_done_merged_and_failed_tasks() {
+    let mut config = config(&plan(
+        "[[tasks]]\nid = \"a\"\nagent = \"sh\"\nprompt = \"x\"\nmerge = \"auto\"\n\
+         [[tasks]]\nid = \"f\"\nagent = \"sh\"\nprompt = \"x\"\nretries = 0\n",
+    ));
+    config.hooks.on_done = vec!["notify".into(), "{task} on {branch}".into()];
+    config.hooks.on_merge = vec!["notify".into(), "{task} as {commit}".into()];
+    config.hooks.on_fail = vec!["notify".into(), "{task}: {cause}".into()];
+    config.project.push = PushMode::OnDone;
+    let mut h = start_config(config, options());
+    h.run_jobs();
+    h.exit("f", 3);
+    h.succeed("a");
+    let hooks: Vec<(String, Vec<String>)> = h
+        .log
+        .iter()
+        .filter_map(|e| match e {
+            Effect::RunHook { hook, argv, .. } => Some((hook.to_string(), argv.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(hooks[0].0, "on_fail");
+    assert_eq!(hooks[0].1[1], "f: exit code 3 (failed 1 of 1 allowed)");
+    assert_eq!(
+        hooks[1],
+        (
+            "on_done".into(),
+            vec!["notify".into(), "a on orch/a".into()]
+        )
+    );
+    let pushes: Vec<String> = h
+        .log
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Push { refspec, .. } => Some(refspec.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        pushes,
+        vec!["refs/heads/orch/a:refs/heads/orch/a".to_string()]
+    );
+    assert!(h.core.outcome().is_none(), "hooks and a push are under way");
+    h.merged("a", merged_as("m1"));
+    assert!(h.last.iter().any(|e| matches!(
+        e,
+        Effect::RunHook { hook: "on_merge", argv, .. } if argv[1] == "a as m1"
+    )));
+    for hook in ["on_fail", "on_done", "on_merge"] {
+        h.input(Input::HookDone {
+            hook,
+            task: "a".into(),
+            summary: "exit 0".into(),
+        });
+    }
+    // A failed push is retried with backoff and never holds up the plan.
+    h.input(Input::Pushed {
+        task: "a".into(),
+        what: "orch/a to origin".into(),
+        result: Err("remote hung up".into()),
+    });
+    assert_eq!(h.core.outcome().map(|o| o.exit_code), Some(1), "f failed");
+    h.advance(4_000);
+    assert!(!h.last.iter().any(|e| matches!(e, Effect::Push { .. })));
+    h.advance(1_500);
+    assert!(h.last.iter().any(|e| matches!(e, Effect::Push { .. })));
+    h.input(Input::Pushed {
+        task: "a".into(),
+        what: "orch/a to origin".into(),
+        result: Ok(()),
+    });
+    assert!(h.row("a").pushed);
+}
+
+#[test]
+fn a_one_shot_run_starts_nothing_and_ends_after_its_request() {
+    let mut opts = options();
+    opts.one_shot = true;
+    opts.exit_when_settled = false;
+    let mut stored = Stored::default();
+    let mut done = stored_task("t", TaskState::Done, 1);
+    done.merge_state = MergeState::Unmerged;
+    stored.tasks.push(done);
+    stored.tasks.push(stored_task("q", TaskState::Queued, 0));
+    let text = plan(
+        "[[tasks]]\nid = \"t\"\nagent = \"sh\"\nprompt = \"x\"\n\
+         [[tasks]]\nid = \"q\"\nagent = \"sh\"\nprompt = \"x\"\n",
+    );
+    let mut h = start_with(&text, stored, opts, &[]);
+    assert!(h.prepares().is_empty(), "no agent in a one-shot run");
+    assert!(h.core.outcome().is_none(), "not before its request");
+    h.request(Request::Merge { task: "t".into() })
+        .expect("merge");
+    assert!(h.core.outcome().is_none(), "its merge is under way");
+    h.merged("t", merged_as("m1"));
+    assert!(h.core.outcome().is_some());
+    assert_eq!(h.state("q"), TaskState::Queued);
+}
