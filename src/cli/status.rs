@@ -134,6 +134,16 @@ fn render(status: &Status) -> String {
                 h.rss / (1024 * 1024)
             ),
             (Some(pid), None) => format!("pid {pid}"),
+            _ if t.task.state == crate::engine::TaskState::Done && !t.task.skipped => {
+                let merge = match &t.task.merge_note {
+                    Some(note) => format!("merge {}: {note}", t.task.merge_state),
+                    None => format!("merge {}", t.task.merge_state),
+                };
+                match &t.task.cause {
+                    Some(cause) => format!("{cause}; {merge}"),
+                    None => merge,
+                }
+            }
             _ => t.task.cause.clone().unwrap_or_default(),
         };
         let line = format!(
