@@ -26,7 +26,7 @@ use crate::engine::message::{
     ActionError, Actor, Event, HealthSample, Input, Request, RunOutcome, Snapshot, SpawnFailure,
 };
 use crate::engine::state::TaskState;
-use crate::git::{GitError, Known, Repo, Workspace, BRANCH_PREFIX};
+use crate::git::{GitError, Known, Prepare, Repo, StartMode, Workspace, BRANCH_PREFIX};
 use crate::store::{Batch, EventRow, Store, StoreError, WorktreeRow};
 
 #[cfg(test)]
@@ -503,9 +503,16 @@ impl Engine {
                     attempt,
                     result,
                 };
-                self.git_job(task.clone(), attempt, report, move |git| {
-                    git.prepare_worktree(&task, &dir, &base, known)
-                });
+                let req = Prepare {
+                    task: task.clone(),
+                    dir,
+                    base,
+                    deps: vec![],
+                    known,
+                    mode: StartMode::Continue,
+                    include: vec![],
+                };
+                self.git_job(task, attempt, report, move |git| git.prepare_worktree(&req));
                 None
             }
             Effect::Commit {

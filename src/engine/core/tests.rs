@@ -36,6 +36,7 @@ fn worktree(task: &str) -> Worktree {
         path: PathBuf::from(format!("/repo/.orch/worktrees/{task}")),
         branch: format!("orch/{task}"),
         created: true,
+        ..Worktree::default()
     }
 }
 

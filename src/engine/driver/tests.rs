@@ -10,7 +10,7 @@ use super::*;
 use crate::agent::backend::OnExit;
 use crate::agent::pty::AgentExit;
 use crate::engine::message::Heard;
-use crate::git::{GitError, Known, Worktree};
+use crate::git::{GitError, Known, MergeOutcome, MergeRequest, Prepare, Worktree};
 use crate::store::AttemptStatus;
 
 /// Worktree creation for one task blocks until the test lets it go.
@@ -21,13 +21,8 @@ struct SlowWorkspace {
 }
 
 impl Workspace for SlowWorkspace {
-    fn prepare_worktree(
-        &self,
-        task: &str,
-        dir: &Path,
-        _base: &str,
-        _known: Known,
-    ) -> Result<Worktree, GitError> {
+    fn prepare_worktree(&self, req: &Prepare) -> Result<Worktree, GitError> {
+        let (task, dir) = (req.task.as_str(), req.dir.as_path());
         std::fs::create_dir_all(dir).map_err(|source| GitError::Io {
             context: format!("creating {}", dir.display()),
             source,
@@ -40,11 +35,16 @@ impl Workspace for SlowWorkspace {
             path: dir.to_path_buf(),
             branch: format!("orch/{task}"),
             created: true,
+            ..Worktree::default()
         })
     }
 
     fn commit_all(&self, _worktree: &Path, _message: &str) -> Result<Option<String>, GitError> {
         Ok(None)
+    }
+
+    fn merge(&self, _req: &MergeRequest) -> Result<MergeOutcome, GitError> {
+        Err(GitError::msg("merging", "not part of these tests"))
     }
 }
 
@@ -164,15 +164,10 @@ struct RecordingWorkspace {
 }
 
 impl Workspace for RecordingWorkspace {
-    fn prepare_worktree(
-        &self,
-        task: &str,
-        dir: &Path,
-        _base: &str,
-        known: Known,
-    ) -> Result<Worktree, GitError> {
+    fn prepare_worktree(&self, req: &Prepare) -> Result<Worktree, GitError> {
+        let (task, dir) = (req.task.as_str(), req.dir.as_path());
         if let Ok(mut seen) = self.seen.lock() {
-            seen.push(known);
+            seen.push(req.known);
         }
         assert!(!self.panic, "a bug in a git job");
         std::fs::create_dir_all(dir).map_err(|source| GitError::Io {
@@ -183,11 +178,16 @@ impl Workspace for RecordingWorkspace {
             path: dir.to_path_buf(),
             branch: format!("orch/{task}"),
             created: true,
+            ..Worktree::default()
         })
     }
 
     fn commit_all(&self, _worktree: &Path, _message: &str) -> Result<Option<String>, GitError> {
         Ok(None)
+    }
+
+    fn merge(&self, _req: &MergeRequest) -> Result<MergeOutcome, GitError> {
+        Err(GitError::msg("merging", "not part of these tests"))
     }
 }
 
