@@ -49,12 +49,15 @@ fn main() {
     let start = Instant::now();
     for i in 0..n {
         let id = format!("t{i}");
-        repo.prepare_worktree(
-            &id,
-            &dir.path().join(".orch/worktrees").join(&id),
-            "main",
-            orch::git::Known::No,
-        )
+        repo.prepare_worktree(&orch::git::Prepare {
+            task: id.clone(),
+            dir: dir.path().join(".orch/worktrees").join(&id),
+            base: "main".into(),
+            deps: vec![],
+            known: orch::git::Known::No,
+            mode: orch::git::StartMode::Continue,
+            include: vec![],
+        })
         .expect("worktree");
     }
     let wt = start.elapsed();

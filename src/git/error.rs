@@ -47,6 +47,41 @@ pub enum GitError {
     )]
     DirtyWorktree { path: PathBuf, changes: usize },
 
+    /// The dependencies' branches (`deps`, task ids) do not merge cleanly
+    /// into the base branch and each other: the task's branch was not
+    /// created and nothing was touched.
+    #[error(
+        "the work of dependencies {} conflicts in {}: nothing was created (merge them by hand, or make one depend on the other)",
+        .deps.join(", "),
+        .files.join(", ")
+    )]
+    DependenciesConflict {
+        files: Vec<String>,
+        deps: Vec<String>,
+    },
+
+    /// A commit that would complete a merge still has conflict markers
+    /// (`<<<<<<< ` / `>>>>>>> ` lines) in these files. Nothing was committed.
+    #[error(
+        "conflict markers are left in {}: resolve them (no line may start with <<<<<<< or >>>>>>>) before the merge is committed",
+        .files.join(", ")
+    )]
+    MarkersLeft { files: Vec<String> },
+
+    /// A task's branch that orch has no record of is checked out in a
+    /// worktree orch has no record of either. Nothing was touched.
+    #[error(
+        "{branch} is checked out at {}, which orch has no record of: orch does not build on it (commit or move its work, then `git worktree remove {}`, and try again)",
+        path.display(),
+        path.display()
+    )]
+    UnknownCheckout { branch: String, path: PathBuf },
+
+    /// A `worktree_include` glob (config or `.worktreeinclude`) is not
+    /// usable. Nothing was created.
+    #[error("worktree_include glob {glob:?} {reason}")]
+    BadInclude { glob: String, reason: String },
+
     /// A libgit2 operation failed.
     #[error("{context}: {source}")]
     Git {

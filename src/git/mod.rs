@@ -1,19 +1,30 @@
 //! Git plumbing for orch: finding the repository, per-task worktrees on
-//! `orch/<task>` branches, and committing an agent's work.
+//! `orch/<task>` branches started from the base and their dependencies'
+//! work, committing an agent's work, and merging a task into the base.
 //!
 //! Everything goes through libgit2 (`git2`), except that worktree
 //! registrations (`.git/worktrees/<name>`) are written and scanned as the
 //! small files they are, so that adding a worktree does not open every other
-//! one; the git CLI is never run.
+//! one; the git CLI is never run, so no git hook runs either.
 //! [`Repo`] stores only paths and opens a `git2::Repository` per call, so it
 //! is `Send + Sync` and cheap to share between tasks.
 //!
 //! Safety rule of the module: a path orch did not create, or a worktree with
 //! changes orch does not know about, is refused with an error and never
-//! modified or deleted.
+//! modified or deleted; a branch orch has no record of is kept under a
+//! backup name, never built on or deleted; the user's checkout is only
+//! updated where no change of theirs is in the way.
 
+mod commit;
 mod error;
+mod include;
+mod markers;
+mod merge;
+mod mergetree;
+mod prepare;
 mod recover;
+mod resolve;
+mod start;
 mod workspace;
 mod worktree;
 
@@ -24,9 +35,11 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use git2::{BranchType, ErrorCode, IndexAddOption, Repository, Signature, Status, StatusOptions};
+use git2::{BranchType, ErrorCode, Repository, Signature, Status, StatusOptions};
 
 pub use error::GitError;
+pub use include::INCLUDE_FILE;
+pub use prepare::BACKUP_PREFIX;
 pub use workspace::{MergeOutcome, MergeRequest, Prepare, StartMode, Workspace};
 pub use worktree::{Known, Worktree, WorktreeInfo};
 
@@ -162,81 +175,6 @@ impl Repo {
             .map_err(io_err(format!("writing {}", path.display())))?;
         tracing::debug!(pattern, "added to info/exclude");
         Ok(())
-    }
-
-    /// Stages everything in `worktree` (new files, changes and deletions;
-    /// ignored files stay out) and commits it on the worktree's branch.
-    /// Returns the new commit's id, or `None` when there was nothing to commit.
-    pub fn commit_all(&self, worktree: &Path, message: &str) -> Result<Option<String>, GitError> {
-        let repo = self.open_own(worktree)?;
-        let ctx = || format!("committing in {}", worktree.display());
-        let head = repo.find_reference("HEAD").map_err(git_err(ctx()))?;
-        let target = head.symbolic_target().map_err(git_err(ctx()))?;
-        let Some(branch_ref) = target.map(str::to_string) else {
-            return Err(GitError::msg(ctx(), "HEAD is detached, not on a branch"));
-        };
-        let parent = match repo.refname_to_id(&branch_ref) {
-            Ok(id) => Some(repo.find_commit(id).map_err(git_err(ctx()))?),
-            Err(e) if e.code() == ErrorCode::NotFound => None,
-            Err(e) => return Err(git_err(ctx())(e)),
-        };
-
-        let mut index = repo.index().map_err(git_err(ctx()))?;
-        // libgit2 cannot stage an untracked nested repository (an agent's
-        // `git clone` or `git init`); leave those out instead of failing.
-        let mut nested = Vec::new();
-        let mut skip_nested = |path: &Path, _: &[u8]| -> i32 {
-            // They come as directory paths; files and submodules do not.
-            if path.as_os_str().as_encoded_bytes().ends_with(b"/") {
-                nested.push(path.to_path_buf());
-                1
-            } else {
-                0
-            }
-        };
-        index
-            .add_all(["*"], IndexAddOption::DEFAULT, Some(&mut skip_nested))
-            .map_err(git_err(format!("staging files in {}", worktree.display())))?;
-        if !nested.is_empty() {
-            tracing::warn!(
-                worktree = %worktree.display(),
-                ?nested,
-                "not committing nested git repositories"
-            );
-        }
-        index.update_all(["*"], None).map_err(git_err(format!(
-            "staging deletions in {}",
-            worktree.display()
-        )))?;
-        index.write().map_err(git_err(format!(
-            "writing the index of {}",
-            worktree.display()
-        )))?;
-        let tree_id = index.write_tree().map_err(git_err(ctx()))?;
-        let unchanged = match &parent {
-            Some(parent) => parent.tree_id() == tree_id,
-            None => index.is_empty(),
-        };
-        if unchanged {
-            return Ok(None);
-        }
-
-        let tree = repo.find_tree(tree_id).map_err(git_err(ctx()))?;
-        let config = repo.config().map_err(git_err("reading the git config"))?;
-        let signature = signature(&config)?;
-        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-        let id = repo
-            .commit(
-                Some("HEAD"),
-                &signature,
-                &signature,
-                message,
-                &tree,
-                &parents,
-            )
-            .map_err(git_err(ctx()))?;
-        tracing::info!(commit = %id, branch = %branch_ref, "committed worktree changes");
-        Ok(Some(id.to_string()))
     }
 
     /// The number of changed, staged, deleted or untracked entries in

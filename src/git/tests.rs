@@ -52,6 +52,19 @@ fn commit_everything(repo: &Repository, message: &str) -> Oid {
         .expect("commit")
 }
 
+/// A [`StartMode::Continue`] request without dependencies or includes.
+fn prep(task: &str, dir: &Path, base: &str, known: Known) -> Prepare {
+    Prepare {
+        task: task.into(),
+        dir: dir.to_path_buf(),
+        base: base.into(),
+        deps: vec![],
+        known,
+        mode: StartMode::Continue,
+        include: vec![],
+    }
+}
+
 fn wt_dir(tmp: &TempDir, task: &str) -> PathBuf {
     tmp.path().join(".orch").join("worktrees").join(task)
 }
@@ -89,6 +102,106 @@ fn tree_paths(repo: &Repository, commit: Oid) -> Vec<String> {
     .expect("walk");
     paths.sort();
     paths
+}
+
+fn local_branch_names(repo: &Repository) -> Vec<String> {
+    let mut names: Vec<String> = repo
+        .branches(Some(git2::BranchType::Local))
+        .expect("branches")
+        .map(|b| {
+            b.expect("branch")
+                .0
+                .name()
+                .expect("name")
+                .expect("utf8")
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Commits `files` (path, `Some(contents)` or `None` to delete) on
+/// `branch`, created from `from` when missing, without touching any
+/// checkout.
+fn commit_files(
+    repo: &Repository,
+    branch: &str,
+    from: &str,
+    files: &[(&str, Option<&str>)],
+    message: &str,
+) -> Oid {
+    let parent_name = if repo.find_branch(branch, git2::BranchType::Local).is_ok() {
+        branch
+    } else {
+        from
+    };
+    let parent = repo
+        .find_commit(tip(repo, parent_name))
+        .expect("parent commit");
+    let mut update = git2::build::TreeUpdateBuilder::new();
+    for (path, contents) in files {
+        match contents {
+            Some(text) => {
+                let blob = repo.blob(text.as_bytes()).expect("blob");
+                update.upsert(*path, blob, git2::FileMode::Blob);
+            }
+            None => {
+                update.remove(*path);
+            }
+        }
+    }
+    let tree = update
+        .create_updated(repo, &parent.tree().expect("tree"))
+        .expect("tree");
+    let tree = repo.find_tree(tree).expect("find tree");
+    let sig = git2::Signature::now("Test User", "test@example.com").expect("sig");
+    repo.commit(
+        Some(&format!("refs/heads/{branch}")),
+        &sig,
+        &sig,
+        message,
+        &tree,
+        &[&parent],
+    )
+    .expect("commit")
+}
+
+/// Runs the git CLI in `cwd`; `None` when git is not installed.
+fn git_cli(cwd: &Path, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(cwd)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .ok()?;
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    Some(String::from_utf8(out.stdout).expect("utf8"))
+}
+
+/// Every file under `root` but `.git`, with a hash of its bytes.
+fn snapshot(root: &Path) -> Vec<(PathBuf, Oid)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, Oid)>) {
+        for entry in fs::read_dir(dir).expect("read dir").flatten() {
+            let path = entry.path();
+            if entry.file_name() == ".git" {
+                continue;
+            }
+            if entry.file_type().expect("type").is_dir() {
+                walk(root, &path, out);
+            } else {
+                let hash = Oid::hash_file(git2::ObjectType::Blob, &path).expect("hash");
+                out.push((
+                    path.strip_prefix(root).expect("under root").to_path_buf(),
+                    hash,
+                ));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
 }
 
 fn blob_text(repo: &Repository, commit: Oid, path: &str) -> String {
@@ -144,7 +257,7 @@ fn discover_inside_a_linked_worktree_finds_the_main_repository() {
     let (tmp, _git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", Known::No)
+    repo.prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect("prepare");
     let again = Repo::discover(&dir.join("src")).expect("discover in worktree");
     assert_eq!(again.root(), repo.root());
@@ -260,7 +373,7 @@ fn exclude_from_a_worktree_repo_writes_the_common_dir() {
     let (tmp, _git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", Known::No)
+    repo.prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect("prepare");
     let via_worktree = Repo::discover(&dir).expect("discover");
     via_worktree.exclude("scratch/").expect("exclude");
@@ -286,7 +399,7 @@ fn prepare_creates_a_worktree_from_the_base_branch() {
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t1");
     let wt = repo
-        .prepare_worktree("t1", &dir, "develop", Known::No)
+        .prepare_worktree(&prep("t1", &dir, "develop", Known::No))
         .expect("prepare");
     assert_eq!(
         wt,
@@ -294,8 +407,8 @@ fn prepare_creates_a_worktree_from_the_base_branch() {
             path: dir.clone(),
             branch: "orch/t1".into(),
             created: true,
-            notes: Vec::new(),
-            conflicts: Vec::new(),
+            notes: vec![],
+            conflicts: vec![],
         }
     );
     assert_eq!(
@@ -319,13 +432,13 @@ fn prepare_reuses_a_known_dirty_worktree_untouched() {
     let (tmp, _git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", Known::No)
+    repo.prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect("create");
     write(&dir, "work.txt", "in progress\n");
     write(&dir, "README.md", "edited\n");
 
     let wt = repo
-        .prepare_worktree("t", &dir, "main", Known::Ready)
+        .prepare_worktree(&prep("t", &dir, "main", Known::Ready))
         .expect("reuse");
     assert!(!wt.created);
     assert_eq!(wt.branch, "orch/t");
@@ -345,12 +458,12 @@ fn prepare_refuses_an_unknown_dirty_worktree() {
     let (tmp, _git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", Known::No)
+    repo.prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect("create");
     write(&dir, "work.txt", "someone's work\n");
 
     let err = repo
-        .prepare_worktree("t", &dir, "main", Known::No)
+        .prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect_err("dirty");
     assert!(
         matches!(err, GitError::DirtyWorktree { ref path, changes: 1 } if path == &dir),
@@ -363,16 +476,51 @@ fn prepare_refuses_an_unknown_dirty_worktree() {
 }
 
 #[test]
-fn prepare_reuses_an_unknown_clean_worktree() {
+fn prepare_reuses_a_recorded_clean_worktree() {
     let (tmp, _git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", Known::No)
+    repo.prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect("create");
+    for known in [Known::Creating, Known::Removed, Known::Ready] {
+        let wt = repo
+            .prepare_worktree(&prep("t", &dir, "main", known))
+            .expect("reuse");
+        assert!(!wt.created, "{known:?}");
+        assert!(wt.notes.is_empty(), "{known:?}: {:?}", wt.notes);
+    }
+}
+
+#[test]
+fn prepare_starts_fresh_over_an_unknown_clean_worktree() {
+    let (tmp, git) = fixture();
+    let repo = Repo::discover(tmp.path()).expect("discover");
+    let dir = wt_dir(&tmp, "t");
+    repo.prepare_worktree(&prep("t", &dir, "main", Known::No))
+        .expect("create");
+    let old_tip = tip(&git, "orch/t");
     let wt = repo
-        .prepare_worktree("t", &dir, "main", Known::No)
-        .expect("reuse");
-    assert!(!wt.created);
+        .prepare_worktree(&prep("t", &dir, "main", Known::No))
+        .expect("fresh");
+    assert!(wt.created);
+    assert_eq!(wt.notes.len(), 2, "{:?}", wt.notes);
+    assert!(
+        wt.notes[0].starts_with("removed the worktree at"),
+        "{:?}",
+        wt.notes
+    );
+    assert!(
+        wt.notes[1].starts_with("kept the unknown branch orch/t as orch-backup/t-"),
+        "{:?}",
+        wt.notes
+    );
+    let backups: Vec<String> = local_branch_names(&git)
+        .into_iter()
+        .filter(|b| b.starts_with("orch-backup/t-"))
+        .collect();
+    assert_eq!(backups.len(), 1);
+    assert_eq!(tip(&git, &backups[0]), old_tip);
+    assert_eq!(repo.is_dirty(&dir).expect("dirty"), 0);
 }
 
 #[test]
@@ -383,7 +531,7 @@ fn prepare_refuses_a_foreign_directory_and_leaves_it_alone() {
     write(&dir, "notes.txt", "mine\n");
 
     let err = repo
-        .prepare_worktree("t", &dir, "main", Known::No)
+        .prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect_err("foreign");
     match &err {
         GitError::ForeignPath { path, reason } => {
@@ -409,7 +557,7 @@ fn prepare_refuses_an_empty_directory_and_a_file() {
     let dir = wt_dir(&tmp, "empty");
     fs::create_dir_all(&dir).expect("mkdir");
     let err = repo
-        .prepare_worktree("empty", &dir, "main", Known::Ready)
+        .prepare_worktree(&prep("empty", &dir, "main", Known::Ready))
         .expect_err("foreign");
     assert!(
         matches!(&err, GitError::ForeignPath { reason, .. } if reason.contains("empty directory")),
@@ -420,7 +568,7 @@ fn prepare_refuses_an_empty_directory_and_a_file() {
     let file = wt_dir(&tmp, "file");
     fs::write(&file, "x").expect("write file");
     let err = repo
-        .prepare_worktree("file", &file, "main", Known::Ready)
+        .prepare_worktree(&prep("file", &file, "main", Known::Ready))
         .expect_err("foreign");
     assert!(
         matches!(&err, GitError::ForeignPath { reason, .. } if reason.contains("file")),
@@ -444,7 +592,7 @@ fn prepare_refuses_a_worktree_on_another_branch() {
 
     let repo = Repo::discover(tmp.path()).expect("discover");
     let err = repo
-        .prepare_worktree("t", &dir, "main", Known::Ready)
+        .prepare_worktree(&prep("t", &dir, "main", Known::Ready))
         .expect_err("foreign");
     assert!(
         matches!(&err, GitError::ForeignPath { reason, .. } if reason.contains("on branch other")),
@@ -466,7 +614,7 @@ fn prepare_refuses_another_repository_and_its_worktrees() {
     fs::create_dir_all(&dir).expect("mkdir");
     Repository::init(&dir).expect("init");
     let err = repo
-        .prepare_worktree("a", &dir, "main", Known::Ready)
+        .prepare_worktree(&prep("a", &dir, "main", Known::Ready))
         .expect_err("foreign");
     assert!(
         matches!(&err, GitError::ForeignPath { reason, .. } if reason.contains("another git repository")),
@@ -485,7 +633,7 @@ fn prepare_refuses_another_repository_and_its_worktrees() {
         .worktree("orch-b", &dir, Some(&opts))
         .expect("add worktree");
     let err = repo
-        .prepare_worktree("b", &dir, "main", Known::Ready)
+        .prepare_worktree(&prep("b", &dir, "main", Known::Ready))
         .expect_err("foreign");
     assert!(
         matches!(&err, GitError::ForeignPath { reason, .. } if reason.contains("worktree of another git repository")),
@@ -500,14 +648,14 @@ fn prepare_recreates_a_worktree_whose_directory_was_deleted() {
     let (tmp, git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", Known::No)
+    repo.prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect("create");
     write(&dir, "work.txt", "w\n");
     let first = repo.commit_all(&dir, "work").expect("commit").expect("id");
     fs::remove_dir_all(&dir).expect("delete by hand");
 
     let wt = repo
-        .prepare_worktree("t", &dir, "main", Known::Ready)
+        .prepare_worktree(&prep("t", &dir, "main", Known::Ready))
         .expect("recreate");
     assert!(wt.created);
     assert_eq!(head_of(&dir).1.to_string(), first);
@@ -539,12 +687,15 @@ fn prepare_checks_out_an_existing_task_branch_without_resetting_it() {
     commit_everything(&git, "main moves on");
     fs::remove_file(tmp.path().join("earlier.txt")).ok();
 
+    // orch recorded the task's worktree (cleanup removed it since): the
+    // branch is orch's own.
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
     let wt = repo
-        .prepare_worktree("t", &dir, "main", Known::No)
+        .prepare_worktree(&prep("t", &dir, "main", Known::Removed))
         .expect("prepare");
     assert!(wt.created);
+    assert!(wt.notes.is_empty(), "{:?}", wt.notes);
     assert_eq!(head_of(&dir), ("refs/heads/orch/t".into(), earlier));
     assert_eq!(tip(&git, "orch/t"), earlier);
     assert!(dir.join("earlier.txt").exists());
@@ -557,7 +708,7 @@ fn prepare_with_a_missing_base_creates_nothing() {
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
     let err = repo
-        .prepare_worktree("t", &dir, "trunk", Known::No)
+        .prepare_worktree(&prep("t", &dir, "trunk", Known::No))
         .expect_err("missing base");
     assert!(
         matches!(&err, GitError::MissingBaseBranch { branch, .. } if branch == "trunk"),
@@ -574,7 +725,7 @@ fn prepare_rejects_unusable_task_ids() {
     for bad in ["", "a..b", "a b", "x.lock", "-/"] {
         let dir = wt_dir(&tmp, "bad");
         let err = repo
-            .prepare_worktree(bad, &dir, "main", Known::No)
+            .prepare_worktree(&prep(bad, &dir, "main", Known::No))
             .expect_err(bad);
         assert!(matches!(err, GitError::Git { .. }), "{bad}: {err:?}");
         assert!(!dir.exists());
@@ -587,7 +738,7 @@ fn prepare_handles_task_ids_with_slashes() {
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = tmp.path().join(".orch/worktrees/epic-1/step-2");
     let wt = repo
-        .prepare_worktree("epic-1/step-2", &dir, "main", Known::No)
+        .prepare_worktree(&prep("epic-1/step-2", &dir, "main", Known::No))
         .expect("prepare");
     assert_eq!(wt.branch, "orch/epic-1/step-2");
     assert!(git.find_worktree("orch-epic-1-step-2").is_ok());
@@ -601,15 +752,31 @@ fn prepare_refuses_a_branch_checked_out_elsewhere() {
     let (tmp, git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", Known::No)
+    repo.prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect("create");
     let moved = tmp.path().join("moved");
     let err = repo
-        .prepare_worktree("t", &moved, "main", Known::No)
+        .prepare_worktree(&prep("t", &moved, "main", Known::Creating))
         .expect_err("already checked out");
     assert!(err.to_string().contains("already checked out"), "{err}");
     assert!(!moved.exists());
     assert_eq!(git.worktrees().expect("worktrees").len(), 1);
+    // Unknown to orch: named, and the branch is not set aside either.
+    let err = repo
+        .prepare_worktree(&prep("t", &moved, "main", Known::No))
+        .expect_err("unknown checkout");
+    match &err {
+        GitError::UnknownCheckout { branch, path } => {
+            assert_eq!(branch, "orch/t");
+            assert_eq!(path, &fs::canonicalize(&dir).expect("canon"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(err.to_string().contains("git worktree remove"), "{err}");
+    assert!(!moved.exists());
+    assert!(local_branch_names(&git)
+        .iter()
+        .all(|b| !b.starts_with("orch-backup/")));
 }
 
 #[test]
@@ -617,7 +784,7 @@ fn prepare_registers_the_worktree_as_libgit2_and_git_do() {
     let (tmp, git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", Known::No)
+    repo.prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect("create");
     let registration = git.find_worktree("orch-t").expect("registered");
     registration.validate().expect("valid");
@@ -660,7 +827,7 @@ fn prepare_prunes_a_stale_record_of_the_branch_under_another_name() {
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
     let wt = repo
-        .prepare_worktree("t", &dir, "main", Known::No)
+        .prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect("prepare");
     assert!(wt.created);
     let names: Vec<String> = git
@@ -689,9 +856,13 @@ fn prepare_refuses_a_branch_held_by_a_locked_worktree_whose_directory_is_gone() 
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
     let err = repo
-        .prepare_worktree("t", &dir, "main", Known::No)
+        .prepare_worktree(&prep("t", &dir, "main", Known::Creating))
         .expect_err("checked out in the locked worktree");
     assert!(err.to_string().contains("already checked out"), "{err}");
+    let err = repo
+        .prepare_worktree(&prep("t", &dir, "main", Known::No))
+        .expect_err("unknown checkout");
+    assert!(matches!(err, GitError::UnknownCheckout { .. }), "{err:?}");
     assert!(!dir.exists());
     assert!(git.find_worktree("old").is_ok());
     assert_eq!(git.worktrees().expect("worktrees").len(), 1);
@@ -706,9 +877,16 @@ fn prepare_refuses_a_branch_checked_out_in_the_main_worktree() {
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
     let err = repo
-        .prepare_worktree("t", &dir, "main", Known::No)
+        .prepare_worktree(&prep("t", &dir, "main", Known::Ready))
         .expect_err("checked out in the main worktree");
     assert!(err.to_string().contains("already checked out"), "{err}");
+    let err = repo
+        .prepare_worktree(&prep("t", &dir, "main", Known::No))
+        .expect_err("unknown checkout");
+    assert!(
+        matches!(&err, GitError::UnknownCheckout { path, .. } if path == repo.root()),
+        "{err:?}"
+    );
     assert!(!dir.exists());
     assert!(git.worktrees().expect("worktrees").is_empty());
 }
@@ -720,7 +898,7 @@ fn commit_all_commits_new_modified_and_deleted_files() {
     let (tmp, git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", Known::No)
+    repo.prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect("create");
     let before = tip(&git, "orch/t");
 
@@ -793,7 +971,7 @@ fn is_dirty_counts_changes_but_not_ignored_files() {
     let (tmp, _git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", Known::No)
+    repo.prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect("create");
     assert_eq!(repo.is_dirty(&dir).expect("clean"), 0);
     repo.exclude("*.tmp").expect("exclude");
@@ -814,9 +992,9 @@ fn list_and_remove_worktrees() {
     let repo = Repo::discover(tmp.path()).expect("discover");
     let a = wt_dir(&tmp, "a");
     let b = wt_dir(&tmp, "b");
-    repo.prepare_worktree("b", &b, "main", Known::No)
+    repo.prepare_worktree(&prep("b", &b, "main", Known::No))
         .expect("b");
-    repo.prepare_worktree("a", &a, "main", Known::No)
+    repo.prepare_worktree(&prep("a", &a, "main", Known::No))
         .expect("a");
     // A worktree that is not orch's.
     let head = git.head().expect("head").peel_to_commit().expect("commit");
@@ -881,7 +1059,7 @@ fn list_and_remove_worktrees() {
     // Removing again is a no-op; the task can be prepared again from its branch.
     repo.remove_worktree("a", &a, false).expect("idempotent");
     let wt = repo
-        .prepare_worktree("b", &b, "main", Known::No)
+        .prepare_worktree(&prep("b", &b, "main", Known::No))
         .expect("again");
     assert!(wt.created);
 }
@@ -891,7 +1069,7 @@ fn remove_prunes_the_record_of_a_deleted_directory() {
     let (tmp, git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", Known::No)
+    repo.prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect("create");
     fs::remove_dir_all(&dir).expect("delete by hand");
     repo.remove_worktree("t", &dir, false).expect("remove");
@@ -914,7 +1092,7 @@ fn git_cli_agrees() {
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
     repo.exclude(".orch/").expect("exclude");
-    repo.prepare_worktree("t", &dir, "main", Known::No)
+    repo.prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect("create");
     write(&dir, "x.txt", "x\n");
     repo.commit_all(&dir, "x").expect("commit").expect("id");
@@ -946,7 +1124,7 @@ fn failed_add_cleans_up_what_it_created() {
     fs::write(tmp.path().join(".git/worktrees"), "in the way").expect("write");
     let dir = wt_dir(&tmp, "t");
     let err = repo
-        .prepare_worktree("t", &dir, "main", Known::No)
+        .prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect_err("add fails");
     assert!(matches!(err, GitError::Git { .. }), "{err:?}");
     assert!(!dir.exists());
@@ -958,7 +1136,7 @@ fn commit_all_with_a_nested_repository() {
     let (tmp, git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", Known::No)
+    repo.prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect("create");
     let (nested_tmp, _nested) = fixture();
     let nested = dir.join("vendor/dep");
@@ -976,4 +1154,7 @@ fn commit_all_with_a_nested_repository() {
     assert_eq!(repo.is_dirty(&dir).expect("dirty"), 1);
 }
 
+mod include;
+mod merge;
 mod recover;
+mod start;

@@ -1,25 +1,63 @@
-//! Git behind a trait, so the engine's jobs can run against a fake.
+//! Git behind a trait, so the engine's jobs can run against a fake, and the
+//! requests and answers that cross it.
 
 use std::path::{Path, PathBuf};
 
 use crate::git::{GitError, Known, Repo, Worktree};
 
-/// How an attempt's worktree starts.
+/// The git work the engine hands to jobs. Each call may take long (a
+/// checkout of a large tree); callers run it off the engine.
+pub trait Workspace: Send + Sync {
+    /// Create or reuse the worktree of `req.task` at `req.dir` on
+    /// `orch/<task>` (see [`Repo::prepare_worktree`]).
+    fn prepare_worktree(&self, req: &Prepare) -> Result<Worktree, GitError>;
+
+    /// Commit leftovers. When a merge is in progress in the worktree
+    /// (MERGE_HEAD, from a [`StartMode::Resolve`] start) the commit is the
+    /// merge commit (parents HEAD + MERGE_HEAD) and the merge state is
+    /// cleaned up; conflict markers left in files ->
+    /// [`GitError::MarkersLeft`]. The new commit's id, or `None` when there
+    /// was nothing to commit.
+    fn commit_all(&self, worktree: &Path, message: &str) -> Result<Option<String>, GitError>;
+
+    /// Merge `orch/<task>` into the base branch (see [`MergeOutcome`]).
+    fn merge(&self, req: &MergeRequest) -> Result<MergeOutcome, GitError>;
+}
+
+/// What [`Repo::prepare_worktree`] is asked to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepare {
+    pub task: String,
+    /// Where the worktree goes.
+    pub dir: PathBuf,
+    /// The base branch's name.
+    pub base: String,
+    /// Dependency task ids, in plan order, whose `orch/<dep>` branches are
+    /// merged in when the task's branch is created.
+    pub deps: Vec<String>,
+    pub known: Known,
+    pub mode: StartMode,
+    /// `worktree_include` globs from the config; a `.worktreeinclude` file
+    /// at the repository root adds more.
+    pub include: Vec<String>,
+}
+
+/// How an attempt starts in its worktree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StartMode {
-    /// Reuse the worktree and branch as they are (create them if missing).
+    /// Reuse the task's worktree and branch where orch's own, else make them.
     #[default]
     Continue,
-    /// Keep the old branch under a backup name and start anew from the base.
+    /// `retry --fresh`: keep the old branch under a backup name (leftovers
+    /// committed on it first) and start a new one from the base.
     Fresh,
-    /// Merge the base in, leaving conflict markers for the agent to resolve.
+    /// `task resolve`: merge the base into the task's branch in its
+    /// worktree, conflict markers left in place for the agent.
     Resolve,
 }
 
 impl StartMode {
-    pub const ALL: &'static [StartMode] =
-        &[StartMode::Continue, StartMode::Fresh, StartMode::Resolve];
-
+    /// `"continue"`, `"fresh"` or `"resolve"`.
     pub fn as_str(self) -> &'static str {
         match self {
             StartMode::Continue => "continue",
@@ -28,66 +66,43 @@ impl StartMode {
         }
     }
 
-    pub fn parse(s: &str) -> Option<StartMode> {
-        Self::ALL.iter().copied().find(|m| m.as_str() == s)
+    /// The inverse of [`StartMode::as_str`].
+    pub fn parse(text: &str) -> Option<StartMode> {
+        match text {
+            "continue" => Some(StartMode::Continue),
+            "fresh" => Some(StartMode::Fresh),
+            "resolve" => Some(StartMode::Resolve),
+            _ => None,
+        }
     }
 }
 
-/// What a worktree job is asked to make ready.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Prepare {
-    pub task: String,
-    pub dir: PathBuf,
-    /// The base branch.
-    pub base: String,
-    /// Dependency task ids, in plan order, whose `orch/DEP` branches are
-    /// merged in when the task's branch is created.
-    pub deps: Vec<String>,
-    pub known: Known,
-    pub mode: StartMode,
-    /// `worktree_include` globs.
-    pub include: Vec<String>,
-}
-
-/// What a merge job is asked to do: `orch/TASK` onto `base`.
+/// Merge `orch/<task>` into `base`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MergeRequest {
     pub task: String,
+    /// The task's title, for the merge commit's message.
     pub title: String,
     pub base: String,
 }
 
-/// How a merge went.
+/// What [`Repo::merge`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MergeOutcome {
     /// A new no-fast-forward merge commit on the base branch.
     Merged { commit: String },
-    /// The branch's tip was already in the base (the base's tip).
+    /// `orch/<task>`'s tip was already in the base branch (the base tip's id).
     AlreadyMerged { commit: String },
-    /// Found in memory; nothing was touched.
+    /// The merge conflicts in these files; found in memory, nothing touched.
     Conflict { files: Vec<String> },
-    /// The base is checked out and the user's changes are in the way;
-    /// nothing was touched.
+    /// The base branch is checked out and the user's changes to these files
+    /// are in the way; nothing touched.
     LocalChanges { files: Vec<String> },
-}
-
-/// The git work the engine hands to jobs. Each call may take long (a
-/// checkout of a large tree); callers run it off the engine.
-pub trait Workspace: Send + Sync {
-    /// Create or reuse the worktree of a task (see [`Repo::prepare_worktree`]).
-    fn prepare_worktree(&self, req: &Prepare) -> Result<Worktree, GitError>;
-
-    /// Commit everything left uncommitted in `worktree`; the new commit's
-    /// id, or `None` when there was nothing to commit.
-    fn commit_all(&self, worktree: &Path, message: &str) -> Result<Option<String>, GitError>;
-
-    /// Merge `orch/TASK` onto the base branch.
-    fn merge(&self, req: &MergeRequest) -> Result<MergeOutcome, GitError>;
 }
 
 impl Workspace for Repo {
     fn prepare_worktree(&self, req: &Prepare) -> Result<Worktree, GitError> {
-        Repo::prepare_worktree(self, &req.task, &req.dir, &req.base, req.known)
+        Repo::prepare_worktree(self, req)
     }
 
     fn commit_all(&self, worktree: &Path, message: &str) -> Result<Option<String>, GitError> {
@@ -95,9 +110,6 @@ impl Workspace for Repo {
     }
 
     fn merge(&self, req: &MergeRequest) -> Result<MergeOutcome, GitError> {
-        Err(GitError::msg(
-            format!("merging orch/{}", req.task),
-            "merging is being built",
-        ))
+        Repo::merge(self, req)
     }
 }

@@ -8,20 +8,21 @@ use git2::build::CheckoutBuilder;
 use git2::{BranchType, ErrorClass, ErrorCode, Repository, WorktreeLockStatus};
 
 use super::error::{git_err, io_err};
-use super::{base_commit, canonical, count_changes, GitError, Repo, BRANCH_PREFIX};
+use super::{canonical, count_changes, GitError, Repo, BRANCH_PREFIX};
 
 /// A worktree ready for a task's agent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Worktree {
     pub path: PathBuf,
     /// `orch/<task>`.
     pub branch: String,
     /// `true` when this call created the worktree, `false` when it reused one.
     pub created: bool,
-    /// What was done besides the checkout, in sentences for the event log
-    /// (a branch kept under a backup name, files copied in).
+    /// Sentences for people on what was done besides the checkout: a branch
+    /// kept under a backup name, leftovers committed, included files copied.
     pub notes: Vec<String>,
-    /// A resolve start: the files left with conflict markers.
+    /// [`super::StartMode::Resolve`]: the files left with conflict markers
+    /// (empty: the base merged cleanly and the merge was committed).
     pub conflicts: Vec<String>,
 }
 
@@ -52,12 +53,12 @@ pub enum Known {
     /// Made by orch and handed to agents: reused as is, dirty or not.
     Ready,
     /// Recorded, then removed by `orch worktree cleanup`: the branch is
-    /// orch's own and is reused if it is there.
+    /// orch's own and is reused if it exists.
     Removed,
 }
 
 /// What sits at a worktree path.
-enum Found {
+pub(super) enum Found {
     Nothing,
     /// A worktree of this repository on the task's branch, opened.
     Ours(Repository),
@@ -65,84 +66,17 @@ enum Found {
     Foreign(String),
 }
 
+/// Where a branch is checked out, from [`Repo::checkout_of`].
+pub(super) enum Checkout {
+    /// In the main worktree, at its root.
+    Main(PathBuf),
+    /// In a linked worktree at this path.
+    Linked(PathBuf),
+    /// In a locked linked worktree whose directory is missing.
+    LockedMissing { name: String, path: PathBuf },
+}
+
 impl Repo {
-    /// Makes sure the worktree of task `task_id` exists at `dir` on branch
-    /// `orch/<task_id>`, creating it (and the branch, at the tip of `base`)
-    /// when needed.
-    ///
-    /// - `dir` missing: the worktree is created; an existing `orch/<task>`
-    ///   branch is checked out as is (it may hold earlier work), otherwise
-    ///   the branch is created at `base`.
-    /// - `dir` a worktree of this repository on `orch/<task>`: reused. Unless
-    ///   [`Known::Ready`] (orch created it and agents worked in it), it must
-    ///   be clean, else [`GitError::DirtyWorktree`].
-    /// - [`Known::Creating`] and `dir` half-made by a killed run (see
-    ///   [`Repo::recover_half_made`]): made again.
-    /// - anything else at `dir`: [`GitError::ForeignPath`], untouched.
-    ///
-    /// For a recorded worktree (`Creating` or `Ready`), lock files a killed
-    /// git operation left (its index, its HEAD, its branch) are removed
-    /// first: no agent of the task runs while it is prepared.
-    ///
-    /// `base` must be an existing local branch in every case
-    /// ([`GitError::MissingBaseBranch`]).
-    pub fn prepare_worktree(
-        &self,
-        task_id: &str,
-        dir: &Path,
-        base: &str,
-        known: Known,
-    ) -> Result<Worktree, GitError> {
-        let branch = branch_name(task_id)?;
-        let refname = format!("refs/heads/{branch}");
-        let repo = self.open()?;
-        let base_tip = base_commit(&repo, base)?;
-        match known {
-            Known::No => {}
-            Known::Creating => {
-                self.recover_half_made(task_id, dir)?;
-                self.clear_stale_locks(task_id, dir, &refname)?;
-            }
-            Known::Ready | Known::Removed => self.clear_stale_locks(task_id, dir, &refname)?,
-        }
-
-        match self.inspect(dir, &refname)? {
-            Found::Foreign(reason) => Err(GitError::ForeignPath {
-                path: dir.to_path_buf(),
-                reason,
-            }),
-            Found::Ours(worktree) => {
-                if !matches!(known, Known::Ready) {
-                    let changes = count_changes(&worktree, dir)?;
-                    if changes > 0 {
-                        return Err(GitError::DirtyWorktree {
-                            path: dir.to_path_buf(),
-                            changes,
-                        });
-                    }
-                }
-                tracing::info!(task = task_id, path = %dir.display(), ?known, "reusing worktree");
-                Ok(Worktree {
-                    path: dir.to_path_buf(),
-                    branch,
-                    created: false,
-                    notes: Vec::new(),
-                    conflicts: Vec::new(),
-                })
-            }
-            Found::Nothing => {
-                self.create(&repo, task_id, dir, &branch, &refname, &base_tip)?;
-                Ok(Worktree {
-                    path: dir.to_path_buf(),
-                    branch,
-                    created: true,
-                    notes: Vec::new(),
-                    conflicts: Vec::new(),
-                })
-            }
-        }
-    }
-
     /// orch's worktrees (those on an `orch/*` branch whose directory
     /// exists), sorted by task id.
     pub fn list_worktrees(&self) -> Result<Vec<WorktreeInfo>, GitError> {
@@ -260,7 +194,7 @@ impl Repo {
     }
 
     /// Says what sits at `dir`, touching nothing.
-    fn inspect(&self, dir: &Path, refname: &str) -> Result<Found, GitError> {
+    pub(super) fn inspect(&self, dir: &Path, refname: &str) -> Result<Found, GitError> {
         match fs::symlink_metadata(dir) {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
@@ -325,53 +259,37 @@ impl Repo {
         Ok(Found::Ours(repo))
     }
 
-    /// Creates the worktree at the missing path `dir`; on failure, undoes
+    /// Creates the worktree at the missing path `dir`, on `branch`: the
+    /// existing branch as it is, or a new one at `start`. On failure, undoes
     /// what this call created.
-    fn create(
+    pub(super) fn create(
         &self,
         repo: &Repository,
         task_id: &str,
         dir: &Path,
         branch: &str,
         refname: &str,
-        base_tip: &git2::Commit<'_>,
+        start: &git2::Commit<'_>,
     ) -> Result<(), GitError> {
         let ctx = || format!("creating the worktree {} on {branch}", dir.display());
-
-        // Where else the branch is checked out: the main worktree, or a
-        // registration whose HEAD is on it. Only HEAD files are read, so this
-        // stays cheap with many worktrees. Records of worktrees whose
-        // directory was deleted by hand would block the name or (for the git
-        // CLI) the branch: those are pruned.
-        if symbolic_head(repo).as_deref() == Some(refname) {
-            return Err(GitError::msg(
-                ctx(),
-                &format!("{branch} is already checked out at {}", self.root.display()),
-            ));
-        }
-        for name in self.registrations_on(refname, None)? {
-            let Ok(worktree) = repo.find_worktree(&name) else {
-                continue;
-            };
-            if worktree.is_prunable(None).unwrap_or(false) {
-                worktree
-                    .prune(None)
-                    .map_err(git_err(format!("pruning stale worktree record {name}")))?;
-                tracing::info!(name, "pruned stale worktree record");
-                continue;
+        match self.checkout_of(repo, refname)? {
+            None => {}
+            Some(Checkout::Main(path) | Checkout::Linked(path)) => {
+                return Err(GitError::msg(
+                    ctx(),
+                    &format!("{branch} is already checked out at {}", path.display()),
+                ))
             }
-            // Live, or locked with its directory gone (on removable media,
-            // say): git counts both as having the branch checked out.
-            let path = worktree.path().display();
-            let message = if worktree.validate().is_ok() {
-                format!("{branch} is already checked out at {path}")
-            } else {
-                format!(
-                    "{branch} is already checked out in the locked worktree {name} at {path}, \
-                     whose directory is missing (unlock and prune it to free the branch)"
-                )
-            };
-            return Err(GitError::msg(ctx(), &message));
+            Some(Checkout::LockedMissing { name, path }) => {
+                return Err(GitError::msg(
+                    ctx(),
+                    &format!(
+                        "{branch} is already checked out in the locked worktree {name} at {}, \
+                         whose directory is missing (unlock and prune it to free the branch)",
+                        path.display()
+                    ),
+                ))
+            }
         }
         let name = self.free_name(repo, task_id)?;
 
@@ -383,7 +301,7 @@ impl Repo {
             Ok(existing) => (existing, false),
             Err(e) if e.code() == ErrorCode::NotFound => {
                 let created = repo
-                    .branch(branch, base_tip, false)
+                    .branch(branch, start, false)
                     .map_err(git_err(format!("creating branch {branch}")))?;
                 (created, true)
             }
@@ -438,6 +356,42 @@ impl Repo {
                 tracing::warn!(error = %e, "could not delete the branch created for a failed worktree");
             }
         }
+    }
+
+    /// Where `refname` is checked out: the main worktree, or a registration
+    /// whose HEAD is on it. Only HEAD files are read, so this stays cheap
+    /// with many worktrees. Records of worktrees whose directory was deleted
+    /// by hand would block the branch (for the git CLI too): those are
+    /// pruned.
+    pub(super) fn checkout_of(
+        &self,
+        repo: &Repository,
+        refname: &str,
+    ) -> Result<Option<Checkout>, GitError> {
+        if symbolic_head(repo).as_deref() == Some(refname) {
+            return Ok(Some(Checkout::Main(self.root.clone())));
+        }
+        for name in self.registrations_on(refname, None)? {
+            let Ok(worktree) = repo.find_worktree(&name) else {
+                continue;
+            };
+            if worktree.is_prunable(None).unwrap_or(false) {
+                worktree
+                    .prune(None)
+                    .map_err(git_err(format!("pruning stale worktree record {name}")))?;
+                tracing::info!(name, "pruned stale worktree record");
+                continue;
+            }
+            // Live, or locked with its directory gone (on removable media,
+            // say): git counts both as having the branch checked out.
+            let path: PathBuf = worktree.path().components().collect();
+            return Ok(Some(if worktree.validate().is_ok() {
+                Checkout::Linked(path)
+            } else {
+                Checkout::LockedMissing { name, path }
+            }));
+        }
+        Ok(None)
     }
 
     /// A registration name for the task's worktree that is not taken,
@@ -600,7 +554,7 @@ fn os_error(action: &str, path: &Path, error: &std::io::Error) -> git2::Error {
 }
 
 /// `orch/<task_id>`, checked to be a valid branch name.
-fn branch_name(task_id: &str) -> Result<String, GitError> {
+pub(super) fn branch_name(task_id: &str) -> Result<String, GitError> {
     let branch = format!("{BRANCH_PREFIX}{task_id}");
     if task_id.is_empty() || !git2::Branch::name_is_valid(&branch).unwrap_or(false) {
         return Err(GitError::msg(
@@ -632,7 +586,7 @@ pub(super) fn worktree_name(task_id: &str) -> String {
 }
 
 /// The target of HEAD when it is symbolic (a branch), else `None`.
-fn symbolic_head(repo: &Repository) -> Option<String> {
+pub(super) fn symbolic_head(repo: &Repository) -> Option<String> {
     repo.find_reference("HEAD")
         .ok()?
         .symbolic_target()

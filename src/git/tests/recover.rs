@@ -12,7 +12,7 @@ fn admin(tmp: &TempDir) -> PathBuf {
 /// registered, some files missing, no index yet.
 fn half_made(tmp: &TempDir, repo: &Repo) -> PathBuf {
     let dir = wt_dir(tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", Known::No)
+    repo.prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect("create");
     fs::remove_file(admin(tmp).join("index")).expect("no index yet");
     fs::remove_dir_all(dir.join("src")).expect("not checked out yet");
@@ -26,12 +26,12 @@ fn a_half_made_worktree_is_dirty_to_an_unknown_caller_and_remade_when_recorded()
     let dir = half_made(&tmp, &repo);
     // What the next run saw before the intent was recorded.
     let err = repo
-        .prepare_worktree("t", &dir, "main", Known::No)
+        .prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect_err("dirty");
     assert!(matches!(err, GitError::DirtyWorktree { .. }), "{err:?}");
 
     let wt = repo
-        .prepare_worktree("t", &dir, "main", Known::Creating)
+        .prepare_worktree(&prep("t", &dir, "main", Known::Creating))
         .expect("remade");
     assert!(wt.created);
     assert_eq!(repo.is_dirty(&dir).expect("dirty"), 0);
@@ -68,7 +68,7 @@ fn half_written_registrations_are_replaced_under_the_same_name() {
             _ => fs::create_dir_all(&dir).expect("dir"),
         }
         let wt = repo
-            .prepare_worktree("t", &dir, "main", Known::Creating)
+            .prepare_worktree(&prep("t", &dir, "main", Known::Creating))
             .unwrap_or_else(|e| panic!("{leave}: {e}"));
         assert!(wt.created, "{leave}");
         git.find_worktree("orch-t")
@@ -84,17 +84,17 @@ fn a_complete_recorded_worktree_is_reused_and_changes_in_it_are_kept() {
     let (tmp, _git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", Known::No)
+    repo.prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect("create");
     // Killed after the checkout, before it was marked ready: reused.
     let wt = repo
-        .prepare_worktree("t", &dir, "main", Known::Creating)
+        .prepare_worktree(&prep("t", &dir, "main", Known::Creating))
         .expect("reuse");
     assert!(!wt.created);
     // Complete, yet changed: not orch's checkout, so not touched.
     write(&dir, "notes.txt", "mine\n");
     let err = repo
-        .prepare_worktree("t", &dir, "main", Known::Creating)
+        .prepare_worktree(&prep("t", &dir, "main", Known::Creating))
         .expect_err("dirty");
     assert!(matches!(err, GitError::DirtyWorktree { .. }), "{err:?}");
     assert_eq!(fs::read_to_string(dir.join("notes.txt")).unwrap(), "mine\n");
@@ -107,7 +107,7 @@ fn a_recorded_path_holding_something_else_is_left_alone() {
     let dir = wt_dir(&tmp, "t");
     write(&dir, "precious.txt", "keep\n");
     let err = repo
-        .prepare_worktree("t", &dir, "main", Known::Creating)
+        .prepare_worktree(&prep("t", &dir, "main", Known::Creating))
         .expect_err("foreign");
     assert!(matches!(err, GitError::ForeignPath { .. }), "{err:?}");
     assert_eq!(
@@ -121,7 +121,7 @@ fn lock_files_of_a_killed_git_operation_are_cleared_for_recorded_worktrees() {
     let (tmp, _git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");
     let dir = wt_dir(&tmp, "t");
-    repo.prepare_worktree("t", &dir, "main", Known::No)
+    repo.prepare_worktree(&prep("t", &dir, "main", Known::No))
         .expect("create");
     let locks = [
         admin(&tmp).join("index.lock"),
@@ -133,14 +133,16 @@ fn lock_files_of_a_killed_git_operation_are_cleared_for_recorded_worktrees() {
     }
     write(&dir, "work.txt", "agent's work\n");
     // Not orch's to clear when it does not know the worktree.
-    assert!(repo.prepare_worktree("t", &dir, "main", Known::No).is_err());
+    assert!(repo
+        .prepare_worktree(&prep("t", &dir, "main", Known::No))
+        .is_err());
     assert!(locks.iter().all(|l| l.exists()));
     assert!(
         repo.commit_all(&dir, "work").is_err(),
         "the locks block a commit"
     );
 
-    repo.prepare_worktree("t", &dir, "main", Known::Ready)
+    repo.prepare_worktree(&prep("t", &dir, "main", Known::Ready))
         .expect("reuse");
     assert!(locks.iter().all(|l| !l.exists()));
     assert!(repo.commit_all(&dir, "work").expect("commit").is_some());
