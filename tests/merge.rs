@@ -252,11 +252,11 @@ fn the_users_uncommitted_work_on_the_checked_out_base_is_never_touched() {
     let before = snapshot(repo.path());
     let head_before = repo.git(&["rev-parse", "main"]);
 
-    let out = repo.run(&["--no-tui", "--json", "report.json"]);
+    let out = repo.run(&["--no-tui", "--json", ".orch/report.json"]);
     assert_eq!(out.code, 1, "left waiting: {out}");
     assert_eq!(snapshot(repo.path()), before, "nothing the user had was touched");
     assert_eq!(repo.git(&["rev-parse", "main"]), head_before);
-    let report = repo.read_json("report.json");
+    let report = repo.read_json(".orch/report.json");
     let t = task(&report, "t");
     assert_eq!(t["merge_state"], "waiting", "{t}");
     let note = t["merge_note"].as_str().unwrap_or("");
