@@ -12,6 +12,7 @@
 //! changes orch does not know about, is refused with an error and never
 //! modified or deleted.
 
+mod diff;
 mod error;
 mod recover;
 mod workspace;
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{BranchType, ErrorCode, IndexAddOption, Repository, Signature, Status, StatusOptions};
 
+pub use diff::{classify, DiffFile, LineKind, StatLine, TaskDiff};
 pub use error::GitError;
 pub use workspace::Workspace;
 pub use worktree::{Known, Worktree, WorktreeInfo};
