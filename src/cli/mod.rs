@@ -1,6 +1,7 @@
 //! The command line (clap) and the dispatch to each command.
 
 mod check;
+mod diff;
 mod logs;
 mod run;
 mod status;
@@ -93,6 +94,15 @@ pub enum Sub {
         #[arg(long, short)]
         follow: bool,
     },
+    /// Show a task's changes against its merge base with the base branch,
+    /// including uncommitted work in its worktree (through your pager on a
+    /// terminal).
+    Diff {
+        task: String,
+        /// Only the files changed, with counts, like `git diff --stat`.
+        #[arg(long)]
+        stat: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +159,7 @@ pub fn main() -> i32 {
             attempt,
             follow,
         }) => logs::run(&cli.config, task, *attempt, *follow),
+        Some(Sub::Diff { task, stat }) => diff::run(&cli.config, task, *stat),
         Some(Sub::Worktree { action }) => match action {
             WorktreeCmd::List { json } => worktree::list(&cli.config, *json),
             WorktreeCmd::Cleanup { tasks, force } => worktree::cleanup(&cli.config, tasks, *force),

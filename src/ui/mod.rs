@@ -11,6 +11,7 @@
 //! - `keys`: keys and pastes encoded for an agent's PTY.
 //! - `keymap`, `theme`: the user's keys and colours, from TOML files.
 //! - `output_source`: a task's screen, live or replayed from its log.
+//! - `pager`: the user's pager, chosen as git does, and git's colours.
 //! - `terminal`: taking and always giving back the terminal.
 //! - `event_loop`: the async loop joining input, engine events and output.
 
@@ -21,6 +22,7 @@ pub mod keymap;
 pub mod keys;
 pub mod layout;
 pub mod output_source;
+pub mod pager;
 pub mod panes;
 pub mod task_table;
 pub mod term_view;
