@@ -115,7 +115,12 @@ async fn approve_reject_and_wrong_state_actions() {
         matches!(refused, Err(ActionError::WrongState { .. })),
         "{refused:?}"
     );
-    let unknown = run.ask(Request::Retry { task: "zz".into() }).await;
+    let unknown = run
+        .ask(Request::Retry {
+            task: "zz".into(),
+            fresh: false,
+        })
+        .await;
     assert_eq!(unknown, Err(ActionError::UnknownTask("zz".into())));
     run.ask(Request::Reject {
         task: "b".into(),
@@ -182,6 +187,7 @@ async fn skip_and_retry_unblock_dependents() {
     std::fs::write(&flag, "").unwrap();
     run.ask(Request::Retry {
         task: "broken".into(),
+        fresh: false,
     })
     .await
     .expect("retry");

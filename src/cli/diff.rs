@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::git::Repo;
 use crate::session;
 use crate::store::Store;
-use crate::ui::pager::{colour_patch, colour_stat, Pager};
+use crate::ui::pager::{colour_patch, colour_stat, Pager, LIKE_GIT};
 
 /// `--stat` width when the output is not a terminal (as git).
 const PIPE_WIDTH: usize = 80;
@@ -87,7 +87,7 @@ pub fn run(config_path: &Path, task: &str, stat: bool) -> i32 {
     };
     if terminal {
         if let Some(pager) = Pager::from_env(repo.configured_pager()) {
-            return match pager.show(text.as_bytes()) {
+            return match pager.show(text.as_bytes(), LIKE_GIT) {
                 Ok(_) => 0,
                 Err(err) => {
                     eprintln!("orch: cannot run the pager {:?}: {err}", pager.command);

@@ -104,8 +104,13 @@ pub enum Request {
         task: String,
         reason: Option<String>,
     },
-    /// Run a needs_review / rejected / retrying task again.
-    Retry { task: String },
+    /// Run a needs_review / rejected / retrying task again. `fresh`: start
+    /// over on the current base (the old branch kept under a backup name).
+    Retry { task: String, fresh: bool },
+    /// Merge a done task's branch into the base branch.
+    Merge { task: String },
+    /// Hand a task whose merge conflicted back to its agent.
+    Resolve { task: String },
     /// Stop (if running) and mark cancelled; final.
     Cancel { task: String },
     /// Mark done without running; recorded with the reason.
@@ -128,7 +133,9 @@ impl Request {
         match self {
             Request::Approve { task, .. }
             | Request::Reject { task, .. }
-            | Request::Retry { task }
+            | Request::Retry { task, .. }
+            | Request::Merge { task }
+            | Request::Resolve { task }
             | Request::Cancel { task }
             | Request::Skip { task, .. } => Some(task),
             Request::Reload { .. } | Request::Shutdown { .. } => None,

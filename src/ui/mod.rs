@@ -4,9 +4,11 @@
 //!   effects and jobs), routing keys to the panes by focus.
 //! - `task_table`: the tasks as last published, their screens and health.
 //! - `panes`: the task list, output, approvals and health panes (each owns
-//!   its state behind one `Pane` trait), the status bar, overlays, dialogs.
+//!   its state behind one `Pane` trait), the status bar, overlays, dialogs,
+//!   and the diff view (a task's changes, searchable).
 //! - `view`, `layout`: drawing one frame from that state (read-only).
-//! - `jobs`: slow reads off the loop (attempts for details, log replays).
+//! - `jobs`: slow reads off the loop (attempts for details, log replays,
+//!   diffs).
 //! - `term_view`: an agent's terminal (vt100 screen + history) into a buffer.
 //! - `keys`: keys and pastes encoded for an agent's PTY.
 //! - `keymap`, `theme`: the user's keys and colours, from TOML files.
@@ -32,5 +34,7 @@ pub mod view;
 
 pub use event_loop::{load_style, run, UiChoice};
 
+#[cfg(test)]
+mod diff_tests;
 #[cfg(test)]
 mod tests;

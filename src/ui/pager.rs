@@ -6,11 +6,22 @@
 //! `LESS=FRX` (quit if one screen, raw colours, no init) and `LV=-c` unless
 //! the user set them. Doing the same means users of `delta`, `diff-so-fancy`
 //! or a configured `less` get what `git diff` gives them.
+//!
+//! The control room passes [`IN_CONTROL_ROOM`] instead of git's `FRX`:
+//! it takes the screen back the moment the pager exits, so a `less` that
+//! quits by itself on a short diff would show nothing.
 
 use std::io::{self, Write};
 use std::process::{Command, ExitStatus, Stdio};
 
 use crate::git::{classify, LineKind, TaskDiff};
+
+/// `LESS` for `orch diff`, as git sets it.
+pub const LIKE_GIT: &str = "FRX";
+
+/// `LESS` for the control room's pager: raw colours, and it stays open
+/// until the user quits it, however short the diff.
+pub const IN_CONTROL_ROOM: &str = "R";
 
 /// A pager command line, run with `sh -c` as git does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,12 +55,14 @@ impl Pager {
         Pager::choose(|name| std::env::var(name).ok(), core_pager)
     }
 
-    /// Run the pager with `text` on its stdin and wait for it to exit. A
-    /// pager that quits before reading everything is not an error.
-    pub fn show(&self, text: &[u8]) -> io::Result<ExitStatus> {
+    /// Run the pager with `text` on its stdin and wait for it to exit,
+    /// with `LESS=less` ([`LIKE_GIT`] or [`IN_CONTROL_ROOM`]) unless the user
+    /// set `LESS`. A pager that quits before reading everything is not an
+    /// error.
+    pub fn show(&self, text: &[u8], less: &str) -> io::Result<ExitStatus> {
         let mut command = Command::new("sh");
         command.arg("-c").arg(&self.command).stdin(Stdio::piped());
-        for (name, value) in [("LESS", "FRX"), ("LV", "-c")] {
+        for (name, value) in [("LESS", less), ("LV", "-c")] {
             if std::env::var_os(name).is_none() {
                 command.env(name, value);
             }
@@ -174,23 +187,24 @@ mod tests {
         let out = dir.path().join("out");
         let pager = Pager {
             command: format!(
-                "cat > '{}'; printf '%s' \"$LV\" >> '{}'",
+                "cat > '{}'; printf '%s %s' \"$LV\" \"$LESS\" >> '{}'",
                 out.display(),
                 out.display()
             ),
         };
-        let status = pager.show(b"diff --git a/x b/x\n").unwrap();
+        let status = pager.show(b"diff --git a/x b/x\n", LIKE_GIT).unwrap();
         assert!(status.success());
+        let expected_less = std::env::var("LESS").unwrap_or_else(|_| "FRX".into());
         assert_eq!(
             std::fs::read_to_string(&out).unwrap(),
-            "diff --git a/x b/x\n-c"
+            format!("diff --git a/x b/x\n-c {expected_less}")
         );
         // A pager that reads nothing and quits early is fine.
         let quitter = Pager {
             command: "exit 0".into(),
         };
         let big = vec![b'x'; 1 << 20];
-        assert!(quitter.show(&big).unwrap().success());
+        assert!(quitter.show(&big, IN_CONTROL_ROOM).unwrap().success());
     }
 
     #[test]

@@ -252,7 +252,19 @@ impl Core {
         let result = match request {
             Request::Approve { task, reason } => self.approve(&task, actor, reason),
             Request::Reject { task, reason } => self.reject(&task, actor, reason),
-            Request::Retry { task } => self.retry(&task),
+            Request::Retry { task, fresh: false } => self.retry(&task),
+            // Refused until the merge state machine handles them.
+            Request::Retry { task, fresh: true }
+            | Request::Merge { task }
+            | Request::Resolve { task } => Ok(Err(match self.tasks.get(&task) {
+                Some(t) => ActionError::WrongState {
+                    state: t.state,
+                    task,
+                    action: "this request",
+                    wanted: "handled by an orch that merges",
+                },
+                None => ActionError::UnknownTask(task),
+            })),
             Request::Cancel { task } => self.cancel(&task),
             Request::Skip { task, reason } => self.skip(&task, actor, reason),
             Request::Reload { config } => {

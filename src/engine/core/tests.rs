@@ -508,7 +508,10 @@ fn approvals_gate_the_start_and_record_the_actor() {
     let mut h = start(&text);
     assert_eq!(h.state("a"), TaskState::AwaitingApproval);
     assert_eq!(h.state("b"), TaskState::AwaitingApproval);
-    let refused = h.request(Request::Retry { task: "a".into() });
+    let refused = h.request(Request::Retry {
+        task: "a".into(),
+        fresh: false,
+    });
     assert!(matches!(refused, Err(ActionError::WrongState { .. })));
     assert_eq!(
         h.request(Request::Approve {
@@ -545,8 +548,11 @@ fn approvals_gate_the_start_and_record_the_actor() {
     );
     assert_eq!(approvals[1].decision, Verdict::Rejected);
     // A retry of a rejected task asks for approval again.
-    h.request(Request::Retry { task: "b".into() })
-        .expect("retry");
+    h.request(Request::Retry {
+        task: "b".into(),
+        fresh: false,
+    })
+    .expect("retry");
     assert_eq!(h.state("b"), TaskState::AwaitingApproval);
 }
 
@@ -719,8 +725,11 @@ fn a_blocked_dependent_unblocks_when_its_dependency_is_retried_or_skipped() {
         h.row("b").cause.as_deref(),
         Some("dependency a is needs_review")
     );
-    h.request(Request::Retry { task: "a".into() })
-        .expect("retry");
+    h.request(Request::Retry {
+        task: "a".into(),
+        fresh: false,
+    })
+    .expect("retry");
     assert_eq!(h.state("b"), TaskState::Pending);
     assert_eq!(h.state("c"), TaskState::Pending);
     h.run_jobs();
@@ -758,7 +767,10 @@ fn cancel_stops_a_running_agent_and_is_final() {
     h.exit("a", 143);
     assert_eq!(h.state("a"), TaskState::Cancelled);
     assert_eq!(h.state("b"), TaskState::Blocked);
-    let refused = h.request(Request::Retry { task: "a".into() });
+    let refused = h.request(Request::Retry {
+        task: "a".into(),
+        fresh: false,
+    });
     assert!(refused.is_err());
 }
 
