@@ -15,7 +15,7 @@
 //! - [`agent`]: an agent process in a PTY: spawning, the reader that feeds
 //!   its terminal screen and log, compact scrollback, killing whole process
 //!   trees, and health sampling.
-//! - [`git`]: worktrees and branches per task, with git2.
+//! - [`git`]: worktrees and branches per task, and their diffs, with git2.
 //! - [`store`]: `state.db` (SQLite, WAL, versioned migrations).
 //! - [`headless`]: `orch --no-tui`: progress lines, summary, JSON/JUnit reports.
 //! - [`ui`]: the control room: a ratatui screen over the running engine
@@ -23,7 +23,7 @@
 //! - [`session`]: what every run needs before the engine starts (config,
 //!   repository, base branch, state dir, lock, store).
 //! - [`cli`]: the command line and the small subcommands (`check`, `status`,
-//!   `logs`, `worktree list/cleanup`).
+//!   `logs`, `diff`, `worktree list/cleanup`).
 //! - [`panic_guard`]: panics orch recovers from, told apart from crashes.
 //! - [`log_err`]: the one way to log an error and carry on.
 //! - [`timefmt`]: timestamps and durations for people and reports.

@@ -265,3 +265,52 @@ fn sigint_from_outside_restores_the_terminal_and_stops_agents() {
     );
     assert_eq!(repo.task_state("slow").as_deref(), Some("queued"));
 }
+
+#[test]
+fn the_diff_view_follows_a_working_agent_and_the_pager_gets_the_patch() {
+    let repo = TestRepo::new();
+    repo.write_config(&format!(
+        "[agents.sh]\ncommand = [\"sh\", \"-c\", \"{{prompt}}\"]\n[[tasks]]\nid = \"slow\"\nagent = \"sh\"\nprompt = \"{} 40 0.25\"\n",
+        agent("worker.sh")
+    ));
+    let out = tempfile::tempdir().expect("tempdir");
+    let paged = out.path().join("paged.txt");
+    let tmux = Tmux::start(
+        "diff",
+        repo.path(),
+        &format!("GIT_PAGER='cat > {}' {}", paged.display(), common::ORCH),
+    );
+    tmux.wait_for("step 1/40 done");
+    tmux.keys(&["d"]);
+    tmux.wait_for("Diff: slow against main");
+    // The agent's uncommitted file, its count growing as it writes.
+    let count = |screen: &str| -> usize {
+        screen
+            .lines()
+            .find_map(|l| l.split("notes-slow.md | ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let first = count(&tmux.wait_for("A notes-slow.md"));
+    let grew = wait_until(Duration::from_secs(20), || count(&tmux.screen()) > first);
+    assert!(grew, "the count stayed at {first}:\n{}", tmux.screen());
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("+step 1 of slow");
+    // The pager reads the patch; the control room is painted again whole.
+    tmux.keys(&["D"]);
+    assert!(
+        wait_until(Duration::from_secs(20), || std::fs::read_to_string(&paged)
+            .is_ok_and(
+                |text| text.contains("notes-slow.md") && text.contains("step 1 of slow")
+            )),
+        "the pager got nothing"
+    );
+    tmux.wait_for("Diff: slow against main");
+    tmux.wait_for("file 1 of 1");
+    tmux.keys(&["q"]);
+    tmux.wait_for("Output: slow");
+    tmux.wait_for("✓1");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("ORCH-EXIT=");
+    assert!(screen.contains("ORCH-EXIT=0"), "{screen}");
+}

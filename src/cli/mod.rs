@@ -2,6 +2,7 @@
 
 mod act;
 mod check;
+mod diff;
 mod logs;
 mod run;
 mod status;
@@ -102,6 +103,15 @@ pub enum Sub {
         #[arg(long, short)]
         follow: bool,
     },
+    /// Show a task's changes against its merge base with the base branch,
+    /// including uncommitted work in its worktree (through your pager on a
+    /// terminal).
+    Diff {
+        task: String,
+        /// Only the files changed, with counts, like `git diff --stat`.
+        #[arg(long)]
+        stat: bool,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -187,6 +197,7 @@ pub fn main() -> i32 {
             follow,
         }) => logs::run(&cli.config, task, *attempt, *follow),
         Some(Sub::Task { action }) => act::run(&cli.config, task_request(action)),
+        Some(Sub::Diff { task, stat }) => diff::run(&cli.config, task, *stat),
         Some(Sub::Worktree { action }) => match action {
             WorktreeCmd::Merge { task } => {
                 act::run(&cli.config, Request::Merge { task: task.clone() })

@@ -16,6 +16,7 @@
 //! updated where no change of theirs is in the way.
 
 mod commit;
+mod diff;
 mod error;
 mod include;
 mod markers;
@@ -37,6 +38,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{BranchType, ErrorCode, Repository, Signature, Status, StatusOptions};
 
+pub use diff::{classify, DiffFile, LineKind, StatLine, TaskDiff};
 pub use error::GitError;
 pub use include::INCLUDE_FILE;
 pub use prepare::BACKUP_PREFIX;

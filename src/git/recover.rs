@@ -37,6 +37,12 @@ impl Repo {
                     fs::remove_dir_all(dir).map_err(io_err(ctx()))?;
                 }
                 None if is_empty_dir(dir) => fs::remove_dir(dir).map_err(io_err(ctx()))?,
+                // Killed between creating `.git` and writing it: nothing
+                // else was made yet.
+                None if holds_only_an_unwritten_dot_git(dir) => {
+                    tracing::warn!(task = task_id, path = %dir.display(), "removing a worktree whose .git file was never written; making it again");
+                    fs::remove_dir_all(dir).map_err(io_err(ctx()))?;
+                }
                 None => return Ok(()),
             },
         }
@@ -152,9 +158,40 @@ fn is_empty_dir(dir: &Path) -> bool {
     fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
 }
 
+/// `dir` holds one entry, a `.git` file that does not (yet) say where its
+/// registration is: what a kill between creating and writing it leaves.
+fn holds_only_an_unwritten_dot_git(dir: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    let names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+    if names.len() != 1 || names[0] != ".git" {
+        return false;
+    }
+    let dot_git = dir.join(".git");
+    fs::symlink_metadata(&dot_git).is_ok_and(|m| m.is_file())
+        && fs::read(&dot_git).is_ok_and(|bytes| !bytes.ends_with(b"\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_unwritten_dot_git_counts_as_never_written() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("wt");
+        fs::create_dir(&dir).expect("dir");
+        fs::write(dir.join(".git"), "").expect("empty");
+        assert!(holds_only_an_unwritten_dot_git(&dir));
+        fs::write(dir.join(".git"), "gitdir: /x/.git/worktrees/orch-a").expect("partial");
+        assert!(holds_only_an_unwritten_dot_git(&dir));
+        fs::write(dir.join(".git"), "gitdir: /x/.git/worktrees/orch-a/\n").expect("whole");
+        assert!(!holds_only_an_unwritten_dot_git(&dir), "a whole pointer is not ours to judge here");
+        fs::write(dir.join(".git"), "").expect("empty");
+        fs::write(dir.join("work.txt"), "someone's").expect("file");
+        assert!(!holds_only_an_unwritten_dot_git(&dir), "anything else there is kept");
+    }
 
     #[test]
     fn a_registration_without_gitdir_is_a_leftover_only_under_the_tasks_own_name() {

@@ -6,12 +6,15 @@
 //! the focus, the mode (overlays, dialogs, attach) and the style. Keys are
 //! routed by focus: app-wide actions and actions on the selected task are
 //! handled here, everything else is offered to the panes, the focused one
-//! first. Key handling returns [`Effect`]s for the event loop to carry out
+//! first. While the diff view is open it takes the keys (`[diff]` of the
+//! keymap), and the task actions act on the task it shows. Key handling
+//! returns [`Effect`]s for the event loop to carry out
 //! (ask the engine, attach, open a pager, quit), and slow reads are queued
 //! as [`Job`]s, so everything here runs in tests without a terminal, an
 //! engine or a disk.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
@@ -19,13 +22,15 @@ use ratatui::layout::Rect;
 
 use crate::config::Config;
 use crate::engine::{HealthView, TaskState};
-use crate::store::{AttemptRow, TaskRow};
+use crate::git::TaskDiff;
+use crate::store::{AttemptRow, MergeState, TaskRow};
 use crate::ui::jobs::{Job, JobDone};
 use crate::ui::keymap::{Action, Context, KeyChord, Keymap, Lookup};
 use crate::ui::layout;
 use crate::ui::output_source::OutputSource;
 use crate::ui::panes::approvals::ApprovalQueue;
 use crate::ui::panes::dialog::{Confirmable, Dialog, Step};
+use crate::ui::panes::diff::{self as diff_view, DiffView};
 use crate::ui::panes::health::HealthPane;
 use crate::ui::panes::output::OutputPane;
 use crate::ui::panes::overlays::Attempts;
@@ -76,16 +81,26 @@ pub enum Mode {
     Dialog(Dialog),
     /// Keys go to this task's agent.
     Attached(String),
+    /// The diff view of this task (its state is `App::diff`).
+    Diff(String),
 }
 
 /// A user's request the engine decides on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineAction {
     Approve(String),
-    Reject { task: String, reason: String },
+    Reject {
+        task: String,
+        reason: String,
+    },
     Retry(String),
+    /// Retry from scratch on the base branch (the old branch kept aside).
+    RetryFresh(String),
     Cancel(String),
     Skip(String),
+    Merge(String),
+    /// Hand a conflicted merge back to the task's agent.
+    Resolve(String),
 }
 
 impl EngineAction {
@@ -95,8 +110,11 @@ impl EngineAction {
             EngineAction::Approve(task) => format!("approved {task}"),
             EngineAction::Reject { task, .. } => format!("rejected {task}"),
             EngineAction::Retry(task) => format!("retrying {task}"),
+            EngineAction::RetryFresh(task) => format!("retrying {task} from scratch"),
             EngineAction::Cancel(task) => format!("cancelled {task}"),
             EngineAction::Skip(task) => format!("skipped {task}"),
+            EngineAction::Merge(task) => format!("merging {task}"),
+            EngineAction::Resolve(task) => format!("handing {task}'s conflicts to its agent"),
         }
     }
 }
@@ -108,6 +126,11 @@ pub enum Effect {
     Engine(EngineAction),
     /// Open the task's latest log in `$PAGER`.
     Logs(String),
+    /// Show a task's diff in the user's pager.
+    Pager {
+        task: String,
+        diff: Arc<TaskDiff>,
+    },
     /// Resize the agent to full screen and pass keys through.
     Attach(String),
     Detach(String),
@@ -146,6 +169,12 @@ pub struct App {
     pub config_error: Option<String>,
     /// The details dialog's attempts, with the task they are for.
     details: Option<(String, Attempts)>,
+    /// The diff view, while it is open (also under a dialog or the help).
+    pub diff: Option<DiffView>,
+    /// Numbers diff requests, so an answer is matched to its request.
+    diff_seq: u64,
+    /// The branch diffs are against and merges land on, when known.
+    pub base_branch: Option<String>,
     /// Slow reads waiting to be started by the event loop.
     jobs: Vec<Job>,
     /// Frames prepared so far: the clock of "least recently viewed".
@@ -179,6 +208,9 @@ impl App {
             title: config.path.display().to_string(),
             config_error: None,
             details: None,
+            diff: None,
+            diff_seq: 0,
+            base_branch: None,
             jobs: Vec::new(),
             frame: 0,
             resync: None,
@@ -225,13 +257,36 @@ impl App {
         }
     }
 
-    /// The commands the focused pane offers, for the status bar.
+    /// The commands the focused pane (or the diff view) offers, for the
+    /// status bar.
     pub fn focused_commands(&self) -> &'static [(Action, &'static str)] {
+        if self.diff.is_some() {
+            return diff_view::COMMANDS;
+        }
         match self.focus {
             Focus::Tasks => self.task_list.commands(),
             Focus::Output => self.output.commands(),
             Focus::Approvals => self.queue.commands(),
             Focus::Health => self.health.commands(),
+        }
+    }
+
+    /// Where keys are looked up now: the diff view's table while it is
+    /// open, else the focused pane's.
+    pub fn key_context(&self) -> Context {
+        if self.diff.is_some() {
+            Context::Diff
+        } else {
+            self.focus.context()
+        }
+    }
+
+    /// The mode a closing dialog or overlay returns to: the diff view if it
+    /// was open beneath, else the panes.
+    fn under_overlay(&self) -> Mode {
+        match &self.diff {
+            Some(view) => Mode::Diff(view.task.clone()),
+            None => Mode::Normal,
         }
     }
 
@@ -264,6 +319,10 @@ impl App {
                 .selected_index()
                 .and_then(|i| self.table.tasks.get(i));
             self.output.anchor(selected);
+        }
+        if let Some(view) = &mut self.diff {
+            let text = diff_view::text_area(layout::body(area));
+            view.set_size((text.height, text.width));
         }
         let shown = self.shown_index();
         for (i, entry) in self.table.tasks.iter_mut().enumerate() {
@@ -308,6 +367,43 @@ impl App {
         });
     }
 
+    /// Ask for the diff view's diff when it is due (see
+    /// [`DiffView::refresh_due`]): on opening, then at most once every
+    /// [`diff_view::REFRESH_EVERY`] while the task's agent prints or
+    /// changes files, or the task changes. The loop calls this on every
+    /// wake-up; it costs nothing when nothing is due.
+    pub fn refresh_diff(&mut self, now: Instant) {
+        let heard = self.diff_task_heard(now);
+        let Some(view) = &mut self.diff else {
+            return;
+        };
+        if !view.refresh_due(now, heard) {
+            return;
+        }
+        self.diff_seq += 1;
+        view.asked(self.diff_seq, now);
+        self.jobs.push(Job::Diff {
+            task: view.task.clone(),
+            seq: self.diff_seq,
+            for_pager: false,
+        });
+    }
+
+    /// When the diff view's next refresh falls due, if one is waiting: the
+    /// loop wakes then even if nothing else happens.
+    pub fn diff_refresh_at(&self, now: Instant) -> Option<Instant> {
+        let heard = self.diff_task_heard(now);
+        self.diff.as_ref()?.next_refresh(heard)
+    }
+
+    /// When the diff view's task's agent last showed life (output or a
+    /// file change).
+    fn diff_task_heard(&self, now: Instant) -> Option<Instant> {
+        let view = self.diff.as_ref()?;
+        let age = self.table.task(&view.task)?.heartbeat_age(now)?;
+        now.checked_sub(age)
+    }
+
     /// The jobs asked for since the last call, for the loop to start.
     pub fn take_jobs(&mut self) -> Vec<Job> {
         std::mem::take(&mut self.jobs)
@@ -317,6 +413,11 @@ impl App {
     /// shown task printed, or another task's "unseen output" marker would
     /// appear.
     pub fn output_changed(&self) -> bool {
+        // The diff view covers every pane that shows output; it refreshes
+        // on its own clock (`diff_refresh_at`).
+        if self.diff.is_some() {
+            return false;
+        }
         let shown = self.shown_index();
         self.table.tasks.iter().enumerate().any(|(i, t)| {
             let Some(output) = &t.output else {
@@ -348,8 +449,15 @@ impl App {
     /// A task changed. Returns whether it is a task of this plan.
     pub fn on_task(&mut self, row: TaskRow, now: Instant) -> bool {
         let id = row.id.clone();
+        let before = self.task(&id).map(|t| t.row.clone());
         if !self.table.on_task(row, now) {
             return false;
+        }
+        if let Some(view) = self.diff.as_mut().filter(|v| v.task == id) {
+            let after = self.table.task(&id).map(|t| &t.row);
+            if before.as_ref() != after {
+                view.mark_stale();
+            }
         }
         self.queue.clamp(self.table.approvals().len());
         // The details dialog shows this task's attempts: read them again
@@ -375,8 +483,9 @@ impl App {
 
     /// A job finished. A replay that comes back after the selection moved
     /// on is kept for its own task (it is not shown for the wrong one); one
-    /// overtaken by a live agent or a newer attempt is dropped.
-    pub fn on_job_done(&mut self, done: JobDone) {
+    /// overtaken by a live agent or a newer attempt is dropped. A diff asked
+    /// for the pager opens it (the effect).
+    pub fn on_job_done(&mut self, done: JobDone) -> Vec<Effect> {
         match done {
             JobDone::Attempts { task, result } => self.on_attempts(&task, result),
             JobDone::Replay {
@@ -384,6 +493,37 @@ impl App {
                 attempt,
                 output,
             } => self.on_replay(&task, attempt, output),
+            JobDone::Diff {
+                task,
+                seq,
+                for_pager: false,
+                result,
+            } => {
+                if let Some(view) = self.diff.as_mut().filter(|v| v.task == task) {
+                    view.on_result(seq, result);
+                }
+            }
+            JobDone::Diff {
+                task,
+                for_pager: true,
+                result,
+                ..
+            } => return self.page_diff(task, result),
+        }
+        Vec::new()
+    }
+
+    fn page_diff(&mut self, task: String, result: Result<Arc<TaskDiff>, String>) -> Vec<Effect> {
+        match result {
+            Ok(diff) if diff.files.is_empty() => {
+                self.flash(format!("{task} has no changes to show"));
+                vec![Effect::Redraw]
+            }
+            Ok(diff) => vec![Effect::Pager { task, diff }],
+            Err(err) => {
+                self.flash(err);
+                vec![Effect::Redraw]
+            }
         }
     }
 
@@ -489,6 +629,7 @@ impl App {
         match self.mode.clone() {
             Mode::Attached(task) => self.on_attached_key(&task, key),
             Mode::Dialog(dialog) => self.on_dialog_key(dialog, key),
+            Mode::Diff(_) => self.on_diff_key(key),
             Mode::Help | Mode::Details(_) => {
                 // Any key closes an overlay; the quit key also quits.
                 let chord = KeyChord::from_event(key);
@@ -496,7 +637,7 @@ impl App {
                     self.keymap.lookup(Context::Global, &[], chord),
                     Lookup::Action(Action::AppQuit)
                 );
-                self.mode = Mode::Normal;
+                self.mode = self.under_overlay();
                 self.details = None;
                 if quit {
                     return self.request_quit();
@@ -553,17 +694,19 @@ impl App {
                 self.flash(why);
                 (Mode::Dialog(dialog), vec![Effect::Redraw])
             }
-            Step::Closed => (Mode::Normal, vec![Effect::Redraw]),
+            Step::Closed => (self.under_overlay(), vec![Effect::Redraw]),
             Step::Confirmed(action) => (
-                Mode::Normal,
+                self.under_overlay(),
                 vec![match action {
                     Confirmable::Cancel(task) => Effect::Engine(EngineAction::Cancel(task)),
                     Confirmable::Skip(task) => Effect::Engine(EngineAction::Skip(task)),
+                    Confirmable::Merge(task) => Effect::Engine(EngineAction::Merge(task)),
+                    Confirmable::RetryFresh(task) => Effect::Engine(EngineAction::RetryFresh(task)),
                     Confirmable::Quit => Effect::Quit,
                 }],
             ),
             Step::Rejected { task, reason } => (
-                Mode::Normal,
+                self.under_overlay(),
                 vec![Effect::Engine(EngineAction::Reject { task, reason })],
             ),
         };
@@ -592,19 +735,44 @@ impl App {
                     Vec::new()
                 }
             }
+            Mode::Diff(_) => {
+                let typing = self.diff.as_mut().filter(|v| v.typing());
+                let Some(view) = typing else {
+                    return Vec::new();
+                };
+                for c in text.chars().filter(|c| !c.is_control()) {
+                    let key = KeyEvent::new(
+                        crossterm::event::KeyCode::Char(c),
+                        crossterm::event::KeyModifiers::NONE,
+                    );
+                    view.on_search_key(&key);
+                }
+                vec![Effect::Redraw]
+            }
             _ => Vec::new(),
         }
     }
 
     pub fn on_mouse(&mut self, mouse: &MouseEvent) -> Vec<Effect> {
-        if !matches!(self.mode, Mode::Normal) {
-            return Vec::new();
-        }
         let back = match mouse.kind {
             MouseEventKind::ScrollUp => true,
             MouseEventKind::ScrollDown => false,
             _ => return Vec::new(),
         };
+        if let (Mode::Diff(_), Some(view)) = (&self.mode, &mut self.diff) {
+            let step = if back {
+                Action::OutputScrollUp
+            } else {
+                Action::OutputScrollDown
+            };
+            for _ in 0..3 {
+                view.handle(step);
+            }
+            return vec![Effect::Redraw];
+        }
+        if !matches!(self.mode, Mode::Normal) {
+            return Vec::new();
+        }
         let selected = self
             .task_list
             .selected_index()
@@ -646,12 +814,115 @@ impl App {
         Some(vec![Effect::Redraw])
     }
 
-    /// What acts on one task, from any pane: the selected task, or for
-    /// approvals the one `approval_target` picks.
+    /// A key in the diff view: the search's while its query is typed, else
+    /// a `[diff]` (or `[global]`) binding. Of the global actions, quitting,
+    /// help, redrawing and the task actions work here; the view takes the
+    /// rest that it knows.
+    fn on_diff_key(&mut self, key: &KeyEvent) -> Vec<Effect> {
+        if let Some(view) = &mut self.diff {
+            if view.on_search_key(key) {
+                return vec![Effect::Redraw];
+            }
+        }
+        let chord = KeyChord::from_event(key);
+        let action = match self.keymap.lookup(Context::Diff, &self.pending_keys, chord) {
+            Lookup::Pending => {
+                self.pending_keys.push(chord);
+                return Vec::new();
+            }
+            Lookup::NoMatch => {
+                self.pending_keys.clear();
+                return Vec::new();
+            }
+            Lookup::Action(action) => {
+                self.pending_keys.clear();
+                action
+            }
+        };
+        match action {
+            Action::DiffClose | Action::TaskDiff => self.close_diff(),
+            Action::DiffBack => {
+                if !self.diff.as_mut().is_some_and(DiffView::back) {
+                    self.close_diff();
+                }
+            }
+            Action::AppQuit | Action::AppHelp | Action::AppRedraw => {
+                return self.app_action(action).unwrap_or_default();
+            }
+            Action::TaskPager
+            | Action::TaskMerge
+            | Action::TaskResolve
+            | Action::TaskRetry
+            | Action::TaskRetryFresh
+            | Action::ApprovalApprove
+            | Action::ApprovalReject => return self.task_action(action).unwrap_or_default(),
+            _ => {
+                let consumed = self
+                    .diff
+                    .as_mut()
+                    .is_some_and(|view| view.handle(action) == Handled::Consumed);
+                if !consumed {
+                    return Vec::new();
+                }
+            }
+        }
+        vec![Effect::Redraw]
+    }
+
+    fn open_diff(&mut self, id: String) {
+        self.diff = Some(DiffView::new(id.clone()));
+        self.mode = Mode::Diff(id);
+    }
+
+    fn close_diff(&mut self) {
+        self.diff = None;
+        self.mode = Mode::Normal;
+    }
+
+    /// The task an action on "the task" applies to: the one the diff view
+    /// shows, else the selected one.
+    fn target(&self) -> Option<&TaskEntry> {
+        match &self.diff {
+            Some(view) => self.task(&view.task),
+            None => self.selected(),
+        }
+    }
+
+    /// What acts on one task, from any pane: the selected task (the diff
+    /// view's, while it is open), or for approvals the one
+    /// `approval_target` picks.
     fn task_action(&mut self, action: Action) -> Option<Vec<Effect>> {
+        let target = self.target().map(|t| t.config.id.clone());
         let effects = match action {
             Action::TaskAttach => self.attach(),
-            Action::TaskRetry => self.on_selected(|id| Effect::Engine(EngineAction::Retry(id))),
+            Action::TaskRetry => on(target, |id| Effect::Engine(EngineAction::Retry(id))),
+            Action::TaskRetryFresh => {
+                if let Some(id) = target {
+                    let base = self.base_branch.clone();
+                    self.mode = Mode::Dialog(Dialog::retry_fresh(id, base.as_deref()));
+                }
+                vec![Effect::Redraw]
+            }
+            Action::TaskMerge => {
+                self.ask_merge();
+                vec![Effect::Redraw]
+            }
+            Action::TaskResolve => on(target, |id| Effect::Engine(EngineAction::Resolve(id))),
+            Action::TaskDiff => {
+                let id = if self.focus == Focus::Approvals {
+                    self.queue.selected_id(&self.table)
+                } else {
+                    self.selected_id()
+                };
+                if let Some(id) = id {
+                    self.open_diff(id);
+                }
+                vec![Effect::Redraw]
+            }
+            Action::TaskPager => match target {
+                Some(id) => self.pager(id),
+                None => Vec::new(),
+            },
             Action::TaskLogs => self.on_selected(Effect::Logs),
             Action::TaskDetails => {
                 self.open_details();
@@ -760,10 +1031,46 @@ impl App {
     }
 
     fn on_selected(&self, effect: impl FnOnce(String) -> Effect) -> Vec<Effect> {
-        match self.selected_id() {
-            Some(id) => vec![effect(id)],
-            None => Vec::new(),
+        on(self.selected_id(), effect)
+    }
+
+    /// The merge key: a confirmation for a done task that is not merged
+    /// yet; anything else is said in the status bar without asking.
+    fn ask_merge(&mut self) {
+        let Some(t) = self.target() else {
+            return;
+        };
+        let id = t.config.id.clone();
+        if t.row.state != TaskState::Done {
+            let state = t.row.state;
+            self.flash(format!("{id} is {state}: only a done task can be merged"));
+        } else if t.row.merge_state == MergeState::Merged {
+            self.flash(format!("{id} is merged already"));
+        } else {
+            let base = self.base_branch.clone();
+            self.mode = Mode::Dialog(Dialog::merge(id, base.as_deref()));
         }
+    }
+
+    /// The pager key: the diff view's diff when it shows this task, else a
+    /// job reads it and its answer opens the pager.
+    fn pager(&mut self, id: String) -> Vec<Effect> {
+        let shown = self
+            .diff
+            .as_ref()
+            .filter(|v| v.task == id)
+            .and_then(|v| v.diff().cloned());
+        if let Some(diff) = shown {
+            return self.page_diff(id, Ok(diff));
+        }
+        self.diff_seq += 1;
+        self.jobs.push(Job::Diff {
+            task: id.clone(),
+            seq: self.diff_seq,
+            for_pager: true,
+        });
+        self.flash(format!("reading the changes of {id}…"));
+        vec![Effect::Redraw]
     }
 
     /// The approval a key acts on: the selected one in the approvals pane,
@@ -772,12 +1079,17 @@ impl App {
         if self.focus == Focus::Approvals {
             return self.queue.selected_id(&self.table);
         }
-        if let Some(t) = self
-            .selected()
-            .filter(|t| t.row.state == TaskState::AwaitingApproval)
-        {
+        if let Some(t) = self.target().filter(|t| t.awaits_approval()) {
             return Some(t.config.id.clone());
         }
         self.table.approvals().first().map(|t| t.config.id.clone())
+    }
+}
+
+/// `effect` on `id`, if there is one.
+fn on(id: Option<String>, effect: impl FnOnce(String) -> Effect) -> Vec<Effect> {
+    match id {
+        Some(id) => vec![effect(id)],
+        None => Vec::new(),
     }
 }

@@ -24,6 +24,7 @@ use crate::engine::{
     ActionError, Actor, Engine, EngineHandle, EngineOptions, Event, OutputSignal,
     Request as EngineRequest, Snapshot, TaskState,
 };
+use crate::git::{Repo, TaskDiff};
 use crate::session::Session;
 use crate::store::{Store, TaskRow};
 use crate::ui::app::{App, Effect, EngineAction, Mode};
@@ -31,6 +32,7 @@ use crate::ui::jobs::{self, JobDone, Jobs};
 use crate::ui::keymap::{self, Keymap};
 use crate::ui::layout;
 use crate::ui::output_source::OutputSource;
+use crate::ui::pager::{colour_patch, Pager, IN_CONTROL_ROOM};
 use crate::ui::terminal::{Term, TerminalGuard};
 use crate::ui::theme::Theme;
 use crate::ui::view::{self, Now};
@@ -93,6 +95,7 @@ pub async fn run(session: Session, keymap: Keymap, theme: Theme) -> i32 {
         output_signal: Some(OutputSignal(Arc::new(move || signal.notify_one()))),
         ..EngineOptions::default()
     };
+    let diff_git = (repo.clone(), base_branch.clone());
     let (engine, handle) = match Engine::new(config.clone(), store, repo, base_branch, opts) {
         Ok(pair) => pair,
         Err(err) => {
@@ -101,6 +104,7 @@ pub async fn run(session: Session, keymap: Keymap, theme: Theme) -> i32 {
         }
     };
     let mut app = App::new(&config, engine.rows(), keymap, theme, Instant::now());
+    app.base_branch = Some(diff_git.1.clone());
     let mut events = handle.subscribe();
     let engine_task = tokio::spawn(engine.run());
     let reader = crate::log_err(
@@ -129,7 +133,8 @@ pub async fn run(session: Session, keymap: Keymap, theme: Theme) -> i32 {
     let mut ctx = LoopCtx {
         link: EngineLink::to_engine(handle.clone()),
         agents: handle.agents().clone(),
-        jobs: Jobs::new(state_dir.clone(), reader, job_tx),
+        jobs: Jobs::new(state_dir.clone(), reader, job_tx).with_git(diff_git.0.clone(), diff_git.1),
+        repo: diff_git.0,
         job_results: job_rx,
         state_dir: state_dir.clone(),
         attached_size: None,
@@ -216,6 +221,8 @@ struct LoopCtx {
     agents: AgentRegistry,
     jobs: Jobs,
     job_results: mpsc::Receiver<JobDone>,
+    /// For the pager's `core.pager`.
+    repo: Repo,
     state_dir: PathBuf,
     /// The attached agent and the size it had before it was zoomed.
     attached_size: Option<(String, (u16, u16))>,
@@ -268,11 +275,14 @@ async fn event_loop(
                 resize_agents(app, last_pane_size);
             }
         }
-        // Reads asked for by keys, events or the frame just prepared.
+        // Reads asked for by keys, events or the frame just prepared, and
+        // the diff view's refresh when one is due.
+        app.refresh_diff(Instant::now());
         for job in app.take_jobs() {
             ctx.jobs.spawn(job);
         }
         let frame_due = last_draw + FRAME;
+        let diff_due = app.diff_refresh_at(Instant::now());
         let live = app.table.tasks.iter().any(|t| {
             matches!(
                 t.row.state,
@@ -337,7 +347,11 @@ async fn event_loop(
                 dirty = true;
             }
             Some(done) = ctx.job_results.recv() => {
-                app.on_job_done(done);
+                for effect in app.on_job_done(done) {
+                    if let Some(end) = apply(effect, app, terminal, guard, ctx) {
+                        return end;
+                    }
+                }
                 dirty = true;
             }
             Some(reloaded) = ctx.reloads.recv() => {
@@ -352,6 +366,8 @@ async fn event_loop(
                 dirty = true;
             }
             _ = tokio::time::sleep_until(frame_due.into()), if dirty => {}
+            // The diff view's next refresh (taken at the top of the loop).
+            _ = tokio::time::sleep_until(diff_due.unwrap_or(frame_due).into()), if diff_due.is_some() => {}
             // Elapsed times and heartbeat ages move once a second; a frame
             // drawn for another reason within that second already shows them.
             _ = tick.tick(), if live => dirty = dirty || last_draw.elapsed() >= Duration::from_millis(900),
@@ -485,8 +501,11 @@ async fn ask(handle: &EngineHandle, request: Request) -> Option<Answer> {
             reason: Some(reason),
         },
         EngineAction::Retry(task) => EngineRequest::Retry { task, fresh: false },
+        EngineAction::RetryFresh(task) => EngineRequest::Retry { task, fresh: true },
         EngineAction::Cancel(task) => EngineRequest::Cancel { task },
         EngineAction::Skip(task) => EngineRequest::Skip { task, reason: None },
+        EngineAction::Merge(task) => EngineRequest::Merge { task },
+        EngineAction::Resolve(task) => EngineRequest::Resolve { task },
     };
     let result = handle.ask(Actor::User(by), request).await;
     Some(Answer::Acted { done, result })
@@ -645,6 +664,7 @@ fn apply(
             send_request(app, &ctx.link, Request::Act { action, by });
         }
         Effect::Logs(task) => open_logs(app, terminal, guard, ctx, &task),
+        Effect::Pager { task, diff } => open_diff_pager(app, terminal, guard, ctx, &task, &diff),
         Effect::Attach(task) => {
             ctx.attached_size = Some((task.clone(), app.output.size()));
             let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
@@ -733,6 +753,38 @@ fn open_logs(
         Ok(Ok(s)) if s.success() => {}
         Ok(Ok(s)) => app.flash(format!("{pager} exited with {s}")),
         Ok(Err(err)) | Err(err) => app.flash(format!("cannot run {pager}: {err}")),
+    }
+}
+
+/// Show a task's diff in the user's pager, as `git diff` would (coloured,
+/// unless `NO_COLOR`). When the user's choice is no pager at all (`cat`),
+/// `less` is used: printing into the suspended screen would show nothing.
+fn open_diff_pager(
+    app: &mut App,
+    terminal: &mut Term,
+    guard: &mut TerminalGuard,
+    ctx: &LoopCtx,
+    task: &str,
+    diff: &TaskDiff,
+) {
+    let patch = diff.patch_text();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let text = if no_color {
+        patch
+    } else {
+        colour_patch(&patch)
+    };
+    let pager = Pager::from_env(ctx.repo.configured_pager()).unwrap_or(Pager {
+        command: "less".into(),
+    });
+    match guard.suspend(terminal, || pager.show(text.as_bytes(), IN_CONTROL_ROOM)) {
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) | Err(err) => {
+            app.flash(format!(
+                "cannot show {task}'s diff in {}: {err}",
+                pager.command
+            ));
+        }
     }
 }
 

@@ -1,14 +1,16 @@
 //! Slow reads the control room hands off so that neither a key nor a frame
 //! waits on the disk: a task's attempts from `state.db` (the details
-//! dialog) and the replay of a finished attempt's log (up to 32 MiB read and
-//! parsed). Each runs on tokio's blocking pool and reports back to the
-//! event loop as a [`JobDone`].
+//! dialog), the replay of a finished attempt's log (up to 32 MiB read and
+//! parsed) and a task's diff (the diff view, the pager). Each runs on
+//! tokio's blocking pool and reports back to the event loop as a
+//! [`JobDone`].
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
+use crate::git::{Repo, TaskDiff};
 use crate::store::{AttemptRow, Store};
 use crate::ui::output_source::OutputSource;
 
@@ -27,6 +29,13 @@ pub enum Job {
         rows: u16,
         cols: u16,
     },
+    /// A task's changes against its merge base (see [`Repo::task_diff`]),
+    /// for the diff view (request `seq`) or for the pager.
+    Diff {
+        task: String,
+        seq: u64,
+        for_pager: bool,
+    },
 }
 
 /// What a job found.
@@ -42,6 +51,12 @@ pub enum JobDone {
         attempt: u32,
         output: Option<OutputSource>,
     },
+    Diff {
+        task: String,
+        seq: u64,
+        for_pager: bool,
+        result: Result<Arc<TaskDiff>, String>,
+    },
 }
 
 /// What jobs read from, and where they report.
@@ -51,6 +66,8 @@ pub struct Jobs {
     /// A read-only connection to `state.db`; `None` if it could not be
     /// opened (the dialog then says so).
     reader: Option<Arc<Mutex<Store>>>,
+    /// The repository and the base branch diffs are against.
+    git: Option<(Repo, String)>,
     done: mpsc::Sender<JobDone>,
 }
 
@@ -59,8 +76,15 @@ impl Jobs {
         Jobs {
             state_dir,
             reader: reader.map(|store| Arc::new(Mutex::new(store))),
+            git: None,
             done,
         }
+    }
+
+    /// Diffs are taken in `repo` against `base`.
+    pub fn with_git(mut self, repo: Repo, base: String) -> Jobs {
+        self.git = Some((repo, base));
+        self
     }
 
     /// Start `job` on the blocking pool. The result is dropped if the loop
@@ -96,7 +120,31 @@ impl Jobs {
                     output,
                 }
             }
+            Job::Diff {
+                task,
+                seq,
+                for_pager,
+            } => {
+                let result = self.diff(&task);
+                JobDone::Diff {
+                    task,
+                    seq,
+                    for_pager,
+                    result,
+                }
+            }
         }
+    }
+
+    fn diff(&self, task: &str) -> Result<Arc<TaskDiff>, String> {
+        let (repo, base) = self
+            .git
+            .as_ref()
+            .ok_or_else(|| "no repository to diff in".to_string())?;
+        let worktree = self.state_dir.join("worktrees").join(task);
+        repo.task_diff(task, base, Some(&worktree))
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
     }
 
     fn attempts(&self, task: &str) -> Result<Vec<AttemptRow>, String> {

@@ -73,7 +73,7 @@ pub enum Lookup {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keymap {
     name: String,
-    contexts: [Vec<Binding>; 6],
+    contexts: [Vec<Binding>; 7],
 }
 
 impl Keymap {
@@ -267,7 +267,7 @@ impl<'s> Parser<'s> {
             Parent::Loaded(parent) => (Some(parent), true),
             Parent::Failed => (None, false),
         };
-        let mut contexts: [Vec<Entry>; 6] = Default::default();
+        let mut contexts: [Vec<Entry>; 7] = Default::default();
         if let Some(parent) = &parent {
             for (entries, bindings) in contexts.iter_mut().zip(&parent.contexts) {
                 entries.extend(bindings.iter().map(|binding| Entry {

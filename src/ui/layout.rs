@@ -54,6 +54,14 @@ pub fn split(area: Rect, approvals_waiting: usize, running: usize) -> Areas {
     }
 }
 
+/// Everything but the status bar: where full-screen views (the diff) go.
+pub fn body(area: Rect) -> Rect {
+    Rect {
+        height: area.height.saturating_sub(1),
+        ..area
+    }
+}
+
 /// A box of `width` x `height` centred in `area` (clamped to it).
 pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let width = width.min(area.width);

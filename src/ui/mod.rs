@@ -4,13 +4,16 @@
 //!   effects and jobs), routing keys to the panes by focus.
 //! - `task_table`: the tasks as last published, their screens and health.
 //! - `panes`: the task list, output, approvals and health panes (each owns
-//!   its state behind one `Pane` trait), the status bar, overlays, dialogs.
+//!   its state behind one `Pane` trait), the status bar, overlays, dialogs,
+//!   and the diff view (a task's changes, searchable).
 //! - `view`, `layout`: drawing one frame from that state (read-only).
-//! - `jobs`: slow reads off the loop (attempts for details, log replays).
+//! - `jobs`: slow reads off the loop (attempts for details, log replays,
+//!   diffs).
 //! - `term_view`: an agent's terminal (vt100 screen + history) into a buffer.
 //! - `keys`: keys and pastes encoded for an agent's PTY.
 //! - `keymap`, `theme`: the user's keys and colours, from TOML files.
 //! - `output_source`: a task's screen, live or replayed from its log.
+//! - `pager`: the user's pager, chosen as git does, and git's colours.
 //! - `terminal`: taking and always giving back the terminal.
 //! - `event_loop`: the async loop joining input, engine events and output.
 
@@ -21,6 +24,7 @@ pub mod keymap;
 pub mod keys;
 pub mod layout;
 pub mod output_source;
+pub mod pager;
 pub mod panes;
 pub mod task_table;
 pub mod term_view;
@@ -30,5 +34,7 @@ pub mod view;
 
 pub use event_loop::{load_style, run, UiChoice};
 
+#[cfg(test)]
+mod diff_tests;
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@ use crate::config::{Config, TaskConfig};
 use crate::engine::policy::Level;
 use crate::engine::{HealthView, TaskState};
 use crate::plan::Plan;
-use crate::store::TaskRow;
+use crate::store::{MergeState, TaskRow};
 use crate::ui::output_source::OutputSource;
 
 /// Samples kept for the CPU sparkline: a minute at one sample a second.
@@ -74,6 +74,18 @@ impl TaskEntry {
             replay: Replay::Idle,
             viewed: 0,
         }
+    }
+
+    /// Waiting for a human at a gate: before it starts (the task is
+    /// `awaiting_approval`), or before its branch is merged (done, merge
+    /// state `awaiting_approval`).
+    pub fn awaits_approval(&self) -> bool {
+        self.row.state == TaskState::AwaitingApproval || self.awaits_merge_approval()
+    }
+
+    /// Done, its merge waiting for approval (the `before_merge` gate).
+    pub fn awaits_merge_approval(&self) -> bool {
+        self.row.state == TaskState::Done && self.row.merge_state == MergeState::AwaitingApproval
     }
 
     /// Printed something the user has not seen.
@@ -210,13 +222,10 @@ impl TaskTable {
         self.position(id).map(move |i| &mut self.tasks[i])
     }
 
-    /// Tasks awaiting approval, oldest first.
+    /// Tasks waiting at a gate (to start or to be merged), oldest first.
     pub fn approvals(&self) -> Vec<&TaskEntry> {
-        let mut waiting: Vec<&TaskEntry> = self
-            .tasks
-            .iter()
-            .filter(|t| t.row.state == TaskState::AwaitingApproval)
-            .collect();
+        let mut waiting: Vec<&TaskEntry> =
+            self.tasks.iter().filter(|t| t.awaits_approval()).collect();
         waiting.sort_by_key(|t| t.row.updated_at);
         waiting
     }

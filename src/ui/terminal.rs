@@ -11,7 +11,7 @@ use crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
 };
 use crossterm::{cursor, execute};
-use ratatui::backend::CrosstermBackend;
+use ratatui::backend::{Backend, ClearType, CrosstermBackend};
 use ratatui::Terminal;
 
 pub type Term = Terminal<CrosstermBackend<Stdout>>;
@@ -37,7 +37,7 @@ impl TerminalGuard {
         let result = f();
         take_over()?;
         self.active = true;
-        terminal.clear()?;
+        repaint_all(terminal)?;
         Ok(result)
     }
 }
@@ -48,6 +48,22 @@ impl Drop for TerminalGuard {
             restore();
         }
     }
+}
+
+/// Clear the screen and make the next draw paint every cell.
+///
+/// Not `Terminal::clear`: that first asks the terminal where its cursor is
+/// and waits for the answer on stdin, where crossterm's input reader (left
+/// running by an input future the loop dropped for another branch) can take
+/// it instead. The clear then fails after a two-second stall and the
+/// control room stays blank until something redraws each cell.
+pub fn repaint_all<B: Backend>(terminal: &mut Terminal<B>) -> Result<(), B::Error> {
+    terminal.backend_mut().clear_region(ClearType::All)?;
+    // Each swap blanks the buffer it leaves behind: after two, the last
+    // frame is forgotten and the next one is drawn whole.
+    terminal.swap_buffers();
+    terminal.swap_buffers();
+    Ok(())
 }
 
 fn take_over() -> io::Result<()> {
@@ -81,4 +97,79 @@ pub fn restore() {
 /// (see [`crate::panic_guard`]) leave the terminal alone and go to the log.
 fn install_panic_hook() {
     crate::panic_guard::on_crash(restore);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::backend::{TestBackend, WindowSize};
+    use ratatui::buffer::Cell;
+    use ratatui::layout::{Position, Size};
+    use ratatui::widgets::Paragraph;
+
+    fn ok<T>(result: Result<T, std::convert::Infallible>) -> io::Result<T> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(never) => match never {},
+        }
+    }
+
+    /// A terminal whose cursor position cannot be read, as when the input
+    /// reader took the answer.
+    struct NoCursorReport(TestBackend);
+
+    impl Backend for NoCursorReport {
+        type Error = io::Error;
+
+        fn draw<'a, I>(&mut self, content: I) -> io::Result<()>
+        where
+            I: Iterator<Item = (u16, u16, &'a Cell)>,
+        {
+            ok(self.0.draw(content))
+        }
+        fn hide_cursor(&mut self) -> io::Result<()> {
+            ok(self.0.hide_cursor())
+        }
+        fn show_cursor(&mut self) -> io::Result<()> {
+            ok(self.0.show_cursor())
+        }
+        fn get_cursor_position(&mut self) -> io::Result<Position> {
+            Err(io::Error::other("the cursor position could not be read"))
+        }
+        fn set_cursor_position<P: Into<Position>>(&mut self, position: P) -> io::Result<()> {
+            ok(self.0.set_cursor_position(position))
+        }
+        fn clear(&mut self) -> io::Result<()> {
+            ok(self.0.clear())
+        }
+        fn clear_region(&mut self, clear_type: ClearType) -> io::Result<()> {
+            ok(self.0.clear_region(clear_type))
+        }
+        fn size(&self) -> io::Result<Size> {
+            ok(self.0.size())
+        }
+        fn window_size(&mut self) -> io::Result<WindowSize> {
+            ok(self.0.window_size())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            ok(self.0.flush())
+        }
+    }
+
+    #[test]
+    fn after_a_pager_the_whole_screen_is_painted_again_without_asking_for_the_cursor() {
+        let mut terminal =
+            Terminal::new(NoCursorReport(TestBackend::new(20, 2))).expect("terminal");
+        let frame = |terminal: &mut Terminal<NoCursorReport>| {
+            terminal
+                .draw(|f| f.render_widget(Paragraph::new("tasks"), f.area()))
+                .expect("draw");
+        };
+        frame(&mut terminal);
+        // The pager left the screen blank; the control room repaints it.
+        repaint_all(&mut terminal).expect("no cursor query");
+        assert_eq!(terminal.backend().0.buffer()[(0, 0)].symbol(), " ");
+        frame(&mut terminal);
+        assert_eq!(terminal.backend().0.buffer()[(0, 0)].symbol(), "t");
+    }
 }

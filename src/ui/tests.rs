@@ -74,7 +74,7 @@ pub(super) fn app(plan: &str, rows: Vec<TaskRow>, theme: &str) -> App {
 }
 
 /// When the test's tasks entered their states.
-fn t0() -> Instant {
+pub(super) fn t0() -> Instant {
     thread_local! {
         static T0: Instant = Instant::now();
     }
@@ -83,7 +83,7 @@ fn t0() -> Instant {
 
 /// The time every frame of these tests shows: a fixed while after `t0`, so
 /// elapsed times are the same on every run.
-fn now() -> Now {
+pub(super) fn now() -> Now {
     Now {
         mono: t0() + Duration::from_secs(75),
         wall_ms: 1_700_000_000_000,
@@ -92,7 +92,7 @@ fn now() -> Now {
 
 /// The demo state: one done, one running with coloured output, one failed
 /// and retrying, one awaiting approval, one blocked behind it.
-fn busy(theme: &str) -> App {
+pub(super) fn busy(theme: &str) -> App {
     let mut app = app(
         PLAN,
         vec![
@@ -114,7 +114,7 @@ fn busy(theme: &str) -> App {
     app
 }
 
-fn render(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
+pub(super) fn render(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
     app.prepare_frame(Rect::new(0, 0, width, height));
     let app: &App = app;
@@ -136,7 +136,7 @@ fn settle(app: &mut App, width: u16, height: u16) {
     }
 }
 
-fn text(terminal: &Terminal<TestBackend>) -> String {
+pub(super) fn text(terminal: &Terminal<TestBackend>) -> String {
     let buffer = terminal.backend().buffer();
     let mut out = String::new();
     for y in 0..buffer.area.height {
@@ -612,7 +612,7 @@ fn screens_viewed_long_ago_are_dropped_and_read_again_on_demand() {
 fn details_show_loading_until_the_attempts_arrive_and_reload_when_the_task_changes() {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     let mut app = busy("dark");
-    app.on_key(&KeyEvent::new(KeyCode::Char('d'), KeyModifiers::NONE));
+    app.on_key(&KeyEvent::new(KeyCode::Char('i'), KeyModifiers::NONE));
     assert_eq!(app.mode, Mode::Details("api".into()));
     assert_eq!(app.take_jobs(), vec![Job::Attempts("api".into())]);
     let screen = text(&render(&mut app, 200, 50));

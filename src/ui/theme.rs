@@ -69,6 +69,18 @@ pub const SCOPES: &[&str] = &[
     "help.key",
     "help.desc",
     "help.section",
+    "diff.file",
+    "diff.hunk",
+    "diff.added",
+    "diff.removed",
+    "diff.match",
+    "diff.match.current",
+    "merge.unmerged",
+    "merge.awaiting_approval",
+    "merge.waiting",
+    "merge.merged",
+    "merge.conflict",
+    "merge.never",
 ];
 
 const BUILTINS: &[(&str, &str)] = &[

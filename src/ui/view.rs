@@ -8,7 +8,7 @@ use ratatui::Frame;
 
 use crate::ui::app::{App, Mode};
 use crate::ui::layout;
-use crate::ui::panes::{dialog, output, overlays, status, Pane};
+use crate::ui::panes::{dialog, diff, output, overlays, status, Pane};
 
 /// The time a frame shows: the monotonic clock for elapsed times and ages,
 /// the wall clock for times stored as unix milliseconds (`retry_at`).
@@ -40,10 +40,18 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: Now) {
     app.output.draw(frame, areas.output, &ctx, now);
     app.queue.draw(frame, areas.approvals, &ctx, now);
     status::draw(frame, areas.status, app, now);
+    if let Some(view) = &app.diff {
+        let ctx = diff::DrawCtx {
+            theme: &app.theme,
+            keymap: &app.keymap,
+            base: app.base_branch.as_deref(),
+        };
+        diff::draw(frame, layout::body(area), view, &ctx);
+    }
     match &app.mode {
         Mode::Help => overlays::draw_help(frame, area, &app.theme, &app.keymap),
         Mode::Details(id) => overlays::draw_details(frame, area, &ctx, id, app.attempts(id)),
         Mode::Dialog(d) => dialog::draw(frame, area, &app.theme, d),
-        Mode::Normal | Mode::Attached(_) => {}
+        Mode::Normal | Mode::Attached(_) | Mode::Diff(_) => {}
     }
 }

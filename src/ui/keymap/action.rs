@@ -54,6 +54,11 @@ actions! {
     TaskSkip => "task.skip", "Skip the task";
     TaskLogs => "task.logs", "Show the task's log";
     TaskDetails => "task.details", "Show task details";
+    TaskDiff => "task.diff", "Review the task's changes (diff view)";
+    TaskPager => "task.pager", "Open the task's diff in your pager";
+    TaskMerge => "task.merge", "Merge the task's branch into the base branch";
+    TaskResolve => "task.resolve", "Give a merge conflict back to the agent";
+    TaskRetryFresh => "task.retry_fresh", "Retry from scratch on the base branch";
     TasksToggleGrouping => "tasks.toggle_grouping", "Nest tasks under dependencies, or group them by stage";
     OutputScrollUp => "output.scroll_up", "Scroll output up";
     OutputScrollDown => "output.scroll_down", "Scroll output down";
@@ -61,6 +66,16 @@ actions! {
     OutputPageDown => "output.page_down", "Scroll output down a page";
     OutputTop => "output.top", "Scroll to the start of the output";
     OutputBottom => "output.bottom", "Scroll to the end of the output (follow)";
+    DiffOpen => "diff.open", "Show the selected file's diff";
+    DiffBack => "diff.back", "Back (clear search, leave file, close)";
+    DiffClose => "diff.close", "Close the diff view";
+    DiffSearch => "diff.search", "Search (lowercase matches any case)";
+    DiffNextMatch => "diff.next_match", "Next match";
+    DiffPrevMatch => "diff.prev_match", "Previous match";
+    DiffNextFile => "diff.next_file", "Next file";
+    DiffPrevFile => "diff.prev_file", "Previous file";
+    DiffNextHunk => "diff.next_hunk", "Next hunk";
+    DiffPrevHunk => "diff.prev_hunk", "Previous hunk";
     ApprovalApprove => "approval.approve", "Approve";
     ApprovalReject => "approval.reject", "Reject";
     AttachedDetach => "attached.detach", "Detach from the task";
@@ -90,8 +105,8 @@ impl fmt::Display for Action {
     }
 }
 
-/// Where a binding applies: the focused pane, everywhere, or while attached
-/// to a task's terminal.
+/// Where a binding applies: the focused pane, everywhere, the diff view, or
+/// while attached to a task's terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Context {
     Global,
@@ -99,17 +114,20 @@ pub enum Context {
     Health,
     Output,
     Approvals,
+    /// The diff view, while it is open (over every pane).
+    Diff,
     Attached,
 }
 
 impl Context {
     /// Every context, in the order of the file's tables.
-    pub const ALL: [Context; 6] = [
+    pub const ALL: [Context; 7] = [
         Context::Global,
         Context::Tasks,
         Context::Output,
         Context::Approvals,
         Context::Health,
+        Context::Diff,
         Context::Attached,
     ];
 
@@ -121,6 +139,7 @@ impl Context {
             Context::Health => "health",
             Context::Output => "output",
             Context::Approvals => "approvals",
+            Context::Diff => "diff",
             Context::Attached => "attached",
         }
     }
@@ -132,7 +151,8 @@ impl Context {
             Context::Output => 2,
             Context::Approvals => 3,
             Context::Health => 4,
-            Context::Attached => 5,
+            Context::Diff => 5,
+            Context::Attached => 6,
         }
     }
 }
@@ -156,7 +176,7 @@ mod tests {
             assert!(!action.description().is_empty());
         }
         assert_eq!(Action::from_name("app.quitt"), Option::None);
-        assert_eq!(Action::ALL.len(), 33);
+        assert_eq!(Action::ALL.len(), 48);
     }
 
     #[test]

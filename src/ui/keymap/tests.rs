@@ -132,8 +132,28 @@ fn default_keys() {
         (Context::Tasks, "c", Action::TaskCancel),
         (Context::Tasks, "s", Action::TaskSkip),
         (Context::Tasks, "l", Action::TaskLogs),
-        (Context::Tasks, "d", Action::TaskDetails),
+        (Context::Tasks, "i", Action::TaskDetails),
+        (Context::Approvals, "i", Action::TaskDetails),
         (Context::Tasks, "g", Action::TasksToggleGrouping),
+        // Reviewing and landing work, from any pane.
+        (Context::Tasks, "d", Action::TaskDiff),
+        (Context::Approvals, "d", Action::TaskDiff),
+        (Context::Output, "D", Action::TaskPager),
+        (Context::Tasks, "m", Action::TaskMerge),
+        (Context::Health, "R", Action::TaskResolve),
+        (Context::Tasks, "F", Action::TaskRetryFresh),
+        (Context::Diff, "<Enter>", Action::DiffOpen),
+        (Context::Diff, "<Esc>", Action::DiffBack),
+        (Context::Diff, "q", Action::DiffClose),
+        (Context::Diff, "/", Action::DiffSearch),
+        (Context::Diff, "n", Action::DiffNextMatch),
+        (Context::Diff, "N", Action::DiffPrevMatch),
+        (Context::Diff, "]", Action::DiffNextFile),
+        (Context::Diff, "}", Action::DiffNextHunk),
+        (Context::Diff, "<PageDown>", Action::NavPageDown),
+        (Context::Diff, "<Up>", Action::NavUp),
+        (Context::Diff, "d", Action::TaskDiff),
+        (Context::Diff, "m", Action::TaskMerge),
         (Context::Tasks, "<Up>", Action::NavUp),
         (Context::Tasks, "<PageDown>", Action::OutputPageDown),
         (Context::Tasks, "<End>", Action::OutputBottom),
@@ -177,6 +197,12 @@ fn vim_adds_to_default() {
         (Context::Approvals, "g g", Action::NavTop),
         (Context::Approvals, "a", Action::ApprovalApprove),
         (Context::Attached, "<C-]>", Action::AttachedDetach),
+        (Context::Diff, "j", Action::NavDown),
+        (Context::Diff, "G", Action::NavBottom),
+        (Context::Diff, "] c", Action::DiffNextHunk),
+        (Context::Diff, "[ c", Action::DiffPrevHunk),
+        (Context::Diff, "] f", Action::DiffNextFile),
+        (Context::Diff, "n", Action::DiffNextMatch),
     ];
     for (ctx, text, action) in cases {
         assert_eq!(
@@ -185,6 +211,7 @@ fn vim_adds_to_default() {
             "{ctx} {text}"
         );
     }
+    assert_eq!(press(&keymap, Context::Diff, "]"), Lookup::Pending);
     // The overridden and unbound default keys.
     assert_eq!(press(&keymap, Context::Tasks, "g"), Lookup::Pending);
     assert_eq!(
@@ -197,7 +224,7 @@ fn vim_adds_to_default() {
         .iter()
         .map(|b| format_keys(&b.keys))
         .collect();
-    assert_eq!(tasks, ["<Enter>", "r", "c", "s", "d", "t", "L"]);
+    assert_eq!(tasks, ["<Enter>", "r", "c", "s", "i", "t", "L"]);
 }
 
 // ----- lookup ---------------------------------------------------------------

@@ -1,5 +1,6 @@
-//! The approval queue: tasks waiting for a human, with risk, age and the
-//! start of their prompt.
+//! The approval queue: tasks waiting for a human, to start or (done, with
+//! `approval = "before_merge"`) to be merged, with risk, which gate, age and
+//! the start of their prompt.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -76,12 +77,20 @@ impl Pane for ApprovalQueue {
                         fit(&t.config.id, 14),
                         duration_cell(now.mono.saturating_duration_since(t.since), 6)
                     );
-                    let room = width.saturating_sub(head.chars().count() + 9);
+                    let room = width.saturating_sub(head.chars().count() + 15);
+                    // Which gate: before the task starts, or before its
+                    // branch is merged (`approval = "before_merge"`).
+                    let (gate, gate_style) = if t.awaits_merge_approval() {
+                        ("merge", theme.style("merge.awaiting_approval"))
+                    } else {
+                        ("start", theme.style("text.dim"))
+                    };
                     ListItem::new(Line::from(vec![
                         Span::styled(
                             format!("{risk:<8}"),
                             theme.style(&format!("approval.risk.{risk}")),
                         ),
+                        Span::styled(format!("{gate:<6}"), gate_style),
                         Span::styled(head, theme.style("text")),
                         Span::styled(fit(&prompt, room), theme.style("text.dim")),
                     ]))

@@ -16,6 +16,8 @@ use crate::ui::theme::Theme;
 pub enum Confirmable {
     Cancel(String),
     Skip(String),
+    Merge(String),
+    RetryFresh(String),
     Quit,
 }
 
@@ -67,6 +69,29 @@ impl Dialog {
                 "Mark {id} done without running it? Tasks that depend on it will start."
             ),
             action: Confirmable::Skip(id),
+        }
+    }
+
+    /// `base` names the branch merged into, when the control room knows it.
+    pub fn merge(id: String, base: Option<&str>) -> Dialog {
+        let base = base.unwrap_or("the base branch");
+        Dialog::Confirm {
+            title: "Merge task".into(),
+            message: format!(
+                "Merge orch/{id} into {base}? A merge commit naming the task is made; a conflict changes nothing and is reported."
+            ),
+            action: Confirmable::Merge(id),
+        }
+    }
+
+    pub fn retry_fresh(id: String, base: Option<&str>) -> Dialog {
+        let base = base.unwrap_or("the base branch");
+        Dialog::Confirm {
+            title: "Retry from scratch".into(),
+            message: format!(
+                "Start {id} over from {base}? Its branch orch/{id} is kept under a backup name, and the new attempt does not see that work."
+            ),
+            action: Confirmable::RetryFresh(id),
         }
     }
 

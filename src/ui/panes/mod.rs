@@ -10,6 +10,7 @@
 
 pub mod approvals;
 pub mod dialog;
+pub mod diff;
 pub mod health;
 pub mod output;
 pub mod overlays;

@@ -39,6 +39,7 @@ pub fn draw_help(frame: &mut Frame<'_>, area: Rect, theme: &Theme, keymap: &Keym
         (Context::Output, "Output"),
         (Context::Approvals, "Approvals"),
         (Context::Health, "Agents"),
+        (Context::Diff, "Diff view"),
         (Context::Attached, "Attached to an agent"),
     ];
     // Each section is a block of lines; blocks flow into as many columns as
@@ -153,6 +154,19 @@ pub fn draw_details(
             }),
         ]),
     ];
+    if t.row.state == crate::engine::TaskState::Done {
+        let merge = t.row.merge_state;
+        lines.insert(
+            2,
+            Line::from(vec![
+                label("merge"),
+                Span::styled(
+                    crate::ui::panes::tasks::merge_label(merge).0,
+                    theme.style(&format!("merge.{}", merge.as_str())),
+                ),
+            ]),
+        );
+    }
     if let Some(cause) = &t.row.cause {
         lines.push(Line::from(vec![
             label("cause"),

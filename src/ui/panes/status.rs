@@ -33,8 +33,15 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: Now) {
     } else if let Some(message) = app.current_flash(now.mono) {
         spans.push(Span::styled(format!(" {message} "), bar));
     } else {
-        let ctx = app.focus.context();
-        let hints = app.focused_commands().iter().chain(GLOBAL_COMMANDS);
+        let ctx = app.key_context();
+        // The diff view lists its own keys (help among them); the panes'
+        // focus keys do nothing there.
+        let global = if app.diff.is_some() {
+            &[]
+        } else {
+            GLOBAL_COMMANDS
+        };
+        let hints = app.focused_commands().iter().chain(global);
         // Only as many hints as fit beside the title.
         let room = usize::from(area.width).saturating_sub(app.title.chars().count() + 2);
         let mut used = 0;

@@ -1,5 +1,6 @@
-//! The task tree: every task with its state, attempt, elapsed time, agent and
-//! the cause of its last failure; nested under dependencies or grouped by stage.
+//! The task tree: every task with its state, attempt, elapsed time, merge
+//! state (done tasks), agent and the cause of its last failure; nested
+//! under dependencies or grouped by stage.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use ratatui::widgets::{List, ListItem, ListState};
 use ratatui::Frame;
 
 use crate::engine::TaskState;
+use crate::store::MergeState;
 use crate::ui::app::Focus;
 use crate::ui::keymap::Action;
 use crate::ui::panes::{
@@ -259,7 +261,9 @@ fn stage_rows(table: &TaskTable) -> Vec<TreeRow> {
 }
 
 /// Which columns fit, and how wide the name column is. Columns are dropped
-/// (agent first, then elapsed time) before names are truncated.
+/// (agent first, then elapsed time) before names are truncated. The last
+/// column is free text: the cause of a failure, or a done task's merge
+/// state.
 struct Columns {
     width: usize,
     name: usize,
@@ -270,6 +274,21 @@ struct Columns {
 const ATTEMPT_W: usize = 6;
 const ELAPSED_W: usize = 8;
 const AGENT_W: usize = 10;
+/// The longest merge state word.
+const MERGE_WORD_W: usize = 8;
+
+/// A merge state in the task tree: a word, and a symbol where the word
+/// does not fit (hollow: not merged yet; filled: on the base branch).
+pub fn merge_label(state: MergeState) -> (&'static str, &'static str) {
+    match state {
+        MergeState::Unmerged => ("unmerged", "◇"),
+        MergeState::AwaitingApproval => ("merge?", "?"),
+        MergeState::Waiting => ("waiting", "…"),
+        MergeState::Merged => ("merged", "◆"),
+        MergeState::Conflict => ("conflict", "✗"),
+        MergeState::Never => ("no merge", "·"),
+    }
+}
 
 impl Columns {
     fn fit(table: &TaskTable, rows: &[TreeRow], width: usize) -> Columns {
@@ -383,8 +402,19 @@ fn task_line(
             | TaskState::Running
             | TaskState::Queued
     );
+    let room = columns.width.saturating_sub(columns.used() + 1);
+    if state == TaskState::Done {
+        let (word, symbol) = merge_label(t.row.merge_state);
+        let style = theme.style(&format!("merge.{}", t.row.merge_state.as_str()));
+        // Words only where the longest fits, so the column reads the same
+        // on every row.
+        if room >= MERGE_WORD_W {
+            spans.push(Span::styled(format!(" {word}"), style));
+        } else if room > 0 {
+            spans.push(Span::styled(format!(" {symbol}"), style));
+        }
+    }
     if let Some(cause) = t.row.cause.as_deref().filter(|_| shows_cause) {
-        let room = columns.width.saturating_sub(columns.used() + 1);
         if room > 3 {
             spans.push(Span::styled(
                 format!(" {}", fit(cause, room)),
