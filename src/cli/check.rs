@@ -68,6 +68,7 @@ fn agent_report(config: &Config) -> (Vec<String>, Vec<String>) {
         task_id: "",
         worktree: "",
         branch: "",
+        conflicts: "",
     };
     let found = |name: &str| -> bool {
         config.agents.get(name).is_some_and(|agent| {

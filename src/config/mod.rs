@@ -33,7 +33,7 @@ pub use crate::tomldoc::{ConfigError, ConfigErrors};
 pub use base_branch::check_base_branch;
 pub use duration::{format_duration, parse_duration};
 pub use model::*;
-pub use placeholders::Placeholders;
+pub use placeholders::{HookVars, Placeholders};
 
 /// Read and validate the config file at `path`.
 ///

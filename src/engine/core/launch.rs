@@ -121,6 +121,8 @@ impl Core {
             task_id: id,
             worktree: &path_str,
             branch: &worktree.branch,
+            // No conflict is known at launch yet (resolve attempts fill it).
+            conflicts: "",
         };
         let resolved = match self.resolve_agent(&task.agent, &vars, &worktree.path) {
             Ok(resolved) => resolved,
