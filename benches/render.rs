@@ -57,6 +57,9 @@ fn main() {
             created_at: 1,
             updated_at: 1,
             skipped: false,
+            merge_note: None,
+            conflicts: Vec::new(),
+            merge_commit: None,
         })
         .collect();
     let keymap = Keymap::load("default", None).expect("keymap");

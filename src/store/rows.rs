@@ -24,6 +24,13 @@ pub struct TaskRow {
     pub updated_at: i64,
     /// Marked done by a user without (finishing) a run.
     pub skipped: bool,
+    /// Why a merge waits, what conflicts, or "merged as COMMIT".
+    /// (Not stored yet: the `merges` columns come with the merge engine.)
+    pub merge_note: Option<String>,
+    /// Files a merge conflicts on (not stored yet).
+    pub conflicts: Vec<String>,
+    /// The merge commit on the base branch, once merged (not stored yet).
+    pub merge_commit: Option<String>,
 }
 
 impl Serialize for TaskState {
@@ -49,6 +56,9 @@ impl TaskRow {
             created_at: now,
             updated_at: now,
             skipped: false,
+            merge_note: None,
+            conflicts: Vec::new(),
+            merge_commit: None,
         }
     }
 
@@ -78,6 +88,9 @@ impl TaskRow {
             created_at: r.get(10)?,
             updated_at: r.get(11)?,
             skipped: r.get(12)?,
+            merge_note: None,
+            conflicts: Vec::new(),
+            merge_commit: None,
         }))
     }
 }

@@ -17,6 +17,9 @@ fn task(id: &str, state: TaskState) -> TaskRow {
         created_at: 1,
         updated_at: 1,
         skipped: false,
+        merge_note: None,
+        conflicts: Vec::new(),
+        merge_commit: None,
     }
 }
 

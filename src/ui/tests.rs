@@ -70,6 +70,9 @@ pub(super) fn row(id: &str, state: TaskState, attempts: u32, cause: Option<&str>
         created_at: 1,
         updated_at: 1,
         skipped: false,
+        merge_note: None,
+        conflicts: Vec::new(),
+        merge_commit: None,
     }
 }
 
