@@ -12,6 +12,7 @@
 //! changes orch does not know about, is refused with an error and never
 //! modified or deleted.
 
+mod branches;
 mod error;
 mod recover;
 mod workspace;
