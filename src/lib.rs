@@ -18,6 +18,8 @@
 //! - [`git`]: worktrees and branches per task, and their diffs, with git2.
 //! - [`store`]: `state.db` (SQLite, WAL, versioned migrations).
 //! - [`headless`]: `orch --no-tui`: progress lines, summary, JSON/JUnit reports.
+//! - [`ops`]: what orch runs for the user outside the engine: `[hooks]`
+//!   commands and `git push`, bounded in time and output, no process left.
 //! - [`ui`]: the control room: a ratatui screen over the running engine
 //!   (panes, attach, keymaps, themes, the event loop).
 //! - [`session`]: what every run needs before the engine starts (config,
@@ -34,6 +36,7 @@ pub mod config;
 pub mod engine;
 pub mod git;
 pub mod headless;
+pub mod ops;
 pub mod panic_guard;
 pub mod plan;
 pub mod session;

@@ -138,8 +138,12 @@ fn config_mistakes_that_used_to_slip_through_are_refused() {
             "orch.toml:6:13: invalid UTF-8: byte 0xE9 is not valid here",
         ),
         (
-            b"[defaults]\nmerge = \"sometimes\"\n[agents.sh]\ncommand = [\"true\"]\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n",
-            "orch.toml:2:9: merge must be one of \"auto\", \"manual\", \"never\"",
+            b"[defaults]\nmerge = \"never\"\n[agents.sh]\ncommand = [\"true\"]\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\napproval = \"before_merge\"\n",
+            "orch.toml:8:12: approval = \"before_merge\" cannot be used with merge = \"never\" (from [defaults])",
+        ),
+        (
+            b"[hooks]\non_attention = [\"notify-send\", \"{task}\"]\n[agents.sh]\ncommand = [\"true\"]\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n",
+            "orch.toml:2:1: on_attention is not supported yet",
         ),
     ];
     for (bytes, expected) in cases {
@@ -276,31 +280,314 @@ fn worktree_list_and_cleanup() {
     };
     assert_eq!(entry("ok")["state"], "done");
     assert_eq!(entry("ok")["dirty"], false);
+    assert_eq!(entry("ok")["leftover"], false);
     assert_eq!(entry("bad")["state"], "needs_review");
     assert_eq!(entry("bad")["dirty"], true);
 
-    // Default: only finished tasks' worktrees go; branches stay.
+    // Default: only finished work goes. ok is done but not merged, bad
+    // needs review: both stay, and the output says why.
+    let out = repo.run(&["worktree", "cleanup"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("kept ok: done but not merged"), "{out}");
+    assert!(
+        out.stdout.contains("kept bad: the task is needs_review"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("nothing to clean up"), "{out}");
+    assert!(repo.state_dir().join("worktrees/ok").exists());
+
+    // Merged (by hand here; the store says so): its worktree, logs and
+    // branch go.
+    repo.git(&["merge", "-q", "--no-ff", "-m", "merge ok", "orch/ok"]);
+    set_task(&repo, "ok", "merge_state = 'merged'");
     assert!(repo.state_dir().join("logs/ok/1.log").exists());
     let out = repo.run(&["worktree", "cleanup"]);
     assert_eq!(out.code, 0, "{out}");
     assert!(!repo.state_dir().join("worktrees/ok").exists());
-    // Its logs go with it, and the output says so; the others' stay.
     assert!(out.stdout.contains("1 log file(s)"), "{out}");
+    assert!(
+        out.stdout
+            .contains("branch orch/ok deleted (it is in main)"),
+        "{out}"
+    );
     assert!(!repo.state_dir().join("logs/ok").exists());
     assert!(repo.state_dir().join("logs/bad/1.log").exists());
     assert!(repo.state_dir().join("worktrees/bad/wip.txt").exists());
-    assert!(repo
+    assert!(!repo
         .git(&["branch", "--list", "orch/ok"])
         .contains("orch/ok"));
+    let removal = repo
+        .db()
+        .query_row(
+            "SELECT cause FROM events WHERE task_id = 'ok' AND kind = 'worktree_removed'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .unwrap();
+    assert!(removal.contains("branch orch/ok deleted"), "{removal}");
 
-    // A dirty worktree is kept unless forced.
+    // A dirty worktree is kept unless named with --force.
     let out = repo.run(&["worktree", "cleanup", "bad"]);
     assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("kept bad: it has uncommitted changes"),
+        "{out}"
+    );
+    assert!(repo.state_dir().join("worktrees/bad/wip.txt").exists());
+    let out = repo.run(&["worktree", "cleanup", "--force"]);
+    assert_eq!(out.code, 0, "{out}");
     assert!(repo.state_dir().join("worktrees/bad/wip.txt").exists());
     let out = repo.run(&["worktree", "cleanup", "bad", "--force"]);
     assert_eq!(out.code, 0, "{out}");
     assert!(!repo.state_dir().join("worktrees/bad").exists());
     assert!(!repo.state_dir().join("logs/bad").exists());
+    // Its work is not merged: the branch stays.
+    assert!(
+        out.stdout
+            .contains("branch orch/bad kept: its work is not merged"),
+        "{out}"
+    );
+    assert!(repo
+        .git(&["branch", "--list", "orch/bad"])
+        .contains("orch/bad"));
     let text = repo.run(&["worktree", "list"]);
     assert!(text.stdout.contains("no task worktrees"), "{text}");
+    assert!(!text.stdout.contains("leftovers"), "{text}");
+    // Naming a task that has nothing to remove fails.
+    let out = repo.run(&["worktree", "cleanup", "nope"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("kept nope: it has no worktree"),
+        "{out}"
+    );
+}
+
+/// Change a task's row in state.db as the engine would have.
+fn set_task(repo: &TestRepo, task: &str, assignment: &str) {
+    let changed = repo
+        .db()
+        .execute(
+            &format!("UPDATE tasks SET {assignment} WHERE id = ?1"),
+            [task],
+        )
+        .unwrap();
+    assert_eq!(changed, 1, "no task {task}");
+}
+
+/// Everything cleanup could change: refs, worktrees, files under the state
+/// directory, and the store's worktree rows and events.
+fn cleanup_snapshot(repo: &TestRepo) -> String {
+    let mut files: Vec<String> = Vec::new();
+    let mut dirs = vec![repo.state_dir()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.file_name().is_some_and(|n| n == ".git") {
+                continue;
+            }
+            if path.is_dir() {
+                dirs.push(path.clone());
+            }
+            files.push(path.display().to_string());
+        }
+    }
+    files.retain(|f| !f.contains("state.db"));
+    files.sort();
+    let db = repo.db();
+    let rows: Vec<String> = db
+        .prepare("SELECT task_id, path, removed_at FROM worktrees ORDER BY task_id")
+        .unwrap()
+        .query_map([], |r| {
+            Ok(format!(
+                "{} {} {:?}",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<i64>>(2)?
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let events: i64 = db
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    format!(
+        "{}\n{}\n{}\n{}\nevents {events}",
+        repo.git(&["for-each-ref", "--format=%(refname) %(objectname)"]),
+        repo.git(&["worktree", "list", "--porcelain"]),
+        files.join("\n"),
+        rows.join("\n")
+    )
+}
+
+#[test]
+fn cleanup_takes_merged_cancelled_and_skipped_work_and_a_dry_run_changes_nothing() {
+    let repo = TestRepo::new();
+    let task = |id: &str| {
+        format!(
+            "[[tasks]]\nid = \"{id}\"\nagent = \"sh\"\nprompt = \"{} 1 0\"\n",
+            agent("worker.sh")
+        )
+    };
+    repo.write_config(&format!(
+        "[agents.sh]\ncommand = [\"sh\", \"-c\", \"{{prompt}}\"]\n{}{}{}{}",
+        task("merged"),
+        task("cancelled"),
+        task("skipped"),
+        task("pending-merge")
+    ));
+    assert_eq!(repo.run(&["--no-tui"]).code, 0);
+    repo.git(&["merge", "-q", "--no-ff", "-m", "merge", "orch/merged"]);
+    set_task(&repo, "merged", "merge_state = 'merged'");
+    set_task(&repo, "cancelled", "state = 'cancelled'");
+    set_task(&repo, "skipped", "skipped = 1");
+    // Leftovers of another state directory, or made by hand.
+    repo.git(&["branch", "orch/stray"]);
+    repo.git(&["branch", "orch-backup/merged-20260101T000000"]);
+    repo.git(&["worktree", "add", "-q", "-b", "orch/ghost", ".orch/ghost"]);
+
+    let text = repo.run(&["worktree", "list"]);
+    assert_eq!(text.code, 0, "{text}");
+    let leftovers = text
+        .stdout
+        .split_once("leftovers state.db has no record of")
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or_else(|| panic!("no leftovers in {text}"));
+    for needle in [
+        "worktree  orch/ghost",
+        "branch    orch/stray",
+        "no worktree",
+        "backup    orch-backup/merged-20260101T000000",
+        "kept by orch under a backup name",
+    ] {
+        assert!(leftovers.contains(needle), "missing {needle:?} in {text}");
+    }
+    for ours in ["orch/merged", "orch/cancelled", "orch/skipped"] {
+        assert!(
+            !leftovers.contains(&format!("{ours} ")),
+            "{ours} is not a leftover: {text}"
+        );
+    }
+    let out = repo.run(&["worktree", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let kinds: Vec<(String, String, bool)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap().to_string(),
+                l["branch"].as_str().unwrap().to_string(),
+                l["leftover"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let kind = |k: &str, b: &str, leftover: bool| (k.to_string(), b.to_string(), leftover);
+    assert_eq!(
+        kinds,
+        [
+            kind("worktree", "orch/cancelled", false),
+            kind("worktree", "orch/ghost", true),
+            kind("worktree", "orch/merged", false),
+            kind("worktree", "orch/pending-merge", false),
+            kind("worktree", "orch/skipped", false),
+            kind("branch", "orch/stray", true),
+            kind("backup", "orch-backup/merged-20260101T000000", true),
+        ]
+    );
+
+    let before = cleanup_snapshot(&repo);
+    let dry = repo.run(&["worktree", "cleanup", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{dry}");
+    for needle in [
+        "would remove merged: worktree",
+        "branch orch/merged would be deleted (it is in main)",
+        "1 log file(s) in",
+        "would remove cancelled: worktree",
+        "branch orch/cancelled kept: its work is not merged",
+        "would remove skipped: worktree",
+        "would keep pending-merge: done but not merged",
+        "would keep ghost: state.db has no record of this worktree",
+    ] {
+        assert!(dry.stdout.contains(needle), "missing {needle:?} in {dry}");
+    }
+    assert!(!dry.stdout.contains("stray"), "{dry}");
+    assert_eq!(
+        cleanup_snapshot(&repo),
+        before,
+        "a dry run changed something"
+    );
+
+    let out = repo.run(&["worktree", "cleanup"]);
+    assert_eq!(out.code, 0, "{out}");
+    for gone in ["merged", "cancelled", "skipped"] {
+        assert!(
+            !repo.state_dir().join("worktrees").join(gone).exists(),
+            "{gone}\n{out}"
+        );
+    }
+    assert!(repo.state_dir().join("worktrees/pending-merge").exists());
+    assert!(repo.state_dir().join("ghost").exists());
+    let branches = repo.git(&["branch", "--list"]);
+    assert!(!branches.contains("orch/merged\n"), "{branches}");
+    for kept in [
+        "orch/cancelled",
+        "orch/skipped",
+        "orch/pending-merge",
+        "orch/stray",
+        "orch/ghost",
+        "orch-backup/merged-20260101T000000",
+    ] {
+        assert!(branches.contains(kept), "{kept} lost:\n{branches}");
+    }
+    // What the dry run said is what happened.
+    assert!(out.stdout.contains("removed merged: worktree"), "{out}");
+    assert!(
+        out.stdout
+            .contains("kept pending-merge: done but not merged"),
+        "{out}"
+    );
+    // A second run: the kept branches are named, nothing else to do.
+    let again = repo.run(&["worktree", "cleanup"]);
+    assert_eq!(again.code, 0, "{again}");
+    assert!(
+        again.stdout.contains(
+            "kept cancelled: its branch orch/cancelled holds work not merged (no worktree)"
+        ),
+        "{again}"
+    );
+    assert!(again.stdout.contains("nothing to clean up"), "{again}");
+}
+
+#[test]
+fn cleanup_refuses_while_an_orch_holds_the_state_directory() {
+    let repo = TestRepo::new();
+    repo.write_config(&format!(
+        "[agents.sh]\ncommand = [\"sh\", \"-c\", \"{{prompt}}\"]\n[[tasks]]\nid = \"t\"\nagent = \"sh\"\nprompt = \"{} 1 0\"\n",
+        agent("worker.sh")
+    ));
+    assert_eq!(repo.run(&["--no-tui"]).code, 0);
+    set_task(&repo, "t", "skipped = 1");
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(repo.state_dir().join("orch.lock"))
+        .unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    for args in [
+        &["worktree", "cleanup"][..],
+        &["worktree", "cleanup", "--dry-run"][..],
+    ] {
+        let out = repo.run(args);
+        assert_eq!(out.code, 2, "{args:?}\n{out}");
+        assert!(
+            out.stderr.contains("another orch is already running"),
+            "{args:?}\n{out}"
+        );
+        assert!(repo.state_dir().join("worktrees/t").exists());
+    }
+    drop(lock);
+    let out = repo.run(&["worktree", "cleanup"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(!repo.state_dir().join("worktrees/t").exists());
 }

@@ -95,7 +95,8 @@ depends_on = ["a"]
         assert_eq!(state, "done");
     }
     for task in report["tasks"].as_array().unwrap() {
-        assert_eq!(task["merge"], "unmerged", "{task}");
+        assert_eq!(task["merge_state"], "unmerged", "{task}");
+        assert_eq!(task["conflicts"], serde_json::json!([]), "{task}");
         assert_eq!(
             task["branch"],
             format!("orch/{}", task["id"].as_str().unwrap())

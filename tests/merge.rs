@@ -78,10 +78,22 @@ fn under_manual_each_task_builds_on_its_dependencies_and_nothing_is_merged() {
     let main_before = repo.git(&["rev-parse", "main"]);
     let out = repo.run(&["--no-tui", "--json", "report.json"]);
     assert_eq!(out.code, 0, "{out}");
-    assert_eq!(repo.git(&["rev-parse", "main"]), main_before, "manual merges nothing");
+    assert_eq!(
+        repo.git(&["rev-parse", "main"]),
+        main_before,
+        "manual merges nothing"
+    );
     let release = repo.state_dir().join("worktrees/release");
-    for file in ["out-design.txt", "out-api.txt", "out-storage.txt", "out-release.txt"] {
-        assert!(release.join(file).exists(), "{file} missing in release's worktree");
+    for file in [
+        "out-design.txt",
+        "out-api.txt",
+        "out-storage.txt",
+        "out-release.txt",
+    ] {
+        assert!(
+            release.join(file).exists(),
+            "{file} missing in release's worktree"
+        );
     }
     let report = repo.read_json("report.json");
     assert_eq!(task(&report, "release")["merge_state"], "unmerged");
@@ -120,18 +132,37 @@ fn under_auto_a_diamond_lands_on_main_in_dependency_order() {
     assert_eq!(order.len(), 4, "{subjects}");
     let pos = |id: &str| subjects.find(&format!("orch/{id}")).expect("merge");
     // `git log` lists newest first.
-    assert!(pos("release") < pos("api") && pos("api") < pos("design"), "{subjects}");
+    assert!(
+        pos("release") < pos("api") && pos("api") < pos("design"),
+        "{subjects}"
+    );
     assert!(pos("storage") < pos("design"), "{subjects}");
     let parents = repo.git(&["log", "-1", "--format=%P", "main"]);
-    assert_eq!(parents.split_whitespace().count(), 2, "a merge commit: {parents}");
-    for file in ["out-design.txt", "out-api.txt", "out-storage.txt", "out-release.txt"] {
-        assert!(repo.path().join(file).exists(), "{file} not on main's checkout");
+    assert_eq!(
+        parents.split_whitespace().count(),
+        2,
+        "a merge commit: {parents}"
+    );
+    for file in [
+        "out-design.txt",
+        "out-api.txt",
+        "out-storage.txt",
+        "out-release.txt",
+    ] {
+        assert!(
+            repo.path().join(file).exists(),
+            "{file} not on main's checkout"
+        );
     }
     let report = repo.read_json("report.json");
     for id in ["design", "api", "storage", "release"] {
         assert_eq!(task(&report, id)["merge_state"], "merged", "{id}");
     }
-    assert_eq!(repo.git(&["status", "--porcelain"]).trim(), "", "checkout clean");
+    assert_eq!(
+        repo.git(&["status", "--porcelain"]).trim(),
+        "",
+        "checkout clean"
+    );
 }
 
 #[test]
@@ -179,8 +210,14 @@ fn dependencies_that_conflict_keep_the_dependent_from_starting() {
     let report = repo.read_json("report.json");
     let both = task(&report, "both");
     assert_eq!(both["state"], "needs_review", "{both}");
-    assert!(both["cause"].as_str().unwrap_or("").contains("README.md"), "{both}");
-    assert!(!repo.state_dir().join("worktrees/both/out-both.txt").exists());
+    assert!(
+        both["cause"].as_str().unwrap_or("").contains("README.md"),
+        "{both}"
+    );
+    assert!(!repo
+        .state_dir()
+        .join("worktrees/both/out-both.txt")
+        .exists());
 }
 
 #[test]
@@ -207,8 +244,16 @@ fn a_conflict_with_the_base_changes_nothing_and_a_resolve_attempt_fixes_it() {
     assert!(out.stdout.contains("conflict"), "{out}");
     assert!(out.stdout.contains("README.md"), "{out}");
     assert_eq!(repo.git(&["rev-parse", "main"]), main_before);
-    assert_eq!(snapshot(repo.path()), files_before, "the checkout is unchanged");
-    assert_eq!(snapshot(&worktree), worktree_before, "the worktree is unchanged");
+    assert_eq!(
+        snapshot(repo.path()),
+        files_before,
+        "the checkout is unchanged"
+    );
+    assert_eq!(
+        snapshot(&worktree),
+        worktree_before,
+        "the worktree is unchanged"
+    );
     let status = repo.status();
     let t = task(&status, "t");
     assert_eq!(t["merge_state"], "conflict", "{t}");
@@ -218,7 +263,10 @@ fn a_conflict_with_the_base_changes_nothing_and_a_resolve_attempt_fixes_it() {
     let out = repo.run(&["--no-tui"]);
     assert_eq!(out.code, 0, "{out}");
     let readme = std::fs::read_to_string(repo.path().join("README.md")).expect("readme");
-    assert!(readme.contains("from-main") && readme.contains("from-task"), "{readme}");
+    assert!(
+        readme.contains("from-main") && readme.contains("from-task"),
+        "{readme}"
+    );
     assert!(!readme.contains("<<<<<<<"), "{readme}");
     let prompt: String = repo
         .db()
@@ -254,27 +302,47 @@ fn the_users_uncommitted_work_on_the_checked_out_base_is_never_touched() {
 
     let out = repo.run(&["--no-tui", "--json", ".orch/report.json"]);
     assert_eq!(out.code, 1, "left waiting: {out}");
-    assert_eq!(snapshot(repo.path()), before, "nothing the user had was touched");
+    assert_eq!(
+        snapshot(repo.path()),
+        before,
+        "nothing the user had was touched"
+    );
     assert_eq!(repo.git(&["rev-parse", "main"]), head_before);
     let report = repo.read_json(".orch/report.json");
     let t = task(&report, "t");
     assert_eq!(t["merge_state"], "waiting", "{t}");
     let note = t["merge_note"].as_str().unwrap_or("");
-    assert!(note.contains("config.txt") && note.contains("created.txt"), "{note}");
+    assert!(
+        note.contains("config.txt") && note.contains("created.txt"),
+        "{note}"
+    );
     assert!(!note.contains("README.md"), "{note}");
 
     // The user commits their edit and moves their file away: it merges,
     // and the edit the merge does not touch is still there, uncommitted.
     repo.git(&["add", "config.txt"]);
     repo.git(&["commit", "-q", "-m", "my edit"]);
-    std::fs::rename(repo.path().join("created.txt"), repo.path().join("mine.txt")).expect("mv");
+    std::fs::rename(
+        repo.path().join("created.txt"),
+        repo.path().join("mine.txt"),
+    )
+    .expect("mv");
     let out = repo.run(&["--no-tui"]);
     assert_eq!(out.code, 0, "{out}");
     let merged = std::fs::read_to_string(repo.path().join("config.txt")).expect("read");
     assert!(merged.contains("line 1 by the task") && merged.contains("line 20 by the user"));
-    assert_eq!(std::fs::read_to_string(repo.path().join("README.md")).unwrap(), "my notes\n");
-    assert_eq!(std::fs::read_to_string(repo.path().join("mine.txt")).unwrap(), "mine\n");
-    assert_eq!(std::fs::read_to_string(repo.path().join("created.txt")).unwrap(), "new\n");
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("README.md")).unwrap(),
+        "my notes\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("mine.txt")).unwrap(),
+        "mine\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("created.txt")).unwrap(),
+        "new\n"
+    );
     let status = repo.git(&["status", "--porcelain"]);
     assert!(status.contains(" M README.md"), "{status}");
     assert!(!status.contains("config.txt"), "{status}");
@@ -292,10 +360,17 @@ fn a_base_branch_that_is_not_checked_out_only_has_its_ref_moved() {
     let before = snapshot(repo.path());
     let out = repo.run(&["--no-tui"]);
     assert_eq!(out.code, 0, "{out}");
-    assert_eq!(snapshot(repo.path()), before, "the checkout of main is untouched");
+    assert_eq!(
+        snapshot(repo.path()),
+        before,
+        "the checkout of main is untouched"
+    );
     let files = repo.git(&["ls-tree", "--name-only", "integration"]);
     assert!(files.contains("out-t.txt"), "{files}");
-    assert_eq!(repo.git(&["rev-parse", "--abbrev-ref", "HEAD"]).trim(), "main");
+    assert_eq!(
+        repo.git(&["rev-parse", "--abbrev-ref", "HEAD"]).trim(),
+        "main"
+    );
 }
 
 #[test]
@@ -313,8 +388,16 @@ fn a_branch_from_an_earlier_state_dir_is_kept_aside_and_never_built_on() {
     ));
     let out = repo.run(&["--no-tui"]);
     assert_eq!(out.code, 0, "{out}");
-    assert!(!repo.state_dir().join("worktrees/t/stale.txt").exists(), "started clean");
-    let backups = repo.git(&["branch", "--list", "orch-backup/*", "--format=%(refname:short) %(objectname)"]);
+    assert!(
+        !repo.state_dir().join("worktrees/t/stale.txt").exists(),
+        "started clean"
+    );
+    let backups = repo.git(&[
+        "branch",
+        "--list",
+        "orch-backup/*",
+        "--format=%(refname:short) %(objectname)",
+    ]);
     assert!(backups.contains(stale.trim()), "kept: {backups}");
     let named = backups.split_whitespace().next().unwrap_or("");
     assert!(out.stdout.contains(named), "says which: {out}");
@@ -340,11 +423,22 @@ fn a_fresh_retry_keeps_the_old_branch_and_starts_on_the_base() {
     assert_eq!(out.code, 0, "{out}");
     let attempts = std::fs::read_to_string(repo.state_dir().join("worktrees/t/attempts.txt"))
         .expect("attempts");
-    assert_eq!(attempts, "attempt\n", "the fresh start does not see the old attempt");
-    let backups = repo.git(&["branch", "--list", "orch-backup/*", "--format=%(objectname)"]);
+    assert_eq!(
+        attempts, "attempt\n",
+        "the fresh start does not see the old attempt"
+    );
+    let backups = repo.git(&[
+        "branch",
+        "--list",
+        "orch-backup/*",
+        "--format=%(objectname)",
+    ]);
     assert!(!backups.trim().is_empty(), "old branch kept");
     let kept = repo.git(&["log", "--format=%H", backups.lines().next().unwrap_or("")]);
-    assert!(kept.contains(old.trim()) || backups.contains(old.trim()), "{kept}");
+    assert!(
+        kept.contains(old.trim()) || backups.contains(old.trim()),
+        "{kept}"
+    );
 }
 
 #[test]
@@ -359,10 +453,14 @@ fn included_files_are_copied_into_new_worktrees() {
     ));
     let out = repo.run(&["--no-tui"]);
     assert_eq!(out.code, 0, "{out}");
-    let seen = std::fs::read_to_string(repo.state_dir().join("worktrees/t/seen.txt")).expect("seen");
+    let seen =
+        std::fs::read_to_string(repo.state_dir().join("worktrees/t/seen.txt")).expect("seen");
     assert_eq!(seen, "SECRET=1\n");
     let tree = repo.git(&["ls-tree", "-r", "--name-only", "orch/t"]);
-    assert!(!tree.contains(".env"), "an ignored file stays out of the commit: {tree}");
+    assert!(
+        !tree.contains(".env"),
+        "an ignored file stays out of the commit: {tree}"
+    );
 }
 
 #[test]

@@ -82,7 +82,7 @@ pub enum Sub {
         #[arg(long)]
         json: bool,
     },
-    /// Task worktrees: list them, or remove finished ones (branches are kept).
+    /// Task worktrees: list them (and leftovers), or remove finished ones.
     Worktree {
         #[command(subcommand)]
         action: WorktreeCmd,
@@ -145,19 +145,25 @@ pub enum WorktreeCmd {
     /// the merge's approval.
     Merge { task: String },
     /// Every task worktree with its task's state, head and whether it is dirty.
+    /// Every task worktree with its task's state, head and whether it is
+    /// dirty, then the worktrees and orch branches state.db has no record of.
     List {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
     },
-    /// Remove the worktrees of the named tasks, or of every done or
-    /// cancelled task; their branches stay. Needs no orch running here.
+    /// Remove the worktrees of the named tasks, or of every merged,
+    /// cancelled or skipped task, and delete the branches already in the
+    /// base branch; says what it keeps and why. Needs no orch running here.
     Cleanup {
-        /// Tasks whose worktrees to remove (default: every done or cancelled task).
+        /// Tasks whose worktrees to remove (default: every merged, cancelled or skipped task).
         tasks: Vec<String>,
-        /// Also remove worktrees with uncommitted changes (they are lost).
+        /// Also remove the named tasks' worktrees with uncommitted changes (they are lost).
         #[arg(long)]
         force: bool,
+        /// Say what would be removed and kept, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -203,7 +209,11 @@ pub fn main() -> i32 {
                 act::run(&cli.config, Request::Merge { task: task.clone() })
             }
             WorktreeCmd::List { json } => worktree::list(&cli.config, *json),
-            WorktreeCmd::Cleanup { tasks, force } => worktree::cleanup(&cli.config, tasks, *force),
+            WorktreeCmd::Cleanup {
+                tasks,
+                force,
+                dry_run,
+            } => worktree::cleanup(&cli.config, tasks, *force, *dry_run),
         },
         None => run::run(&cli),
     }

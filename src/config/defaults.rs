@@ -7,7 +7,8 @@ use std::ops::Range;
 use std::time::Duration;
 
 use super::duration::format_duration;
-use super::model::{MergeMode, Policy};
+use super::model::{Approval, MergeMode, Policy};
+use super::walk::RawTask;
 use crate::tomldoc::Doc;
 
 type Span = Range<usize>;
@@ -80,6 +81,33 @@ impl PolicySlots {
             merge: self.merge.resolve(base.merge),
         }
     }
+}
+
+/// `approval = "before_merge"` needs a merge to approve: with the task's
+/// merge policy `never` it is an error, reported at the approval.
+pub(super) fn check_merge_gate(doc: &mut Doc<'_>, task: &RawTask, defaults: &PolicySlots) {
+    let Some((Approval::BeforeMerge, span)) = &task.approval else {
+        return;
+    };
+    let merge = task
+        .policy
+        .merge
+        .over(defaults.merge.over(Some(Policy::default().merge)));
+    if merge != Some(MergeMode::Never) {
+        return;
+    }
+    let source = if task.policy.merge.is_set() {
+        ""
+    } else {
+        " (from [defaults])"
+    };
+    doc.error(
+        span.clone(),
+        format!(
+            "approval = \"before_merge\" cannot be used with merge = \"never\"{source}: the branch is never merged, so there would be nothing to approve; set merge = \"manual\" or \"auto\" on {}, or drop the approval",
+            task.label()
+        ),
+    );
 }
 
 /// One side of an ordering rule such as `backoff <= backoff_max`.

@@ -33,7 +33,7 @@ pub use crate::tomldoc::{ConfigError, ConfigErrors};
 pub use base_branch::check_base_branch;
 pub use duration::{format_duration, parse_duration};
 pub use model::*;
-pub use placeholders::{fill_hook, mentions_placeholder, Placeholders};
+pub use placeholders::{mentions_placeholder, HookVars, Placeholders};
 
 /// Read and validate the config file at `path`.
 ///

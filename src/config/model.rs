@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::placeholders::Placeholders;
+use super::placeholders::{HookVars, Placeholders};
 
 /// A whole, valid `orch.toml`.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +116,19 @@ pub struct HooksConfig {
     pub on_fail: Vec<String>,
     /// How long a hook may run before it is killed.
     pub timeout: Duration,
+}
+
+impl HooksConfig {
+    /// The argv of the hook `vars` is for, its placeholders filled in;
+    /// `None` when that hook is not set.
+    pub fn render(&self, vars: &HookVars<'_>) -> Option<Vec<String>> {
+        let argv = match vars {
+            HookVars::Done { .. } => &self.on_done,
+            HookVars::Merge { .. } => &self.on_merge,
+            HookVars::Fail { .. } => &self.on_fail,
+        };
+        (!argv.is_empty()).then(|| argv.iter().map(|arg| vars.fill(arg)).collect())
+    }
 }
 
 impl Default for HooksConfig {

@@ -1,7 +1,8 @@
-//! The placeholders of an agent's `command` and `env` values and of a
-//! task's `prompt`: how they are written, filled in at launch, and checked
-//! when the file is loaded, so that a typo (`{promt}`) is an error at its
-//! `file:line:column` instead of text the agent receives as written.
+//! The placeholders of an agent's `command` and `env` values, of a task's
+//! `prompt` and of the `[hooks]` commands: how they are written, filled in
+//! at launch, and checked when the file is loaded, so that a typo
+//! (`{promt}`) is an error at its `file:line:column` instead of text the
+//! agent receives as written.
 //!
 //! The grammar, one scanner for filling and checking alike:
 //! - `{NAME}`, where NAME is an ASCII letter or `_` followed by letters,
@@ -9,17 +10,89 @@
 //!   other name is an error when the file is loaded.
 //! - `{{NAME}}` is the literal text `{NAME}`: the way to write a
 //!   placeholder-shaped text that is not one.
-//! - `${NAME}` with an unknown NAME is shell (`${HOME}`) and left as
-//!   written; so is any other brace (`{1..3}`, `{a,b}`, `{ print $1 }`).
+//! - `${NAME}` with a NAME the template's [`Scope`] does not recognise is
+//!   shell (`${HOME}`) and left as written; so is any other brace
+//!   (`{1..3}`, `{a,b}`, `{ print $1 }`).
 
 use std::ops::Range;
 
 use crate::tomldoc::{closest, Doc, Span};
 
 /// Every placeholder of a command or an env value.
-pub(crate) const ALL: &[&str] = &["prompt", "task_id", "worktree", "branch", "conflicts"];
-/// The placeholders of a prompt: all but `{prompt}`, which is the prompt.
-pub(crate) const IN_PROMPT: &[&str] = &["task_id", "worktree", "branch", "conflicts"];
+const ALL: &[&str] = &["prompt", "task_id", "worktree", "branch"];
+/// The placeholders of a prompt: all but `{prompt}`, which is the prompt,
+/// and `{conflicts}`, the files a resolve attempt is to fix.
+const IN_PROMPT: &[&str] = &["task_id", "worktree", "branch", "conflicts"];
+/// Every name an agent's templates recognise, allowed or not.
+const AGENT: &[&str] = &["prompt", "task_id", "worktree", "branch", "conflicts"];
+const ON_DONE: &[&str] = &["task", "branch", "worktree"];
+const ON_MERGE: &[&str] = &["task", "branch", "commit"];
+const ON_FAIL: &[&str] = &["task", "cause"];
+
+/// Where a template is written: the names filled in there, and the names
+/// that mean something elsewhere and so are refused with a reason.
+#[derive(Debug)]
+pub(crate) struct Scope {
+    allowed: &'static [&'static str],
+    /// Names that are placeholders even after a `$` (a superset of
+    /// `allowed`).
+    recognised: &'static [&'static str],
+    /// A recognised name not allowed here, and why.
+    reserved: &'static [(&'static str, &'static str)],
+}
+
+/// An agent's `command` items and `env` values.
+pub(crate) const COMMAND: Scope = Scope {
+    allowed: ALL,
+    recognised: AGENT,
+    reserved: &[(
+        "conflicts",
+        "it is filled only in a task's prompt (which {prompt} brings here)",
+    )],
+};
+/// A task's `prompt`.
+pub(crate) const PROMPT: Scope = Scope {
+    allowed: IN_PROMPT,
+    recognised: AGENT,
+    reserved: &[("prompt", "it is the prompt itself")],
+};
+pub(crate) const HOOK_ON_DONE: Scope = hook_scope(
+    ON_DONE,
+    &[
+        ("commit", "only on_merge has a commit"),
+        ("cause", "only on_fail has a cause"),
+    ],
+);
+pub(crate) const HOOK_ON_MERGE: Scope = hook_scope(
+    ON_MERGE,
+    &[
+        (
+            "worktree",
+            "only on_done has a worktree (cleanup may have removed it by the merge)",
+        ),
+        ("cause", "only on_fail has a cause"),
+    ],
+);
+pub(crate) const HOOK_ON_FAIL: Scope = hook_scope(
+    ON_FAIL,
+    &[
+        ("branch", "only on_done and on_merge have a branch"),
+        ("worktree", "only on_done has a worktree"),
+        ("commit", "only on_merge has a commit"),
+    ],
+);
+
+/// A hook's scope: its own names, and why the other hooks' are not here.
+const fn hook_scope(
+    names: &'static [&'static str],
+    reserved: &'static [(&'static str, &'static str)],
+) -> Scope {
+    Scope {
+        allowed: names,
+        recognised: names,
+        reserved,
+    }
+}
 
 /// Values substituted into an agent's command and environment.
 #[derive(Debug, Clone)]
@@ -30,7 +103,8 @@ pub struct Placeholders<'a> {
     pub task_id: &'a str,
     pub worktree: &'a str,
     pub branch: &'a str,
-    /// A resolve attempt's conflicting files, comma-separated; empty otherwise.
+    /// The files left with conflict markers, for a resolve attempt's
+    /// prompt; empty otherwise.
     pub conflicts: &'a str,
 }
 
@@ -40,48 +114,103 @@ impl Placeholders<'_> {
     /// because agent commands are often shell; so is an unknown name,
     /// which a validated config cannot hold.
     pub fn fill(&self, template: &str) -> String {
-        self.fill_names(template, ALL)
+        fill(template, &COMMAND, |name| match name {
+            "prompt" => Some(fill(self.prompt, &PROMPT, |name| self.value(name))),
+            name => self.value(name),
+        })
     }
 
-    fn fill_names(&self, template: &str, names: &[&str]) -> String {
-        let mut out = String::with_capacity(template.len());
-        for piece in pieces(template) {
-            match piece {
-                Piece::Text(text) => out.push_str(text),
-                Piece::Placeholder { name, at } => match name {
-                    _ if !names.contains(&name) => out.push_str(&template[at]),
-                    "prompt" => out.push_str(&self.fill_names(self.prompt, IN_PROMPT)),
-                    "task_id" => out.push_str(self.task_id),
-                    "worktree" => out.push_str(self.worktree),
-                    "branch" => out.push_str(self.branch),
-                    "conflicts" => out.push_str(self.conflicts),
-                    _ => out.push_str(&template[at]),
-                },
-            }
-        }
-        out
+    /// The value of every name but `prompt`.
+    fn value(&self, name: &str) -> Option<String> {
+        let value = match name {
+            "task_id" => self.task_id,
+            "worktree" => self.worktree,
+            "branch" => self.branch,
+            "conflicts" => self.conflicts,
+            _ => return None,
+        };
+        Some(value.to_owned())
     }
 }
 
-/// Does `template` use the placeholder `{name}`?
+/// Values substituted into one `[hooks]` command: each hook has its own
+/// names, the same ones its config was checked against.
+#[derive(Debug, Clone, Copy)]
+pub enum HookVars<'a> {
+    /// `on_done`: `{task}` `{branch}` `{worktree}`.
+    Done {
+        task: &'a str,
+        branch: &'a str,
+        worktree: &'a str,
+    },
+    /// `on_merge`: `{task}` `{branch}` `{commit}`.
+    Merge {
+        task: &'a str,
+        branch: &'a str,
+        commit: &'a str,
+    },
+    /// `on_fail`: `{task}` `{cause}`.
+    Fail { task: &'a str, cause: &'a str },
+}
+
+impl HookVars<'_> {
+    /// `template` with this hook's placeholders filled in (see
+    /// [`Placeholders::fill`] for the rest of the grammar).
+    pub fn fill(&self, template: &str) -> String {
+        fill(template, self.scope(), |name| {
+            let value = match (*self, name) {
+                (HookVars::Done { task, .. }, "task")
+                | (HookVars::Merge { task, .. }, "task")
+                | (HookVars::Fail { task, .. }, "task") => task,
+                (HookVars::Done { branch, .. }, "branch")
+                | (HookVars::Merge { branch, .. }, "branch") => branch,
+                (HookVars::Done { worktree, .. }, "worktree") => worktree,
+                (HookVars::Merge { commit, .. }, "commit") => commit,
+                (HookVars::Fail { cause, .. }, "cause") => cause,
+                _ => return None,
+            };
+            Some(value.to_owned())
+        })
+    }
+
+    /// The hook's name in `[hooks]`.
+    pub fn hook(&self) -> &'static str {
+        match self {
+            HookVars::Done { .. } => "on_done",
+            HookVars::Merge { .. } => "on_merge",
+            HookVars::Fail { .. } => "on_fail",
+        }
+    }
+
+    fn scope(&self) -> &'static Scope {
+        match self {
+            HookVars::Done { .. } => &HOOK_ON_DONE,
+            HookVars::Merge { .. } => &HOOK_ON_MERGE,
+            HookVars::Fail { .. } => &HOOK_ON_FAIL,
+        }
+    }
+}
+
+/// Does the prompt `template` use the placeholder `{name}`?
 pub fn mentions_placeholder(template: &str, name: &str) -> bool {
-    pieces(template)
+    pieces(template, PROMPT.recognised)
         .iter()
         .any(|piece| matches!(piece, Piece::Placeholder { name: n, .. } if *n == name))
 }
 
-/// `template` with the placeholders named in `vars` replaced (a hook's
-/// argument: `{task}`, `{branch}`, ...), `{{NAME}}` written as `{NAME}`,
-/// and anything else left as written.
-pub fn fill_hook(template: &str, vars: &[(&str, &str)]) -> String {
+/// `template` with each placeholder `scope` allows replaced by
+/// `value(name)`; anything else is left as written.
+fn fill(template: &str, scope: &Scope, value: impl Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(template.len());
-    for piece in pieces(template) {
+    for piece in pieces(template, scope.recognised) {
         match piece {
             Piece::Text(text) => out.push_str(text),
-            Piece::Placeholder { name, at } => match vars.iter().find(|(n, _)| *n == name) {
-                Some((_, value)) => out.push_str(value),
-                None => out.push_str(&template[at]),
-            },
+            Piece::Placeholder { name, at } => {
+                match value(name).filter(|_| scope.allowed.contains(&name)) {
+                    Some(value) => out.push_str(&value),
+                    None => out.push_str(&template[at]),
+                }
+            }
         }
     }
     out
@@ -109,7 +238,9 @@ fn name_len(text: &str) -> Option<usize> {
     Some(end)
 }
 
-fn pieces(template: &str) -> Vec<Piece<'_>> {
+/// The pieces of `template`; after a `$`, only the `recognised` names are
+/// placeholders (the rest is shell).
+fn pieces<'t>(template: &'t str, recognised: &[&str]) -> Vec<Piece<'t>> {
     let mut pieces = Vec::new();
     let mut text_start = 0;
     let mut from = 0;
@@ -129,7 +260,7 @@ fn pieces(template: &str) -> Vec<Piece<'_>> {
         let placeholder = name_len(&rest[1..])
             .filter(|&len| rest[1 + len..].starts_with('}'))
             .map(|len| &rest[1..1 + len])
-            .filter(|name| !template[..open].ends_with('$') || ALL.contains(name));
+            .filter(|name| !template[..open].ends_with('$') || recognised.contains(name));
         match placeholder {
             Some(name) => {
                 let end = open + name.len() + 2;
@@ -150,25 +281,33 @@ fn pieces(template: &str) -> Vec<Piece<'_>> {
 }
 
 /// Report each placeholder of `text` (the string value at `span`, read for
-/// `field`) whose name is not in `allowed`, at its `{` when the string has
-/// no escapes, else at the string.
-pub(crate) fn check(doc: &mut Doc<'_>, field: &str, span: &Span, text: &str, allowed: &[&str]) {
-    for piece in pieces(text) {
+/// `field`) that `scope` does not allow, at its `{` when the string has no
+/// escapes, else at the string.
+pub(crate) fn check(doc: &mut Doc<'_>, field: &str, span: &Span, text: &str, scope: &Scope) {
+    for piece in pieces(text, scope.recognised) {
         let Piece::Placeholder { name, at } = piece else {
             continue;
         };
-        if allowed.contains(&name) {
+        if scope.allowed.contains(&name) {
             continue;
         }
-        let known: Vec<String> = allowed.iter().map(|name| format!("{{{name}}}")).collect();
+        let known: Vec<String> = scope
+            .allowed
+            .iter()
+            .map(|name| format!("{{{name}}}"))
+            .collect();
         let literal = format!("{{{{{name}}}}} is a literal \"{{{name}}}\"");
-        let message = if ALL.contains(&name) {
+        let reserved = scope
+            .reserved
+            .iter()
+            .find(|(reserved, _)| *reserved == name);
+        let message = if let Some((_, why)) = reserved {
             format!(
-                "\"{{{name}}}\" cannot be used in {field}: it is the prompt itself (known here: {}; {literal})",
+                "\"{{{name}}}\" cannot be used in {field}: {why} (known here: {}; {literal})",
                 known.join(", ")
             )
         } else {
-            let suggestion = closest(name, allowed.iter().copied())
+            let suggestion = closest(name, scope.allowed.iter().copied())
                 .map(|close| format!("; did you mean \"{{{close}}}\"?"))
                 .unwrap_or_default();
             format!(
@@ -233,7 +372,7 @@ mod tests {
     #[test]
     fn pieces_find_names_and_their_places() {
         assert_eq!(
-            pieces("a {promt} ${HOME} {x-y_2} {2x} {é}"),
+            pieces("a {promt} ${HOME} {x-y_2} {2x} {é}", AGENT),
             [
                 Piece::Text("a "),
                 Piece::Placeholder {
@@ -247,6 +386,53 @@ mod tests {
                 },
                 Piece::Text(" {2x} {é}"),
             ]
+        );
+    }
+
+    #[test]
+    fn conflicts_are_filled_in_the_prompt_only() {
+        let vars = Placeholders {
+            prompt: "fix {conflicts}",
+            conflicts: "a.rs, b.rs",
+            ..vars()
+        };
+        assert_eq!(
+            vars.fill("{prompt} | {conflicts} ${conflicts}"),
+            "fix a.rs, b.rs | {conflicts} ${conflicts}"
+        );
+    }
+
+    #[test]
+    fn each_hook_fills_only_its_own_names() {
+        let done = HookVars::Done {
+            task: "t",
+            branch: "orch/t",
+            worktree: "/w/t",
+        };
+        assert_eq!(
+            done.fill("{task} {branch} {worktree} {commit} {cause} {{task}} ${task} ${HOME}"),
+            "t orch/t /w/t {commit} {cause} {task} $t ${HOME}"
+        );
+        let merge = HookVars::Merge {
+            task: "t",
+            branch: "orch/t",
+            commit: "abc123",
+        };
+        assert_eq!(
+            merge.fill("{task}@{commit} on {branch} {worktree}"),
+            "t@abc123 on orch/t {worktree}"
+        );
+        let fail = HookVars::Fail {
+            task: "t",
+            cause: "exit code 3",
+        };
+        assert_eq!(
+            fail.fill("{task}: {cause} ({branch}) ${branch}"),
+            "t: exit code 3 ({branch}) ${branch}"
+        );
+        assert_eq!(
+            [done.hook(), merge.hook(), fail.hook()],
+            ["on_done", "on_merge", "on_fail"]
         );
     }
 }

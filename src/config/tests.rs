@@ -196,7 +196,37 @@ fn full_fixture_has_every_value() {
             }),
             max_parallel: 8,
             state_dir: PathBuf::from("var/orch"),
-            ..ProjectConfig::default()
+            worktree_include: vec![".env".into(), "config/*.local.toml".into()],
+            remote: "upstream".into(),
+            push: PushMode::OnMerge,
+        }
+    );
+    assert_eq!(
+        config.hooks,
+        HooksConfig {
+            on_done: [
+                "gh",
+                "pr",
+                "create",
+                "--head",
+                "{branch}",
+                "--title",
+                "{task} is done"
+            ]
+            .map(String::from)
+            .to_vec(),
+            on_merge: [
+                "sh",
+                "-c",
+                "notify \"$1 merged as $2\"",
+                "hook",
+                "{task}",
+                "{commit}"
+            ]
+            .map(String::from)
+            .to_vec(),
+            on_fail: vec!["notify-send".into(), "{task} failed: {cause}".into()],
+            timeout: secs(120),
         }
     );
     assert_eq!(
@@ -227,7 +257,7 @@ fn full_fixture_has_every_value() {
     assert_eq!(design.agent, "claude");
     assert_eq!(
         design.prompt,
-        "Write docs/auth.md describing the auth module."
+        "Write docs/auth.md describing the auth module. {conflicts}"
     );
     assert_eq!(design.approval, Approval::BeforeStart);
     assert_eq!(design.risk, Risk::Medium);
@@ -403,15 +433,18 @@ colour = "red"
 id = "t"
 agent = "sh"
 zzz = 1
+[hooks]
+on_sucess = []
 "#,
     ));
     let expected = [
-        r#"orch.toml:2:1: unknown key "foo" at the top level (expected one of: project, ui, defaults, agents, tasks)"#,
-        r#"orch.toml:4:1: unknown key "max_paralel" in [project] (expected one of: base_branch, max_parallel, state_dir); did you mean "max_parallel"?"#,
+        r#"orch.toml:2:1: unknown key "foo" at the top level (expected one of: project, ui, hooks, defaults, agents, tasks)"#,
+        r#"orch.toml:4:1: unknown key "max_paralel" in [project] (expected one of: base_branch, max_parallel, state_dir, worktree_include, remote, push); did you mean "max_parallel"?"#,
         r#"orch.toml:6:1: unknown key "them" in [ui] (expected one of: theme, keymap); did you mean "theme"?"#,
         r#"orch.toml:8:1: unknown key "retires" in [defaults] (expected one of: retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge); did you mean "retries"?"#,
         r#"orch.toml:11:1: unknown key "colour" in [agents.x] (expected one of: command, env, max_instances, fallback)"#,
         r#"orch.toml:15:1: unknown key "zzz" in task "t" (expected one of: id, title, agent, prompt, depends_on, approval, risk, retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge)"#,
+        r#"orch.toml:17:1: unknown key "on_sucess" in [hooks] (expected one of: on_done, on_merge, on_fail, timeout)"#,
     ];
     assert_eq!(out, expected.join("\n"));
 }
@@ -909,13 +942,13 @@ fn windows_line_endings() {
 fn unknown_placeholders_are_errors_at_their_brace() {
     assert_eq!(
         err1("[agents.sh]\ncommand = [\"sh\", \"-c\", \"{promt}\"]\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n"),
-        r#"orch.toml:2:25: unknown placeholder "{promt}" in command[2] (known: {prompt}, {task_id}, {worktree}, {branch}, {conflicts}; {{promt}} is a literal "{promt}"); did you mean "{prompt}"?"#
+        r#"orch.toml:2:25: unknown placeholder "{promt}" in command[2] (known: {prompt}, {task_id}, {worktree}, {branch}; {{promt}} is a literal "{promt}"); did you mean "{prompt}"?"#
     );
     assert_eq!(
         err1(&with_task(
             "[agents.x]\ncommand = [\"x\"]\nenv = { B = 'on {brnch}' }\n"
         )),
-        r#"orch.toml:3:17: unknown placeholder "{brnch}" in env.B (known: {prompt}, {task_id}, {worktree}, {branch}, {conflicts}; {{brnch}} is a literal "{brnch}"); did you mean "{branch}"?"#
+        r#"orch.toml:3:17: unknown placeholder "{brnch}" in env.B (known: {prompt}, {task_id}, {worktree}, {branch}; {{brnch}} is a literal "{brnch}"); did you mean "{branch}"?"#
     );
     assert_eq!(
         err1(&with_sh(
@@ -975,6 +1008,120 @@ fn merge_policies_and_the_merge_gate_are_read() {
             .take(3)
             .collect::<Vec<_>>(),
         ["orch.toml", "2", "9"]
+    );
+}
+
+#[test]
+fn project_ops_keys_default_and_are_read() {
+    let config = ok(&with_task(""));
+    assert_eq!(config.project.worktree_include, Vec::<String>::new());
+    assert_eq!(config.project.remote, "origin");
+    assert_eq!(config.project.push, PushMode::Never);
+    assert_eq!(config.hooks, HooksConfig::default());
+    assert_eq!(config.hooks.timeout, secs(60));
+    let config = ok(&with_task(
+        "[project]\nworktree_include = [\"./.env\", \"a/**/b..c\"]\nremote = \"git@example.com:x/y.git\"\npush = \"on_done\"\n",
+    ));
+    assert_eq!(config.project.worktree_include, ["./.env", "a/**/b..c"]);
+    assert_eq!(config.project.remote, "git@example.com:x/y.git");
+    assert_eq!(config.project.push, PushMode::OnDone);
+    // A bad glob is left out and reported; the good ones stay.
+    assert_eq!(
+        err1(&with_task(
+            "[project]\nworktree_include = [\"ok\", \"a/../..\"]\n"
+        )),
+        r#"orch.toml:2:27: worktree_include glob "a/../.." must not contain "..": only files inside the repository are copied"#
+    );
+}
+
+#[test]
+fn hooks_are_filled_with_their_own_names() {
+    let config = ok(&with_task(
+        r#"[hooks]
+on_done = ["gh", "pr", "create", "--head", "{branch}", "--body", "{task} in {worktree}"]
+on_fail = ["notify", "{task}: {cause}", "{{task}}"]
+timeout = 5
+"#,
+    ));
+    assert_eq!(config.hooks.timeout, secs(5));
+    let done = HookVars::Done {
+        task: "t",
+        branch: "orch/t",
+        worktree: "/w/t",
+    };
+    assert_eq!(
+        config.hooks.render(&done),
+        Some(
+            [
+                "gh",
+                "pr",
+                "create",
+                "--head",
+                "orch/t",
+                "--body",
+                "t in /w/t"
+            ]
+            .map(String::from)
+            .to_vec()
+        )
+    );
+    let fail = HookVars::Fail {
+        task: "t",
+        cause: "exit code 1",
+    };
+    assert_eq!(
+        config.hooks.render(&fail),
+        Some(vec![
+            "notify".to_string(),
+            "t: exit code 1".to_string(),
+            "{task}".to_string()
+        ])
+    );
+    let merge = HookVars::Merge {
+        task: "t",
+        branch: "orch/t",
+        commit: "c0ffee",
+    };
+    assert_eq!(config.hooks.render(&merge), None, "no on_merge hook");
+}
+
+#[test]
+fn on_attention_is_refused_not_ignored() {
+    let out = err1(&with_task("[hooks]\non_attention = [\"notify\"]\n"));
+    assert!(
+        out.starts_with("orch.toml:2:1: on_attention is not supported yet"),
+        "{out}"
+    );
+    assert!(out.contains("waits for input"), "{out}");
+}
+
+#[test]
+fn the_merge_gate_needs_a_merge() {
+    let gated = |merge: &str, defaults: &str| {
+        format!("{defaults}{SH}[[tasks]]\nid = \"a\"\nagent = \"sh\"\napproval = \"before_merge\"\n{merge}")
+    };
+    for merge in ["", "merge = \"manual\"\n", "merge = \"auto\"\n"] {
+        ok(&gated(merge, ""));
+        // The task's own policy wins over [defaults].
+        if !merge.is_empty() {
+            ok(&gated(merge, "[defaults]\nmerge = \"never\"\n"));
+        }
+    }
+    assert_eq!(
+        err1(&gated("merge = \"never\"\n", "")),
+        r#"orch.toml:6:12: approval = "before_merge" cannot be used with merge = "never": the branch is never merged, so there would be nothing to approve; set merge = "manual" or "auto" on task "a", or drop the approval"#
+    );
+    let from_defaults = err1(&gated("", "[defaults]\nmerge = \"never\"\n"));
+    assert!(
+        from_defaults.starts_with(r#"orch.toml:8:12: approval = "before_merge" cannot be used with merge = "never" (from [defaults])"#),
+        "{from_defaults}"
+    );
+    // An invalid merge value is its own error, not also a gate error.
+    assert_eq!(
+        err1(&gated("merge = \"nevr\"\n", ""))
+            .matches("orch.toml")
+            .count(),
+        1
     );
 }
 

@@ -1,11 +1,11 @@
 //! Turns the text of an `orch.toml` into a [`Config`], or into every problem
 //! found in it: the typed walk ([`super::walk`]), the rules between policy
-//! keys ([`super::defaults`]), references ([`super::references`]) and
+//! keys and the merge gate ([`super::defaults`]), references ([`super::references`]) and
 //! cycles ([`super::cycles`]), then the resolved config is assembled.
 
 use std::path::{Path, PathBuf};
 
-use super::model::{AgentConfig, Config, HooksConfig, Policy, TaskConfig};
+use super::model::{AgentConfig, Config, Policy, TaskConfig};
 use super::walk::{self, RawConfig};
 use super::{cycles, defaults, references};
 use crate::tomldoc::{ConfigErrors, Doc};
@@ -26,6 +26,7 @@ pub(crate) fn check(src: &str, path: &Path) -> Result<Config, ConfigErrors> {
     defaults::check_order(&mut doc, &raw.defaults, None);
     for task in &raw.tasks {
         defaults::check_order(&mut doc, &task.policy, Some(&raw.defaults));
+        defaults::check_merge_gate(&mut doc, task, &raw.defaults);
     }
     references::fallbacks(&mut doc, &raw.agents);
     let index_of = references::tasks(&mut doc, &raw.tasks, &raw.agents, raw.agents_known);
@@ -48,7 +49,7 @@ fn assemble(raw: RawConfig, path: &Path) -> Config {
         root: root_of(path),
         project: raw.project,
         ui: raw.ui,
-        hooks: HooksConfig::default(),
+        hooks: raw.hooks,
         agents: raw
             .agents
             .into_iter()
@@ -74,7 +75,10 @@ fn assemble(raw: RawConfig, path: &Path) -> Config {
                     agent: task.agent.map(|(agent, _)| agent).unwrap_or_default(),
                     prompt: task.prompt.unwrap_or_default(),
                     depends_on: task.depends_on.into_iter().map(|(dep, _)| dep).collect(),
-                    approval: task.approval.unwrap_or_default(),
+                    approval: task
+                        .approval
+                        .map(|(approval, _)| approval)
+                        .unwrap_or_default(),
                     risk: task.risk.unwrap_or_default(),
                     policy: task.policy.resolve(&base_policy),
                 }

@@ -11,12 +11,25 @@ use toml::de::{DeTable, DeValue};
 
 use super::defaults::{PolicySlots, Slot};
 use super::duration::parse_duration;
-use super::model::{Approval, MergeMode, Position, ProjectConfig, Risk, UiConfig};
-use super::placeholders;
+use super::model::{
+    Approval, HooksConfig, MergeMode, Position, ProjectConfig, PushMode, Risk, UiConfig,
+};
+use super::placeholders::{self, Scope};
 use crate::tomldoc::{toml_key, Doc, Span, Value};
 
-const TOP_KEYS: &[&str] = &["project", "ui", "defaults", "agents", "tasks"];
-const PROJECT_KEYS: &[&str] = &["base_branch", "max_parallel", "state_dir"];
+const TOP_KEYS: &[&str] = &["project", "ui", "hooks", "defaults", "agents", "tasks"];
+const PROJECT_KEYS: &[&str] = &[
+    "base_branch",
+    "max_parallel",
+    "state_dir",
+    "worktree_include",
+    "remote",
+    "push",
+];
+const HOOK_KEYS: &[&str] = &["on_done", "on_merge", "on_fail", "timeout"];
+/// A hook named in the design that needs what orch cannot do yet: refused
+/// with the reason rather than ignored, so nobody waits for it to run.
+const ON_ATTENTION: &str = "on_attention is not supported yet: it would run when an agent waits for input, and telling that an agent is waiting for input comes in a later version; remove it for now";
 const UI_KEYS: &[&str] = &["theme", "keymap"];
 const POLICY_KEYS: &[&str] = &[
     "retries",
@@ -54,6 +67,11 @@ const MERGE_MODES: &[(&str, MergeMode)] = &[
     ("manual", MergeMode::Manual),
     ("never", MergeMode::Never),
 ];
+const PUSH_MODES: &[(&str, PushMode)] = &[
+    ("never", PushMode::Never),
+    ("on_done", PushMode::OnDone),
+    ("on_merge", PushMode::OnMerge),
+];
 const APPROVALS: &[(&str, Approval)] = &[
     ("none", Approval::None),
     ("before_start", Approval::BeforeStart),
@@ -82,7 +100,7 @@ pub(super) struct RawTask {
     pub(super) agent: Option<(String, Span)>,
     pub(super) prompt: Option<String>,
     pub(super) depends_on: Vec<(String, Span)>,
-    pub(super) approval: Option<Approval>,
+    pub(super) approval: Option<(Approval, Span)>,
     pub(super) risk: Option<Risk>,
     pub(super) policy: PolicySlots,
 }
@@ -101,6 +119,7 @@ impl RawTask {
 pub(super) struct RawConfig {
     pub(super) project: ProjectConfig,
     pub(super) ui: UiConfig,
+    pub(super) hooks: HooksConfig,
     pub(super) defaults: PolicySlots,
     pub(super) agents: Vec<RawAgent>,
     /// False when `agents` is there but is not a table: that is already
@@ -120,6 +139,10 @@ pub(super) fn document(doc: &mut Doc<'_>, top: &DeTable<'_>) -> RawConfig {
     let ui = match top.get("ui").and_then(|v| doc.table("ui", v)) {
         Some(table) => ui(doc, table),
         None => UiConfig::default(),
+    };
+    let hooks = match top.get("hooks").and_then(|v| doc.table("hooks", v)) {
+        Some(table) => hooks(doc, table),
+        None => HooksConfig::default(),
     };
     let defaults = match top.get("defaults").and_then(|v| doc.table("defaults", v)) {
         Some(table) => {
@@ -141,6 +164,7 @@ pub(super) fn document(doc: &mut Doc<'_>, top: &DeTable<'_>) -> RawConfig {
     RawConfig {
         project,
         ui,
+        hooks,
         defaults,
         agents,
         agents_known,
@@ -170,7 +194,52 @@ fn project(doc: &mut Doc<'_>, table: &DeTable<'_>) -> ProjectConfig {
             project.state_dir = PathBuf::from(dir);
         }
     }
+    if let Some(value) = table.get("worktree_include") {
+        project.worktree_include = doc
+            .string_list("worktree_include", value)
+            .into_iter()
+            .filter(|(glob, span)| include_glob_ok(doc, glob, span))
+            .map(|(glob, _)| glob)
+            .collect();
+    }
+    if let Some(value) = table.get("remote") {
+        if let Some(remote) = doc.non_empty_string("remote", value) {
+            if remote.starts_with('-') {
+                doc.error(
+                    value.span(),
+                    format!("remote {remote:?} must not start with \"-\": git would read it as an option"),
+                );
+            } else {
+                project.remote = remote.to_owned();
+            }
+        }
+    }
+    if let Some(value) = table.get("push") {
+        if let Some(mode) = doc.one_of("push", value, PUSH_MODES) {
+            project.push = mode;
+        }
+    }
     project
+}
+
+/// A `worktree_include` glob names files inside the repository: not
+/// empty, not absolute, no `..`. Reports the problem and says whether the
+/// glob is usable.
+fn include_glob_ok(doc: &mut Doc<'_>, glob: &str, span: &Span) -> bool {
+    let problem = if glob.trim().is_empty() {
+        "must not be empty"
+    } else if glob.starts_with(['/', '\\']) || std::path::Path::new(glob).is_absolute() {
+        "is absolute: globs are relative to the repository root"
+    } else if glob.split(['/', '\\']).any(|part| part == "..") {
+        "must not contain \"..\": only files inside the repository are copied"
+    } else {
+        return true;
+    };
+    doc.error(
+        span.clone(),
+        format!("worktree_include glob {glob:?} {problem}"),
+    );
+    false
 }
 
 fn ui(doc: &mut Doc<'_>, table: &DeTable<'_>) -> UiConfig {
@@ -185,6 +254,36 @@ fn ui(doc: &mut Doc<'_>, table: &DeTable<'_>) -> UiConfig {
         theme: string("theme"),
         keymap: string("keymap"),
     }
+}
+
+fn hooks(doc: &mut Doc<'_>, table: &DeTable<'_>) -> HooksConfig {
+    let mut others = table.clone();
+    if let Some((key, _)) = others.remove_entry("on_attention") {
+        doc.error(key.span(), ON_ATTENTION);
+    }
+    doc.unknown_keys(&others, HOOK_KEYS, "in [hooks]");
+    let mut hooks = HooksConfig::default();
+    let commands = [
+        ("on_done", &placeholders::HOOK_ON_DONE, &mut hooks.on_done),
+        (
+            "on_merge",
+            &placeholders::HOOK_ON_MERGE,
+            &mut hooks.on_merge,
+        ),
+        ("on_fail", &placeholders::HOOK_ON_FAIL, &mut hooks.on_fail),
+    ];
+    for (key, scope, slot) in commands {
+        if let Some(value) = table.get(key) {
+            // Empty: no hook.
+            *slot = argv(doc, key, value, scope, false);
+        }
+    }
+    if let Some(value) = table.get("timeout") {
+        if let Some(timeout) = duration(doc, "timeout", value, false) {
+            hooks.timeout = timeout;
+        }
+    }
+    hooks
 }
 
 /// The policy keys of `table`; the caller reports the other keys.
@@ -302,7 +401,7 @@ fn agent_body(
 ) {
     doc.unknown_keys(table, AGENT_KEYS, &format!("in [{path}]"));
     match table.get("command") {
-        Some(value) => agent.command = command(doc, value),
+        Some(value) => agent.command = argv(doc, "command", value, &placeholders::COMMAND, true),
         None => doc.error(span, format!("missing key \"command\" in [{path}]")),
     }
     if let Some(value) = table.get("env") {
@@ -320,28 +419,37 @@ fn agent_body(
     }
 }
 
-fn command(doc: &mut Doc<'_>, value: &Value<'_>) -> Vec<String> {
+/// A program and its arguments (`key` is what holds them, for messages),
+/// each checked for the placeholders of `scope`. An empty list is an error
+/// when `required`.
+fn argv(
+    doc: &mut Doc<'_>,
+    key: &str,
+    value: &Value<'_>,
+    scope: &Scope,
+    required: bool,
+) -> Vec<String> {
     let DeValue::Array(items) = value.get_ref() else {
-        doc.expected("an array of strings", "command", value);
+        doc.expected("an array of strings", key, value);
         return Vec::new();
     };
-    if items.is_empty() {
+    if items.is_empty() && required {
         doc.error(
             value.span(),
-            "command must not be empty: expected the program followed by its arguments",
+            format!("{key} must not be empty: expected the program followed by its arguments"),
         );
     }
     let mut argv = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let field = format!("command[{i}]");
+        let field = format!("{key}[{i}]");
         if let Some(arg) = doc.string(&field, item) {
             if i == 0 && arg.is_empty() {
                 doc.error(
                     item.span(),
-                    "command[0] must not be empty: it is the program to run",
+                    format!("{key}[0] must not be empty: it is the program to run"),
                 );
             }
-            placeholders::check(doc, &field, &item.span(), arg, placeholders::ALL);
+            placeholders::check(doc, &field, &item.span(), arg, scope);
             argv.push(arg.to_owned());
         }
     }
@@ -366,7 +474,7 @@ fn env(doc: &mut Doc<'_>, table: &DeTable<'_>) -> BTreeMap<String, String> {
                     format!("{field} must not contain a NUL character"),
                 );
             }
-            placeholders::check(doc, &field, &value.span(), text, placeholders::ALL);
+            placeholders::check(doc, &field, &value.span(), text, &placeholders::COMMAND);
             env.insert(name.to_string(), text.to_owned());
         }
     }
@@ -436,16 +544,17 @@ fn task(doc: &mut Doc<'_>, number: usize, table: &DeTable<'_>, span: Span) -> Ra
     if let Some(value) = table.get("prompt") {
         if let Some(prompt) = doc.string("prompt", value) {
             let field = format!("the prompt of {label}");
-            placeholders::check(doc, &field, &value.span(), prompt, placeholders::IN_PROMPT);
+            placeholders::check(doc, &field, &value.span(), prompt, &placeholders::PROMPT);
             task.prompt = Some(prompt.to_owned());
         }
     }
     if let Some(value) = table.get("depends_on") {
         task.depends_on = doc.string_list("depends_on", value);
     }
-    task.approval = table
-        .get("approval")
-        .and_then(|v| doc.one_of("approval", v, APPROVALS));
+    task.approval = table.get("approval").and_then(|v| {
+        doc.one_of("approval", v, APPROVALS)
+            .map(|approval| (approval, v.span()))
+    });
     task.risk = table.get("risk").and_then(|v| doc.one_of("risk", v, RISKS));
     task.policy = policy(doc, table);
     task

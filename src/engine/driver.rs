@@ -11,6 +11,7 @@
 //! an agent's exit being recorded.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -195,10 +196,15 @@ pub struct Engine {
     handle: EngineHandle,
     /// Effects decided at start that need the runtime (git jobs).
     startup: Vec<Effect>,
+    /// Where hooks run and pushes are made from.
+    repo_root: PathBuf,
 }
 
 const INBOX: usize = 1024;
 const OUTBOX: usize = 4096;
+
+/// How long one `git push` may take before it is killed (and retried).
+const PUSH_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The cause recorded when a git job panicked (a bug; the log has it).
 const JOB_PANICKED: &str = "the git operation failed unexpectedly (see .orch/orch.log)";
@@ -273,6 +279,7 @@ impl Engine {
         let now = clock.now();
         let run_id = start_run(&mut store, opts.mode, now.wall_ms)?;
         let stored = read_stored(&store)?;
+        let repo_root = config.root.clone();
         let setup = Setup {
             config,
             base_branch,
@@ -305,11 +312,19 @@ impl Engine {
             events,
             handle: handle.clone(),
             startup: Vec::new(),
+            repo_root,
         };
         // The reconciled state is saved now; jobs wait for the runtime.
-        let (jobs, now_effects): (Vec<Effect>, Vec<Effect>) = effects
-            .into_iter()
-            .partition(|e| matches!(e, Effect::Commit { .. } | Effect::PrepareWorktree { .. }));
+        let (jobs, now_effects): (Vec<Effect>, Vec<Effect>) = effects.into_iter().partition(|e| {
+            matches!(
+                e,
+                Effect::Commit { .. }
+                    | Effect::PrepareWorktree { .. }
+                    | Effect::Merge(_)
+                    | Effect::RunHook { .. }
+                    | Effect::Push { .. }
+            )
+        });
         engine.execute(now_effects)?;
         engine.startup = jobs;
         Ok((engine, handle))
@@ -617,22 +632,38 @@ impl Engine {
         });
     }
 
-    /// Run a hook on the blocking pool; its summary comes back as an input.
+    /// Run a hook on the blocking pool, in the repository's root; its
+    /// summary comes back as an input.
     fn hook_job(&self, hook: &'static str, task: String, argv: Vec<String>, timeout: Duration) {
-        let _ = (argv, timeout);
-        let _ = self.inputs_tx.try_send(Input::HookDone {
-            hook,
-            task,
-            summary: "hooks are being wired".into(),
+        let tx = self.inputs_tx.clone();
+        let cwd = self.repo_root.clone();
+        tokio::task::spawn_blocking(move || {
+            let summary = crate::panic_guard::catch(|| {
+                crate::ops::hooks::run_hook(&argv, &cwd, timeout).summary()
+            })
+            .unwrap_or_else(|_| JOB_PANICKED.to_string());
+            let _ = tx.blocking_send(Input::HookDone {
+                hook,
+                task,
+                summary,
+            });
         });
     }
 
     /// Push on the blocking pool; the result comes back as an input.
     fn push_job(&self, task: String, remote: String, refspec: String) {
-        let _ = self.inputs_tx.try_send(Input::Pushed {
-            task,
-            what: format!("{refspec} to {remote}"),
-            result: Err("push is being wired".into()),
+        let tx = self.inputs_tx.clone();
+        let root = self.repo_root.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = crate::panic_guard::catch(|| {
+                crate::ops::push::push(&root, &remote, &refspec, PUSH_TIMEOUT)
+            })
+            .unwrap_or_else(|_| Err(JOB_PANICKED.to_string()));
+            let _ = tx.blocking_send(Input::Pushed {
+                task,
+                what: format!("{refspec} to {remote}"),
+                result,
+            });
         });
     }
 

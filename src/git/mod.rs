@@ -15,6 +15,7 @@
 //! backup name, never built on or deleted; the user's checkout is only
 //! updated where no change of theirs is in the way.
 
+mod branches;
 mod commit;
 mod diff;
 mod error;

@@ -187,10 +187,16 @@ mod tests {
         fs::write(dir.join(".git"), "gitdir: /x/.git/worktrees/orch-a").expect("partial");
         assert!(holds_only_an_unwritten_dot_git(&dir));
         fs::write(dir.join(".git"), "gitdir: /x/.git/worktrees/orch-a/\n").expect("whole");
-        assert!(!holds_only_an_unwritten_dot_git(&dir), "a whole pointer is not ours to judge here");
+        assert!(
+            !holds_only_an_unwritten_dot_git(&dir),
+            "a whole pointer is not ours to judge here"
+        );
         fs::write(dir.join(".git"), "").expect("empty");
         fs::write(dir.join("work.txt"), "someone's").expect("file");
-        assert!(!holds_only_an_unwritten_dot_git(&dir), "anything else there is kept");
+        assert!(
+            !holds_only_an_unwritten_dot_git(&dir),
+            "anything else there is kept"
+        );
     }
 
     #[test]

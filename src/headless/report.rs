@@ -13,7 +13,7 @@ use crate::agent::screen::TerminalScreen;
 use crate::config::Config;
 use crate::engine::TaskState;
 use crate::plan::Plan;
-use crate::store::{AttemptRow, Store, StoreError};
+use crate::store::{AttemptRow, MergeState, Store, StoreError};
 use crate::timefmt;
 
 /// Lines of the agent's screen attached to a JUnit failure.
@@ -42,8 +42,14 @@ pub struct TaskReport {
     pub stage: usize,
     pub depends_on: Vec<String>,
     pub branch: String,
-    /// unmerged | awaiting_approval | waiting | merged | conflict
-    pub merge: String,
+    /// unmerged | awaiting_approval | waiting | merged | conflict | never
+    pub merge_state: MergeState,
+    /// Why the merge waits, what it conflicts on, or "merged as COMMIT".
+    pub merge_note: Option<String>,
+    /// Files the merge conflicts on.
+    pub conflicts: Vec<String>,
+    /// The merge commit on the base branch, once merged.
+    pub merge_commit: Option<String>,
     pub worktree: Option<String>,
     pub cause: Option<String>,
     pub attempts: Vec<AttemptReport>,
@@ -137,7 +143,10 @@ impl RunReport {
                 stage: stage_of.get(&task.id).copied().unwrap_or(0),
                 depends_on: task.depends_on.clone(),
                 branch: format!("orch/{}", task.id),
-                merge: row.merge_state.as_str().to_string(),
+                merge_state: row.merge_state,
+                merge_note: row.merge_note.clone(),
+                conflicts: row.conflicts.clone(),
+                merge_commit: row.merge_commit.clone(),
                 worktree,
                 cause: row.cause.clone(),
                 attempts: task_attempts.iter().map(AttemptReport::from).collect(),
@@ -161,13 +170,20 @@ impl RunReport {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 
+    /// One testcase per task. A task fails when it did not end done, and
+    /// also when it did but its merge conflicts or still waits (the run's
+    /// exit code is 1 for those too).
     pub fn to_junit(&self) -> String {
         let failures = self
             .tasks
             .iter()
-            .filter(|t| t.state != TaskState::Done)
+            .filter(|t| t.state != TaskState::Done || t.merge_problem().is_some())
             .count();
-        let skipped = self.tasks.iter().filter(|t| t.skipped).count();
+        let skipped = self
+            .tasks
+            .iter()
+            .filter(|t| t.skipped && t.merge_problem().is_none())
+            .count();
         let secs = |ms: u64| format!("{:.3}", ms as f64 / 1000.0);
         let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let _ = writeln!(
@@ -192,6 +208,24 @@ impl RunReport {
                 task.stage,
                 secs(time)
             );
+            if task.state == TaskState::Done {
+                if let Some(problem) = task.merge_problem() {
+                    let body = format!(
+                        "task {} is done, but its merge onto {} {}\n",
+                        task.id,
+                        self.base_branch,
+                        problem.detail()
+                    );
+                    let _ = write!(
+                        xml,
+                        ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>\n",
+                        escape(&problem.message()),
+                        problem.kind(),
+                        escape(&body)
+                    );
+                    continue;
+                }
+            }
             if task.skipped {
                 let reason = task.cause.clone().unwrap_or_else(|| "skipped".into());
                 let _ = write!(
@@ -258,13 +292,16 @@ impl RunReport {
             } else {
                 task.state.as_str()
             };
+            let cause = match task.merge_problem() {
+                Some(problem) if task.state == TaskState::Done => problem.message(),
+                _ => task.cause.clone().unwrap_or_default(),
+            };
             let line = format!(
-                "{:<id_w$}  {:<17}  {:>8}  {:>9}  {}",
+                "{:<id_w$}  {:<17}  {:>8}  {:>9}  {cause}",
                 task.id,
                 state,
                 task.attempts.len(),
                 timefmt::short_duration(std::time::Duration::from_millis(time)),
-                task.cause.as_deref().unwrap_or("")
             );
             out.push_str(line.trim_end());
             out.push('\n');
@@ -286,6 +323,74 @@ impl RunReport {
             self.exit_code
         );
         out
+    }
+}
+
+/// A merge that keeps a done task from counting as a success.
+enum MergeProblem<'t> {
+    Conflict(&'t TaskReport),
+    Waiting(&'t TaskReport),
+}
+
+impl TaskReport {
+    fn merge_problem(&self) -> Option<MergeProblem<'_>> {
+        match self.merge_state {
+            MergeState::Conflict => Some(MergeProblem::Conflict(self)),
+            MergeState::Waiting => Some(MergeProblem::Waiting(self)),
+            _ => None,
+        }
+    }
+}
+
+impl MergeProblem<'_> {
+    /// JUnit's failure type.
+    fn kind(&self) -> &'static str {
+        match self {
+            MergeProblem::Conflict(_) => "merge_conflict",
+            MergeProblem::Waiting(_) => "merge_waiting",
+        }
+    }
+
+    /// One line: `merge conflict in a.rs, b.rs`, `merge waiting: why`.
+    fn message(&self) -> String {
+        match self {
+            MergeProblem::Conflict(task) if task.conflicts.is_empty() => {
+                let note = task.merge_note.as_deref().unwrap_or("files not recorded");
+                format!("merge conflict: {note}")
+            }
+            MergeProblem::Conflict(task) => {
+                format!("merge conflict in {}", task.conflicts.join(", "))
+            }
+            MergeProblem::Waiting(task) => match &task.merge_note {
+                Some(note) => format!("merge waiting: {note}"),
+                None => "merge waiting".to_string(),
+            },
+        }
+    }
+
+    /// The rest of "its merge onto BASE ...".
+    fn detail(&self) -> String {
+        match self {
+            MergeProblem::Conflict(task) => {
+                let mut text = String::from("conflicts");
+                if !task.conflicts.is_empty() {
+                    let _ = write!(text, " in:\n  {}", task.conflicts.join("\n  "));
+                }
+                if let Some(note) = &task.merge_note {
+                    let _ = write!(text, "\nnote: {note}");
+                }
+                let _ = write!(
+                    text,
+                    "\n(orch task resolve {} hands it back to its agent)",
+                    task.id
+                );
+                text
+            }
+            MergeProblem::Waiting(task) => match &task.merge_note {
+                Some(note) => format!("is still waiting: {note}"),
+                None => "is still waiting".to_string(),
+            },
+        }
     }
 }
 
@@ -340,5 +445,141 @@ mod tests {
             escape("a<b>&\"c'\u{1b}[31m"),
             "a&lt;b&gt;&amp;&quot;c&apos;[31m"
         );
+    }
+
+    fn task(id: &str, state: TaskState, merge_state: MergeState) -> TaskReport {
+        TaskReport {
+            id: id.into(),
+            title: id.into(),
+            agent: "sh".into(),
+            state,
+            skipped: false,
+            stage: 0,
+            depends_on: Vec::new(),
+            branch: format!("orch/{id}"),
+            merge_state,
+            merge_note: None,
+            conflicts: Vec::new(),
+            merge_commit: None,
+            worktree: None,
+            cause: None,
+            attempts: Vec::new(),
+            output_tail: Vec::new(),
+        }
+    }
+
+    fn report(tasks: Vec<TaskReport>) -> RunReport {
+        RunReport {
+            exit_code: 1,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: "2026-01-01T00:01:00Z".into(),
+            duration_ms: 60_000,
+            base_branch: "main".into(),
+            counts: BTreeMap::new(),
+            stages: vec![tasks.iter().map(|t| t.id.clone()).collect()],
+            tasks,
+        }
+    }
+
+    /// A merged task, one in conflict, one waiting on the user's changes,
+    /// a failed one and a skipped (merged) one.
+    fn mixed() -> RunReport {
+        let merged = TaskReport {
+            merge_note: Some("merged as 1234abcd".into()),
+            merge_commit: Some("1234abcd".into()),
+            ..task("merged", TaskState::Done, MergeState::Merged)
+        };
+        let conflict = TaskReport {
+            merge_note: Some("both changed the same lines".into()),
+            conflicts: vec!["src/a.rs".into(), "b <&>.md".into()],
+            ..task("conflict", TaskState::Done, MergeState::Conflict)
+        };
+        let waiting = TaskReport {
+            merge_note: Some("local changes in README.md".into()),
+            ..task("waiting", TaskState::Done, MergeState::Waiting)
+        };
+        let failed = TaskReport {
+            cause: Some("exit code 1".into()),
+            ..task("failed", TaskState::NeedsReview, MergeState::Unmerged)
+        };
+        let skipped = TaskReport {
+            skipped: true,
+            ..task("skipped", TaskState::Done, MergeState::Merged)
+        };
+        report(vec![merged, conflict, waiting, failed, skipped])
+    }
+
+    #[test]
+    fn the_json_report_carries_each_merge() {
+        let json: serde_json::Value = serde_json::from_str(&mixed().to_json()).expect("valid JSON");
+        let tasks = json["tasks"].as_array().expect("tasks");
+        assert_eq!(tasks[0]["merge_state"], "merged");
+        assert_eq!(tasks[0]["merge_commit"], "1234abcd");
+        assert_eq!(tasks[0]["merge_note"], "merged as 1234abcd");
+        assert_eq!(tasks[0]["conflicts"], serde_json::json!([]));
+        assert_eq!(tasks[1]["merge_state"], "conflict");
+        assert_eq!(
+            tasks[1]["conflicts"],
+            serde_json::json!(["src/a.rs", "b <&>.md"])
+        );
+        assert_eq!(tasks[1]["merge_commit"], serde_json::Value::Null);
+        assert_eq!(tasks[2]["merge_state"], "waiting");
+        assert_eq!(tasks[2]["merge_note"], "local changes in README.md");
+        assert_eq!(tasks[3]["merge_state"], "unmerged");
+    }
+
+    #[test]
+    fn junit_fails_a_conflict_and_a_waiting_merge() {
+        let xml = mixed().to_junit();
+        assert!(
+            xml.contains("tests=\"5\" failures=\"3\" errors=\"0\" skipped=\"1\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<testcase name=\"merged\" classname=\"orch.stage0\" time=\"0.000\"/>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<failure message=\"merge conflict in src/a.rs, b &lt;&amp;&gt;.md\" type=\"merge_conflict\">task conflict is done, but its merge onto main conflicts in:\n  src/a.rs\n  b &lt;&amp;&gt;.md\nnote: both changed the same lines\n(orch task resolve conflict hands it back to its agent)\n</failure>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<failure message=\"merge waiting: local changes in README.md\" type=\"merge_waiting\">task waiting is done, but its merge onto main is still waiting: local changes in README.md\n</failure>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<failure message=\"needs_review: exit code 1\" type=\"needs_review\">"),
+            "{xml}"
+        );
+        assert!(xml.contains("<testcase name=\"skipped\" classname=\"orch.stage0\" time=\"0.000\">\n      <skipped message=\"skipped\"/>"), "{xml}");
+        // A conflict without recorded files still fails, and says so.
+        let bare = report(vec![task("c", TaskState::Done, MergeState::Conflict)]).to_junit();
+        assert!(
+            bare.contains("message=\"merge conflict: files not recorded\" type=\"merge_conflict\""),
+            "{bare}"
+        );
+    }
+
+    #[test]
+    fn the_summary_names_a_merge_problem_as_the_cause() {
+        let summary = mixed().summary();
+        let line = |id: &str| {
+            summary
+                .lines()
+                .find(|l| l.starts_with(id))
+                .unwrap_or_else(|| panic!("no {id} in {summary}"))
+                .to_string()
+        };
+        assert!(
+            line("conflict").ends_with("merge conflict in src/a.rs, b <&>.md"),
+            "{summary}"
+        );
+        assert!(
+            line("waiting").ends_with("merge waiting: local changes in README.md"),
+            "{summary}"
+        );
+        // Merged: nothing in the cause column.
+        assert_eq!(line("merged").split_whitespace().count(), 4, "{summary}");
+        assert!(line("failed").ends_with("exit code 1"), "{summary}");
     }
 }

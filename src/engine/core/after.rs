@@ -6,19 +6,15 @@
 //! (`TaskRow::pushed`), so a push cut short by a crash is made again.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::config::PushMode;
+use crate::config::{HookVars, PushMode};
 use crate::engine::core::Core;
 use crate::engine::effect::{Effect, Write};
 use crate::engine::message::Event;
 use crate::engine::state::TaskState;
 use crate::git::BRANCH_PREFIX;
 use crate::store::{EventRow, MergeState, TaskRow};
-
-/// The first retry of a failed push; doubles up to [`PUSH_BACKOFF_MAX`].
-const PUSH_BACKOFF: Duration = Duration::from_secs(5);
-const PUSH_BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 /// One task's push, between its first try and its success.
 #[derive(Debug, Clone)]
@@ -56,26 +52,23 @@ impl Core {
             TaskState::Done if !row.skipped => {
                 let worktree = self.paths.worktree(&row.id).display().to_string();
                 let branch = format!("{BRANCH_PREFIX}{}", row.id);
-                let argv = self.defs.config().hooks.on_done.clone();
                 self.run_hook(
-                    "on_done",
                     &row.id,
-                    &argv,
-                    &[
-                        ("task", &row.id),
-                        ("branch", &branch),
-                        ("worktree", &worktree),
-                    ],
+                    HookVars::Done {
+                        task: &row.id,
+                        branch: &branch,
+                        worktree: &worktree,
+                    },
                 );
             }
             TaskState::NeedsReview => {
                 let cause = row.cause.clone().unwrap_or_default();
-                let argv = self.defs.config().hooks.on_fail.clone();
                 self.run_hook(
-                    "on_fail",
                     &row.id,
-                    &argv,
-                    &[("task", &row.id), ("cause", &cause)],
+                    HookVars::Fail {
+                        task: &row.id,
+                        cause: &cause,
+                    },
                 );
             }
             _ => {}
@@ -85,32 +78,23 @@ impl Core {
     /// Hooks that follow a merge onto the base.
     pub(super) fn after_merge(&mut self, id: &str, commit: &str) {
         let branch = format!("{BRANCH_PREFIX}{id}");
-        let argv = self.defs.config().hooks.on_merge.clone();
         self.run_hook(
-            "on_merge",
             id,
-            &argv,
-            &[("task", id), ("branch", &branch), ("commit", commit)],
+            HookVars::Merge {
+                task: id,
+                branch: &branch,
+                commit,
+            },
         );
     }
 
-    fn run_hook(
-        &mut self,
-        hook: &'static str,
-        id: &str,
-        template: &[String],
-        vars: &[(&str, &str)],
-    ) {
-        if template.is_empty() {
+    fn run_hook(&mut self, id: &str, vars: HookVars<'_>) {
+        let Some(argv) = self.defs.config().hooks.render(&vars) else {
             return;
-        }
-        let argv = template
-            .iter()
-            .map(|arg| crate::config::fill_hook(arg, vars))
-            .collect();
+        };
         self.pushes.hooks_running += 1;
         self.out.push(Effect::RunHook {
-            hook,
+            hook: vars.hook(),
             task: id.to_string(),
             argv,
             timeout: self.defs.config().hooks.timeout,
@@ -186,14 +170,26 @@ impl Core {
                     return;
                 };
                 job.failures += 1;
-                let factor = 2u32.saturating_pow(job.failures.saturating_sub(1).min(16));
-                let delay = PUSH_BACKOFF.saturating_mul(factor).min(PUSH_BACKOFF_MAX);
-                job.due = Some(self.now.mono + delay);
-                let text = format!(
-                    "push of {what} failed (try {}): {err}; trying again in {}",
-                    job.failures,
-                    crate::timefmt::short_duration(delay)
-                );
+                let failures = job.failures;
+                let jitter = self.next_jitter();
+                let text = match crate::ops::push::retry_delay(failures, jitter) {
+                    Some(delay) => {
+                        if let Some(job) = self.pushes.jobs.get_mut(id) {
+                            job.due = Some(self.now.mono + delay);
+                        }
+                        format!(
+                            "push of {what} failed (try {failures}): {err}; trying again in {}",
+                            crate::timefmt::short_duration(delay)
+                        )
+                    }
+                    None => {
+                        // Kept (with no time due) so it is not owed again
+                        // in this run; the next run tries once more.
+                        format!(
+                            "push of {what} failed {failures} times, giving up for this run: {err}"
+                        )
+                    }
+                };
                 self.note(id, "push", text);
             }
         }
