@@ -102,10 +102,17 @@ fn under_manual_each_task_builds_on_its_dependencies_and_nothing_is_merged() {
     let early = repo.run(&["worktree", "merge", "release"]);
     assert_eq!(early.code, 1, "{early}");
     assert!(early.stdout.contains("waiting"), "{early}");
-    for id in ["design", "api", "storage", "release"] {
+    for id in ["design", "api", "storage"] {
         let out = repo.run(&["worktree", "merge", id]);
         assert_eq!(out.code, 0, "merge {id}: {out}");
     }
+    // release's merge was asked for: it lands once its dependencies have.
+    let status = repo.status();
+    assert_eq!(
+        task(&status, "release")["merge_state"],
+        "merged",
+        "{status}"
+    );
     let merges = repo.git(&["log", "--merges", "--format=%s", "main"]);
     assert!(merges.contains("design"), "{merges}");
     assert!(merges.contains("Design it"), "{merges}");
@@ -121,7 +128,13 @@ fn under_auto_a_diamond_lands_on_main_in_dependency_order() {
     repo.write_config(&diamond("auto"));
     repo.git(&["add", "orch.toml"]);
     repo.git(&["commit", "-q", "-m", "plan"]);
-    let out = repo.run(&["--no-tui", "--json", "report.json", "--junit", "junit.xml"]);
+    let out = repo.run(&[
+        "--no-tui",
+        "--json",
+        ".orch/report.json",
+        "--junit",
+        ".orch/junit.xml",
+    ]);
     assert_eq!(out.code, 0, "{out}");
     // First-parent history of main: one no-ff merge commit per task, in order.
     let subjects = repo.git(&["log", "--first-parent", "--format=%s", "main"]);
@@ -154,7 +167,7 @@ fn under_auto_a_diamond_lands_on_main_in_dependency_order() {
             "{file} not on main's checkout"
         );
     }
-    let report = repo.read_json("report.json");
+    let report = repo.read_json(".orch/report.json");
     for id in ["design", "api", "storage", "release"] {
         assert_eq!(task(&report, id)["merge_state"], "merged", "{id}");
     }
