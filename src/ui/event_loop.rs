@@ -528,8 +528,13 @@ fn on_answer(app: &mut App, answer: Answer, link: &EngineLink, agents: &AgentReg
 
 fn on_engine_event(app: &mut App, agents: &AgentRegistry, event: Event, now: Instant) {
     match event {
-        Event::Task { row, .. } | Event::Merge { row, .. } => {
+        Event::Task { row, .. } => {
             app.note_event(&row.id);
+            app.on_task(row, now);
+        }
+        Event::Merge { row, why } => {
+            app.note_event(&row.id);
+            app.flash(format!("{}: {why}", row.id));
             app.on_task(row, now);
         }
         Event::Note { text, .. } => app.flash(text),

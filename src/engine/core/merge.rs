@@ -42,6 +42,15 @@ impl Core {
             return Readiness::Ready;
         }
         let auto = self.merge_mode(dep) == MergeMode::Auto;
+        let gated = self
+            .defs
+            .task(dep)
+            .is_some_and(|t| t.needs_merge_approval());
+        if gated && !row.merge_approved && row.merge_state != MergeState::Merged {
+            // Done a moment ago, its gate not entered yet (or not passed):
+            // nothing builds on work waiting for its approval.
+            return Readiness::Waiting;
+        }
         match row.merge_state {
             // Nothing builds on work still waiting for its approval.
             MergeState::AwaitingApproval => Readiness::Waiting,

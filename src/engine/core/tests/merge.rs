@@ -141,6 +141,7 @@ fn the_merge_gate_is_approved_with_its_actor_or_rejected_with_a_reason() {
     h.succeed("a");
     assert_eq!(h.merge_state("a"), MergeState::AwaitingApproval);
     assert!(h.merges().is_empty());
+    assert_eq!(h.state("b"), TaskState::Pending, "nothing builds on it yet");
     assert!(h.core.outcome().is_none(), "a gate waits for a human");
     h.request(Request::Approve {
         task: "a".into(),
@@ -172,6 +173,30 @@ fn the_merge_gate_is_approved_with_its_actor_or_rejected_with_a_reason() {
     assert_eq!(h.state("b"), TaskState::Blocked);
     assert_eq!(h.approvals().pop().map(|a| a.gate), Some(Gate::BeforeMerge));
     assert_eq!(h.core.outcome().map(|o| o.exit_code), Some(1));
+}
+
+#[test]
+fn under_manual_the_gate_holds_dependents_until_it_is_approved() {
+    let text = chain("manual").replace(
+        "prompt = \"make a\"\n",
+        "prompt = \"make a\"\napproval = \"before_merge\"\n",
+    );
+    let mut h = start(&text);
+    h.run_jobs();
+    h.succeed("a");
+    assert_eq!(h.merge_state("a"), MergeState::AwaitingApproval);
+    assert_eq!(h.state("b"), TaskState::Pending);
+    h.request(Request::Approve {
+        task: "a".into(),
+        reason: None,
+    })
+    .expect("approve");
+    assert_eq!(h.merge_state("a"), MergeState::Unmerged);
+    assert!(
+        h.merges().is_empty(),
+        "manual: approved, still the operator's to merge"
+    );
+    assert_eq!(h.state("b"), TaskState::Running);
 }
 
 #[test]
