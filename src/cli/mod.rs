@@ -23,8 +23,9 @@ use crate::engine::Request;
     long_about = "Runs the plan in orch.toml: each task's agent in its own pseudo-terminal, \
                   git worktree and branch, with dependencies, approvals, retries, timeouts and \
                   health checks. State lives in .orch/state.db, so an interrupted run resumes.\n\n\
-                  Exit status of a run: 0 every task done; 1 some task ended needs_review, \
-                  blocked, rejected or cancelled; 2 bad usage or config; 3 an approval was still \
+                  Exit status of a run: 0 every task done (and merged, where merge = \"auto\"); \
+                  1 some task ended needs_review, blocked, rejected or cancelled, or a merge \
+                  conflicted or was left waiting; 2 bad usage or config; 3 an approval was still \
                   pending when the run gave up; 130 interrupted."
 )]
 pub struct Cli {
@@ -50,7 +51,8 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
-    /// Approve every task that needs approval before it starts.
+    /// Approve every gate: tasks that need approval before they start and
+    /// merges that need it (`approval = "before_merge"`).
     #[arg(long)]
     pub approve_all: bool,
 
