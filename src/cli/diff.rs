@@ -7,8 +7,6 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-use crate::git::Repo;
-use crate::session;
 use crate::store::Store;
 use crate::ui::pager::{colour_patch, colour_stat, Pager, LIKE_GIT};
 
@@ -16,21 +14,10 @@ use crate::ui::pager::{colour_patch, colour_stat, Pager, LIKE_GIT};
 const PIPE_WIDTH: usize = 80;
 
 pub fn run(config_path: &Path, task: &str, stat: bool) -> i32 {
-    let config = match session::load_config(config_path) {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("{err}");
-            return err.exit_code();
-        }
+    let (config, repo, state_dir) = match crate::cli::config_and_repo(config_path) {
+        Ok(found) => found,
+        Err(code) => return code,
     };
-    let repo = match Repo::discover(&config.root) {
-        Ok(repo) => repo,
-        Err(err) => {
-            eprintln!("orch: {err}");
-            return 2;
-        }
-    };
-    let state_dir = session::absolute(&config.root.join(&config.project.state_dir));
     let in_plan = config.tasks.iter().any(|t| t.id == task);
     let in_store = || {
         Store::open_read_only(&state_dir.join("state.db"))

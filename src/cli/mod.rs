@@ -230,6 +230,24 @@ fn task_request(action: &TaskCmd) -> Request {
     }
 }
 
+/// The config at `path`, its repository and its state directory, for the
+/// commands that read them; an error is printed and its exit status
+/// returned.
+fn config_and_repo(
+    path: &std::path::Path,
+) -> Result<(crate::config::Config, crate::git::Repo, PathBuf), i32> {
+    let config = crate::session::load_config(path).map_err(|err| {
+        eprintln!("{err}");
+        err.exit_code()
+    })?;
+    let repo = crate::git::Repo::discover(&config.root).map_err(|err| {
+        eprintln!("orch: {err}");
+        2
+    })?;
+    let state_dir = crate::session::absolute(&config.root.join(&config.project.state_dir));
+    Ok((config, repo, state_dir))
+}
+
 /// A missing config file gets a hint instead of a parse error.
 fn missing_config(path: &std::path::Path) -> Option<String> {
     if path.exists() {

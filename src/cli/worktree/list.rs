@@ -8,7 +8,6 @@ use serde::Serialize;
 use super::{open_records, ReadError, Records};
 use crate::engine::TaskState;
 use crate::git::{Repo, BRANCH_PREFIX};
-use crate::session;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -48,21 +47,10 @@ struct Listed {
 }
 
 pub fn list(config_path: &Path, json: bool) -> i32 {
-    let config = match session::load_config(config_path) {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("{err}");
-            return err.exit_code();
-        }
+    let (_, repo, state_dir) = match crate::cli::config_and_repo(config_path) {
+        Ok(found) => found,
+        Err(code) => return code,
     };
-    let repo = match Repo::discover(&config.root) {
-        Ok(repo) => repo,
-        Err(err) => {
-            eprintln!("orch: {err}");
-            return 2;
-        }
-    };
-    let state_dir = session::absolute(&config.root.join(&config.project.state_dir));
     let store = match open_records(&state_dir) {
         Ok(store) => store,
         Err(err) => {
