@@ -428,6 +428,40 @@ fn prepare_creates_a_worktree_from_the_base_branch() {
 }
 
 #[test]
+fn prepare_applies_line_ending_filters_where_attributes_or_config_ask() {
+    let (tmp, git) = fixture();
+    write(tmp.path(), "deep/sub/.gitattributes", "*.txt eol=crlf\n");
+    write(tmp.path(), "deep/sub/a.txt", "one\ntwo\n");
+    write(tmp.path(), "plain.txt", "one\ntwo\n");
+    commit_everything(&git, "attributes deep down");
+    let repo = Repo::discover(tmp.path()).expect("discover");
+    let dir = wt_dir(&tmp, "attrs");
+    repo.prepare_worktree(&prep("attrs", &dir, "main", Known::Creating))
+        .expect("prepare");
+    assert_eq!(
+        fs::read(dir.join("deep/sub/a.txt")).expect("a"),
+        b"one\r\ntwo\r\n"
+    );
+    assert_eq!(
+        fs::read(dir.join("plain.txt")).expect("plain"),
+        b"one\ntwo\n"
+    );
+    assert_eq!(repo.is_dirty(&dir).expect("dirty"), 0);
+
+    git.config()
+        .expect("config")
+        .set_str("core.autocrlf", "true")
+        .expect("autocrlf");
+    let dir = wt_dir(&tmp, "crlf");
+    repo.prepare_worktree(&prep("crlf", &dir, "main", Known::Creating))
+        .expect("prepare");
+    assert_eq!(
+        fs::read(dir.join("plain.txt")).expect("plain"),
+        b"one\r\ntwo\r\n"
+    );
+}
+
+#[test]
 fn prepare_reuses_a_known_dirty_worktree_untouched() {
     let (tmp, _git) = fixture();
     let repo = Repo::discover(tmp.path()).expect("discover");

@@ -8,6 +8,7 @@ use git2::build::CheckoutBuilder;
 use git2::{BranchType, ErrorClass, ErrorCode, Repository, WorktreeLockStatus};
 
 use super::error::{git_err, io_err};
+use super::filters;
 use super::{canonical, count_changes, GitError, Repo, BRANCH_PREFIX};
 
 /// A worktree ready for a task's agent.
@@ -540,7 +541,12 @@ impl Repo {
         write(&admin.join("HEAD"), &[b"ref: ", refname.as_bytes(), b"\n"])?;
 
         let worktree = Repository::open(dir)?;
-        worktree.checkout_head(Some(&mut CheckoutBuilder::new()))
+        let mut checkout = CheckoutBuilder::new();
+        let tree = worktree.head()?.peel_to_tree()?;
+        if filters::cannot_apply(&worktree, &self.common_dir, &tree) {
+            checkout.disable_filters(true);
+        }
+        worktree.checkout_head(Some(&mut checkout))
     }
 }
 
