@@ -21,9 +21,11 @@ impl Repo {
     /// it. The checkout writes the registration's `index` last, so a
     /// worktree without one was cut short: its directory (only if its
     /// `.git` points at one of this task's registrations, or it is empty)
-    /// and its registration are removed. Registrations of the task left
-    /// without a `gitdir` (killed while writing them) go too. Anything else
-    /// at `dir` is left for [`Repo::prepare_worktree`] to refuse.
+    /// and its registration are removed; so is a directory holding nothing
+    /// but an empty `.git` (killed before that file was written).
+    /// Registrations of the task left without a `gitdir` (killed while
+    /// writing them) go too. Anything else at `dir` is left for
+    /// [`Repo::prepare_worktree`] to refuse.
     pub(super) fn recover_half_made(&self, task_id: &str, dir: &Path) -> Result<(), GitError> {
         let ctx = || format!("recovering the half-made worktree {}", dir.display());
         match fs::symlink_metadata(dir) {
@@ -37,6 +39,11 @@ impl Repo {
                     fs::remove_dir_all(dir).map_err(io_err(ctx()))?;
                 }
                 None if is_empty_dir(dir) => fs::remove_dir(dir).map_err(io_err(ctx()))?,
+                // Killed between creating `.git` and writing its one line.
+                None if holds_only_an_empty_git_file(dir) => {
+                    tracing::warn!(task = task_id, path = %dir.display(), "removing a worktree whose creation was cut short; making it again");
+                    fs::remove_dir_all(dir).map_err(io_err(ctx()))?;
+                }
                 None => return Ok(()),
             },
         }
@@ -146,6 +153,19 @@ fn resolved(path: &Path) -> PathBuf {
         (Some(parent), Some(name)) => canonical(parent).join(name),
         _ => canonical(path),
     }
+}
+
+/// Whether `dir`'s only entry is an empty regular file `.git`.
+fn holds_only_an_empty_git_file(dir: &Path) -> bool {
+    let Ok(mut entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    let only = match (entries.next(), entries.next()) {
+        (Some(Ok(entry)), None) => entry,
+        _ => return false,
+    };
+    only.file_name() == ".git"
+        && fs::symlink_metadata(only.path()).is_ok_and(|m| m.is_file() && m.len() == 0)
 }
 
 fn is_empty_dir(dir: &Path) -> bool {

@@ -167,6 +167,15 @@ fn commit_files(
     .expect("commit")
 }
 
+/// Commits `files` on main, which the fixture's main worktree has checked
+/// out, and brings that checkout along.
+fn commit_on_main(repo: &Repository, files: &[(&str, Option<&str>)], message: &str) -> Oid {
+    let id = commit_files(repo, "main", "main", files, message);
+    repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
+        .expect("main's checkout follows");
+    id
+}
+
 /// Runs the git CLI in `cwd`; `None` when git is not installed.
 fn git_cli(cwd: &Path, args: &[&str]) -> Option<String> {
     let out = std::process::Command::new("git")

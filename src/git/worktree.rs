@@ -373,16 +373,9 @@ impl Repo {
             return Ok(Some(Checkout::Main(self.root.clone())));
         }
         for name in self.registrations_on(refname, None)? {
-            let Ok(worktree) = repo.find_worktree(&name) else {
+            let Some(worktree) = prune_if_stale(repo, &name)? else {
                 continue;
             };
-            if worktree.is_prunable(None).unwrap_or(false) {
-                worktree
-                    .prune(None)
-                    .map_err(git_err(format!("pruning stale worktree record {name}")))?;
-                tracing::info!(name, "pruned stale worktree record");
-                continue;
-            }
             // Live, or locked with its directory gone (on removable media,
             // say): git counts both as having the branch checked out.
             let path: PathBuf = worktree.path().components().collect();
@@ -437,15 +430,7 @@ impl Repo {
         name: Option<&str>,
     ) -> Result<(), GitError> {
         for name in self.registrations_on(refname, name)? {
-            let Ok(worktree) = repo.find_worktree(&name) else {
-                continue;
-            };
-            if worktree.is_prunable(None).unwrap_or(false) {
-                worktree
-                    .prune(None)
-                    .map_err(git_err(format!("pruning stale worktree record {name}")))?;
-                tracing::info!(name, "pruned stale worktree record");
-            }
+            prune_if_stale(repo, &name)?;
         }
         Ok(())
     }
@@ -548,6 +533,22 @@ impl Repo {
         }
         worktree.checkout_head(Some(&mut checkout))
     }
+}
+
+/// The registration `name`, unless it is missing or was stale (its
+/// directory gone, not locked) and has just been pruned.
+fn prune_if_stale(repo: &Repository, name: &str) -> Result<Option<git2::Worktree>, GitError> {
+    let Ok(worktree) = repo.find_worktree(name) else {
+        return Ok(None);
+    };
+    if !worktree.is_prunable(None).unwrap_or(false) {
+        return Ok(Some(worktree));
+    }
+    worktree
+        .prune(None)
+        .map_err(git_err(format!("pruning stale worktree record {name}")))?;
+    tracing::info!(name, "pruned stale worktree record");
+    Ok(None)
 }
 
 /// A libgit2 OS-class error for a failed filesystem step.
