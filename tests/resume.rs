@@ -117,7 +117,7 @@ fn kill_dash_nine_then_resume_runs_nothing_twice() {
     assert_eq!(interrupted_events, 1);
     // Attempt 2 ran in the same worktree: the branch holds its work.
     let files = repo.git(&["ls-tree", "--name-only", "orch/long"]);
-    assert!(files.contains("ledger-done.txt"), "{files}");
+    assert!(files.contains("done-long.txt"), "{files}");
 
     // A third run does nothing at all.
     let out = repo.run(&["--no-tui"]);

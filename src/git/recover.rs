@@ -21,9 +21,11 @@ impl Repo {
     /// it. The checkout writes the registration's `index` last, so a
     /// worktree without one was cut short: its directory (only if its
     /// `.git` points at one of this task's registrations, or it is empty)
-    /// and its registration are removed. Registrations of the task left
-    /// without a `gitdir` (killed while writing them) go too. Anything else
-    /// at `dir` is left for [`Repo::prepare_worktree`] to refuse.
+    /// and its registration are removed; so is a directory holding nothing
+    /// but an empty `.git` (killed before that file was written).
+    /// Registrations of the task left without a `gitdir` (killed while
+    /// writing them) go too. Anything else at `dir` is left for
+    /// [`Repo::prepare_worktree`] to refuse.
     pub(super) fn recover_half_made(&self, task_id: &str, dir: &Path) -> Result<(), GitError> {
         let ctx = || format!("recovering the half-made worktree {}", dir.display());
         match fs::symlink_metadata(dir) {
@@ -37,10 +39,9 @@ impl Repo {
                     fs::remove_dir_all(dir).map_err(io_err(ctx()))?;
                 }
                 None if is_empty_dir(dir) => fs::remove_dir(dir).map_err(io_err(ctx()))?,
-                // Killed between creating `.git` and writing it: nothing
-                // else was made yet.
-                None if holds_only_an_unwritten_dot_git(dir) => {
-                    tracing::warn!(task = task_id, path = %dir.display(), "removing a worktree whose .git file was never written; making it again");
+                // Killed between creating `.git` and writing its one line.
+                None if holds_only_an_empty_git_file(dir) => {
+                    tracing::warn!(task = task_id, path = %dir.display(), "removing a worktree whose creation was cut short; making it again");
                     fs::remove_dir_all(dir).map_err(io_err(ctx()))?;
                 }
                 None => return Ok(()),
@@ -154,50 +155,26 @@ fn resolved(path: &Path) -> PathBuf {
     }
 }
 
-fn is_empty_dir(dir: &Path) -> bool {
-    fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
-}
-
-/// `dir` holds one entry, a `.git` file that does not (yet) say where its
-/// registration is: what a kill between creating and writing it leaves.
-fn holds_only_an_unwritten_dot_git(dir: &Path) -> bool {
-    let Ok(entries) = fs::read_dir(dir) else {
+/// Whether `dir`'s only entry is an empty regular file `.git`.
+fn holds_only_an_empty_git_file(dir: &Path) -> bool {
+    let Ok(mut entries) = fs::read_dir(dir) else {
         return false;
     };
-    let names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
-    if names.len() != 1 || names[0] != ".git" {
-        return false;
-    }
-    let dot_git = dir.join(".git");
-    fs::symlink_metadata(&dot_git).is_ok_and(|m| m.is_file())
-        && fs::read(&dot_git).is_ok_and(|bytes| !bytes.ends_with(b"\n"))
+    let only = match (entries.next(), entries.next()) {
+        (Some(Ok(entry)), None) => entry,
+        _ => return false,
+    };
+    only.file_name() == ".git"
+        && fs::symlink_metadata(only.path()).is_ok_and(|m| m.is_file() && m.len() == 0)
+}
+
+fn is_empty_dir(dir: &Path) -> bool {
+    fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_an_unwritten_dot_git_counts_as_never_written() {
-        let root = tempfile::tempdir().expect("tempdir");
-        let dir = root.path().join("wt");
-        fs::create_dir(&dir).expect("dir");
-        fs::write(dir.join(".git"), "").expect("empty");
-        assert!(holds_only_an_unwritten_dot_git(&dir));
-        fs::write(dir.join(".git"), "gitdir: /x/.git/worktrees/orch-a").expect("partial");
-        assert!(holds_only_an_unwritten_dot_git(&dir));
-        fs::write(dir.join(".git"), "gitdir: /x/.git/worktrees/orch-a/\n").expect("whole");
-        assert!(
-            !holds_only_an_unwritten_dot_git(&dir),
-            "a whole pointer is not ours to judge here"
-        );
-        fs::write(dir.join(".git"), "").expect("empty");
-        fs::write(dir.join("work.txt"), "someone's").expect("file");
-        assert!(
-            !holds_only_an_unwritten_dot_git(&dir),
-            "anything else there is kept"
-        );
-    }
 
     #[test]
     fn a_registration_without_gitdir_is_a_leftover_only_under_the_tasks_own_name() {

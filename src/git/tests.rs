@@ -167,6 +167,15 @@ fn commit_files(
     .expect("commit")
 }
 
+/// Commits `files` on main, which the fixture's main worktree has checked
+/// out, and brings that checkout along.
+fn commit_on_main(repo: &Repository, files: &[(&str, Option<&str>)], message: &str) -> Oid {
+    let id = commit_files(repo, "main", "main", files, message);
+    repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
+        .expect("main's checkout follows");
+    id
+}
+
 /// Runs the git CLI in `cwd`; `None` when git is not installed.
 fn git_cli(cwd: &Path, args: &[&str]) -> Option<String> {
     let out = std::process::Command::new("git")
@@ -425,6 +434,40 @@ fn prepare_creates_a_worktree_from_the_base_branch() {
     // The main worktree is untouched.
     assert_eq!(repo.current_branch().expect("branch"), "main");
     assert!(!tmp.path().join("DEVELOP.md").exists());
+}
+
+#[test]
+fn prepare_applies_line_ending_filters_where_attributes_or_config_ask() {
+    let (tmp, git) = fixture();
+    write(tmp.path(), "deep/sub/.gitattributes", "*.txt eol=crlf\n");
+    write(tmp.path(), "deep/sub/a.txt", "one\ntwo\n");
+    write(tmp.path(), "plain.txt", "one\ntwo\n");
+    commit_everything(&git, "attributes deep down");
+    let repo = Repo::discover(tmp.path()).expect("discover");
+    let dir = wt_dir(&tmp, "attrs");
+    repo.prepare_worktree(&prep("attrs", &dir, "main", Known::Creating))
+        .expect("prepare");
+    assert_eq!(
+        fs::read(dir.join("deep/sub/a.txt")).expect("a"),
+        b"one\r\ntwo\r\n"
+    );
+    assert_eq!(
+        fs::read(dir.join("plain.txt")).expect("plain"),
+        b"one\ntwo\n"
+    );
+    assert_eq!(repo.is_dirty(&dir).expect("dirty"), 0);
+
+    git.config()
+        .expect("config")
+        .set_str("core.autocrlf", "true")
+        .expect("autocrlf");
+    let dir = wt_dir(&tmp, "crlf");
+    repo.prepare_worktree(&prep("crlf", &dir, "main", Known::Creating))
+        .expect("prepare");
+    assert_eq!(
+        fs::read(dir.join("plain.txt")).expect("plain"),
+        b"one\r\ntwo\r\n"
+    );
 }
 
 #[test]

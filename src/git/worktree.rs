@@ -8,6 +8,7 @@ use git2::build::CheckoutBuilder;
 use git2::{BranchType, ErrorClass, ErrorCode, Repository, WorktreeLockStatus};
 
 use super::error::{git_err, io_err};
+use super::filters;
 use super::{canonical, count_changes, GitError, Repo, BRANCH_PREFIX};
 
 /// A worktree ready for a task's agent.
@@ -372,16 +373,9 @@ impl Repo {
             return Ok(Some(Checkout::Main(self.root.clone())));
         }
         for name in self.registrations_on(refname, None)? {
-            let Ok(worktree) = repo.find_worktree(&name) else {
+            let Some(worktree) = prune_if_stale(repo, &name)? else {
                 continue;
             };
-            if worktree.is_prunable(None).unwrap_or(false) {
-                worktree
-                    .prune(None)
-                    .map_err(git_err(format!("pruning stale worktree record {name}")))?;
-                tracing::info!(name, "pruned stale worktree record");
-                continue;
-            }
             // Live, or locked with its directory gone (on removable media,
             // say): git counts both as having the branch checked out.
             let path: PathBuf = worktree.path().components().collect();
@@ -436,15 +430,7 @@ impl Repo {
         name: Option<&str>,
     ) -> Result<(), GitError> {
         for name in self.registrations_on(refname, name)? {
-            let Ok(worktree) = repo.find_worktree(&name) else {
-                continue;
-            };
-            if worktree.is_prunable(None).unwrap_or(false) {
-                worktree
-                    .prune(None)
-                    .map_err(git_err(format!("pruning stale worktree record {name}")))?;
-                tracing::info!(name, "pruned stale worktree record");
-            }
+            prune_if_stale(repo, &name)?;
         }
         Ok(())
     }
@@ -540,8 +526,29 @@ impl Repo {
         write(&admin.join("HEAD"), &[b"ref: ", refname.as_bytes(), b"\n"])?;
 
         let worktree = Repository::open(dir)?;
-        worktree.checkout_head(Some(&mut CheckoutBuilder::new()))
+        let mut checkout = CheckoutBuilder::new();
+        let tree = worktree.head()?.peel_to_tree()?;
+        if filters::cannot_apply(&worktree, &self.common_dir, &tree) {
+            checkout.disable_filters(true);
+        }
+        worktree.checkout_head(Some(&mut checkout))
     }
+}
+
+/// The registration `name`, unless it is missing or was stale (its
+/// directory gone, not locked) and has just been pruned.
+fn prune_if_stale(repo: &Repository, name: &str) -> Result<Option<git2::Worktree>, GitError> {
+    let Ok(worktree) = repo.find_worktree(name) else {
+        return Ok(None);
+    };
+    if !worktree.is_prunable(None).unwrap_or(false) {
+        return Ok(Some(worktree));
+    }
+    worktree
+        .prune(None)
+        .map_err(git_err(format!("pruning stale worktree record {name}")))?;
+    tracing::info!(name, "pruned stale worktree record");
+    Ok(None)
 }
 
 /// A libgit2 OS-class error for a failed filesystem step.

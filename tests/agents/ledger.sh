@@ -10,5 +10,6 @@ while [ "$i" -lt "$secs" ]; do
     sleep 1
     i=$((i + 1))
 done
-echo "${ORCH_TASK_ID:-task}" > "ledger-done.txt"
+# One file per task: tasks that depend on each other merge their work.
+echo "${ORCH_TASK_ID:-task}" > "done-${ORCH_TASK_ID:-task}.txt"
 echo done

@@ -96,18 +96,14 @@ fn a_conflict_is_found_in_memory_and_touches_nothing() {
         &[("README.md", Some("t\n")), ("src/lib.rs", Some("// t\n"))],
         "t",
     );
-    commit_files(
+    commit_on_main(
         &git,
-        "main",
-        "main",
         &[
             ("README.md", Some("main\n")),
             ("src/lib.rs", Some("// main\n")),
         ],
         "main",
     );
-    git.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
-        .expect("checkout");
     let files_before = snapshot(tmp.path());
     let main_before = tip(&git, "main");
     let outcome = repo.merge(&request("t", "main")).expect("merge");
@@ -335,18 +331,14 @@ fn a_custom_merge_driver_is_reported_as_a_conflict() {
         ],
         "t",
     );
-    commit_files(
+    commit_on_main(
         &git,
-        "main",
-        "main",
         &[
             ("data.dat", Some("one\ntwo\nthree\nfour\nFIVE\n")),
             ("list.txt", Some("x\nmain\n")),
         ],
         "main",
     );
-    git.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
-        .expect("checkout");
     // Text merging would take both edits; orch does not run the driver.
     assert_eq!(
         repo.merge(&request("t", "main")).expect("merge"),

@@ -48,7 +48,12 @@ fn a_half_made_worktree_is_dirty_to_an_unknown_caller_and_remade_when_recorded()
 
 #[test]
 fn half_written_registrations_are_replaced_under_the_same_name() {
-    for leave in ["dir without gitdir", "registration only", "empty dir"] {
+    for leave in [
+        "dir without gitdir",
+        "registration only",
+        "empty dir",
+        "empty .git file",
+    ] {
         let (tmp, git) = fixture();
         let repo = Repo::discover(tmp.path()).expect("discover");
         let dir = wt_dir(&tmp, "t");
@@ -65,6 +70,11 @@ fn half_written_registrations_are_replaced_under_the_same_name() {
                 .expect(".git");
             }
             "registration only" => {}
+            // Killed between creating `.git` and writing it.
+            "empty .git file" => {
+                fs::create_dir_all(&dir).expect("dir");
+                fs::write(dir.join(".git"), "").expect(".git");
+            }
             _ => fs::create_dir_all(&dir).expect("dir"),
         }
         let wt = repo

@@ -189,13 +189,7 @@ fn a_fresh_start_keeps_the_old_work_committed_on_a_backup() {
     write(&dir, "README.md", "half-done edit\n");
     write(&dir, "new.txt", "never committed\n");
     // The base moved on meanwhile.
-    commit_files(
-        &git,
-        "main",
-        "main",
-        &[("later.txt", Some("later\n"))],
-        "main moves on",
-    );
+    commit_on_main(&git, &[("later.txt", Some("later\n"))], "main moves on");
 
     let wt = repo
         .prepare_worktree(&with_mode("t", &dir, Known::Ready, StartMode::Fresh))
@@ -235,18 +229,14 @@ fn conflicting_with_main(tmp: &TempDir, git: &Repository, repo: &Repo) -> PathBu
         .expect("create");
     write(&dir, "README.md", "hello from t\n");
     repo.commit_all(&dir, "t edits the readme").expect("commit");
-    commit_files(
+    commit_on_main(
         git,
-        "main",
-        "main",
         &[
             ("README.md", Some("hello from main\n")),
             ("main.txt", Some("m\n")),
         ],
         "main edits it too",
     );
-    git.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
-        .expect("main's checkout follows");
     dir
 }
 
