@@ -236,7 +236,7 @@ fn dependencies_that_conflict_keep_the_dependent_from_starting() {
 #[test]
 fn a_conflict_with_the_base_changes_nothing_and_a_resolve_attempt_fixes_it() {
     let plan = format!(
-        "{AGENTS}[[tasks]]\nid = \"t\"\nagent = \"sh\"\nprompt = \"{} README.md from-task\"\n",
+        "{AGENTS}[[tasks]]\nid = \"t\"\nagent = \"sh\"\nprompt = \"{} README.md from-task '{{conflicts}}'\"\n",
         agent("resolver.sh")
     );
     let repo = TestRepo::new();

@@ -84,7 +84,7 @@ pub enum Sub {
         #[arg(long)]
         json: bool,
     },
-    /// Task worktrees: list them (and leftovers), or remove finished ones.
+    /// Task worktrees: merge a done one, list them (and leftovers), or remove finished ones.
     Worktree {
         #[command(subcommand)]
         action: WorktreeCmd,
@@ -146,7 +146,6 @@ pub enum WorktreeCmd {
     /// merge commit). Exit 0 merged, 1 conflict or waiting, 3 waiting for
     /// the merge's approval.
     Merge { task: String },
-    /// Every task worktree with its task's state, head and whether it is dirty.
     /// Every task worktree with its task's state, head and whether it is
     /// dirty, then the worktrees and orch branches state.db has no record of.
     List {

@@ -73,19 +73,21 @@ impl Repo {
                 .commit(None, &sig, &sig, &message, &tree, &[&base_tip, &task_tip])
                 .map_err(git_err(ctx()))?;
 
-            let checkout = match self.checkout_of(&repo, &base_ref)? {
+            if let Some(reason) = self.operation_on(&req.base) {
+                return Ok(MergeOutcome::Busy { reason });
+            }
+            let checkout = match self.checkout_of_users(&repo, &base_ref)? {
                 None => None,
                 Some(Checkout::Main(path) | Checkout::Linked(path)) => Some(path),
                 Some(Checkout::LockedMissing { name, path }) => {
-                    return Err(GitError::msg(
-                        ctx(),
-                        &format!(
-                            "{} is checked out in the locked worktree {name} at {}, whose directory is missing: \
-                             unlock and prune it (or bring it back) first",
+                    return Ok(MergeOutcome::Busy {
+                        reason: format!(
+                            "{} is checked out in the worktree {name} at {}, whose directory is missing: \
+                             bring it back (or `git worktree prune` it)",
                             req.base,
                             path.display()
                         ),
-                    ))
+                    })
                 }
             };
             if let Some(path) = &checkout {

@@ -98,6 +98,9 @@ pub enum MergeOutcome {
     /// The base branch is checked out and the user's changes to these files
     /// are in the way; nothing touched.
     LocalChanges { files: Vec<String> },
+    /// The base cannot move now (a rebase of it under way, its checkout's
+    /// directory missing); nothing was touched.
+    Busy { reason: String },
 }
 
 impl Workspace for Repo {

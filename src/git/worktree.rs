@@ -369,11 +369,36 @@ impl Repo {
         repo: &Repository,
         refname: &str,
     ) -> Result<Option<Checkout>, GitError> {
+        self.find_checkout(repo, refname, true)
+    }
+
+    /// As [`Repo::checkout_of`] for a branch that is not orch's (the base):
+    /// a registration whose directory is gone is the user's (a drive not
+    /// mounted, say) and is reported, never pruned.
+    pub(super) fn checkout_of_users(
+        &self,
+        repo: &Repository,
+        refname: &str,
+    ) -> Result<Option<Checkout>, GitError> {
+        self.find_checkout(repo, refname, false)
+    }
+
+    fn find_checkout(
+        &self,
+        repo: &Repository,
+        refname: &str,
+        prune: bool,
+    ) -> Result<Option<Checkout>, GitError> {
         if symbolic_head(repo).as_deref() == Some(refname) {
             return Ok(Some(Checkout::Main(self.root.clone())));
         }
         for name in self.registrations_on(refname, None)? {
-            let Some(worktree) = prune_if_stale(repo, &name)? else {
+            let found = if prune {
+                prune_if_stale(repo, &name)?
+            } else {
+                repo.find_worktree(&name).ok()
+            };
+            let Some(worktree) = found else {
                 continue;
             };
             // Live, or locked with its directory gone (on removable media,
@@ -386,6 +411,44 @@ impl Repo {
             }));
         }
         Ok(None)
+    }
+
+    /// A rebase or a bisect of `branch` under way in the main worktree or a
+    /// linked one (HEAD detached meanwhile): what would break if the
+    /// branch moved under it. Said as a sentence.
+    pub(super) fn operation_on(&self, branch: &str) -> Option<String> {
+        let refname = format!("refs/heads/{branch}");
+        let mut admins = vec![(self.common_dir.clone(), self.root.clone())];
+        if let Ok(entries) = fs::read_dir(self.common_dir.join("worktrees")) {
+            for entry in entries.flatten() {
+                let admin = entry.path();
+                let path = fs::read_to_string(admin.join("gitdir"))
+                    .ok()
+                    .and_then(|g| PathBuf::from(g.trim()).parent().map(Path::to_path_buf))
+                    .unwrap_or_else(|| admin.clone());
+                admins.push((admin, path));
+            }
+        }
+        let says = |file: PathBuf, wanted: &str| {
+            fs::read_to_string(file).is_ok_and(|text| text.trim() == wanted)
+        };
+        for (admin, path) in admins {
+            for dir in ["rebase-merge", "rebase-apply"] {
+                if says(admin.join(dir).join("head-name"), &refname) {
+                    return Some(format!(
+                        "a rebase of {branch} is under way at {}",
+                        path.display()
+                    ));
+                }
+            }
+            if says(admin.join("BISECT_START"), branch) {
+                return Some(format!(
+                    "a bisect started from {branch} is under way at {}",
+                    path.display()
+                ));
+            }
+        }
+        None
     }
 
     /// A registration name for the task's worktree that is not taken,

@@ -136,6 +136,25 @@ impl Core {
                 .tasks
                 .get(id)
                 .is_some_and(|t| t.merge_state == MergeState::Merged);
+            let started: Vec<String> = self
+                .defs
+                .plan()
+                .dependents(id)
+                .iter()
+                .filter(|d| {
+                    self.tasks
+                        .get(d)
+                        .is_some_and(|t| t.attempts > 0 || t.state == TaskState::Done)
+                })
+                .cloned()
+                .collect();
+            if !started.is_empty() {
+                return Ok(Err(ActionError::Refused(format!(
+                    "task {id}'s dependents {} started from its work: retry them fresh first, \
+                     so nothing is built on the branch a fresh start sets aside",
+                    started.join(", ")
+                ))));
+            }
             if merged || self.merging.as_deref() == Some(id) {
                 return Ok(Err(ActionError::Refused(format!(
                     "task {id} is {} onto {}: its work is part of the base",

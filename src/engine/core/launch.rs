@@ -76,7 +76,16 @@ impl Core {
             task: id.to_string(),
             dir: self.paths.worktree(id),
             base: self.base_branch.clone(),
-            deps: self.defs.plan().dependencies(id).to_vec(),
+            // A skipped dependency's branch holds work nobody accepted
+            // (or none): it is not built on.
+            deps: self
+                .defs
+                .plan()
+                .dependencies(id)
+                .iter()
+                .filter(|dep| !self.tasks.get(dep).is_some_and(|t| t.skipped))
+                .cloned()
+                .collect(),
             known: self.worktrees.get(id).copied().unwrap_or(Known::No),
             mode,
             include: self.defs.config().project.worktree_include.clone(),
@@ -118,11 +127,15 @@ impl Core {
             self.note(id, "worktree", note.clone());
         }
         if live.mode != StartMode::Continue {
-            // Done with: a crash from here on continues in this worktree.
             if let Some(mut row) = self.tasks.get(id).cloned() {
-                row.next_start = StartMode::Continue;
                 if live.mode == StartMode::Resolve {
+                    // Still resolving until an attempt commits the merge:
+                    // a retry (or a crash) starts as a resolve again, in
+                    // the worktree as it is.
                     row.conflicts = worktree.conflicts.clone();
+                } else {
+                    // Done with: a crash from here on continues here.
+                    row.next_start = StartMode::Continue;
                 }
                 self.persist(Write::Task(row.clone()));
                 self.tasks.put(row);
@@ -156,6 +169,7 @@ impl Core {
             Err(cause) => return self.fail_attempt(id, live.row, cause, false),
         };
         let mut env = vec![
+            ("ORCH_CONFLICTS".to_string(), worktree.conflicts.join("\n")),
             ("ORCH_TASK_ID".to_string(), id.to_string()),
             ("ORCH_ATTEMPT".to_string(), attempt.to_string()),
             ("ORCH_WORKTREE".to_string(), path_str.clone()),
@@ -356,8 +370,8 @@ fn resolve_prompt(prompt: &str, base: &str, conflicts: &str) -> String {
     }
     format!(
         "{prompt}\n\nMerging {base} into this branch conflicted in: {conflicts}. \
-         The conflict markers are in place in those files. Resolve each conflict so that both \
-         sides' changes survive, remove every marker, and finish; orch commits the merge and \
-         tries it again."
+         The conflict markers are in place in those files. Resolve each conflict so that the \
+         changes of both sides survive, remove every marker, and finish; orch commits the merge \
+         and tries it again."
     )
 }

@@ -138,10 +138,27 @@ impl Core {
     /// reason to wait. Dependencies that are never merged, or were
     /// skipped, are not waited for.
     fn unmerged_dependency(&self, id: &str) -> Option<String> {
+        self.unmerged_dependency_of(id, 0)
+    }
+
+    /// See [`Core::unmerged_dependency`]. A `never` dependency's branch is
+    /// in the task's branch with its own dependencies' work, so those are
+    /// waited for in its place (`depth` bounds the walk; the plan has no
+    /// cycles).
+    fn unmerged_dependency_of(&self, id: &str, depth: usize) -> Option<String> {
+        if depth > self.defs.order().len() {
+            return None;
+        }
         self.defs.plan().dependencies(id).iter().find_map(|dep| {
             let row = self.tasks.get(dep)?;
-            let never = self.merge_mode(dep) == MergeMode::Never;
-            let landed = row.merge_state == MergeState::Merged || row.skipped || never;
+            if row.skipped {
+                // Left out of the start (see `launch`): nothing of it is here.
+                return None;
+            }
+            if self.merge_mode(dep) == MergeMode::Never {
+                return self.unmerged_dependency_of(dep, depth + 1);
+            }
+            let landed = row.merge_state == MergeState::Merged;
             (!landed).then(|| {
                 let how = match self.merge_mode(dep) {
                     MergeMode::Manual if row.merge_state == MergeState::Unmerged => {
@@ -207,8 +224,13 @@ impl Core {
             detail: None,
         };
         match result {
-            Ok(MergeOutcome::Merged { commit } | MergeOutcome::AlreadyMerged { commit }) => {
-                history.outcome = "merged".into();
+            Ok(outcome @ (MergeOutcome::Merged { .. } | MergeOutcome::AlreadyMerged { .. })) => {
+                let (commit, already) = match outcome {
+                    MergeOutcome::Merged { commit } => (commit, false),
+                    MergeOutcome::AlreadyMerged { commit } => (commit, true),
+                    _ => unreachable!("matched above"),
+                };
+                history.outcome = if already { "already_merged" } else { "merged" }.into();
                 history.commit_id = Some(commit.clone());
                 let short: String = commit.chars().take(10).collect();
                 self.set_merge(
@@ -238,11 +260,20 @@ impl Core {
                 });
                 self.persist(Write::Merge(history));
             }
-            Ok(MergeOutcome::LocalChanges { files }) => {
-                let why = format!(
-                    "local changes in {} on {base}; merging when they are committed or gone",
-                    files.join(", ")
-                );
+            Ok(held @ (MergeOutcome::LocalChanges { .. } | MergeOutcome::Busy { .. })) => {
+                let (why, files) = match held {
+                    MergeOutcome::LocalChanges { files } => (
+                        format!(
+                            "local changes in {} on {base}; merging when they are committed or gone",
+                            files.join(", ")
+                        ),
+                        files,
+                    ),
+                    MergeOutcome::Busy { reason } => {
+                        (format!("{reason}; merging when it is over"), Vec::new())
+                    }
+                    _ => unreachable!("matched above"),
+                };
                 self.merge_retry
                     .insert(id.to_string(), self.now.mono + LOCAL_CHANGES_RETRY);
                 // Said once, not at every retry.

@@ -98,6 +98,18 @@ impl Core {
                     Some(n) => format!("resumed: attempt {n} was interrupted"),
                     None => "resumed".to_string(),
                 })
+            } else if timed_out_gate
+                && stored
+                    .last_approvals
+                    .get(&task.id)
+                    .is_some_and(|a| a.gate == crate::store::Gate::BeforeMerge)
+            {
+                // The work is finished; only its merge was never decided.
+                row.state = TaskState::Done;
+                row.merge_state = crate::store::MergeState::Unmerged;
+                row.merge_approved = false;
+                row.cause = None;
+                Some("merge approval timed out in an earlier run; asking again".into())
             } else if timed_out_gate {
                 row.state = TaskState::Pending;
                 row.approved = false;

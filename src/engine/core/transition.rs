@@ -54,6 +54,7 @@ impl Core {
                 // `merge_wanted`, so the merge is tried again).
                 row.merge_note = None;
                 row.merge_commit = None;
+                row.next_start = crate::git::StartMode::Continue;
                 row.merge_approved = false;
                 row.pushed = false;
                 if !row.merge_wanted {

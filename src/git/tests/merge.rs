@@ -370,3 +370,58 @@ fn a_merged_branch_is_deleted_and_an_unmerged_one_kept() {
     assert!(repo.delete_branch_if_merged("t", "main").expect("merged"));
     assert!(git.find_branch("orch/t", git2::BranchType::Local).is_err());
 }
+
+#[test]
+fn a_users_worktree_whose_directory_is_gone_holds_the_merge_and_is_not_pruned() {
+    let (tmp, git) = fixture();
+    let repo = Repo::discover(tmp.path()).expect("discover");
+    let head = git.head().expect("head").peel_to_commit().expect("commit");
+    let develop = git.branch("develop", &head, false).expect("branch");
+    let elsewhere = tmp.path().join("develop-checkout");
+    let mut opts = WorktreeAddOptions::new();
+    opts.reference(Some(develop.get()));
+    git.worktree("develop", &elsewhere, Some(&opts))
+        .expect("worktree");
+    commit_files(&git, "orch/t", "develop", &[("t.txt", Some("t\n"))], "t");
+    // Like a drive that is not mounted right now.
+    let away = tmp.path().join("away");
+    fs::rename(&elsewhere, &away).expect("move away");
+    let before = tip(&git, "develop");
+
+    let outcome = repo.merge(&request("t", "develop")).expect("merge");
+    let MergeOutcome::Busy { reason } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert!(reason.contains("develop-checkout"), "{reason}");
+    assert_eq!(tip(&git, "develop"), before);
+    fs::rename(&away, &elsewhere).expect("back");
+    assert!(
+        git_cli(&elsewhere, &["status", "--porcelain"]).is_some(),
+        "the user's worktree still works"
+    );
+}
+
+#[test]
+fn a_rebase_of_the_base_under_way_holds_the_merge() {
+    let (tmp, git) = fixture();
+    let repo = Repo::discover(tmp.path()).expect("discover");
+    commit_files(&git, "orch/t", "main", &[("t.txt", Some("t\n"))], "t");
+    // What `git rebase` leaves while it stops on a conflict.
+    let state = tmp.path().join(".git/rebase-merge");
+    fs::create_dir_all(&state).expect("state");
+    fs::write(state.join("head-name"), "refs/heads/main\n").expect("head-name");
+    let before = tip(&git, "main");
+
+    let outcome = repo.merge(&request("t", "main")).expect("merge");
+    let MergeOutcome::Busy { reason } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert!(reason.contains("rebase of main"), "{reason}");
+    assert_eq!(tip(&git, "main"), before);
+    fs::remove_dir_all(&state).expect("rebase over");
+    let outcome = repo.merge(&request("t", "main")).expect("merge");
+    assert!(
+        matches!(outcome, MergeOutcome::Merged { .. }),
+        "{outcome:?}"
+    );
+}

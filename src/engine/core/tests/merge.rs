@@ -262,9 +262,14 @@ fn a_conflict_blocks_auto_dependents_and_a_resolve_attempt_gets_the_files() {
     });
     let spawn = h.spawns().pop().expect("spawned");
     assert_eq!(spawn.command[2], "make a; fix src/lib.rs");
-    assert_eq!(h.row("a").next_start, StartMode::Continue);
+    assert_eq!(
+        h.row("a").next_start,
+        StartMode::Resolve,
+        "until the merge is made"
+    );
     h.run_jobs();
     h.succeed("a");
+    assert_eq!(h.row("a").next_start, StartMode::Continue);
     assert_eq!(h.merges(), vec!["a".to_string()], "tried again");
     h.merged("a", merged_as("m1"));
     assert_eq!(h.state("b"), TaskState::Running, "unblocked by the merge");
@@ -490,4 +495,143 @@ fn a_one_shot_run_starts_nothing_and_ends_after_its_request() {
     h.merged("t", merged_as("m1"));
     assert!(h.core.outcome().is_some());
     assert_eq!(h.state("q"), TaskState::Queued);
+}
+
+#[test]
+fn a_skipped_dependency_is_not_built_on_nor_waited_for() {
+    let mut h = start(&chain("auto"));
+    let attempt = h.attempt("a");
+    h.input(Input::WorktreeReady {
+        task: "a".into(),
+        attempt,
+        result: Err("disk full".into()),
+    });
+    assert_eq!(h.state("a"), TaskState::NeedsReview);
+    h.request(Request::Skip {
+        task: "a".into(),
+        reason: None,
+    })
+    .expect("skip");
+    assert_eq!(h.state("b"), TaskState::Running);
+    assert!(h.prepare_of("b").expect("b starts").deps.is_empty());
+    h.run_jobs();
+    h.succeed("b");
+    assert_eq!(h.merges(), vec!["b".to_string()]);
+}
+
+#[test]
+fn a_never_dependency_waits_for_what_it_was_built_on() {
+    let text = plan(
+        "[[tasks]]\nid = \"a\"\nagent = \"sh\"\nprompt = \"x\"\nmerge = \"manual\"\n\
+         [[tasks]]\nid = \"b\"\nagent = \"sh\"\nprompt = \"x\"\nmerge = \"never\"\ndepends_on = [\"a\"]\n\
+         [[tasks]]\nid = \"c\"\nagent = \"sh\"\nprompt = \"x\"\nmerge = \"auto\"\ndepends_on = [\"b\"]\n",
+    );
+    let mut h = start(&text);
+    h.run_jobs();
+    h.succeed("a");
+    h.succeed("b");
+    h.succeed("c");
+    assert!(
+        h.merges().is_empty(),
+        "a's work is in c and a is not merged"
+    );
+    let note = h.row("c").merge_note.clone().unwrap_or_default();
+    assert!(note.contains("dependency a"), "{note}");
+    h.request(Request::Merge { task: "a".into() })
+        .expect("merge a");
+    h.merged("a", merged_as("m1"));
+    assert_eq!(h.merges(), vec!["c".to_string()]);
+}
+
+#[test]
+fn a_fresh_retry_is_refused_once_dependents_built_on_the_work() {
+    let mut h = start(&chain("manual"));
+    h.run_jobs();
+    h.succeed("a");
+    assert_eq!(h.state("b"), TaskState::Running);
+    assert!(matches!(
+        h.request(Request::Retry { task: "a".into(), fresh: true }),
+        Err(ActionError::Refused(why)) if why.contains("dependents b")
+    ));
+}
+
+#[test]
+fn a_failed_resolve_attempt_is_retried_as_a_resolve() {
+    let mut h = start(&one_task("merge = \"auto\"\nretries = 1\n"));
+    h.run_jobs();
+    h.succeed("t");
+    h.merged(
+        "t",
+        MergeOutcome::Conflict {
+            files: vec!["a.txt".into()],
+        },
+    );
+    h.request(Request::Resolve { task: "t".into() })
+        .expect("resolve");
+    let attempt = h.attempt("t");
+    let mut wt = worktree("t");
+    wt.conflicts = vec!["a.txt".into()];
+    h.input(Input::WorktreeReady {
+        task: "t".into(),
+        attempt,
+        result: Ok(wt.clone()),
+    });
+    h.run_jobs();
+    h.exit("t", 1);
+    assert_eq!(h.state("t"), TaskState::Retrying);
+    h.advance(60_000);
+    assert_eq!(h.prepare_of("t").map(|p| p.mode), Some(StartMode::Resolve));
+    let attempt = h.attempt("t");
+    h.input(Input::WorktreeReady {
+        task: "t".into(),
+        attempt,
+        result: Ok(wt),
+    });
+    let prompt = h.spawns().pop().expect("spawned").command[2].clone();
+    assert!(prompt.contains("conflicted in: a.txt"), "{prompt}");
+    h.run_jobs();
+    h.succeed("t");
+    assert_eq!(h.row("t").next_start, StartMode::Continue);
+}
+
+#[test]
+fn a_base_that_cannot_move_now_waits_and_says_why() {
+    let mut h = start(&one_task("merge = \"auto\"\n"));
+    h.run_jobs();
+    h.succeed("t");
+    h.merged(
+        "t",
+        MergeOutcome::Busy {
+            reason: "a rebase of main is under way at /repo".into(),
+        },
+    );
+    assert_eq!(h.merge_state("t"), MergeState::Waiting);
+    let note = h.row("t").merge_note.clone().unwrap_or_default();
+    assert!(note.contains("rebase of main"), "{note}");
+    h.advance(2_500);
+    assert_eq!(h.merges(), vec!["t".to_string()]);
+}
+
+#[test]
+fn a_merge_gate_that_timed_out_asks_again_without_rerunning_the_agent() {
+    let mut stored = Stored::default();
+    let mut row = stored_task("t", TaskState::Rejected, 1);
+    row.cause = Some("merge approval timed out".into());
+    stored.tasks.push(row);
+    stored.last_approvals.insert(
+        "t".into(),
+        ApprovalRow {
+            task_id: "t".into(),
+            gate: Gate::BeforeMerge,
+            decision: Verdict::Rejected,
+            by: "timeout".into(),
+            reason: Some("approval timed out".into()),
+            at: STORED_AT,
+        },
+    );
+    let text = one_task("merge = \"auto\"\napproval = \"before_merge\"\n");
+    let h = start_with(&text, stored, options(), &[]);
+    assert_eq!(h.state("t"), TaskState::Done);
+    assert_eq!(h.merge_state("t"), MergeState::AwaitingApproval);
+    assert!(h.prepare_of("t").is_none(), "the agent does not run again");
 }
