@@ -314,3 +314,34 @@ fn the_diff_view_follows_a_working_agent_and_the_pager_gets_the_patch() {
     let screen = tmux.wait_for("ORCH-EXIT=");
     assert!(screen.contains("ORCH-EXIT=0"), "{screen}");
 }
+
+#[test]
+fn a_done_task_is_merged_from_the_control_room_and_the_merge_gate_is_in_the_queue() {
+    let repo = TestRepo::new();
+    repo.write_config(&format!(
+        "[agents.sh]\ncommand = [\"sh\", \"-c\", \"{{prompt}}\"]\n\
+         [[tasks]]\nid = \"gated\"\nagent = \"sh\"\nprompt = \"{} 1 0.05\"\napproval = \"before_merge\"\n",
+        agent("worker.sh")
+    ));
+    let tmux = Tmux::start("merge", repo.path(), common::ORCH);
+    tmux.wait_for("merge  gated");
+    tmux.wait_for("merge?");
+    // Approve the merge gate from the queue, then merge with `m`.
+    tmux.keys(&["3"]);
+    tmux.keys(&["a"]);
+    tmux.wait_for("unmerged");
+    tmux.keys(&["1"]);
+    tmux.keys(&["m"]);
+    tmux.wait_for("Merge orch/gated into main?");
+    tmux.keys(&["y"]);
+    tmux.wait_for("merged onto main");
+    let log = repo.git(&["log", "-1", "--format=%s", "main"]);
+    assert_eq!(log.trim(), "Merge orch/gated: gated");
+    assert!(
+        repo.path().join("notes-gated.md").exists(),
+        "on main's checkout"
+    );
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("ORCH-EXIT=");
+    assert!(screen.contains("ORCH-EXIT=0"), "{screen}");
+}

@@ -434,6 +434,19 @@ impl Repo {
             repo.diff_tree_to_workdir_with_index(Some(&old_tree), Some(&mut opts))
         } else {
             let new_tree = tip.tree().map_err(git_err(ctx.clone()))?;
+            // libgit2 walks every entry of both trees; the paths that
+            // differ, found by skipping identical subtrees (as git does),
+            // limit its walk to them.
+            let mut changed = Vec::new();
+            changed_paths(&repo, Some(&old_tree), Some(&new_tree), "", &mut changed)
+                .map_err(git_err(ctx.clone()))?;
+            if changed.is_empty() {
+                return Ok(TaskDiff { files: Vec::new() });
+            }
+            for path in &changed {
+                opts.pathspec(path);
+            }
+            opts.disable_pathspec_match(true);
             repo.diff_tree_to_tree(Some(&old_tree), Some(&new_tree), Some(&mut opts))
         }
         .map_err(git_err(ctx.clone()))?;
@@ -455,6 +468,55 @@ impl Repo {
         let config = repo.config().ok()?;
         config.get_string("core.pager").ok()
     }
+}
+
+/// The paths of the files that differ between `old` and `new` (either may
+/// be missing: everything on the other side differs), under `prefix`.
+/// Subtrees with the same id on both sides are skipped without reading.
+fn changed_paths(
+    repo: &git2::Repository,
+    old: Option<&git2::Tree<'_>>,
+    new: Option<&git2::Tree<'_>>,
+    prefix: &str,
+    out: &mut Vec<String>,
+) -> Result<(), git2::Error> {
+    use std::collections::BTreeMap;
+    let mut entries: BTreeMap<Vec<u8>, [Option<(git2::Oid, i32)>; 2]> = BTreeMap::new();
+    for (side, tree) in [old, new].into_iter().enumerate() {
+        for entry in tree.into_iter().flat_map(|t| t.iter()) {
+            let slot = entries.entry(entry.name_bytes().to_vec()).or_default();
+            slot[side] = Some((entry.id(), entry.filemode()));
+        }
+    }
+    const TREE: i32 = 0o040000;
+    for (name, [a, b]) in entries {
+        if a == b {
+            continue;
+        }
+        let path = format!("{prefix}{}", String::from_utf8_lossy(&name));
+        let subtree =
+            |side: Option<(git2::Oid, i32)>| -> Result<Option<git2::Tree<'_>>, git2::Error> {
+                match side {
+                    Some((id, mode)) if mode == TREE => repo.find_tree(id).map(Some),
+                    _ => Ok(None),
+                }
+            };
+        let (old_sub, new_sub) = (subtree(a)?, subtree(b)?);
+        let files_differ = a.is_some_and(|(_, m)| m != TREE) || b.is_some_and(|(_, m)| m != TREE);
+        if files_differ {
+            out.push(path.clone());
+        }
+        if old_sub.is_some() || new_sub.is_some() {
+            changed_paths(
+                repo,
+                old_sub.as_ref(),
+                new_sub.as_ref(),
+                &format!("{path}/"),
+                out,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// The file of delta `i`, or `None` for an entry that is no change.

@@ -615,6 +615,14 @@ impl App {
         self.flash = Some((message.into(), Instant::now()));
     }
 
+    /// Flash `message` unless a flash newer than `since` is up.
+    pub fn flash_unless_newer(&mut self, message: impl Into<String>, since: Instant) {
+        if self.flash.as_ref().is_some_and(|(_, at)| *at > since) {
+            return;
+        }
+        self.flash(message);
+    }
+
     /// The flash message, if still fresh at `now`.
     pub fn current_flash(&self, now: Instant) -> Option<&str> {
         self.flash

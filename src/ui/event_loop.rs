@@ -414,6 +414,9 @@ enum Answer {
     Acted {
         done: String,
         result: Result<(), ActionError>,
+        /// When it was asked: a flash the engine's events put up since
+        /// (a merge that already landed) is newer news and stays.
+        asked: Instant,
     },
     Snapshot(Snapshot),
 }
@@ -494,6 +497,7 @@ async fn ask(handle: &EngineHandle, request: Request) -> Option<Answer> {
         Request::Snapshot => return handle.snapshot().await.map(Answer::Snapshot),
     };
     let done = action.done();
+    let asked = Instant::now();
     let request = match action {
         EngineAction::Approve(task) => EngineRequest::Approve { task, reason: None },
         EngineAction::Reject { task, reason } => EngineRequest::Reject {
@@ -508,13 +512,21 @@ async fn ask(handle: &EngineHandle, request: Request) -> Option<Answer> {
         EngineAction::Resolve(task) => EngineRequest::Resolve { task },
     };
     let result = handle.ask(Actor::User(by), request).await;
-    Some(Answer::Acted { done, result })
+    Some(Answer::Acted {
+        done,
+        result,
+        asked,
+    })
 }
 
 fn on_answer(app: &mut App, answer: Answer, link: &EngineLink, agents: &AgentRegistry) {
     match answer {
-        Answer::Acted { done, result } => match result {
-            Ok(()) => app.flash(done),
+        Answer::Acted {
+            done,
+            result,
+            asked,
+        } => match result {
+            Ok(()) => app.flash_unless_newer(done, asked),
             // Refused (wrong state, unknown task) or not saved: say why.
             Err(err) => app.flash(err.to_string()),
         },
@@ -824,6 +836,7 @@ mod tests {
                 Some(Answer::Acted {
                     done: action.done(),
                     result,
+                    asked: Instant::now(),
                 })
             }
         });
