@@ -454,10 +454,35 @@ impl Repo {
         find.renames(true).for_untracked(true);
         diff.find_similar(Some(&mut find))
             .map_err(git_err(format!("{ctx}: finding renames")))?;
-        let files = (0..diff.deltas().len())
+        let mut files = (0..diff.deltas().len())
             .filter_map(|i| file_of(&diff, i).transpose())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(git_err(ctx))?;
+            .map_err(git_err(ctx.clone()))?;
+        // A conflicted file's delta has no content: its patch is the merge
+        // base's blob against the file as it is, markers and all.
+        if let Some(dir) = on_disk {
+            for file in files.iter_mut().filter(|f| f.status == 'U') {
+                let old = old_tree
+                    .get_path(Path::new(&file.path))
+                    .ok()
+                    .and_then(|entry| repo.find_blob(entry.id()).ok());
+                let bytes = std::fs::read(dir.join(&file.path)).unwrap_or_default();
+                let mut opts = DiffOptions::new();
+                opts.id_abbrev(7);
+                let path = Path::new(&file.path);
+                let old_bytes = old.as_ref().map_or(&[][..], |b| b.content());
+                let mut patch =
+                    Patch::from_buffers(old_bytes, Some(path), &bytes, Some(path), Some(&mut opts))
+                        .map_err(git_err(ctx.clone()))?;
+                let (_, added, removed) = patch.line_stats().map_err(git_err(ctx.clone()))?;
+                let buf = patch.to_buf().map_err(git_err(ctx.clone()))?;
+                file.added = added;
+                file.removed = removed;
+                file.new_bytes = bytes.len() as u64;
+                file.old_bytes = old.as_ref().map_or(0, |b| b.size() as u64);
+                file.patch = String::from_utf8_lossy(&buf).into_owned();
+            }
+        }
         Ok(TaskDiff { files })
     }
 
@@ -531,9 +556,10 @@ fn file_of(diff: &git2::Diff<'_>, i: usize) -> Result<Option<DiffFile>, git2::Er
         Delta::Modified => 'M',
         Delta::Renamed => 'R',
         Delta::Typechange => 'T',
-        Delta::Unmodified | Delta::Ignored | Delta::Unreadable | Delta::Conflicted => {
-            return Ok(None)
-        }
+        // A file left conflicting (a resolve attempt's): its markers are
+        // the change to see.
+        Delta::Conflicted => 'U',
+        Delta::Unmodified | Delta::Ignored | Delta::Unreadable => return Ok(None),
     };
     let path_of = |file: git2::DiffFile<'_>| {
         file.path_bytes()
@@ -856,5 +882,28 @@ mod tests {
         );
         assert_eq!(summary_line(1, 1, 0), "1 file changed, 1 insertion(+)");
         assert_eq!(summary_line(2, 0, 3), "2 files changed, 3 deletions(-)");
+    }
+
+    #[test]
+    fn a_file_left_conflicting_shows_its_markers() {
+        let (tmp, repo) = fixture();
+        let dir = worktree(&tmp, &repo, "x");
+        write(&dir, "README.md", "from the task\n");
+        commit_all(&dir, "task");
+        write(tmp.path(), "README.md", "from main\n");
+        commit_all(tmp.path(), "main moves on");
+        // What a resolve start leaves: a merge stopped on a conflict.
+        let _ = Command::new("git")
+            .args(["merge", "-q", "main"])
+            .current_dir(&dir)
+            .output()
+            .expect("git merge");
+        let ours = Repo::discover(tmp.path()).expect("discover");
+        let diff = ours.task_diff("x", "main", Some(&dir)).expect("diff");
+        let readme = file(&diff, "README.md");
+        assert_eq!(readme.status, 'U');
+        assert!(readme.patch.contains("+<<<<<<< HEAD"), "{}", readme.patch);
+        assert!(readme.patch.contains("-hello"), "{}", readme.patch);
+        assert_eq!((readme.added, readme.removed), (5, 1));
     }
 }
