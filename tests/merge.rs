@@ -514,3 +514,24 @@ fn merges_are_pushed_to_the_remote_and_a_failing_hook_does_not_fail_the_run() {
         .expect("hook in the event log");
     assert!(hook.contains("hook for t") && hook.contains('3'), "{hook}");
 }
+
+#[test]
+fn a_merge_from_the_command_line_lands_on_the_base_of_the_run_not_on_the_checkout() {
+    let repo = TestRepo::new();
+    repo.write_config(&format!(
+        "{AGENTS}[[tasks]]\nid = \"t\"\nagent = \"sh\"\nprompt = \"{}\"\n",
+        builder("")
+    ));
+    assert_eq!(repo.run(&["--no-tui"]).code, 0);
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    let feature_before = repo.git(&["rev-parse", "feature"]);
+    let out = repo.run(&["worktree", "merge", "t"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("using main"), "{out}");
+    assert_eq!(repo.git(&["rev-parse", "feature"]), feature_before);
+    let files = repo.git(&["ls-tree", "--name-only", "main"]);
+    assert!(files.contains("out-t.txt"), "{files}");
+    let diff = repo.run(&["diff", "t", "--stat"]);
+    assert_eq!(diff.code, 0, "{diff}");
+    assert!(diff.stdout.trim().is_empty(), "against main, nothing is left: {diff}");
+}

@@ -71,12 +71,29 @@ async fn carry_out(session: Session, request: Request, task: &str) -> i32 {
     let Session {
         config,
         repo,
-        base_branch,
+        mut base_branch,
         state_dir,
         store,
         lock,
         ..
     } = session;
+    // With no base_branch configured, a run's base is the branch checked
+    // out when it started: the work of the plan is meant for that one,
+    // whatever is checked out now.
+    if config.project.base_branch.is_none() {
+        if let Some(last) = store
+            .last_run_base()
+            .ok()
+            .flatten()
+            .filter(|b| *b != base_branch && repo.check_branch(b).is_ok())
+        {
+            eprintln!(
+                "orch: using {last}, the base branch of the last run here ({base_branch} is \
+                 checked out now; set base_branch in the config to choose)"
+            );
+            base_branch = last;
+        }
+    }
     let opts = EngineOptions {
         mode: "command",
         one_shot: true,

@@ -34,11 +34,13 @@ pub fn run(config_path: &Path, task: &str, stat: bool) -> i32 {
         );
         return 2;
     }
-    // The base the run uses: the configured one, else the branch checked
-    // out in the main worktree.
+    // The base the run uses: the configured one, else the one the last
+    // run used, else the branch checked out in the main worktree.
     let base = match &config.project.base_branch {
         Some(branch) => branch.clone(),
-        None => match repo.current_branch() {
+        None => match crate::cli::last_run_base(&state_dir, &repo)
+            .map_or_else(|| repo.current_branch(), Ok)
+        {
             Ok(branch) => branch,
             Err(err) => {
                 eprintln!("orch: {err}");

@@ -247,6 +247,19 @@ fn config_and_repo(
     Ok((config, repo, state_dir))
 }
 
+/// The base branch the latest run here used, when the config names none:
+/// what a command run later (a merge, a diff) must use, whatever branch is
+/// checked out now.
+fn last_run_base(state_dir: &std::path::Path, repo: &crate::git::Repo) -> Option<String> {
+    let db = state_dir.join("state.db");
+    if !db.exists() {
+        return None;
+    }
+    let store = crate::store::Store::open_read_only(&db).ok()?;
+    let base = store.last_run_base().ok().flatten()?;
+    repo.check_branch(&base).is_ok().then_some(base)
+}
+
 /// A missing config file gets a hint instead of a parse error.
 fn missing_config(path: &std::path::Path) -> Option<String> {
     if path.exists() {

@@ -277,7 +277,7 @@ impl Engine {
         let backend = (parts.backend)(health, registry.clone()).map_err(EngineError::Sampler)?;
         let clock = parts.clock;
         let now = clock.now();
-        let run_id = start_run(&mut store, opts.mode, now.wall_ms)?;
+        let run_id = start_run(&mut store, opts.mode, &base_branch, now.wall_ms)?;
         let stored = read_stored(&store)?;
         let repo_root = config.root.clone();
         let setup = Setup {
@@ -705,10 +705,10 @@ fn apply(batch: &mut Batch<'_>, run_id: i64, write: Write) -> Result<(), StoreEr
     }
 }
 
-fn start_run(store: &mut Store, mode: &str, at: i64) -> Result<i64, StoreError> {
+fn start_run(store: &mut Store, mode: &str, base: &str, at: i64) -> Result<i64, StoreError> {
     let pid = std::process::id();
     let mut batch = store.batch()?;
-    let run_id = batch.start_run(pid, mode, at)?;
+    let run_id = batch.start_run(pid, mode, base, at)?;
     batch.event(&EventRow {
         seq: 0,
         at,

@@ -130,4 +130,7 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX merges_by_task ON merges(task_id, id);
     "#,
+    // 6: the base branch each run used, so commands run later (a merge
+    // from the command line) land where the run's work was meant to.
+    "ALTER TABLE runs ADD COLUMN base_branch TEXT;",
 ];

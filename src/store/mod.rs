@@ -349,6 +349,20 @@ impl Store {
             .and_then(|row| row.transpose().map_err(|d| self.corrupt(d)))
     }
 
+    /// The base branch of the latest run of the plan (a command's one-shot
+    /// run does not count), if any run recorded one.
+    pub fn last_run_base(&self) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT base_branch FROM runs WHERE mode != 'command' AND base_branch IS NOT NULL
+                 ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| sql(&self.path, e))
+    }
+
     /// What the store knows about `task`'s worktree, for
     /// [`crate::git::Repo::prepare_worktree`]. A worktree recorded as
     /// `creating` counts as [`Known::Creating`] (safe to make again) only
@@ -653,11 +667,11 @@ impl Batch<'_> {
         })
     }
 
-    pub fn start_run(&mut self, pid: u32, mode: &str, at: i64) -> Result<i64> {
+    pub fn start_run(&mut self, pid: u32, mode: &str, base: &str, at: i64) -> Result<i64> {
         self.tx
             .execute(
-                "INSERT INTO runs (pid, mode, started_at) VALUES (?1, ?2, ?3)",
-                params![pid, mode, at],
+                "INSERT INTO runs (pid, mode, started_at, base_branch) VALUES (?1, ?2, ?3, ?4)",
+                params![pid, mode, at, base],
             )
             .map_err(|e| self.err(e))?;
         Ok(self.tx.last_insert_rowid())
