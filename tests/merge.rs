@@ -533,5 +533,8 @@ fn a_merge_from_the_command_line_lands_on_the_base_of_the_run_not_on_the_checkou
     assert!(files.contains("out-t.txt"), "{files}");
     let diff = repo.run(&["diff", "t", "--stat"]);
     assert_eq!(diff.code, 0, "{diff}");
-    assert!(diff.stdout.trim().is_empty(), "against main, nothing is left: {diff}");
+    assert!(
+        diff.stdout.trim().is_empty(),
+        "against main, nothing is left: {diff}"
+    );
 }

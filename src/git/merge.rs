@@ -311,13 +311,34 @@ fn workdir_side(
     changed: &BTreeMap<String, (Entry, Entry)>,
 ) -> Option<Side> {
     let full = root.join(path);
+    // Missing: what a removal leaves; or an addition not made yet.
+    let missing = || match (before, after) {
+        (_, None) => Some(Side::New),
+        (None, Some(_)) => Some(Side::Old),
+        _ => None,
+    };
+    // A parent that is a symbolic link leads out of the checkout: the path
+    // is not there. If the merge replaces that link (with a directory,
+    // say), the link is checked on its own and this path counts as
+    // missing; a link the merge leaves alone is the user's way in.
+    let mut parent = std::path::PathBuf::new();
+    for part in Path::new(path)
+        .parent()
+        .into_iter()
+        .flat_map(Path::components)
+    {
+        parent.push(part);
+        if fs::symlink_metadata(root.join(&parent)).is_ok_and(|m| m.file_type().is_symlink()) {
+            let key = parent.to_string_lossy();
+            return if changed.contains_key(key.as_ref()) {
+                missing()
+            } else {
+                None
+            };
+        }
+    }
     let Ok(meta) = fs::symlink_metadata(&full) else {
-        // Missing: what a removal leaves; or an addition not made yet.
-        return match (before, after) {
-            (_, None) => Some(Side::New),
-            (None, Some(_)) => Some(Side::Old),
-            _ => None,
-        };
+        return missing();
     };
     if meta.is_dir() {
         // A directory where the merge puts a file: fine only if all it holds

@@ -425,3 +425,60 @@ fn a_rebase_of_the_base_under_way_holds_the_merge() {
         "{outcome:?}"
     );
 }
+
+#[test]
+fn a_tracked_link_the_merge_turns_into_a_directory_is_not_in_the_way() {
+    let (tmp, git) = fixture();
+    let repo = Repo::discover(tmp.path()).expect("discover");
+    let outside = tempfile::tempdir().expect("outside");
+    write(outside.path(), "o.txt", "outside\n");
+    let root = tmp.path();
+    let run = |args: &[&str]| git_cli(root, args).unwrap_or_else(|| panic!("git {args:?}"));
+    std::os::unix::fs::symlink(outside.path(), root.join("link")).expect("symlink");
+    run(&["add", "link"]);
+    run(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-q",
+        "-m",
+        "link",
+    ]);
+    run(&["checkout", "-q", "-b", "orch/t"]);
+    fs::remove_file(root.join("link")).expect("rm link");
+    write(root, "link/o.txt", "inside\n");
+    run(&["add", "-A"]);
+    run(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-q",
+        "-m",
+        "dir",
+    ]);
+    run(&["checkout", "-q", "main"]);
+    assert!(fs::symlink_metadata(root.join("link"))
+        .expect("link")
+        .file_type()
+        .is_symlink());
+    drop(git);
+
+    let outcome = repo.merge(&request("t", "main")).expect("merge");
+    assert!(
+        matches!(outcome, MergeOutcome::Merged { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("link/o.txt")).expect("inside"),
+        "inside\n"
+    );
+    assert_eq!(
+        fs::read_to_string(outside.path().join("o.txt")).expect("outside"),
+        "outside\n",
+        "nothing was written through the old link"
+    );
+}
