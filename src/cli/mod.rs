@@ -129,7 +129,7 @@ pub enum TaskCmd {
     /// Hand a merge conflict back to the task's agent: a new attempt in its
     /// worktree with the base merged in and the conflict markers in place.
     Resolve { task: String },
-    /// Stop the task if it runs and mark it cancelled (final).
+    /// Mark the task cancelled (final); its branch is kept.
     Cancel { task: String },
     /// Mark the task done without running it.
     Skip {
