@@ -343,10 +343,16 @@ fn workdir_side(
     if meta.is_dir() {
         // A directory where the merge puts a file: fine only if all it holds
         // is tracked files the merge removes (each checked on its own).
+        if before.is_some() && after.is_none() {
+            // A file the merge turns into a directory, already done (a
+            // merge cut short before its ref moved): fine if all it holds
+            // is files the merge adds (each checked on its own).
+            return only_files(&full, path, changed, |after| after.is_some()).then_some(Side::New);
+        }
         if before.is_some() || after.is_none() {
             return None;
         }
-        return only_removed_files(&full, path, changed).then_some(Side::Old);
+        return only_files(&full, path, changed, |after| after.is_none()).then_some(Side::Old);
     }
     let (actual, mode) = if meta.file_type().is_symlink() {
         let target = fs::read_link(&full).ok()?;
@@ -383,7 +389,14 @@ fn workdir_side(
 
 /// Whether every file under the directory `full` (the path `rel`) is one
 /// the merge removes.
-fn only_removed_files(full: &Path, rel: &str, changed: &BTreeMap<String, (Entry, Entry)>) -> bool {
+/// Every file under the directory `full` (`rel` in the repository) is a
+/// path the merge changes, with `wanted` true of its merged side.
+fn only_files(
+    full: &Path,
+    rel: &str,
+    changed: &BTreeMap<String, (Entry, Entry)>,
+    wanted: impl Fn(&Entry) -> bool + Copy,
+) -> bool {
     let Ok(entries) = fs::read_dir(full) else {
         return false;
     };
@@ -392,10 +405,10 @@ fn only_removed_files(full: &Path, rel: &str, changed: &BTreeMap<String, (Entry,
         let child_rel = format!("{rel}/{}", name.to_string_lossy());
         let child: PathBuf = full.join(&name);
         match entry.file_type() {
-            Ok(kind) if kind.is_dir() => only_removed_files(&child, &child_rel, changed),
+            Ok(kind) if kind.is_dir() => only_files(&child, &child_rel, changed, wanted),
             Ok(_) => changed
                 .get(&child_rel)
-                .is_some_and(|(_, after)| after.is_none()),
+                .is_some_and(|(_, after)| wanted(after)),
             Err(_) => false,
         }
     })

@@ -482,3 +482,54 @@ fn a_tracked_link_the_merge_turns_into_a_directory_is_not_in_the_way() {
         "nothing was written through the old link"
     );
 }
+
+#[test]
+fn a_merge_turning_a_file_into_a_directory_cut_short_completes() {
+    let (tmp, git) = fixture();
+    let repo = Repo::discover(tmp.path()).expect("discover");
+    let root = tmp.path();
+    let run = |args: &[&str]| git_cli(root, args).unwrap_or_else(|| panic!("git {args:?}"));
+    write(root, "b.txt", "a file\n");
+    run(&["add", "b.txt"]);
+    run(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-q",
+        "-m",
+        "b",
+    ]);
+    run(&["checkout", "-q", "-b", "orch/t"]);
+    fs::remove_file(root.join("b.txt")).expect("rm");
+    write(root, "b.txt/x.txt", "now a directory\n");
+    run(&["add", "-A"]);
+    run(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-q",
+        "-m",
+        "dir",
+    ]);
+    run(&["checkout", "-q", "main"]);
+    drop(git);
+    // What a kill between the checkout and the ref's move leaves: the
+    // merged files checked out, main's ref where it was.
+    run(&["read-tree", "-m", "-u", "HEAD", "orch/t"]);
+    assert!(root.join("b.txt").is_dir());
+
+    let outcome = repo.merge(&request("t", "main")).expect("merge");
+    assert!(
+        matches!(outcome, MergeOutcome::Merged { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("b.txt/x.txt")).expect("x"),
+        "now a directory\n"
+    );
+    assert_eq!(run(&["status", "--porcelain"]).trim(), "");
+}
