@@ -81,17 +81,21 @@ async fn carry_out(session: Session, request: Request, task: &str) -> i32 {
     // out when it started: the work of the plan is meant for that one,
     // whatever is checked out now.
     if config.project.base_branch.is_none() {
-        if let Some(last) = store
-            .last_run_base()
-            .ok()
-            .flatten()
-            .filter(|b| *b != base_branch && repo.check_branch(b).is_ok())
-        {
-            eprintln!(
-                "orch: using {last}, the base branch of the last run here ({base_branch} is \
-                 checked out now; set base_branch in the config to choose)"
-            );
-            base_branch = last;
+        if let Some(last) = store.last_run_base().ok().flatten() {
+            if repo.check_branch(&last).is_err() {
+                eprintln!(
+                    "orch: {last}, the base branch of the last run here, no longer exists; \
+                     set base_branch in the config to say where the work goes"
+                );
+                return 2;
+            }
+            if last != base_branch {
+                eprintln!(
+                    "orch: using {last}, the base branch of the last run here ({base_branch} is \
+                     checked out now; set base_branch in the config to choose)"
+                );
+                base_branch = last;
+            }
         }
     }
     let opts = EngineOptions {

@@ -438,15 +438,19 @@ impl Repo {
             // differ, found by skipping identical subtrees (as git does),
             // limit its walk to them.
             let mut changed = Vec::new();
-            changed_paths(&repo, Some(&old_tree), Some(&new_tree), "", &mut changed)
+            let exact = changed_paths(&repo, Some(&old_tree), Some(&new_tree), "", &mut changed)
                 .map_err(git_err(ctx.clone()))?;
-            if changed.is_empty() {
+            if exact && changed.is_empty() {
                 return Ok(TaskDiff { files: Vec::new() });
             }
-            for path in &changed {
-                opts.pathspec(path);
+            // A path libgit2 would read as a pattern (a submodule's) or that
+            // is not UTF-8 cannot be named exactly: walk it all then.
+            if exact {
+                for path in &changed {
+                    opts.pathspec(path);
+                }
+                opts.disable_pathspec_match(true);
             }
-            opts.disable_pathspec_match(true);
             repo.diff_tree_to_tree(Some(&old_tree), Some(&new_tree), Some(&mut opts))
         }
         .map_err(git_err(ctx.clone()))?;
@@ -498,13 +502,17 @@ impl Repo {
 /// The paths of the files that differ between `old` and `new` (either may
 /// be missing: everything on the other side differs), under `prefix`.
 /// Subtrees with the same id on both sides are skipped without reading.
+/// `false` when a path cannot be given to libgit2 as an exact path (not
+/// UTF-8, or a submodule).
 fn changed_paths(
     repo: &git2::Repository,
     old: Option<&git2::Tree<'_>>,
     new: Option<&git2::Tree<'_>>,
     prefix: &str,
     out: &mut Vec<String>,
-) -> Result<(), git2::Error> {
+) -> Result<bool, git2::Error> {
+    const GITLINK: i32 = 0o160000;
+    let mut exact = true;
     use std::collections::BTreeMap;
     let mut entries: BTreeMap<Vec<u8>, [Option<(git2::Oid, i32)>; 2]> = BTreeMap::new();
     for (side, tree) in [old, new].into_iter().enumerate() {
@@ -518,7 +526,13 @@ fn changed_paths(
         if a == b {
             continue;
         }
-        let path = format!("{prefix}{}", String::from_utf8_lossy(&name));
+        let Ok(name) = std::str::from_utf8(&name) else {
+            return Ok(false);
+        };
+        if a.is_some_and(|(_, m)| m == GITLINK) || b.is_some_and(|(_, m)| m == GITLINK) {
+            exact = false;
+        }
+        let path = format!("{prefix}{name}");
         let subtree =
             |side: Option<(git2::Oid, i32)>| -> Result<Option<git2::Tree<'_>>, git2::Error> {
                 match side {
@@ -531,17 +545,19 @@ fn changed_paths(
         if files_differ {
             out.push(path.clone());
         }
-        if old_sub.is_some() || new_sub.is_some() {
-            changed_paths(
+        if (old_sub.is_some() || new_sub.is_some())
+            && !changed_paths(
                 repo,
                 old_sub.as_ref(),
                 new_sub.as_ref(),
                 &format!("{path}/"),
                 out,
-            )?;
+            )?
+        {
+            return Ok(false);
         }
     }
-    Ok(())
+    Ok(exact)
 }
 
 /// The file of delta `i`, or `None` for an entry that is no change.
@@ -905,5 +921,20 @@ mod tests {
         assert!(readme.patch.contains("+<<<<<<< HEAD"), "{}", readme.patch);
         assert!(readme.patch.contains("-hello"), "{}", readme.patch);
         assert_eq!((readme.added, readme.removed), (5, 1));
+    }
+
+    #[test]
+    fn a_branch_with_a_path_that_is_not_utf8_is_diffed_whole() {
+        use std::os::unix::ffi::OsStrExt;
+        let (tmp, repo) = fixture();
+        let dir = worktree(&tmp, &repo, "x");
+        let odd = std::ffi::OsStr::from_bytes(b"non\xffutf.txt");
+        fs::write(dir.join(odd), "odd\n").expect("odd");
+        write(&dir, "plain.txt", "plain\n");
+        commit_all(&dir, "work");
+        fs::remove_dir_all(&dir).expect("remove the worktree");
+        let ours = Repo::discover(tmp.path()).expect("discover");
+        let diff = ours.task_diff("x", "main", None).expect("diff");
+        assert_eq!(diff.files.len(), 2, "{:?}", statuses(&diff));
     }
 }

@@ -33,10 +33,21 @@ impl Repo {
             .and_then(|h| h.peel_to_commit())
             .map_err(git_err(ctx()))?;
         if !pending_merge(worktree, Some(head.id()))?.is_empty() {
+            let conflicts = conflicts_in_progress(worktree)?;
+            if !conflicts.is_empty() {
+                notes.push(format!(
+                    "a merge into orch/{task} was already in progress: left as it was"
+                ));
+                return Ok(conflicts);
+            }
+            // Resolved already (an agent staged its fix and stopped, or orch
+            // died before committing): the merge commit is all that is left.
+            let message = format!("orch: merge {base} into orch/{task}\n");
+            commit_worktree(worktree, &dir, &message, OnMerge::Complete)?;
             notes.push(format!(
-                "a merge into orch/{task} was already in progress: left as it was"
+                "a resolved merge of {base} into orch/{task} was left uncommitted: committed it"
             ));
-            return conflicts_in_progress(worktree);
+            return Ok(Vec::new());
         }
         if worktree.state() != git2::RepositoryState::Clean {
             worktree.cleanup_state().map_err(git_err(ctx()))?;

@@ -136,25 +136,6 @@ impl Core {
                 .tasks
                 .get(id)
                 .is_some_and(|t| t.merge_state == MergeState::Merged);
-            let started: Vec<String> = self
-                .defs
-                .plan()
-                .dependents(id)
-                .iter()
-                .filter(|d| {
-                    self.tasks
-                        .get(d)
-                        .is_some_and(|t| t.attempts > 0 || t.state == TaskState::Done)
-                })
-                .cloned()
-                .collect();
-            if !started.is_empty() {
-                return Ok(Err(ActionError::Refused(format!(
-                    "task {id}'s dependents {} started from its work: retry them fresh first, \
-                     so nothing is built on the branch a fresh start sets aside",
-                    started.join(", ")
-                ))));
-            }
             if merged || self.merging.as_deref() == Some(id) {
                 return Ok(Err(ActionError::Refused(format!(
                     "task {id} is {} onto {}: its work is part of the base",
@@ -163,6 +144,15 @@ impl Core {
                 ))));
             }
         }
+        // Work built on the branch a fresh start sets aside starts over too.
+        let restart = if fresh {
+            match self.built_on(id) {
+                Ok(ids) => ids,
+                Err(why) => return Ok(Err(ActionError::Refused(why))),
+            }
+        } else {
+            Vec::new()
+        };
         // A human retry grants a fresh retry budget; a rejected task asks
         // for approval again.
         let why = Some(if fresh {
@@ -195,7 +185,77 @@ impl Core {
         if self.gated(id) {
             self.make_ready(id)?;
         }
+        self.restart_fresh(&restart, id)?;
         Ok(Ok(()))
+    }
+
+    /// The tasks that started from `id`'s work, directly or through others
+    /// (they hold it in their branches), or why they cannot start over: one
+    /// is running or merged.
+    pub(super) fn built_on(&self, id: &str) -> Result<Vec<String>, String> {
+        let mut found: Vec<String> = Vec::new();
+        let mut todo: Vec<String> = self.defs.plan().dependents(id).to_vec();
+        while let Some(next) = todo.pop() {
+            if found.contains(&next) {
+                continue;
+            }
+            let Some(row) = self.tasks.get(&next) else {
+                continue;
+            };
+            if row.attempts == 0 || row.skipped || row.state == TaskState::Cancelled {
+                continue;
+            }
+            if self.live.get(next.as_str()).is_some() {
+                return Err(format!(
+                    "{next} runs on {id}'s work: cancel it or wait until it ends"
+                ));
+            }
+            if row.merge_state == MergeState::Merged && row.state == TaskState::Done {
+                return Err(format!(
+                    "{next} holds {id}'s work and is merged onto {}: it cannot start over",
+                    self.base_branch
+                ));
+            }
+            todo.extend(self.defs.plan().dependents(&next).iter().cloned());
+            found.push(next);
+        }
+        Ok(found)
+    }
+
+    /// Send `ids` (tasks built on `cause`'s work) back to a fresh start:
+    /// their branches are kept under backup names when they start again.
+    pub(super) fn restart_fresh(&mut self, ids: &[String], cause: &str) -> Result<(), CoreError> {
+        for id in ids {
+            let Some(state) = self.tasks.state(id) else {
+                continue;
+            };
+            let reset = |t: &mut crate::store::TaskRow| {
+                t.next_start = crate::git::StartMode::Fresh;
+                t.failures = 0;
+                t.merge_state = MergeState::Unmerged;
+                t.merge_note = None;
+                t.merge_approved = false;
+                t.merge_wanted = false;
+                t.conflicts.clear();
+                t.pushed = false;
+            };
+            if matches!(state, TaskState::Pending | TaskState::Queued) {
+                if let Some(mut row) = self.tasks.get(id).cloned() {
+                    reset(&mut row);
+                    self.persist(Write::Task(row.clone()));
+                    self.tasks.put(row);
+                }
+                continue;
+            }
+            if !state.can_become(TaskState::Queued) {
+                continue;
+            }
+            let why = Some(format!(
+                "starts over: it was built on {cause}'s work, which starts over"
+            ));
+            self.transition(id, TaskState::Queued, why, None, reset, vec![])?;
+        }
+        Ok(())
     }
 
     pub(super) fn merge_action(&mut self, id: &str, by: &Actor) -> Outcome {
@@ -256,6 +316,12 @@ impl Core {
             Ok(state) => state,
             Err(err) => return Ok(Err(err)),
         };
+        // Work built on a skipped task's branch would bring it to the base:
+        // it starts over, from the work that is accepted.
+        let restart = match self.built_on(id) {
+            Ok(ids) => ids,
+            Err(why) => return Ok(Err(ActionError::Refused(why))),
+        };
         if state == TaskState::AwaitingApproval {
             // Skipping a gated task answers its gate first, so the approvals
             // table says who decided it would not run.
@@ -282,6 +348,7 @@ impl Core {
             },
             vec![],
         )?;
+        self.restart_fresh(&restart, id)?;
         Ok(Ok(()))
     }
 }

@@ -11,7 +11,6 @@ pub(crate) struct Attempts {
 }
 
 impl Attempts {
-    #[cfg(test)]
     pub(crate) fn get(&self, task: &str) -> Option<&Live> {
         self.live.get(task)
     }

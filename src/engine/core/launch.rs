@@ -76,22 +76,41 @@ impl Core {
             task: id.to_string(),
             dir: self.paths.worktree(id),
             base: self.base_branch.clone(),
-            // A skipped dependency's branch holds work nobody accepted
-            // (or none): it is not built on.
-            deps: self
-                .defs
-                .plan()
-                .dependencies(id)
-                .iter()
-                .filter(|dep| !self.tasks.get(dep).is_some_and(|t| t.skipped))
-                .cloned()
-                .collect(),
+            deps: self.start_deps(id),
             known: self.worktrees.get(id).copied().unwrap_or(Known::No),
             mode,
             include: self.defs.config().project.worktree_include.clone(),
         };
         self.out.push(Effect::PrepareWorktree { attempt, prepare });
         Ok(())
+    }
+
+    /// The branches a new `orch/ID` is made from: its dependencies', in
+    /// plan order. A skipped dependency's branch holds work nobody accepted
+    /// (or none): its own dependencies stand in for it.
+    pub(super) fn start_deps(&self, id: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        let mut todo: Vec<String> = self
+            .defs
+            .plan()
+            .dependencies(id)
+            .iter()
+            .rev()
+            .cloned()
+            .collect();
+        while let Some(dep) = todo.pop() {
+            if seen.contains(&dep) {
+                continue;
+            }
+            seen.push(dep.clone());
+            if self.tasks.get(&dep).is_some_and(|t| t.skipped) {
+                todo.extend(self.defs.plan().dependencies(&dep).iter().rev().cloned());
+            } else {
+                out.push(dep);
+            }
+        }
+        out
     }
 
     pub(super) fn on_worktree(

@@ -151,16 +151,19 @@ impl Core {
         }
         self.defs.plan().dependencies(id).iter().find_map(|dep| {
             let row = self.tasks.get(dep)?;
-            if row.skipped {
-                // Left out of the start (see `launch`): nothing of it is here.
-                return None;
-            }
-            if self.merge_mode(dep) == MergeMode::Never {
+            // A skipped dependency was left out of the start, its own
+            // dependencies put in its place (see `start_deps`); a `never`
+            // one's branch is in this one with its dependencies' work.
+            if row.skipped || self.merge_mode(dep) == MergeMode::Never {
                 return self.unmerged_dependency_of(dep, depth + 1);
             }
             let landed = row.merge_state == MergeState::Merged;
             (!landed).then(|| {
                 let how = match self.merge_mode(dep) {
+                    _ if row.state.blocks_dependents() => format!(
+                        " (its work is in this branch and cannot land without it: retry {dep}, \
+                         or skip it so that what is built on it starts over)"
+                    ),
                     MergeMode::Manual if row.merge_state == MergeState::Unmerged => {
                         " (merge = \"manual\": merge it first)".to_string()
                     }
@@ -278,7 +281,12 @@ impl Core {
                     .insert(id.to_string(), self.now.mono + LOCAL_CHANGES_RETRY);
                 // Said once, not at every retry.
                 if row.merge_note.as_deref() != Some(why.as_str()) {
-                    history.outcome = "local_changes".into();
+                    history.outcome = if files.is_empty() {
+                        "busy"
+                    } else {
+                        "local_changes"
+                    }
+                    .into();
                     history.files = files;
                     self.set_merge(id, MergeState::Waiting, why, |_| {});
                     self.persist(Write::Merge(history));

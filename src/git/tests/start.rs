@@ -385,3 +385,32 @@ fn a_clean_resolve_commits_the_merge() {
         git2::RepositoryState::Clean
     );
 }
+
+#[test]
+fn a_resolved_merge_left_uncommitted_is_committed_by_the_next_resolve_start() {
+    let (tmp, git) = fixture();
+    let repo = Repo::discover(tmp.path()).expect("discover");
+    let dir = conflicting_with_main(&tmp, &git, &repo);
+    repo.prepare_worktree(&with_mode("t", &dir, Known::Ready, StartMode::Resolve))
+        .expect("resolve");
+    // The agent fixed and staged the file, then stopped without committing.
+    write(&dir, "README.md", "hello from both\n");
+    git_cli(&dir, &["add", "README.md"]).expect("git add");
+    let before = tip(&git, "orch/t");
+
+    let wt = repo
+        .prepare_worktree(&with_mode("t", &dir, Known::Ready, StartMode::Resolve))
+        .expect("resolve again");
+    assert!(wt.conflicts.is_empty(), "{:?}", wt.conflicts);
+    let merged = git.find_commit(tip(&git, "orch/t")).expect("commit");
+    assert_ne!(merged.id(), before);
+    assert_eq!(merged.parent_count(), 2, "the merge commit");
+    assert_eq!(
+        blob_text(&git, merged.id(), "README.md"),
+        "hello from both\n"
+    );
+    assert_eq!(
+        Repository::open(&dir).expect("open").state(),
+        git2::RepositoryState::Clean
+    );
+}

@@ -544,15 +544,74 @@ fn a_never_dependency_waits_for_what_it_was_built_on() {
 }
 
 #[test]
-fn a_fresh_retry_is_refused_once_dependents_built_on_the_work() {
+fn a_fresh_retry_starts_over_what_was_built_on_the_work() {
     let mut h = start(&chain("manual"));
     h.run_jobs();
     h.succeed("a");
     assert_eq!(h.state("b"), TaskState::Running);
     assert!(matches!(
         h.request(Request::Retry { task: "a".into(), fresh: true }),
-        Err(ActionError::Refused(why)) if why.contains("dependents b")
+        Err(ActionError::Refused(why)) if why.contains("b runs on a's work")
     ));
+    h.succeed("b");
+    h.request(Request::Retry {
+        task: "a".into(),
+        fresh: true,
+    })
+    .expect("fresh retry of a and what is built on it");
+    assert_eq!(h.state("a"), TaskState::Running);
+    assert_eq!(h.state("b"), TaskState::Pending, "waits for a again");
+    assert_eq!(h.row("b").next_start, StartMode::Fresh);
+    h.run_jobs();
+    h.succeed("a");
+    assert_eq!(h.prepare_of("b").map(|p| p.mode), Some(StartMode::Fresh));
+    // Merged work cannot start over.
+    h.run_jobs();
+    h.succeed("b");
+    h.request(Request::Merge { task: "a".into() })
+        .expect("merge a");
+    h.merged("a", merged_as("m1"));
+    h.request(Request::Merge { task: "b".into() })
+        .expect("merge b");
+    h.merged("b", merged_as("m2"));
+    assert!(matches!(
+        h.request(Request::Retry {
+            task: "a".into(),
+            fresh: true
+        }),
+        Err(ActionError::Refused(_))
+    ));
+}
+
+#[test]
+fn skipping_a_task_puts_its_dependencies_in_its_place_and_restarts_what_it_built() {
+    let text = plan(
+        "[defaults]\nretries = 0\n\
+         [[tasks]]\nid = \"a\"\nagent = \"sh\"\nprompt = \"x\"\n\
+         [[tasks]]\nid = \"s\"\nagent = \"sh\"\nprompt = \"x\"\ndepends_on = [\"a\"]\n\
+         [[tasks]]\nid = \"t\"\nagent = \"sh\"\nprompt = \"x\"\ndepends_on = [\"s\"]\n",
+    );
+    let mut h = start(&text);
+    h.run_jobs();
+    h.succeed("a");
+    h.exit("s", 1);
+    assert_eq!(h.state("t"), TaskState::Blocked);
+    h.request(Request::Skip {
+        task: "s".into(),
+        reason: None,
+    })
+    .expect("skip s");
+    assert_eq!(
+        h.prepare_of("t").map(|p| p.deps),
+        Some(vec!["a".to_string()])
+    );
+    h.run_jobs();
+    h.succeed("t");
+    // t waits for a's merge: its work is in t.
+    h.request(Request::Merge { task: "t".into() })
+        .expect("merge t");
+    let note = h.row("t").merge_note.clone().unwrap_or_default();
+    assert!(note.contains("dependency a"), "{note}");
 }
 
 #[test]
@@ -634,4 +693,31 @@ fn a_merge_gate_that_timed_out_asks_again_without_rerunning_the_agent() {
     assert_eq!(h.state("t"), TaskState::Done);
     assert_eq!(h.merge_state("t"), MergeState::AwaitingApproval);
     assert!(h.prepare_of("t").is_none(), "the agent does not run again");
+}
+
+#[test]
+fn skipping_work_that_others_built_on_starts_them_over_without_it() {
+    let text = chain("manual").replace("[defaults]\n", "[defaults]\nretries = 0\n");
+    let mut h = start(&text);
+    h.run_jobs();
+    h.succeed("a");
+    h.succeed("b");
+    h.request(Request::Retry {
+        task: "a".into(),
+        fresh: true,
+    })
+    .expect("fresh");
+    h.run_jobs();
+    h.exit("a", 1);
+    assert_eq!(h.state("a"), TaskState::NeedsReview);
+    assert_eq!(h.state("b"), TaskState::Blocked);
+    h.request(Request::Skip {
+        task: "a".into(),
+        reason: None,
+    })
+    .expect("skip a");
+    assert_eq!(h.state("b"), TaskState::Running);
+    let prepare = h.prepare_of("b").expect("b starts over");
+    assert_eq!(prepare.mode, StartMode::Fresh);
+    assert!(prepare.deps.is_empty(), "nothing of a");
 }
