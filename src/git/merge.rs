@@ -184,11 +184,24 @@ fn update_checkout(
     let mut changed: BTreeMap<String, (Entry, Entry)> = BTreeMap::new();
     for delta in diff.deltas() {
         for file in [delta.old_file(), delta.new_file()] {
-            if let Some(path) = file.path().and_then(Path::to_str) {
-                changed
-                    .entry(path.to_string())
-                    .or_insert_with(|| (entry_of(old, path), entry_of(new, path)));
-            }
+            let Some(raw) = file.path() else {
+                continue;
+            };
+            // Checked and checked out by name: a name that is not UTF-8
+            // would be left out of both, its index entry staged wrong.
+            let Some(path) = raw.to_str() else {
+                return Err(GitError::msg(
+                    ctx(),
+                    &format!(
+                        "the merge changes {}, whose name is not UTF-8: orch does not check such \
+                         a path out into your checkout; merge it with git",
+                        raw.display()
+                    ),
+                ));
+            };
+            changed
+                .entry(path.to_string())
+                .or_insert_with(|| (entry_of(old, path), entry_of(new, path)));
         }
     }
     let mut index = worktree.index().map_err(git_err(ctx()))?;

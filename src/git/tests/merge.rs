@@ -533,3 +533,37 @@ fn a_merge_turning_a_file_into_a_directory_cut_short_completes() {
     );
     assert_eq!(run(&["status", "--porcelain"]).trim(), "");
 }
+
+#[test]
+fn a_name_that_is_not_utf8_is_never_checked_out_half_way() {
+    use std::os::unix::ffi::OsStrExt;
+    let (tmp, git) = fixture();
+    let repo = Repo::discover(tmp.path()).expect("discover");
+    let root = tmp.path();
+    let run = |args: &[&str]| git_cli(root, args).unwrap_or_else(|| panic!("git {args:?}"));
+    run(&["checkout", "-q", "-b", "orch/t"]);
+    fs::write(
+        root.join(std::ffi::OsStr::from_bytes(b"non\xffutf")),
+        "odd\n",
+    )
+    .expect("odd");
+    run(&["add", "-A"]);
+    run(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-q",
+        "-m",
+        "odd",
+    ]);
+    run(&["checkout", "-q", "main"]);
+    drop(git);
+    let before = snapshot(root);
+
+    let err = repo.merge(&request("t", "main")).expect_err("refused");
+    assert!(err.to_string().contains("not UTF-8"), "{err}");
+    assert_eq!(snapshot(root), before);
+    assert_eq!(run(&["status", "--porcelain"]).trim(), "");
+}
