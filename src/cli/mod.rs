@@ -250,7 +250,10 @@ fn config_and_repo(
 /// The base branch the latest run here used, when the config names none:
 /// what a command run later (a merge, a diff) must use, whatever branch is
 /// checked out now.
-fn last_run_base(state_dir: &std::path::Path, repo: &crate::git::Repo) -> Option<String> {
+pub(crate) fn last_run_base(
+    state_dir: &std::path::Path,
+    repo: &crate::git::Repo,
+) -> Option<String> {
     let db = state_dir.join("state.db");
     if !db.exists() {
         return None;

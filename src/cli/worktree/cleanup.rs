@@ -142,21 +142,30 @@ struct Target {
 impl Target {
     fn open(config: crate::config::Config, dry_run: bool) -> Result<Target, SetupError> {
         if !dry_run {
+            let unset = config.project.base_branch.is_none();
             let session = Session::open(config)?;
+            // Merged into the base the run used, not whatever is checked out.
+            let base_branch = unset
+                .then(|| crate::cli::last_run_base(&session.state_dir, &session.repo))
+                .flatten()
+                .unwrap_or_else(|| session.base_branch.clone());
             return Ok(Target {
                 repo: session.repo.clone(),
-                base_branch: session.base_branch.clone(),
+                base_branch,
                 state_dir: session.state_dir.clone(),
                 store: None,
                 session: Some(session),
             });
         }
         let repo = Repo::discover(&config.root)?;
+        let state_dir = session::absolute(&config.root.join(&config.project.state_dir));
         let base_branch = match &config.project.base_branch {
             Some(branch) => branch.clone(),
-            None => repo.current_branch()?,
+            None => match crate::cli::last_run_base(&state_dir, &repo) {
+                Some(branch) => branch,
+                None => repo.current_branch()?,
+            },
         };
-        let state_dir = session::absolute(&config.root.join(&config.project.state_dir));
         if let Some(pid) = session::lock_holder(&state_dir) {
             return Err(SetupError::Locked {
                 state_dir,
