@@ -470,13 +470,31 @@ impl Repo {
                     .get_path(Path::new(&file.path))
                     .ok()
                     .and_then(|entry| repo.find_blob(entry.id()).ok());
-                let bytes = std::fs::read(dir.join(&file.path)).unwrap_or_default();
+                // As the working tree has it: a link's target, not what it
+                // points at; nothing for a file deleted on this side.
+                let full = dir.join(&file.path);
+                let bytes = match std::fs::symlink_metadata(&full) {
+                    Ok(meta) if meta.file_type().is_symlink() => std::fs::read_link(&full)
+                        .map(|t| t.as_os_str().as_encoded_bytes().to_vec())
+                        .unwrap_or_default(),
+                    Ok(meta) if meta.len() > MAX_TEXT_SIZE as u64 => {
+                        file.binary = true;
+                        continue;
+                    }
+                    Ok(_) => std::fs::read(&full).unwrap_or_default(),
+                    Err(_) => {
+                        file.status = 'D';
+                        Vec::new()
+                    }
+                };
                 let mut opts = DiffOptions::new();
                 opts.id_abbrev(7);
                 let path = Path::new(&file.path);
                 let old_bytes = old.as_ref().map_or(&[][..], |b| b.content());
+                // Added on both sides: nothing before it.
+                let old_path = old.as_ref().map(|_| path);
                 let mut patch =
-                    Patch::from_buffers(old_bytes, Some(path), &bytes, Some(path), Some(&mut opts))
+                    Patch::from_buffers(old_bytes, old_path, &bytes, Some(path), Some(&mut opts))
                         .map_err(git_err(ctx.clone()))?;
                 let (_, added, removed) = patch.line_stats().map_err(git_err(ctx.clone()))?;
                 let buf = patch.to_buf().map_err(git_err(ctx.clone()))?;
