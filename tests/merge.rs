@@ -525,6 +525,8 @@ fn a_merge_from_the_command_line_lands_on_the_base_of_the_run_not_on_the_checkou
     assert_eq!(repo.run(&["--no-tui"]).code, 0);
     repo.git(&["checkout", "-q", "-b", "feature"]);
     let feature_before = repo.git(&["rev-parse", "feature"]);
+    // Even with no branch checked out at all.
+    repo.git(&["checkout", "-q", "--detach", "feature"]);
     let out = repo.run(&["worktree", "merge", "t"]);
     assert_eq!(out.code, 0, "{out}");
     assert!(out.stderr.contains("using main"), "{out}");

@@ -39,6 +39,15 @@ pub fn run(config_path: &Path, request: Request) -> i32 {
         );
         return 2;
     }
+    let mut config = config;
+    // With no base_branch configured, a run's base is the branch checked
+    // out when it started: the plan's work is meant for that one, whatever
+    // is checked out now (another branch, or a detached HEAD).
+    if config.project.base_branch.is_none() {
+        if let Some(code) = use_last_run_base(&mut config) {
+            return code;
+        }
+    }
     let session = match Session::open(config) {
         Ok(session) => session,
         Err(err @ SetupError::Locked { .. }) => {
@@ -67,37 +76,52 @@ pub fn run(config_path: &Path, request: Request) -> i32 {
     runtime.block_on(carry_out(session, request, &task))
 }
 
+/// Sets `config`'s base branch to the last run's, saying so when it is
+/// not what is checked out; an exit status when that branch is gone.
+fn use_last_run_base(config: &mut crate::config::Config) -> Option<i32> {
+    let repo = crate::git::Repo::discover(&config.root).ok()?;
+    let state_dir = session::absolute(&config.root.join(&config.project.state_dir));
+    let db = state_dir.join("state.db");
+    if !db.exists() {
+        return None;
+    }
+    let last = Store::open_read_only(&db)
+        .ok()?
+        .last_run_base()
+        .ok()
+        .flatten()?;
+    if repo.check_branch(&last).is_err() {
+        eprintln!(
+            "orch: {last}, the base branch of the last run here, no longer exists; \
+             set base_branch in the config to say where the work goes"
+        );
+        return Some(2);
+    }
+    match repo.current_branch() {
+        Ok(current) if current == last => {}
+        Ok(current) => eprintln!(
+            "orch: using {last}, the base branch of the last run here ({current} is checked \
+             out now; set base_branch in the config to choose)"
+        ),
+        Err(_) => eprintln!(
+            "orch: using {last}, the base branch of the last run here (set base_branch in the \
+             config to choose)"
+        ),
+    }
+    config.project.base_branch = Some(last);
+    None
+}
+
 async fn carry_out(session: Session, request: Request, task: &str) -> i32 {
     let Session {
         config,
         repo,
-        mut base_branch,
+        base_branch,
         state_dir,
         store,
         lock,
         ..
     } = session;
-    // With no base_branch configured, a run's base is the branch checked
-    // out when it started: the work of the plan is meant for that one,
-    // whatever is checked out now.
-    if config.project.base_branch.is_none() {
-        if let Some(last) = store.last_run_base().ok().flatten() {
-            if repo.check_branch(&last).is_err() {
-                eprintln!(
-                    "orch: {last}, the base branch of the last run here, no longer exists; \
-                     set base_branch in the config to say where the work goes"
-                );
-                return 2;
-            }
-            if last != base_branch {
-                eprintln!(
-                    "orch: using {last}, the base branch of the last run here ({base_branch} is \
-                     checked out now; set base_branch in the config to choose)"
-                );
-                base_branch = last;
-            }
-        }
-    }
     let opts = EngineOptions {
         mode: "command",
         one_shot: true,
