@@ -436,30 +436,11 @@ fn a_tracked_link_the_merge_turns_into_a_directory_is_not_in_the_way() {
     let run = |args: &[&str]| git_cli(root, args).unwrap_or_else(|| panic!("git {args:?}"));
     std::os::unix::fs::symlink(outside.path(), root.join("link")).expect("symlink");
     run(&["add", "link"]);
-    run(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "-q",
-        "-m",
-        "link",
-    ]);
+    commit_cli(root, "link");
     run(&["checkout", "-q", "-b", "orch/t"]);
     fs::remove_file(root.join("link")).expect("rm link");
     write(root, "link/o.txt", "inside\n");
-    run(&["add", "-A"]);
-    run(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "-q",
-        "-m",
-        "dir",
-    ]);
+    commit_cli(root, "dir");
     run(&["checkout", "-q", "main"]);
     assert!(fs::symlink_metadata(root.join("link"))
         .expect("link")
@@ -491,30 +472,11 @@ fn a_merge_turning_a_file_into_a_directory_cut_short_completes() {
     let run = |args: &[&str]| git_cli(root, args).unwrap_or_else(|| panic!("git {args:?}"));
     write(root, "b.txt", "a file\n");
     run(&["add", "b.txt"]);
-    run(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "-q",
-        "-m",
-        "b",
-    ]);
+    commit_cli(root, "b");
     run(&["checkout", "-q", "-b", "orch/t"]);
     fs::remove_file(root.join("b.txt")).expect("rm");
     write(root, "b.txt/x.txt", "now a directory\n");
-    run(&["add", "-A"]);
-    run(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "-q",
-        "-m",
-        "dir",
-    ]);
+    commit_cli(root, "dir");
     run(&["checkout", "-q", "main"]);
     drop(git);
     // What a kill between the checkout and the ref's move leaves: the
@@ -547,17 +509,7 @@ fn a_name_that_is_not_utf8_is_never_checked_out_half_way() {
         "odd\n",
     )
     .expect("odd");
-    run(&["add", "-A"]);
-    run(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "-q",
-        "-m",
-        "odd",
-    ]);
+    commit_cli(root, "odd");
     run(&["checkout", "-q", "main"]);
     drop(git);
     let before = snapshot(root);
@@ -566,4 +518,24 @@ fn a_name_that_is_not_utf8_is_never_checked_out_half_way() {
     assert!(err.to_string().contains("not UTF-8"), "{err}");
     assert_eq!(snapshot(root), before);
     assert_eq!(run(&["status", "--porcelain"]).trim(), "");
+}
+
+/// Stages everything in the checkout at `root` and commits it with the git
+/// CLI, on whatever branch is checked out.
+fn commit_cli(root: &Path, message: &str) {
+    for args in [
+        &["add", "-A"][..],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "-m",
+            message,
+        ][..],
+    ] {
+        git_cli(root, args).unwrap_or_else(|| panic!("git {args:?}"));
+    }
 }
