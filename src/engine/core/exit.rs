@@ -108,6 +108,19 @@ impl Core {
     }
 
     pub(super) fn commit_message(&self, id: &str, attempt: u32) -> String {
+        // A resolve attempt's commit completes the merge of the base.
+        if let Some(row) = self
+            .tasks
+            .get(id)
+            .filter(|t| t.next_start == crate::git::StartMode::Resolve)
+        {
+            return format!(
+                "orch: merge {base} into orch/{id} (task {id}, attempt {attempt})\n\n\
+                 The agent resolved the conflicts in: {}.",
+                row.conflicts.join(", "),
+                base = self.base_branch
+            );
+        }
         format!(
             "orch: {} (task {id}, attempt {attempt})\n\nChanges the agent left uncommitted when it finished.",
             self.defs.task(id).map_or(id, |t| t.title.as_str())
