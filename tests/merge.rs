@@ -313,18 +313,28 @@ fn the_users_uncommitted_work_on_the_checked_out_base_is_never_touched() {
     let before = snapshot(repo.path());
     let head_before = repo.git(&["rev-parse", "main"]);
 
-    let out = repo.run(&["--no-tui", "--json", ".orch/report.json"]);
-    assert_eq!(out.code, 1, "left waiting: {out}");
+    // The run waits while the user's changes are in the way.
+    let mut run = repo.spawn(&["--no-tui", "--json", ".orch/report.json"]);
+    let waiting = common::wait_until(std::time::Duration::from_secs(30), || {
+        let Ok(out) = repo.orch(&["status", "--json"]).output() else {
+            return false;
+        };
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).is_ok_and(|status| {
+            status["tasks"]
+                .as_array()
+                .and_then(|tasks| tasks.iter().find(|t| t["id"] == "t"))
+                .is_some_and(|t| t["merge_state"] == "waiting")
+        })
+    });
+    assert!(waiting, "never waited");
     assert_eq!(
         snapshot(repo.path()),
         before,
         "nothing the user had was touched"
     );
     assert_eq!(repo.git(&["rev-parse", "main"]), head_before);
-    let report = repo.read_json(".orch/report.json");
-    let t = task(&report, "t");
-    assert_eq!(t["merge_state"], "waiting", "{t}");
-    let note = t["merge_note"].as_str().unwrap_or("");
+    let status = repo.status();
+    let note = task(&status, "t")["merge_note"].as_str().unwrap_or("").to_string();
     assert!(
         note.contains("config.txt") && note.contains("created.txt"),
         "{note}"
@@ -340,8 +350,10 @@ fn the_users_uncommitted_work_on_the_checked_out_base_is_never_touched() {
         repo.path().join("mine.txt"),
     )
     .expect("mv");
-    let out = repo.run(&["--no-tui"]);
-    assert_eq!(out.code, 0, "{out}");
+    let code = run.wait().expect("the run ends").code();
+    assert_eq!(code, Some(0));
+    let report = repo.read_json(".orch/report.json");
+    assert_eq!(task(&report, "t")["merge_state"], "merged");
     let merged = std::fs::read_to_string(repo.path().join("config.txt")).expect("read");
     assert!(merged.contains("line 1 by the task") && merged.contains("line 20 by the user"));
     assert_eq!(

@@ -22,6 +22,10 @@ use crate::store::{MergeRow, MergeState, TaskRow};
 
 /// How soon a merge the user's local changes held up is tried again.
 pub(super) const LOCAL_CHANGES_RETRY: Duration = Duration::from_secs(2);
+/// How long a headless run keeps trying a merge the user's local changes
+/// (or a rebase) hold up before it ends and says so: long enough for a
+/// person or a script to commit, short enough not to hang a CI job.
+pub(super) const HEADLESS_PATIENCE: Duration = Duration::from_secs(60);
 /// How soon a merge that failed (not a conflict: git itself failed) is
 /// tried again.
 pub(super) const FAILED_MERGE_RETRY: Duration = Duration::from_secs(10);
@@ -204,6 +208,12 @@ impl Core {
         if self.merging.as_deref() == Some(id) {
             self.merging = None;
         }
+        if !matches!(
+            result,
+            Ok(MergeOutcome::LocalChanges { .. } | MergeOutcome::Busy { .. })
+        ) {
+            self.held_since.remove(id);
+        }
         let Some(row) = self.tasks.get(id).cloned() else {
             return Ok(());
         };
@@ -279,6 +289,9 @@ impl Core {
                 };
                 self.merge_retry
                     .insert(id.to_string(), self.now.mono + LOCAL_CHANGES_RETRY);
+                self.held_since
+                    .entry(id.to_string())
+                    .or_insert(self.now.mono);
                 // Said once, not at every retry.
                 if row.merge_note.as_deref() != Some(why.as_str()) {
                     history.outcome = if files.is_empty() {
@@ -353,6 +366,17 @@ impl Core {
     /// merge that may start as soon as the one before it ends.
     pub(super) fn merges_busy(&self, gates: bool) -> bool {
         if self.merging.is_some() {
+            return true;
+        }
+        // Held up by the user's changes for a short while: they may be
+        // about to commit (see HEADLESS_PATIENCE).
+        let now = self.now.mono;
+        if !self.opts.one_shot
+            && self
+                .held_since
+                .values()
+                .any(|since| now.saturating_duration_since(*since) < HEADLESS_PATIENCE)
+        {
             return true;
         }
         self.tasks

@@ -172,6 +172,8 @@ pub struct Core {
     merging: Option<String>,
     /// When held-up merges are tried again.
     merge_retry: HashMap<String, Instant>,
+    /// Since when merges are held up by local changes (or a rebase).
+    held_since: HashMap<String, Instant>,
     /// Pushes owed, and hooks running.
     pushes: after::Pushes,
     jitter_state: u64,
@@ -244,6 +246,7 @@ impl Core {
             run: RunFlags::default(),
             merging: None,
             merge_retry: HashMap::new(),
+            held_since: HashMap::new(),
             pushes: after::Pushes::default(),
             jitter_state: setup.seed | 1,
             transitions: 0,

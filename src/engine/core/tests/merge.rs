@@ -348,8 +348,8 @@ fn local_changes_in_the_way_wait_and_are_tried_again() {
     assert_eq!(h.merge_state("t"), MergeState::Waiting);
     let note = h.row("t").merge_note.clone().unwrap_or_default();
     assert!(note.contains("local changes in notes.txt"), "{note}");
-    // Headless: nothing else can move, so the run ends, with status 1.
-    assert_eq!(h.core.outcome().map(|o| o.exit_code), Some(1));
+    // Headless: the run gives the user a minute to commit before it ends.
+    assert!(h.core.outcome().is_none());
     h.advance(1_000);
     assert!(h.merges().is_empty(), "not before the retry time");
     h.advance(1_500);
@@ -364,6 +364,31 @@ fn local_changes_in_the_way_wait_and_are_tried_again() {
     h.merged("t", merged_as("m1"));
     assert_eq!(h.merge_state("t"), MergeState::Merged);
     assert_eq!(h.core.outcome().map(|o| o.exit_code), Some(0));
+}
+
+#[test]
+fn a_headless_run_gives_up_on_local_changes_after_a_minute() {
+    let mut h = start(&one_task("merge = \"auto\"\n"));
+    h.run_jobs();
+    h.succeed("t");
+    let in_the_way = || MergeOutcome::LocalChanges {
+        files: vec!["notes.txt".into()],
+    };
+    h.merged("t", in_the_way());
+    // 28 rounds of 2.1 s: 58.8 s held so far.
+    for _ in 0..28 {
+        assert!(h.core.outcome().is_none(), "still giving the user time");
+        h.advance(2_100);
+        if !h.merges().is_empty() {
+            h.merged("t", in_the_way());
+        }
+    }
+    h.advance(2_100);
+    if !h.merges().is_empty() {
+        h.merged("t", in_the_way());
+    }
+    assert_eq!(h.core.outcome().map(|o| o.exit_code), Some(1));
+    assert_eq!(h.merge_state("t"), MergeState::Waiting);
 }
 
 #[test]
