@@ -334,7 +334,10 @@ fn the_users_uncommitted_work_on_the_checked_out_base_is_never_touched() {
     );
     assert_eq!(repo.git(&["rev-parse", "main"]), head_before);
     let status = repo.status();
-    let note = task(&status, "t")["merge_note"].as_str().unwrap_or("").to_string();
+    let note = task(&status, "t")["merge_note"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     assert!(
         note.contains("config.txt") && note.contains("created.txt"),
         "{note}"
