@@ -33,6 +33,7 @@
 pub mod agent;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod engine;
 pub mod git;
 pub mod headless;

@@ -1,0 +1,164 @@
+//! What client and server say first, and how a message rides in a frame.
+//!
+//! Control messages are JSON in frames of their own kind; terminal bytes
+//! (keys in, screen output out) will ride raw in theirs, so a flood costs
+//! no encoding. A connection starts with the client's [`Hello`]; the
+//! server answers [`Welcome`] or [`Refused`] (another protocol version:
+//! the message tells the user to `orch stop` the old server).
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::frame::Frame;
+
+/// The protocol this build speaks. Raised whenever a message changes.
+pub const PROTOCOL: u32 = 1;
+
+/// Frame kinds.
+pub mod kind {
+    pub const HELLO: u8 = 1;
+    pub const WELCOME: u8 = 2;
+    pub const REFUSED: u8 = 3;
+}
+
+/// Who is connecting, and for what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "as")]
+pub enum Role {
+    /// A control room of this terminal size.
+    ControlRoom { cols: u16, rows: u16 },
+    /// `orch attach TASK` in a terminal of this size.
+    Attach { task: String, cols: u16, rows: u16 },
+    /// A one-request command (`orch approve`, `orch status`, ...).
+    Command,
+}
+
+/// The client's first frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: u32,
+    /// The client's orch version, for the messages.
+    pub orch: String,
+    pub role: Role,
+}
+
+impl Hello {
+    pub fn new(role: Role) -> Hello {
+        Hello {
+            protocol: PROTOCOL,
+            orch: env!("CARGO_PKG_VERSION").to_string(),
+            role,
+        }
+    }
+}
+
+/// The server's yes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub protocol: u32,
+    pub orch: String,
+    pub server_pid: u32,
+}
+
+/// The server's no, with what the user should do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refused {
+    pub reason: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("expected a frame of kind {expected}, got kind {got}")]
+    UnexpectedKind { expected: u8, got: u8 },
+    #[error("a malformed message: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+/// The server's answer to `hello`: `Ok` to go on, or the refusal to send.
+pub fn answer_hello(hello: &Hello, server_pid: u32) -> Result<Welcome, Refused> {
+    if hello.protocol != PROTOCOL {
+        return Err(Refused {
+            reason: format!(
+                "this orch server (version {server}, protocol {PROTOCOL}) does not speak the \
+                 protocol of your orch (version {client}, protocol {}): run `orch stop` to end \
+                 the old server, then start orch again",
+                hello.protocol,
+                server = env!("CARGO_PKG_VERSION"),
+                client = hello.orch,
+            ),
+        });
+    }
+    Ok(Welcome {
+        protocol: PROTOCOL,
+        orch: env!("CARGO_PKG_VERSION").to_string(),
+        server_pid,
+    })
+}
+
+/// `message` as the payload of a frame of `kind`.
+pub fn encode<T: Serialize>(kind: u8, message: &T) -> Result<Frame, ProtocolError> {
+    Ok(Frame {
+        kind,
+        payload: serde_json::to_vec(message)?,
+    })
+}
+
+/// The message in `frame`, which must be of `kind`.
+pub fn decode<T: DeserializeOwned>(frame: &Frame, kind: u8) -> Result<T, ProtocolError> {
+    if frame.kind != kind {
+        return Err(ProtocolError::UnexpectedKind {
+            expected: kind,
+            got: frame.kind,
+        });
+    }
+    Ok(serde_json::from_slice(&frame.payload)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hello_round_trips_and_is_welcomed() {
+        let hello = Hello::new(Role::Attach {
+            task: "api".into(),
+            cols: 120,
+            rows: 40,
+        });
+        let frame = encode(kind::HELLO, &hello).expect("encode");
+        let back: Hello = decode(&frame, kind::HELLO).expect("decode");
+        assert_eq!(back, hello);
+        let welcome = answer_hello(&back, 4242).expect("same protocol");
+        assert_eq!((welcome.protocol, welcome.server_pid), (PROTOCOL, 4242));
+    }
+
+    #[test]
+    fn another_protocol_is_refused_with_what_to_do() {
+        let mut hello = Hello::new(Role::Command);
+        hello.protocol = PROTOCOL + 1;
+        hello.orch = "9.9.9".into();
+        let refused = answer_hello(&hello, 1).expect_err("refused");
+        assert!(refused.reason.contains("orch stop"), "{}", refused.reason);
+        assert!(refused.reason.contains("9.9.9"), "{}", refused.reason);
+    }
+
+    #[test]
+    fn garbage_and_the_wrong_kind_are_errors() {
+        let garbage = Frame {
+            kind: kind::HELLO,
+            payload: b"\x00\xffnot json".to_vec(),
+        };
+        assert!(matches!(
+            decode::<Hello>(&garbage, kind::HELLO),
+            Err(ProtocolError::Malformed(_))
+        ));
+        let frame = encode(kind::WELCOME, &Refused { reason: "x".into() }).expect("encode");
+        assert!(matches!(
+            decode::<Hello>(&frame, kind::HELLO),
+            Err(ProtocolError::UnexpectedKind {
+                expected: 1,
+                got: 2
+            })
+        ));
+    }
+}
