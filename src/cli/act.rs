@@ -11,9 +11,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use tokio::sync::broadcast::error::RecvError;
-
-use crate::engine::{Actor, Engine, EngineOptions, Event, Request, TaskState};
+use crate::engine::{Actor, Engine, EngineOptions, Request, TaskState};
 use crate::headless::Progress;
 use crate::session::{self, Session, SetupError};
 use crate::store::{MergeState, Store};
@@ -138,17 +136,9 @@ async fn carry_out(session: Session, request: Request, task: &str) -> i32 {
             return 1;
         }
     };
-    let mut progress = Progress::new(&config);
-    let mut events = handle.subscribe();
-    let printer = tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(Event::Finished(_)) | Err(RecvError::Closed) => break,
-                Ok(event) => progress.print(&event),
-                Err(RecvError::Lagged(_)) => {}
-            }
-        }
-    });
+    let progress = Progress::new(&config);
+    let events = handle.subscribe();
+    let printer = tokio::spawn(progress.follow(events));
     let run = tokio::spawn(engine.run());
     let answer = handle.ask(Actor::current_user(), request).await;
     let refused = answer.is_err();

@@ -2,10 +2,8 @@
 
 use std::time::Duration;
 
-use tokio::sync::broadcast::error::RecvError;
-
 use crate::cli::Cli;
-use crate::engine::{Actor, Engine, EngineOptions, Event, Request, TaskState};
+use crate::engine::{Actor, Engine, EngineOptions, Request, TaskState};
 use crate::headless::{report, Progress, RunReport};
 use crate::session::{self, Session};
 use crate::store::Store;
@@ -138,7 +136,7 @@ async fn headless(cli: &Cli, session: Session) -> i32 {
             return 1;
         }
     };
-    let mut progress = Progress::new(&config);
+    let progress = Progress::new(&config);
     {
         let snapshot = engine.rows();
         let done: Vec<&str> = snapshot
@@ -172,23 +170,8 @@ async fn headless(cli: &Cli, session: Session) -> i32 {
         }
     }
 
-    let mut events = handle.subscribe();
-    let printer = tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(event) => {
-                    progress.print(&event);
-                    if matches!(event, Event::Finished(_)) {
-                        break;
-                    }
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    println!("orch: output fell behind; {missed} progress line(s) skipped (state.db has them all)");
-                }
-                Err(RecvError::Closed) => break,
-            }
-        }
-    });
+    let events = handle.subscribe();
+    let printer = tokio::spawn(progress.follow(events));
     let stopper = handle.clone();
     let signals = tokio::spawn(async move {
         wait_for_interrupt().await;

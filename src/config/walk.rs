@@ -43,7 +43,8 @@ const POLICY_KEYS: &[&str] = &[
     "merge",
 ];
 const AGENT_KEYS: &[&str] = &["command", "env", "max_instances", "fallback"];
-const TASK_KEYS: &[&str] = &[
+/// A task's own keys; it may also override every [`POLICY_KEYS`] one.
+const TASK_OWN_KEYS: &[&str] = &[
     "id",
     "title",
     "agent",
@@ -51,15 +52,6 @@ const TASK_KEYS: &[&str] = &[
     "depends_on",
     "approval",
     "risk",
-    "retries",
-    "backoff",
-    "backoff_max",
-    "timeout",
-    "heartbeat_warn",
-    "heartbeat_stall",
-    "cpu_warn",
-    "cpu_critical",
-    "merge",
 ];
 
 const MERGE_MODES: &[(&str, MergeMode)] = &[
@@ -526,7 +518,8 @@ fn task(doc: &mut Doc<'_>, number: usize, table: &DeTable<'_>, span: Span) -> Ra
         policy: PolicySlots::default(),
     };
     let label = task.label();
-    doc.unknown_keys(table, TASK_KEYS, &format!("in {label}"));
+    let keys: Vec<&str> = TASK_OWN_KEYS.iter().chain(POLICY_KEYS).copied().collect();
+    doc.unknown_keys(table, &keys, &format!("in {label}"));
 
     task.title = table
         .get("title")

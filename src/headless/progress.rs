@@ -140,6 +140,26 @@ impl Progress {
         line
     }
 
+    /// Print the lines of `events` until the run's `Finished` (or the end
+    /// of the stream); a reporter that fell behind says how many it missed.
+    pub async fn follow(mut self, mut events: tokio::sync::broadcast::Receiver<Event>) {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    self.print(&event);
+                    if matches!(event, Event::Finished(_)) {
+                        break;
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    println!("orch: output fell behind; {missed} progress line(s) skipped (state.db has them all)");
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    }
+
     /// Print `event`'s line, if any. Errors writing stdout (a closed pipe)
     /// must not stop the run.
     pub fn print(&mut self, event: &Event) {

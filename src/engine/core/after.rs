@@ -25,15 +25,16 @@ pub(super) struct PushJob {
     due: Option<Instant>,
 }
 
-/// Pushes that have not succeeded yet, by task.
+/// What follows tasks, off the engine: pushes that have not succeeded yet
+/// (by task) and the hooks running.
 #[derive(Debug, Default)]
-pub(super) struct Pushes {
+pub(super) struct FollowUps {
     jobs: HashMap<String, PushJob>,
     /// Hooks started and not finished.
     pub(super) hooks_running: usize,
 }
 
-impl Pushes {
+impl FollowUps {
     /// A push or a hook is under way (a headless run waits for them).
     pub(super) fn busy(&self) -> bool {
         self.hooks_running > 0 || self.jobs.values().any(|job| job.due.is_none())
@@ -92,7 +93,7 @@ impl Core {
         let Some(argv) = self.defs.config().hooks.render(&vars) else {
             return;
         };
-        self.pushes.hooks_running += 1;
+        self.follow_ups.hooks_running += 1;
         self.out.push(Effect::RunHook {
             hook: vars.hook(),
             task: id.to_string(),
@@ -102,7 +103,7 @@ impl Core {
     }
 
     pub(super) fn on_hook_done(&mut self, hook: &'static str, id: &str, summary: String) {
-        self.pushes.hooks_running = self.pushes.hooks_running.saturating_sub(1);
+        self.follow_ups.hooks_running = self.follow_ups.hooks_running.saturating_sub(1);
         self.note(id, "hook", format!("hook {hook}: {summary}"));
     }
 
@@ -125,12 +126,12 @@ impl Core {
                     PushMode::OnMerge => row.merge_state == MergeState::Merged,
                     PushMode::Never => false,
                 };
-            if owed && !self.pushes.jobs.contains_key(&id) {
+            if owed && !self.follow_ups.jobs.contains_key(&id) {
                 let refspec = match mode {
                     PushMode::OnMerge => format!("refs/heads/{base}:refs/heads/{base}"),
                     _ => format!("refs/heads/{BRANCH_PREFIX}{id}:refs/heads/{BRANCH_PREFIX}{id}"),
                 };
-                self.pushes.jobs.insert(
+                self.follow_ups.jobs.insert(
                     id.clone(),
                     PushJob {
                         refspec,
@@ -142,7 +143,7 @@ impl Core {
         }
         let remote = self.defs.config().project.remote.clone();
         let now = self.now.mono;
-        for (id, job) in self.pushes.jobs.iter_mut() {
+        for (id, job) in self.follow_ups.jobs.iter_mut() {
             if job.due.is_some_and(|due| due <= now) {
                 job.due = None;
                 self.out.push(Effect::Push {
@@ -157,7 +158,7 @@ impl Core {
     pub(super) fn on_pushed(&mut self, id: &str, what: String, result: Result<(), String>) {
         match result {
             Ok(()) => {
-                self.pushes.jobs.remove(id);
+                self.follow_ups.jobs.remove(id);
                 if let Some(mut row) = self.tasks.get(id).cloned() {
                     row.pushed = true;
                     self.persist(Write::Task(row.clone()));
@@ -166,7 +167,7 @@ impl Core {
                 self.note(id, "push", format!("pushed {what}"));
             }
             Err(err) => {
-                let Some(job) = self.pushes.jobs.get_mut(id) else {
+                let Some(job) = self.follow_ups.jobs.get_mut(id) else {
                     return;
                 };
                 job.failures += 1;
@@ -174,7 +175,7 @@ impl Core {
                 let jitter = self.next_jitter();
                 let text = match crate::ops::push::retry_delay(failures, jitter) {
                     Some(delay) => {
-                        if let Some(job) = self.pushes.jobs.get_mut(id) {
+                        if let Some(job) = self.follow_ups.jobs.get_mut(id) {
                             job.due = Some(self.now.mono + delay);
                         }
                         format!(

@@ -129,7 +129,7 @@ impl Core {
             if let Some(at) = self.merge_retry.values().min() {
                 wake = wake.min(*at);
             }
-            if let Some(at) = self.pushes.next_due() {
+            if let Some(at) = self.follow_ups.next_due() {
                 wake = wake.min(at);
             }
         }

@@ -175,7 +175,7 @@ pub struct Core {
     /// Since when merges are held up by local changes (or a rebase).
     held_since: HashMap<String, Instant>,
     /// Pushes owed, and hooks running.
-    pushes: after::Pushes,
+    follow_ups: after::FollowUps,
     jitter_state: u64,
     /// Transitions made so far; lets `settle` see whether a pass changed anything.
     transitions: u64,
@@ -247,7 +247,7 @@ impl Core {
             merging: None,
             merge_retry: HashMap::new(),
             held_since: HashMap::new(),
-            pushes: after::Pushes::default(),
+            follow_ups: after::FollowUps::default(),
             jitter_state: setup.seed | 1,
             transitions: 0,
             plan_generation: 0,
@@ -345,7 +345,7 @@ impl Core {
     /// The run is over: shutting down (or, headless, every task settled)
     /// and no attempt left. The outcome to report.
     pub fn outcome(&self) -> Option<RunOutcome> {
-        if !self.live.is_empty() || self.pushes.busy() {
+        if !self.live.is_empty() || self.follow_ups.busy() {
             return None;
         }
         if self.opts.one_shot {

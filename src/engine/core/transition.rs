@@ -148,7 +148,7 @@ impl Core {
             && (self.tasks.any_in(TaskState::AwaitingApproval) || self.any_merge_gate());
         let mono = self.now.mono;
         let merge_due = self.merging.is_none() && self.merge_retry.values().any(|at| *at <= mono);
-        let push_due = self.pushes.next_due().is_some_and(|at| at <= mono);
+        let push_due = self.follow_ups.next_due().is_some_and(|at| at <= mono);
         backoff_over || gate_to_decide || merge_due || push_due
     }
 

@@ -13,6 +13,27 @@ use crate::engine::message::Heard;
 use crate::git::{GitError, Known, MergeOutcome, MergeRequest, Prepare, Worktree};
 use crate::store::AttemptStatus;
 
+/// What the fakes do for a worktree: make its directory, report it made.
+fn make_dir(req: &Prepare) -> Result<Worktree, GitError> {
+    std::fs::create_dir_all(&req.dir).map_err(|source| GitError::Io {
+        context: format!("creating {}", req.dir.display()),
+        source,
+    })?;
+    Ok(Worktree {
+        path: req.dir.clone(),
+        branch: format!("orch/{}", req.task),
+        created: true,
+        ..Worktree::default()
+    })
+}
+
+/// What the fakes answer to a merge.
+fn merged() -> MergeOutcome {
+    MergeOutcome::Merged {
+        commit: "0123456789abcdef".into(),
+    }
+}
+
 /// Worktree creation for one task blocks until the test lets it go.
 struct SlowWorkspace {
     slow_task: String,
@@ -22,22 +43,12 @@ struct SlowWorkspace {
 
 impl Workspace for SlowWorkspace {
     fn prepare_worktree(&self, req: &Prepare) -> Result<Worktree, GitError> {
-        let (task, dir) = (req.task.as_str(), req.dir.as_path());
-        std::fs::create_dir_all(dir).map_err(|source| GitError::Io {
-            context: format!("creating {}", dir.display()),
-            source,
-        })?;
-        if task == self.slow_task {
+        let made = make_dir(req);
+        if req.task == self.slow_task {
             let _ = self.entered.lock().map(|tx| tx.send(()));
             let _ = self.release.lock().map(|rx| rx.recv());
         }
-        Ok(Worktree {
-            path: dir.to_path_buf(),
-            branch: format!("orch/{task}"),
-            created: true,
-            notes: Vec::new(),
-            conflicts: Vec::new(),
-        })
+        made
     }
 
     fn commit_all(&self, _worktree: &Path, _message: &str) -> Result<Option<String>, GitError> {
@@ -45,9 +56,7 @@ impl Workspace for SlowWorkspace {
     }
 
     fn merge(&self, _req: &MergeRequest) -> Result<MergeOutcome, GitError> {
-        Ok(MergeOutcome::Merged {
-            commit: "0123456789abcdef".into(),
-        })
+        Ok(merged())
     }
 }
 
@@ -168,22 +177,12 @@ struct RecordingWorkspace {
 
 impl Workspace for RecordingWorkspace {
     fn prepare_worktree(&self, req: &Prepare) -> Result<Worktree, GitError> {
-        let (task, dir, known) = (req.task.as_str(), req.dir.as_path(), req.known);
+        let known = req.known;
         if let Ok(mut seen) = self.seen.lock() {
             seen.push(known);
         }
         assert!(!self.panic, "a bug in a git job");
-        std::fs::create_dir_all(dir).map_err(|source| GitError::Io {
-            context: format!("creating {}", dir.display()),
-            source,
-        })?;
-        Ok(Worktree {
-            path: dir.to_path_buf(),
-            branch: format!("orch/{task}"),
-            created: true,
-            notes: Vec::new(),
-            conflicts: Vec::new(),
-        })
+        make_dir(req)
     }
 
     fn commit_all(&self, _worktree: &Path, _message: &str) -> Result<Option<String>, GitError> {
@@ -191,9 +190,7 @@ impl Workspace for RecordingWorkspace {
     }
 
     fn merge(&self, _req: &MergeRequest) -> Result<MergeOutcome, GitError> {
-        Ok(MergeOutcome::Merged {
-            commit: "0123456789abcdef".into(),
-        })
+        Ok(merged())
     }
 }
 
