@@ -10,10 +10,12 @@
 //! `defaults` (policy resolution and the rules between keys), `references`
 //! (ids, agents, fallbacks, dependencies), `cycles`, `placeholders` (their
 //! grammar, filling and checking), `validate` (the order of it all),
-//! `base_branch` (the one check against the repository).
+//! `base_branch` (the one check against the repository), `added` (a task
+//! added at run time, checked and resolved as a `[[tasks]]` entry).
 
 pub mod model;
 
+mod added;
 mod base_branch;
 mod cycles;
 mod defaults;
@@ -30,6 +32,7 @@ mod tests;
 use std::path::Path;
 
 pub use crate::tomldoc::{ConfigError, ConfigErrors};
+pub use added::NewTask;
 pub use base_branch::check_base_branch;
 pub use duration::{format_duration, parse_duration};
 pub use model::*;

@@ -24,6 +24,9 @@ pub struct Config {
     pub agents: BTreeMap<String, AgentConfig>,
     /// Tasks in file order, each with its policy fully resolved.
     pub tasks: Vec<TaskConfig>,
+    /// `[defaults]` over the built-in policy: what a task that sets no
+    /// policy key of its own gets (one added at run time, for one).
+    pub defaults: Policy,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -284,6 +284,16 @@ fn pieces<'t>(template: &'t str, recognised: &[&str]) -> Vec<Piece<'t>> {
 /// `field`) that `scope` does not allow, at its `{` when the string has no
 /// escapes, else at the string.
 pub(crate) fn check(doc: &mut Doc<'_>, field: &str, span: &Span, text: &str, scope: &Scope) {
+    for (at, message) in problems(field, text, scope) {
+        let at = doc.span_in_string(span, text, at);
+        doc.error(at, message);
+    }
+}
+
+/// Each placeholder of `text` (read for `field`) that `scope` does not
+/// allow: where it is in `text`, and what to say about it.
+pub(crate) fn problems(field: &str, text: &str, scope: &Scope) -> Vec<(Range<usize>, String)> {
+    let mut out = Vec::new();
     for piece in pieces(text, scope.recognised) {
         let Piece::Placeholder { name, at } = piece else {
             continue;
@@ -315,9 +325,9 @@ pub(crate) fn check(doc: &mut Doc<'_>, field: &str, span: &Span, text: &str, sco
                 known.join(", ")
             )
         };
-        let at = doc.span_in_string(span, text, at);
-        doc.error(at, message);
+        out.push((at, message));
     }
+    out
 }
 
 #[cfg(test)]

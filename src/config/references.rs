@@ -40,41 +40,69 @@ pub(super) fn tasks<'t>(
         let label = task.label();
         if let Some((agent, span)) = &task.agent {
             if agents_known && !agents.iter().any(|a| a.name == *agent) {
-                doc.error(
-                    span.clone(),
-                    format!(
-                        "unknown agent {agent:?} for {label} ({}){}",
-                        defined_agents(agents),
-                        did_you_mean(agent, agents.iter().map(|a| a.name.as_str())),
-                    ),
-                );
+                let names = agents.iter().map(|a| a.name.as_str());
+                doc.error(span.clone(), unknown_agent(agent, &label, names));
             }
         }
-        let mut seen = HashSet::new();
-        for (dep, span) in &task.depends_on {
-            if !seen.insert(dep.as_str()) {
-                doc.error(
-                    span.clone(),
-                    format!("{label} lists {dep:?} more than once in depends_on"),
-                );
-            } else if !index_of.contains_key(dep.as_str()) {
-                doc.error(
-                    span.clone(),
-                    format!(
-                        "{label} depends on {dep:?}, which is not a task{}",
-                        did_you_mean(
-                            dep,
-                            tasks
-                                .iter()
-                                .filter_map(|t| t.id.as_ref().map(|(id, _)| id.as_str())),
-                        ),
-                    ),
-                );
-            }
+        let ids = tasks
+            .iter()
+            .filter_map(|t| t.id.as_ref().map(|(id, _)| id.as_str()));
+        for (span, message) in dependency_problems(
+            &label,
+            task.depends_on
+                .iter()
+                .map(|(dep, span)| (dep.as_str(), span)),
+            |dep| index_of.contains_key(dep),
+            ids,
+        ) {
+            doc.error(span.clone(), message);
         }
     }
 
     index_of
+}
+
+/// An agent that is not one of `agents`, named by `label`'s task.
+pub(super) fn unknown_agent<'a>(
+    agent: &str,
+    label: &str,
+    agents: impl Iterator<Item = &'a str> + Clone,
+) -> String {
+    format!(
+        "unknown agent {agent:?} for {label} ({}){}",
+        defined_agents(agents.clone()),
+        did_you_mean(agent, agents),
+    )
+}
+
+/// What is wrong with `label`'s dependencies (each with its `T`, such as
+/// where it is written): one listed twice, or one that `is_task` does not
+/// know (with the closest of `ids` as a suggestion).
+pub(super) fn dependency_problems<'d, 'i, T>(
+    label: &str,
+    deps: impl Iterator<Item = (&'d str, T)>,
+    is_task: impl Fn(&str) -> bool,
+    ids: impl Iterator<Item = &'i str> + Clone,
+) -> Vec<(T, String)> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (dep, at) in deps {
+        if !seen.insert(dep) {
+            out.push((
+                at,
+                format!("{label} lists {dep:?} more than once in depends_on"),
+            ));
+        } else if !is_task(dep) {
+            out.push((
+                at,
+                format!(
+                    "{label} depends on {dep:?}, which is not a task{}",
+                    did_you_mean(dep, ids.clone()),
+                ),
+            ));
+        }
+    }
+    out
 }
 
 pub(super) fn fallbacks(doc: &mut Doc<'_>, agents: &[RawAgent]) {
@@ -93,7 +121,7 @@ pub(super) fn fallbacks(doc: &mut Doc<'_>, agents: &[RawAgent]) {
                 format!(
                     "unknown fallback agent {fallback:?} for agent {:?} ({}){}",
                     agent.name,
-                    defined_agents(agents),
+                    defined_agents(agents.iter().map(|a| a.name.as_str())),
                     did_you_mean(fallback, agents.iter().map(|a| a.name.as_str())),
                 ),
             );
@@ -101,11 +129,11 @@ pub(super) fn fallbacks(doc: &mut Doc<'_>, agents: &[RawAgent]) {
     }
 }
 
-fn defined_agents(agents: &[RawAgent]) -> String {
-    if agents.is_empty() {
+fn defined_agents<'a>(agents: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = agents.collect();
+    if names.is_empty() {
         "no agents are defined".to_owned()
     } else {
-        let names: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
         format!("defined agents: {}", names.join(", "))
     }
 }

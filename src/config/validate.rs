@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::model::{AgentConfig, Config, Policy, TaskConfig};
-use super::walk::{self, RawConfig};
+use super::walk::{self, RawConfig, RawTask};
 use super::{cycles, defaults, references};
 use crate::tomldoc::{ConfigErrors, Doc};
 
@@ -67,23 +67,28 @@ fn assemble(raw: RawConfig, path: &Path) -> Config {
         tasks: raw
             .tasks
             .into_iter()
-            .map(|task| {
-                let id = task.id.map(|(id, _)| id).unwrap_or_default();
-                TaskConfig {
-                    title: task.title.unwrap_or_else(|| id.clone()),
-                    id,
-                    agent: task.agent.map(|(agent, _)| agent).unwrap_or_default(),
-                    prompt: task.prompt.unwrap_or_default(),
-                    depends_on: task.depends_on.into_iter().map(|(dep, _)| dep).collect(),
-                    approval: task
-                        .approval
-                        .map(|(approval, _)| approval)
-                        .unwrap_or_default(),
-                    risk: task.risk.unwrap_or_default(),
-                    policy: task.policy.resolve(&base_policy),
-                }
-            })
+            .map(|task| resolve_task(task, &base_policy))
             .collect(),
+        defaults: base_policy,
+    }
+}
+
+/// One task as resolved: what it does not set comes from `base` (the
+/// `[defaults]` over the built-in policy) or the built-in defaults.
+pub(super) fn resolve_task(task: RawTask, base: &Policy) -> TaskConfig {
+    let id = task.id.map(|(id, _)| id).unwrap_or_default();
+    TaskConfig {
+        title: task.title.unwrap_or_else(|| id.clone()),
+        id,
+        agent: task.agent.map(|(agent, _)| agent).unwrap_or_default(),
+        prompt: task.prompt.unwrap_or_default(),
+        depends_on: task.depends_on.into_iter().map(|(dep, _)| dep).collect(),
+        approval: task
+            .approval
+            .map(|(approval, _)| approval)
+            .unwrap_or_default(),
+        risk: task.risk.unwrap_or_default(),
+        policy: task.policy.resolve(base),
     }
 }
 

@@ -493,8 +493,8 @@ fn tasks(doc: &mut Doc<'_>, value: &Value<'_>) -> Vec<RawTask> {
 fn task(doc: &mut Doc<'_>, number: usize, table: &DeTable<'_>, span: Span) -> RawTask {
     let id = match table.get("id") {
         Some(value) => doc.string("id", value).map(|id| {
-            if let Some(problem) = task_id_problem(id) {
-                doc.error(value.span(), format!("invalid task id {id:?}: {problem}"));
+            if let Some(problem) = invalid_task_id(id) {
+                doc.error(value.span(), problem);
             }
             (id.to_owned(), value.span())
         }),
@@ -551,6 +551,11 @@ fn task(doc: &mut Doc<'_>, number: usize, table: &DeTable<'_>, span: Span) -> Ra
     task.risk = table.get("risk").and_then(|v| doc.one_of("risk", v, RISKS));
     task.policy = policy(doc, table);
     task
+}
+
+/// What is wrong with a task id, if anything, as said to the user.
+pub(super) fn invalid_task_id(id: &str) -> Option<String> {
+    task_id_problem(id).map(|problem| format!("invalid task id {id:?}: {problem}"))
 }
 
 /// What is wrong with a task id, if anything. Ids become the branch name
