@@ -133,4 +133,20 @@ pub const MIGRATIONS: &[&str] = &[
     // 6: the base branch each run used, so commands run later (a merge
     // from the command line) land where the run's work was meant to.
     "ALTER TABLE runs ADD COLUMN base_branch TEXT;",
+    // 7: tasks added while orch runs (`orch task add`): where each task
+    // comes from, and the definitions of those not in `orch.toml`, so a
+    // restart or a reload keeps them.
+    r#"
+    ALTER TABLE tasks ADD COLUMN origin TEXT NOT NULL DEFAULT 'config';  -- config | cli
+    CREATE TABLE added_tasks (
+        id         TEXT PRIMARY KEY,
+        agent      TEXT NOT NULL,
+        prompt     TEXT NOT NULL,
+        title      TEXT,
+        depends_on TEXT,             -- task ids, one a line
+        origin     TEXT NOT NULL,    -- cli
+        added_by   TEXT NOT NULL,    -- who: as approvals.by
+        added_at   INTEGER NOT NULL
+    );
+    "#,
 ];

@@ -15,8 +15,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 
 pub use rows::{
-    ApprovalRow, AttemptRow, AttemptStatus, EventRow, Gate, MergeRow, MergeState, SampleRow,
-    TaskRow, Verdict, WorktreeRow, WorktreeState,
+    AddedTaskRow, ApprovalRow, AttemptRow, AttemptStatus, EventRow, Gate, MergeRow, MergeState,
+    SampleRow, TaskRow, Verdict, WorktreeRow, WorktreeState, ORIGIN_CLI, ORIGIN_CONFIG,
 };
 
 use crate::engine::state::TaskState;
@@ -237,6 +237,21 @@ impl Store {
             .optional()
             .map_err(|e| sql(&self.path, e))
             .and_then(|row| row.transpose().map_err(|d| self.corrupt(d)))
+    }
+
+    /// The tasks added at run time, in the order they were added.
+    pub fn added_tasks(&self) -> Result<Vec<AddedTaskRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {} FROM added_tasks ORDER BY added_at, rowid",
+                AddedTaskRow::COLUMNS
+            ))
+            .map_err(|e| sql(&self.path, e))?;
+        let rows = stmt
+            .query_map([], AddedTaskRow::from_row)
+            .map_err(|e| sql(&self.path, e))?;
+        self.collect(rows)
     }
 
     pub fn attempts(&self, task: &str) -> Result<Vec<AttemptRow>> {
@@ -485,14 +500,14 @@ impl Batch<'_> {
                 "INSERT INTO tasks (id, title, agent, state, attempts, failures, cause, retry_at,
                                     approved, merge_state, created_at, updated_at, skipped,
                                     merge_note, conflicts, merge_commit, merge_approved,
-                                    merge_wanted, next_start, pushed)
+                                    merge_wanted, next_start, pushed, origin)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                         ?17, ?18, ?19, ?20)
+                         ?17, ?18, ?19, ?20, ?21)
                  ON CONFLICT(id) DO UPDATE SET title = ?2, agent = ?3, state = ?4, attempts = ?5,
                     failures = ?6, cause = ?7, retry_at = ?8, approved = ?9, merge_state = ?10,
                     updated_at = ?12, skipped = ?13, merge_note = ?14, conflicts = ?15,
                     merge_commit = ?16, merge_approved = ?17, merge_wanted = ?18,
-                    next_start = ?19, pushed = ?20",
+                    next_start = ?19, pushed = ?20, origin = ?21",
                 params![
                     row.id,
                     row.title,
@@ -514,6 +529,33 @@ impl Batch<'_> {
                     row.merge_wanted,
                     row.next_start.as_str(),
                     row.pushed,
+                    row.origin,
+                ],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Keep the definition of a task added at run time (replacing an
+    /// earlier one of the same id).
+    pub fn put_added_task(&mut self, a: &AddedTaskRow) -> Result<()> {
+        let t = &a.task;
+        self.tx
+            .execute(
+                "INSERT INTO added_tasks (id, agent, prompt, title, depends_on, origin, added_by,
+                                          added_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(id) DO UPDATE SET agent = ?2, prompt = ?3, title = ?4,
+                    depends_on = ?5, origin = ?6, added_by = ?7, added_at = ?8",
+                params![
+                    t.id,
+                    t.agent,
+                    t.prompt,
+                    t.title,
+                    (!t.depends_on.is_empty()).then(|| t.depends_on.join("\n")),
+                    a.origin,
+                    a.added_by,
+                    a.added_at,
                 ],
             )
             .map(drop)

@@ -3,6 +3,7 @@
 use rusqlite::Row;
 use serde::Serialize;
 
+use crate::config::NewTask;
 use crate::engine::state::TaskState;
 use crate::git::StartMode;
 
@@ -41,7 +42,15 @@ pub struct TaskRow {
     pub next_start: StartMode,
     /// What `push` had to send for this task has been pushed.
     pub pushed: bool,
+    /// Where its definition comes from: [`ORIGIN_CONFIG`] (`orch.toml`) or
+    /// [`ORIGIN_CLI`] (added at run time).
+    pub origin: String,
 }
+
+/// A task defined in `orch.toml`.
+pub const ORIGIN_CONFIG: &str = "config";
+/// A task added at run time from the command line (`orch task add`).
+pub const ORIGIN_CLI: &str = "cli";
 
 impl Serialize for StartMode {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -79,12 +88,13 @@ impl TaskRow {
             merge_wanted: false,
             next_start: StartMode::Continue,
             pushed: false,
+            origin: ORIGIN_CONFIG.to_string(),
         }
     }
 
     pub(super) const COLUMNS: &'static str = "id, title, agent, state, attempts, failures, cause, \
         retry_at, approved, merge_state, created_at, updated_at, skipped, merge_note, conflicts, \
-        merge_commit, merge_approved, merge_wanted, next_start, pushed";
+        merge_commit, merge_approved, merge_wanted, next_start, pushed, origin";
 
     pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<TaskRow, String>> {
         let state: String = r.get(3)?;
@@ -123,6 +133,41 @@ impl TaskRow {
             merge_wanted: r.get(17)?,
             next_start,
             pushed: r.get(19)?,
+            origin: r.get(20)?,
+        }))
+    }
+}
+
+/// A task added at run time, as `added_tasks` keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddedTaskRow {
+    pub task: NewTask,
+    /// [`ORIGIN_CLI`].
+    pub origin: String,
+    /// Who added it, as [`crate::engine::message::Actor::as_stored`] writes it.
+    pub added_by: String,
+    pub added_at: i64,
+}
+
+impl AddedTaskRow {
+    pub(super) const COLUMNS: &'static str =
+        "id, agent, prompt, title, depends_on, origin, added_by, added_at";
+
+    pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<AddedTaskRow, String>> {
+        let depends_on: Option<String> = r.get(4)?;
+        Ok(Ok(AddedTaskRow {
+            task: NewTask {
+                id: r.get(0)?,
+                agent: r.get(1)?,
+                prompt: r.get(2)?,
+                title: r.get(3)?,
+                depends_on: depends_on
+                    .map(|text| text.lines().map(str::to_string).collect())
+                    .unwrap_or_default(),
+            },
+            origin: r.get(5)?,
+            added_by: r.get(6)?,
+            added_at: r.get(7)?,
         }))
     }
 }

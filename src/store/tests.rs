@@ -201,16 +201,23 @@ fn pruning_samples_goes_through_the_task_index() {
     }
 }
 
+/// A database at `path` as schema version `version` left it.
+fn at_version(path: &Path, version: usize) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    for step in &migrations::MIGRATIONS[..version] {
+        conn.execute_batch(step).unwrap();
+    }
+    conn.pragma_update(None, "user_version", version as i64)
+        .unwrap();
+    conn
+}
+
 #[test]
 fn migration_trims_samples_an_earlier_version_accumulated() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
     {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        for step in &migrations::MIGRATIONS[..3] {
-            conn.execute_batch(step).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 3).unwrap();
+        let conn = at_version(&path, 3);
         for at in 0..150 {
             conn.execute(
                 "INSERT INTO agent_samples VALUES ('a', 1, ?1, 0, 0, 1)",
@@ -388,4 +395,97 @@ fn inspect_reads_what_a_killed_writer_left_in_the_wal() {
     assert!(dir.path().join("state.db-wal").exists());
     assert_eq!(Store::inspect(&path).unwrap(), DbCondition::Healthy);
     drop(store);
+}
+
+fn added(id: &str, deps: &[&str], at: i64) -> AddedTaskRow {
+    AddedTaskRow {
+        task: crate::config::NewTask {
+            id: id.into(),
+            agent: "sh".into(),
+            prompt: format!("make {id}\nwith care"),
+            title: (id == "b").then(|| "Bee".to_string()),
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+        },
+        origin: ORIGIN_CLI.into(),
+        added_by: "alice".into(),
+        added_at: at,
+    }
+}
+
+#[test]
+fn added_tasks_and_origins_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = Store::open(&path).unwrap();
+    assert!(store.added_tasks().unwrap().is_empty());
+    let first = added("b", &[], 10);
+    let second = added("c", &["a", "b"], 20);
+    let mut row = task("c", TaskState::Pending);
+    row.origin = ORIGIN_CLI.into();
+    let mut b = store.batch().unwrap();
+    b.put_added_task(&second).unwrap();
+    b.put_added_task(&first).unwrap();
+    b.put_task(&row).unwrap();
+    b.commit().unwrap();
+    drop(store);
+
+    let reader = Store::open_read_only(&path).unwrap();
+    assert_eq!(
+        reader.added_tasks().unwrap(),
+        vec![first, second.clone()],
+        "in the order they were added"
+    );
+    assert_eq!(
+        reader.task("c").unwrap().map(|t| t.origin),
+        Some("cli".into())
+    );
+    drop(reader);
+
+    // Writing the same id again replaces its definition.
+    let mut store = Store::open(&path).unwrap();
+    let again = AddedTaskRow {
+        added_by: "bob".into(),
+        ..added("c", &[], 30)
+    };
+    let mut b = store.batch().unwrap();
+    b.put_added_task(&again).unwrap();
+    row.origin = ORIGIN_CONFIG.into();
+    b.put_task(&row).unwrap();
+    b.commit().unwrap();
+    let rows = store.added_tasks().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1], again);
+    assert_eq!(
+        store.task("c").unwrap().map(|t| t.origin),
+        Some("config".into())
+    );
+}
+
+#[test]
+fn migration_marks_earlier_tasks_as_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let conn = at_version(&path, 6);
+        conn.execute(
+            "INSERT INTO tasks (id, title, agent, state, created_at, updated_at)
+             VALUES ('old', 'old', 'sh', 'done', 1, 1)",
+            [],
+        )
+        .unwrap();
+        assert!(
+            conn.prepare("SELECT id FROM added_tasks").is_err(),
+            "no such table before"
+        );
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 7);
+    let old = store.task("old").unwrap().expect("kept");
+    assert_eq!(
+        (old.state, old.origin.as_str()),
+        (TaskState::Done, "config")
+    );
+    assert!(store.added_tasks().unwrap().is_empty());
+    drop(store);
+    assert_eq!(Store::inspect(&path).unwrap(), DbCondition::Healthy);
 }
