@@ -702,6 +702,7 @@ fn apply(batch: &mut Batch<'_>, run_id: i64, write: Write) -> Result<(), StoreEr
         Write::Sample(row) => batch.sample(&row),
         Write::Worktree(row) => batch.worktree(&row),
         Write::Merge(row) => batch.merge(&row),
+        Write::AddedTask(row) => batch.put_added_task(&row),
     }
 }
 
@@ -729,6 +730,7 @@ fn read_stored(store: &Store) -> Result<Stored, StoreError> {
     let tasks = store.tasks()?;
     let mut stored = Stored {
         running_attempts: store.running_attempts()?,
+        added: store.added_tasks()?,
         ..Stored::default()
     };
     for task in &tasks {

@@ -12,7 +12,9 @@ use std::time::Duration;
 use crate::engine::message::Event;
 use crate::engine::state::TaskState;
 use crate::git::{MergeRequest, Prepare};
-use crate::store::{ApprovalRow, AttemptRow, EventRow, MergeRow, SampleRow, TaskRow, WorktreeRow};
+use crate::store::{
+    AddedTaskRow, ApprovalRow, AttemptRow, EventRow, MergeRow, SampleRow, TaskRow, WorktreeRow,
+};
 
 /// One row written to `state.db`.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +32,8 @@ pub enum Write {
     Sample(SampleRow),
     Worktree(WorktreeRow),
     Merge(MergeRow),
+    /// The definition of a task added at run time.
+    AddedTask(AddedTaskRow),
 }
 
 /// Everything needed to start one attempt's agent.

@@ -24,6 +24,8 @@ use crate::engine::state::TaskState;
 use crate::git::{MergeOutcome, Worktree};
 use crate::store::TaskRow;
 
+pub use crate::config::NewTask;
+
 /// Who asked for something. Recorded with every decision, and the only
 /// thing logic looks at to tell a human from a flag or a timer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -90,6 +92,11 @@ pub enum ActionError {
     /// The task is where the action needs it, but something else says no.
     #[error("{0}")]
     Refused(String),
+    /// A task of that id is in the plan already (from `orch.toml` or added
+    /// earlier): nothing was changed and nothing runs twice. Not a failure
+    /// for whoever asked to add it.
+    #[error("task {task:?} already exists; it is {state}")]
+    AlreadyExists { task: String, state: TaskState },
     #[error("cannot save the change: {0}")]
     Store(String),
     #[error("orch is shutting down")]
@@ -123,6 +130,10 @@ pub enum Request {
         task: String,
         reason: Option<String>,
     },
+    /// Add a task to the running plan (`orch task add`), kept in the store
+    /// so a restart or a reload of `orch.toml` keeps it. An id already in
+    /// the plan answers [`ActionError::AlreadyExists`] with its state.
+    AddTask(NewTask),
     /// `orch.toml` changed and is valid: new tasks join the plan, tasks that
     /// have not started take their new definition, limits and agents apply
     /// to the next launches.
@@ -143,6 +154,7 @@ impl Request {
             | Request::Merge { task }
             | Request::Resolve { task }
             | Request::Skip { task, .. } => Some(task),
+            Request::AddTask(new) => Some(&new.id),
             Request::Reload { .. } | Request::Shutdown { .. } => None,
         }
     }

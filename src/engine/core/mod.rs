@@ -15,9 +15,11 @@
 //! - `exit`: an attempt's end, the retry policy.
 //! - `health`: samples, heartbeats, timeouts and stalls, the next wake-up.
 //! - `actions`: what users and flags ask for.
+//! - `add`: tasks added at run time; how any task joins the plan.
 //! - `reload`: an edited `orch.toml` applied to the running plan.
 
 mod actions;
+mod add;
 mod after;
 mod attempts;
 mod definitions;
@@ -48,7 +50,7 @@ use crate::engine::message::{
 use crate::engine::policy::{self, Level};
 use crate::engine::state::TaskState;
 use crate::git::Known;
-use crate::store::{ApprovalRow, AttemptRow, TaskRow};
+use crate::store::{AddedTaskRow, ApprovalRow, AttemptRow, TaskRow};
 
 use attempts::Attempts;
 use definitions::Definitions;
@@ -150,6 +152,10 @@ impl Live {
 pub struct Core {
     /// The plan as configured.
     defs: Definitions,
+    /// Tasks added at run time, in the order they were added (those
+    /// `orch.toml` now defines itself included: a reload may drop them
+    /// from the file again).
+    added: Vec<AddedTaskRow>,
     base_branch: String,
     paths: Paths,
     run_id: i64,
@@ -224,15 +230,20 @@ pub struct Setup {
 
 impl Core {
     /// Rebuild the engine from what the store holds, reconciled with the
-    /// config: attempts a dead orch left running are closed as interrupted
-    /// and their tasks queued again. Nothing is decided about starting
+    /// config (the tasks added at run time after its own): attempts a dead
+    /// orch left running are closed as interrupted and their tasks queued
+    /// again. Nothing is decided about starting
     /// tasks until the first input (the driver's first tick).
-    pub fn start(setup: Setup, stored: Stored, now: Now) -> (Core, Vec<Effect>) {
+    pub fn start(setup: Setup, mut stored: Stored, now: Now) -> (Core, Vec<Effect>) {
         let paths = Paths {
             state_dir: setup.config.root.join(&setup.config.project.state_dir),
         };
+        let mut config = setup.config;
+        let added = std::mem::take(&mut stored.added);
+        let from_added = definitions::merge_added(&mut config, &added);
         let mut core = Core {
-            defs: Definitions::new(setup.config),
+            defs: Definitions::new(config, from_added),
+            added,
             base_branch: setup.base_branch,
             paths,
             run_id: setup.run_id,
@@ -279,6 +290,7 @@ impl Core {
             Request::Merge { task } => self.merge_action(&task, &actor),
             Request::Resolve { task } => self.resolve(&task, &actor),
             Request::Skip { task, reason } => self.skip(&task, actor, reason),
+            Request::AddTask(new) => Ok(self.add_task(&actor, new)),
             Request::Reload { config } => {
                 self.reload(*config);
                 Ok(Ok(()))

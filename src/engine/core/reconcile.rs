@@ -13,7 +13,7 @@ use crate::engine::message::Actor;
 use crate::engine::policy::Level;
 use crate::engine::state::TaskState;
 use crate::git::Known;
-use crate::store::{ApprovalRow, AttemptRow, AttemptStatus, EventRow, TaskRow};
+use crate::store::{AddedTaskRow, ApprovalRow, AttemptRow, AttemptStatus, EventRow, TaskRow};
 
 /// What the store held when the run started, read by the driver.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +29,8 @@ pub struct Stored {
     /// What the store says of each task's worktree (tasks without a
     /// record are left out).
     pub worktrees: HashMap<String, Known>,
+    /// The tasks added at run time, in the order they were added.
+    pub added: Vec<AddedTaskRow>,
 }
 
 impl Core {
@@ -71,8 +73,10 @@ impl Core {
         }
 
         for task in self.defs.config().tasks.clone() {
+            let origin = self.defs.origin(&task.id);
             let Some(old) = existing.remove(&task.id) else {
-                let row = TaskRow::pending(&task.id, &task.title, &task.agent, now);
+                let mut row = TaskRow::pending(&task.id, &task.title, &task.agent, now);
+                row.origin = origin.to_string();
                 self.persist(Write::Task(row.clone()));
                 self.persist_state_event(&row, None, None, Some("added to the plan".into()));
                 self.tasks.put(row);
@@ -81,6 +85,7 @@ impl Core {
             let mut row = old.clone();
             row.title = task.title.clone();
             row.agent = task.agent.clone();
+            row.origin = origin.to_string();
             let timed_out_gate = row.state == TaskState::Rejected
                 && stored
                     .last_approvals

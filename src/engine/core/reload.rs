@@ -1,19 +1,20 @@
 //! Applying an edited `orch.toml` to a running plan.
 //!
 //! New tasks join (a task the store already knows keeps its state: an id is
-//! never run twice); tasks that have not started take their new definition;
+//! never run twice); tasks added at run time stay (see `add`); tasks that
+//! have not started take their new definition;
 //! a running task keeps running even if the edit removed it (it stays in
 //! this run's plan; the next start drops it). `max_parallel`, agents and
 //! policies apply to the next launches. The state directory and base branch
 //! cannot move under a running orch; changes to them wait for the next start.
 
 use crate::config::Config;
-use crate::engine::core::definitions::Definitions;
+use crate::engine::core::add::Admitted;
+use crate::engine::core::definitions::{merge_added, Definitions};
 use crate::engine::core::Core;
 use crate::engine::effect::Write;
 use crate::engine::message::Event;
-use crate::engine::state::TaskState;
-use crate::store::{EventRow, TaskRow};
+use crate::store::EventRow;
 
 impl Core {
     pub(super) fn reload(&mut self, mut config: Config) {
@@ -25,6 +26,8 @@ impl Core {
             config.project.state_dir = current.state_dir.clone();
             config.project.base_branch = current.base_branch.clone();
         }
+        // Tasks added at run time stay, after the file's own.
+        let added = merge_added(&mut config, &self.added);
         // Running tasks stay in the plan until they end.
         for id in self.live.tasks() {
             if !config.tasks.iter().any(|t| &t.id == id) {
@@ -36,53 +39,26 @@ impl Core {
                 }
             }
         }
+        let defs = Definitions::new(config, added);
         let now = self.now.wall_ms;
-        let mut added = 0;
+        let mut joined = 0;
         let mut pending = Vec::new();
-        for task in config.tasks.clone() {
+        for task in &defs.config().tasks {
             if self.tasks.contains(&task.id) {
                 continue;
             }
-            let row = match self.tasks.unarchive(&task.id) {
-                // Its agent had succeeded but a dead orch did not commit its
-                // leftovers: commit them, do not run it again.
-                Some(row)
-                    if row.state == TaskState::Running
-                        && self.commits_pending.contains_key(&task.id) =>
-                {
-                    pending.push(task.id.clone());
-                    row
-                }
-                // Left `running` by an orch that died while the task was out
-                // of the plan: nothing runs it now, so it is queued again.
-                Some(mut row) if row.state == TaskState::Running => {
-                    let from = row.state;
-                    row.state = TaskState::Queued;
-                    row.updated_at = now;
-                    self.persist(Write::Task(row.clone()));
-                    self.persist_state_event(
-                        &row,
-                        Some(from),
-                        None,
-                        Some("resumed: re-added to the plan".into()),
-                    );
-                    row
-                }
-                Some(row) => row,
-                None => {
-                    let row = TaskRow::pending(&task.id, &task.title, &task.agent, now);
-                    self.persist(Write::Task(row.clone()));
-                    self.persist_state_event(
-                        &row,
-                        None,
-                        None,
-                        Some("added to the plan (config reloaded)".into()),
-                    );
-                    row
-                }
-            };
-            added += 1;
-            self.tasks.put(row);
+            let (row, admitted) = self.admit(task, defs.origin(&task.id));
+            match admitted {
+                Admitted::New => self.persist_state_event(
+                    &row,
+                    None,
+                    None,
+                    Some("added to the plan (config reloaded)".into()),
+                ),
+                Admitted::CommitPending => pending.push(task.id.clone()),
+                Admitted::Known => {}
+            }
+            joined += 1;
         }
         self.persist(Write::Event(EventRow {
             seq: 0,
@@ -93,13 +69,16 @@ impl Core {
             kind: "config_reloaded".into(),
             from_state: None,
             to_state: None,
-            cause: Some(format!("{} task(s), {added} new", config.tasks.len())),
+            cause: Some(format!(
+                "{} task(s), {joined} new",
+                defs.config().tasks.len()
+            )),
         }));
 
-        self.tasks
-            .archive_unless(|id| config.tasks.iter().any(|t| t.id == id));
-        self.defs = Definitions::new(config);
+        self.tasks.archive_unless(|id| defs.contains(id));
+        self.defs = defs;
         self.plan_generation += 1;
+        self.follow_origins();
         for id in pending {
             if let Some(attempt) = self.commits_pending.remove(&id) {
                 self.resume_commit(&id, attempt);

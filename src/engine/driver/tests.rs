@@ -41,6 +41,21 @@ struct SlowWorkspace {
     release: Mutex<std_mpsc::Receiver<()>>,
 }
 
+impl SlowWorkspace {
+    /// Holds up `task`'s worktree job: the receiver hears when it starts,
+    /// the sender lets it go.
+    fn holding(task: &str) -> (SlowWorkspace, std_mpsc::Receiver<()>, std_mpsc::Sender<()>) {
+        let (entered_tx, entered_rx) = std_mpsc::channel();
+        let (release_tx, release_rx) = std_mpsc::channel();
+        let workspace = SlowWorkspace {
+            slow_task: task.into(),
+            entered: Mutex::new(entered_tx),
+            release: Mutex::new(release_rx),
+        };
+        (workspace, entered_rx, release_tx)
+    }
+}
+
 impl Workspace for SlowWorkspace {
     fn prepare_worktree(&self, req: &Prepare) -> Result<Worktree, GitError> {
         let made = make_dir(req);
@@ -109,6 +124,30 @@ fn engine(
     (engine, runtime)
 }
 
+/// The plan `text` in `dir`, and a new store in its state directory (with
+/// that store's path).
+fn plan_in(dir: &Path, text: &str) -> (crate::config::Config, Store, std::path::PathBuf) {
+    let config = crate::config::parse(text, &dir.join("orch.toml")).expect("config");
+    let state_dir = dir.join(".orch");
+    std::fs::create_dir_all(&state_dir).expect("state dir");
+    let db = state_dir.join("state.db");
+    let store = Store::open(&db).expect("store");
+    (config, store, db)
+}
+
+/// Let the held-up worktree job go and wait for the run to end.
+fn release_and_finish(
+    runtime: &tokio::runtime::Runtime,
+    release: &std_mpsc::Sender<()>,
+    run: tokio::task::JoinHandle<Result<RunOutcome, EngineError>>,
+) -> RunOutcome {
+    release.send(()).expect("release");
+    runtime
+        .block_on(run)
+        .expect("engine task")
+        .expect("engine run")
+}
+
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !cond() {
@@ -124,18 +163,8 @@ fn an_exit_is_recorded_while_another_worktree_is_still_being_made() {
         "[project]\nmax_parallel = 2\n[agents.sh]\ncommand = [\"sh\", \"-c\", \"{prompt}\"]\n\
         [[tasks]]\nid = \"slow\"\nagent = \"sh\"\nprompt = \"true\"\n\
         [[tasks]]\nid = \"quick\"\nagent = \"sh\"\nprompt = \"true\"\n";
-    let config = crate::config::parse(text, &dir.path().join("orch.toml")).expect("config");
-    let state_dir = dir.path().join(".orch");
-    std::fs::create_dir_all(&state_dir).expect("state dir");
-    let db = state_dir.join("state.db");
-    let store = Store::open(&db).expect("store");
-    let (entered_tx, entered_rx) = std_mpsc::channel();
-    let (release_tx, release_rx) = std_mpsc::channel();
-    let workspace = SlowWorkspace {
-        slow_task: "slow".into(),
-        entered: Mutex::new(entered_tx),
-        release: Mutex::new(release_rx),
-    };
+    let (config, store, db) = plan_in(dir.path(), text);
+    let (workspace, entered_rx, release_tx) = SlowWorkspace::holding("slow");
     let (engine, runtime) = engine(config, store, Arc::new(workspace));
     let run = runtime.spawn(engine.run());
 
@@ -161,11 +190,7 @@ fn an_exit_is_recorded_while_another_worktree_is_still_being_made() {
         "slow is still waiting for its worktree"
     );
 
-    release_tx.send(()).expect("release");
-    let outcome = runtime
-        .block_on(run)
-        .expect("engine task")
-        .expect("engine run");
+    let outcome = release_and_finish(&runtime, &release_tx, run);
     assert_eq!(outcome.exit_code, 0);
 }
 
@@ -202,11 +227,7 @@ fn run_one(
 ) -> (RunOutcome, std::path::PathBuf) {
     let text = "[agents.sh]\ncommand = [\"sh\", \"-c\", \"{prompt}\"]\n\
         [[tasks]]\nid = \"t\"\nagent = \"sh\"\nprompt = \"true\"\nretries = 0\n";
-    let config = crate::config::parse(text, &dir.join("orch.toml")).expect("config");
-    let state_dir = dir.join(".orch");
-    std::fs::create_dir_all(&state_dir).expect("state dir");
-    let db = state_dir.join("state.db");
-    let mut store = Store::open(&db).expect("store");
+    let (config, mut store, db) = plan_in(dir, text);
     before(&mut store);
     let (engine, runtime) = engine(config, store, Arc::new(workspace));
     let outcome = runtime
@@ -275,4 +296,100 @@ fn a_recorded_worktree_whose_directory_is_gone_is_made_with_its_intent_recorded(
     let reader = Store::open_read_only(&db).expect("reader");
     let row = reader.worktree("t").ok().flatten().expect("row");
     assert_eq!(row.state, crate::store::WorktreeState::Ready);
+}
+
+#[test]
+fn a_task_added_to_a_running_engine_is_stored_runs_and_is_kept_by_the_next_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = "[agents.sh]\ncommand = [\"sh\", \"-c\", \"{prompt}\"]\n\
+        [[tasks]]\nid = \"slow\"\nagent = \"sh\"\nprompt = \"true\"\n";
+    let (config, store, db) = plan_in(dir.path(), text);
+    let (workspace, entered_rx, release_tx) = SlowWorkspace::holding("slow");
+    let (first, runtime) = engine(config.clone(), store, Arc::new(workspace));
+    let handle = first.handle();
+    let run = runtime.spawn(first.run());
+    entered_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the slow worktree job started");
+
+    let new = crate::engine::message::NewTask {
+        id: "extra".into(),
+        agent: "sh".into(),
+        prompt: "true".into(),
+        title: Some("An extra task".into()),
+        depends_on: Vec::new(),
+    };
+    let alice = Actor::User("alice".into());
+    let add = |new: crate::engine::message::NewTask| {
+        runtime.block_on(handle.ask(alice.clone(), Request::AddTask(new)))
+    };
+    add(new.clone()).expect("added");
+    // The answer comes once it is stored.
+    let reader = Store::open_read_only(&db).expect("reader");
+    let stored = reader.added_tasks().expect("added tasks");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        (&stored[0].task, stored[0].added_by.as_str()),
+        (&new, "alice")
+    );
+    wait_until("extra to be done", || {
+        reader
+            .task("extra")
+            .ok()
+            .flatten()
+            .is_some_and(|t| t.state == TaskState::Done)
+    });
+    let row = reader.task("extra").ok().flatten().expect("row");
+    assert_eq!(
+        (row.title.as_str(), row.origin.as_str()),
+        ("An extra task", "cli")
+    );
+    assert_eq!(
+        add(new.clone()),
+        Err(ActionError::AlreadyExists {
+            task: "extra".into(),
+            state: TaskState::Done,
+        })
+    );
+    let added_events: Vec<_> = reader
+        .events(Some("extra"), 100)
+        .expect("events")
+        .into_iter()
+        .filter(|e| e.kind == "task_added")
+        .collect();
+    assert_eq!(added_events.len(), 1);
+    assert_eq!(added_events[0].cause.as_deref(), Some("added by alice"));
+
+    let outcome = release_and_finish(&runtime, &release_tx, run);
+    assert_eq!(outcome.exit_code, 0);
+    drop(runtime);
+
+    // The next start, with the same orch.toml: the added task is in the
+    // plan, done, and nothing runs again.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let workspace = RecordingWorkspace {
+        seen: seen.clone(),
+        panic: false,
+    };
+    let store = Store::open(&db).expect("store");
+    let (next, runtime) = engine(config, store, Arc::new(workspace));
+    let rows = next.rows();
+    let extra = rows
+        .iter()
+        .find(|r| r.id == "extra")
+        .expect("still planned");
+    assert_eq!(
+        (extra.state, extra.origin.as_str()),
+        (TaskState::Done, "cli")
+    );
+    let outcome = runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(20), next.run()).await })
+        .expect("the run ended")
+        .expect("engine run");
+    assert_eq!(outcome.exit_code, 0);
+    assert!(
+        seen.lock().map(|s| s.is_empty()).unwrap_or(false),
+        "nothing ran again"
+    );
+    assert_eq!(reader.attempts("extra").expect("attempts").len(), 1);
 }

@@ -1126,4 +1126,5 @@ fn an_attempt_being_committed_frees_its_slot() {
     assert_eq!(h.state("b"), TaskState::Running, "the agent's slot is free");
 }
 
+mod add;
 mod merge;
