@@ -116,6 +116,14 @@ impl AgentRegistry {
         }
     }
 
+    /// Every running agent: task, attempt and terminal.
+    pub fn all(&self) -> Vec<(String, u32, Arc<dyn AgentTerminal>)> {
+        let map = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .map(|(task, a)| (task.clone(), a.attempt, a.terminal.clone()))
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.inner.read().unwrap_or_else(|p| p.into_inner()).len()
     }

@@ -2,7 +2,9 @@
 
 mod act;
 mod check;
+mod remote;
 mod diff;
+pub mod events;
 mod logs;
 mod run;
 mod status;
@@ -89,8 +91,9 @@ pub enum Sub {
         #[command(subcommand)]
         action: WorktreeCmd,
     },
-    /// Change a task of the plan: retry, resolve a merge conflict, cancel, skip.
-    /// Needs no orch running here; what is queued runs at the next run.
+    /// Change the plan: add a task, retry, resolve a merge conflict, cancel,
+    /// skip. Goes to the running orch here; with none running, retry,
+    /// resolve, cancel and skip are recorded and run at the next start.
     Task {
         #[command(subcommand)]
         action: TaskCmd,
@@ -105,6 +108,42 @@ pub enum Sub {
         #[arg(long, short)]
         follow: bool,
     },
+    /// Stop this repository's server: agents are stopped cleanly (their
+    /// attempts saved as interrupted), state is saved, the next start resumes.
+    Stop,
+    /// Attach this terminal to a running agent's terminal; Ctrl-] detaches
+    /// (the agent keeps running).
+    Attach { task: String },
+    /// Approve a task waiting at a gate (before it starts, or before its merge).
+    Approve {
+        task: String,
+        /// Recorded with the approval.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reject a task waiting at a gate; the reason is recorded and shown.
+    Reject {
+        task: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Every event in state.db (state changes, merges, notes), oldest first;
+    /// with --follow, new ones as they happen, until the run ends.
+    Events {
+        #[arg(long, short)]
+        follow: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The server process `orch` starts in the background (not for direct use).
+    #[command(name = "__server", hide = true)]
+    Server {
+        #[arg(long, default_value_t = 120)]
+        cols: u16,
+        #[arg(long, default_value_t = 40)]
+        rows: u16,
+    },
     /// Show a task's changes against its merge base with the base branch,
     /// including uncommitted work in its worktree (through your pager on a
     /// terminal).
@@ -118,6 +157,23 @@ pub enum Sub {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum TaskCmd {
+    /// Add a task to the running plan (kept in state.db, so a restart or an
+    /// edit of orch.toml keeps it). Adding an id that exists changes nothing
+    /// and says its state.
+    Add {
+        #[arg(long)]
+        id: String,
+        /// One of the config's agents.
+        #[arg(long)]
+        agent: String,
+        #[arg(long)]
+        prompt: String,
+        /// Tasks that must be done first (repeat, or separate with commas).
+        #[arg(long, value_delimiter = ',')]
+        depends_on: Vec<String>,
+        #[arg(long)]
+        title: Option<String>,
+    },
     /// Queue a task that needs review, was rejected or is retrying.
     Retry {
         task: String,
@@ -187,7 +243,7 @@ pub fn main() -> i32 {
     };
     let needs_config = !matches!(
         cli.command,
-        Some(Sub::Status { .. }) | Some(Sub::Logs { .. })
+        Some(Sub::Status { .. }) | Some(Sub::Logs { .. }) | Some(Sub::Events { .. })
     );
     if needs_config {
         if let Some(message) = missing_config(&cli.config) {
@@ -203,11 +259,26 @@ pub fn main() -> i32 {
             attempt,
             follow,
         }) => logs::run(&cli.config, task, *attempt, *follow),
-        Some(Sub::Task { action }) => act::run(&cli.config, task_request(action)),
+        Some(Sub::Task { action }) => match task_request(action) {
+            Ok(request) => remote::act(&cli.config, request),
+            Err(new) => remote::add_task(&cli.config, new),
+        },
+        Some(Sub::Stop) => remote::stop(&cli.config),
+        Some(Sub::Attach { task }) => remote::attach(&cli.config, task),
+        Some(Sub::Approve { task, reason }) => remote::approve(&cli.config, task, reason.clone()),
+        Some(Sub::Reject { task, reason }) => remote::reject(&cli.config, task, reason.clone()),
+        Some(Sub::Events { follow, json }) => remote::events(&cli.config, *follow, *json),
+        Some(Sub::Server { cols, rows }) => {
+            crate::control::daemon::server_main(&crate::control::daemon::ServerArgs {
+                config: cli.config.clone(),
+                cols: *cols,
+                rows: *rows,
+            })
+        }
         Some(Sub::Diff { task, stat }) => diff::run(&cli.config, task, *stat),
         Some(Sub::Worktree { action }) => match action {
             WorktreeCmd::Merge { task } => {
-                act::run(&cli.config, Request::Merge { task: task.clone() })
+                remote::act(&cli.config, Request::Merge { task: task.clone() })
             }
             WorktreeCmd::List { json } => worktree::list(&cli.config, *json),
             WorktreeCmd::Cleanup {
@@ -220,13 +291,29 @@ pub fn main() -> i32 {
     }
 }
 
-fn task_request(action: &TaskCmd) -> Request {
-    match action.clone() {
+/// The request a task command makes; adding a task is its own kind.
+fn task_request(action: &TaskCmd) -> Result<Request, crate::engine::message::NewTask> {
+    Ok(match action.clone() {
         TaskCmd::Retry { task, fresh } => Request::Retry { task, fresh },
         TaskCmd::Resolve { task } => Request::Resolve { task },
         TaskCmd::Cancel { task } => Request::Cancel { task },
         TaskCmd::Skip { task, reason } => Request::Skip { task, reason },
-    }
+        TaskCmd::Add {
+            id,
+            agent,
+            prompt,
+            depends_on,
+            title,
+        } => {
+            return Err(crate::engine::message::NewTask {
+                id,
+                agent,
+                prompt,
+                title,
+                depends_on,
+            })
+        }
+    })
 }
 
 /// The config at `path`, its repository and its state directory, for the
@@ -250,6 +337,8 @@ fn config_and_repo(
 /// The base branch the latest run here used, when the config names none:
 /// what a command run later (a merge, a diff) must use, whatever branch is
 /// checked out now.
+pub(crate) use run::init_tracing;
+
 pub(crate) fn last_run_base(
     state_dir: &std::path::Path,
     repo: &crate::git::Repo,

@@ -53,6 +53,10 @@ pub fn run(cli: &Cli) -> i32 {
     } else {
         None
     };
+    if style.is_some() {
+        let state_dir = crate::session::absolute(&config.root.join(&config.project.state_dir));
+        return runtime.block_on(control_room(cli, &state_dir));
+    }
     let session = match Session::open(config) {
         Ok(session) => session,
         Err(err) => {
@@ -60,25 +64,67 @@ pub fn run(cli: &Cli) -> i32 {
             return err.exit_code();
         }
     };
-    match style {
-        Some((keymap, theme)) => {
-            init_tracing(Some(session.state_dir.join("orch.log")));
-            runtime.block_on(crate::ui::run(session, keymap, theme))
-        }
-        None => {
-            if !cli.no_tui {
-                eprintln!("orch: no terminal for the control room; running headless (as --no-tui)");
+    if !cli.no_tui {
+        eprintln!("orch: no terminal for the control room; running headless (as --no-tui)");
+    }
+    init_tracing(None);
+    runtime.block_on(headless(cli, session))
+}
+
+/// `orch` on a terminal: connect to this repository's server, starting it
+/// in the background first if none answers, and show its control room.
+async fn control_room(cli: &Cli, state_dir: &std::path::Path) -> i32 {
+    use crate::control::client::{self, ClientError};
+    use crate::control::daemon;
+    let theme = cli.theme.clone();
+    let keymap = cli.keymap.clone();
+    let mut started = false;
+    loop {
+        match client::control_room(state_dir, theme.clone(), keymap.clone()).await {
+            Ok(code) => return code,
+            Err(ClientError::NotRunning(_)) if !started => {
+                started = true;
+                let (cols, rows) = crossterm::terminal::size().unwrap_or((120, 40));
+                let args = daemon::ServerArgs {
+                    config: cli.config.clone(),
+                    cols,
+                    rows,
+                };
+                if let Err(code) =
+                    tokio::task::block_in_place(|| daemon::start_in_background(&args))
+                {
+                    // Another orch may have started one at the same moment.
+                    if crate::session::lock_holder(state_dir).is_some()
+                        && wait_for_socket(state_dir).await
+                    {
+                        continue;
+                    }
+                    return code;
+                }
             }
-            init_tracing(None);
-            runtime.block_on(headless(cli, session))
+            Err(err) => {
+                eprintln!("orch: {err}");
+                return 1;
+            }
         }
     }
+}
+
+/// Whether a socket answers within a few seconds.
+async fn wait_for_socket(state_dir: &std::path::Path) -> bool {
+    for _ in 0..100 {
+        if crate::control::socket::connect(state_dir).await.is_ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
 }
 
 /// Headless, logs go to stderr (never mixed with the progress lines on
 /// stdout). In the control room they go to `.orch/orch.log`, never to the
 /// screen. `ORCH_LOG` sets the filter (default: warnings only).
-fn init_tracing(log_file: Option<std::path::PathBuf>) {
+pub(crate) fn init_tracing(log_file: Option<std::path::PathBuf>) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ORCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
@@ -121,15 +167,22 @@ async fn headless(cli: &Cli, session: Session) -> i32 {
         ..
     } = session;
     let started = now_ms();
+    let (signal, output) = crate::control::server::output_signal();
     let opts = EngineOptions {
         mode: "headless",
         approve_all: cli.approve_all,
         approval_timeout: Some(cli.approval_timeout),
         exit_when_settled: true,
+        output_signal: Some(signal),
         ..EngineOptions::default()
     };
-    let (engine, handle) = match Engine::new(config.clone(), store, repo, base_branch.clone(), opts)
-    {
+    let (engine, handle) = match Engine::new(
+        config.clone(),
+        store,
+        repo.clone(),
+        base_branch.clone(),
+        opts,
+    ) {
         Ok(pair) => pair,
         Err(err) => {
             eprintln!("orch: {err}");
@@ -170,6 +223,13 @@ async fn headless(cli: &Cli, session: Session) -> i32 {
         }
     }
 
+    // Another step of the job can approve, watch or attach meanwhile.
+    let served = crate::control::daemon::serve_socket(
+        handle.clone(),
+        (&state_dir, &repo, &base_branch, &config),
+        output,
+    )
+    .await;
     let events = handle.subscribe();
     let printer = tokio::spawn(progress.follow(events));
     let stopper = handle.clone();
@@ -191,6 +251,11 @@ async fn headless(cli: &Cli, session: Session) -> i32 {
         }
     };
     let code = write_reports(cli, &config, &state_dir, &base_branch, exit_code, started);
+    let bye = crate::control::protocol::Bye {
+        message: format!("orch: the headless run ended with exit status {code}"),
+        code,
+    };
+    crate::control::daemon::end_socket(served, &state_dir, bye).await;
     drop(lock);
     code
 }

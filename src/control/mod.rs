@@ -1,8 +1,30 @@
-//! The control socket's wire format (DESIGN section 7): bounded,
-//! length-prefixed frames (`frame`) and the versioned hello that starts
-//! every connection (`protocol`): the part the server and its clients
-//! share. The server and the clients are not built yet.
+//! The control socket (DESIGN section 7): the server that owns the engine
+//! and the agents, and the clients that talk to it.
+//!
+//! - `frame`, `protocol`: the wire format: bounded, length-prefixed
+//!   frames, the versioned hello, and the messages each role exchanges.
+//! - `socket`: where the socket lives and who may use it.
+//! - `conn`: one connection as a reader and a writer task with bounded
+//!   queues.
+//! - `server`: what sessions share, the accept loop (peer check, hello,
+//!   dispatch), and the agents' sizes when several clients show them
+//!   (`sizes`: the pure rule).
+//! - `remote_term`: a client's screen as the server draws it (ratatui into
+//!   bytes at the client's size).
+//! - `attach`, `commands`: the server's side of `orch attach` and of the
+//!   one-answer commands (a control room is `ui::serve_view`).
+//! - `client`: the client side of all three.
+//! - `daemon`: the background server's life (start, ready, idle end,
+//!   goodbye) and a foreground run's socket.
 
+pub mod attach;
+pub mod client;
+pub mod commands;
+pub mod conn;
+pub mod daemon;
 pub mod frame;
 pub mod protocol;
+pub mod remote_term;
+pub mod server;
+pub mod sizes;
 pub mod socket;

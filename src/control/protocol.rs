@@ -19,14 +19,127 @@ pub mod kind {
     pub const HELLO: u8 = 1;
     pub const WELCOME: u8 = 2;
     pub const REFUSED: u8 = 3;
+    // Client to server.
+    /// A control room's terminal event (JSON `crossterm::event::Event`):
+    /// a key, a paste, the mouse, a resize.
+    pub const TERM_EVENT: u8 = 10;
+    /// Raw bytes typed into `orch attach`, for the agent.
+    pub const INPUT: u8 = 11;
+    /// `orch attach`'s terminal changed size (JSON [`super::Size`]).
+    pub const RESIZE: u8 = 12;
+    /// The client has its terminal back after running a pager: repaint.
+    pub const RESUMED: u8 = 13;
+    /// A command's request (JSON [`super::Command`]).
+    pub const COMMAND: u8 = 14;
+    // Server to client.
+    /// Bytes for the client's terminal, to be written as they are.
+    pub const OUTPUT: u8 = 20;
+    /// Give the terminal to a pager for a while (JSON [`super::PagerRequest`]).
+    pub const PAGER: u8 = 21;
+    /// The end of the session (JSON [`super::Bye`]); the server closes next.
+    pub const BYE: u8 = 22;
+    /// A command's answer (JSON [`super::Reply`]).
+    pub const REPLY: u8 = 23;
+    /// Something was published (the events a `Watch` waits for); no payload.
+    pub const WAKE: u8 = 24;
+}
+
+/// A terminal's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Size {
+    pub cols: u16,
+    pub rows: u16,
+}
+
+/// What a client asks of a running orch, one per connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "command")]
+pub enum Command {
+    Approve {
+        task: String,
+        reason: Option<String>,
+    },
+    Reject {
+        task: String,
+        reason: String,
+    },
+    Retry {
+        task: String,
+        fresh: bool,
+    },
+    Cancel {
+        task: String,
+    },
+    Skip {
+        task: String,
+        reason: Option<String>,
+    },
+    Resolve {
+        task: String,
+    },
+    /// Merge, and answer once the merge has an outcome.
+    Merge {
+        task: String,
+    },
+    AddTask(crate::engine::message::NewTask),
+    /// Stop the agents cleanly, save, and end the server; answered when the
+    /// engine has stopped (the connection closes as the server exits).
+    Stop,
+    /// Say `WAKE` whenever the engine publishes something, until it ends
+    /// (`BYE`): for followers reading `state.db`.
+    Watch,
+    /// Who runs here: the server's pid and how many clients it has.
+    Info,
+}
+
+/// The answer to a [`Command`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// Done as asked (an existing task, for `add_task`, counts as done).
+    pub ok: bool,
+    /// One line for the user: what was done, or why not.
+    pub message: String,
+    /// The exit status the command should end with.
+    pub code: i32,
+}
+
+/// What the client should show in its pager, with the terminal given back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "show")]
+pub enum PagerRequest {
+    /// These log files, in order, in `$PAGER` (default `less -R`).
+    Logs { files: Vec<std::path::PathBuf> },
+    /// A patch, in the pager git would choose (`core.pager` is the
+    /// repository's setting, read by the server).
+    Patch {
+        text: String,
+        core_pager: Option<String>,
+    },
+}
+
+/// The last message of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bye {
+    /// Printed by the client once its terminal is restored (may be empty).
+    pub message: String,
+    /// The client's exit status.
+    pub code: i32,
 }
 
 /// Who is connecting, and for what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "as")]
 pub enum Role {
-    /// A control room of this terminal size.
-    ControlRoom { cols: u16, rows: u16 },
+    /// A control room of this terminal size, in the client's choice of
+    /// theme and keymap (names; `None`: the config's, else the defaults).
+    ControlRoom {
+        cols: u16,
+        rows: u16,
+        #[serde(default)]
+        theme: Option<String>,
+        #[serde(default)]
+        keymap: Option<String>,
+    },
     /// `orch attach TASK` in a terminal of this size.
     Attach { task: String, cols: u16, rows: u16 },
     /// A one-request command (`orch approve`, `orch status`, ...).

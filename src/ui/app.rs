@@ -137,7 +137,10 @@ pub enum Effect {
     /// Bytes for the attached agent's PTY.
     Input(String, Vec<u8>),
     Redraw,
+    /// Stop the agents and end the server (the last control room's quit).
     Quit,
+    /// Leave this control room; the server and its agents keep running.
+    Leave,
 }
 
 /// A snapshot asked for after falling behind the engine's events.
@@ -703,6 +706,7 @@ impl App {
                 (Mode::Dialog(dialog), vec![Effect::Redraw])
             }
             Step::Closed => (self.under_overlay(), vec![Effect::Redraw]),
+            Step::Detach => (self.under_overlay(), vec![Effect::Leave]),
             Step::Confirmed(action) => (
                 self.under_overlay(),
                 vec![match action {
@@ -809,6 +813,7 @@ impl App {
     fn app_action(&mut self, action: Action) -> Option<Vec<Effect>> {
         match action {
             Action::AppQuit => return Some(self.request_quit()),
+            Action::AppDetach => return Some(vec![Effect::Leave]),
             Action::AppHelp => self.mode = Mode::Help,
             Action::AppRedraw => {}
             Action::FocusNext => self.focus = self.focus.step(true),
@@ -854,7 +859,7 @@ impl App {
                     self.close_diff();
                 }
             }
-            Action::AppQuit | Action::AppHelp | Action::AppRedraw => {
+            Action::AppQuit | Action::AppDetach | Action::AppHelp | Action::AppRedraw => {
                 return self.app_action(action).unwrap_or_default();
             }
             Action::TaskPager

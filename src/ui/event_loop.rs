@@ -1,39 +1,39 @@
-//! The control room's loop. It waits on terminal input, engine events, "an
-//! agent printed" signals, the engine's answers, finished jobs, config
-//! reloads and, only while something is running, a one-second tick for
-//! elapsed times. It draws only when something changed, at most once per
-//! frame interval, after draining everything already queued. Nothing in it
-//! waits on the engine or the disk: requests go to the engine through one
-//! task that posts the answers back ([`EngineLink`]), and slow reads are
-//! jobs ([`crate::ui::jobs`]).
+//! A control room, as the server runs it for one client. It waits on the
+//! client's terminal events, engine events, "an agent printed" signals, the
+//! engine's answers, finished jobs, config errors and, only while something
+//! is running, a one-second tick for elapsed times. It draws only when
+//! something changed, at most once per frame interval, after draining
+//! everything already queued, and only when the client has taken the last
+//! frame: a slow client gets fewer frames, never a growing queue. Nothing
+//! in it waits on the engine or the disk: requests go to the engine through
+//! one task that posts the answers back ([`EngineLink`]), and slow reads
+//! are jobs ([`crate::ui::jobs`]).
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
-use futures::StreamExt;
+use crossterm::event::{Event as TermEvent, KeyEventKind};
 use ratatui::layout::Rect;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 
 use crate::agent::backend::{AgentRegistry, AgentTerminal};
-use crate::config::watch::ConfigWatcher;
 use crate::config::Config;
+use crate::control::conn::{Conn, Outgoing};
+use crate::control::protocol::{kind, Bye, PagerRequest};
+use crate::control::remote_term::RemoteTerminal;
+use crate::control::server::Shared;
+use crate::control::sizes::{ClientId, Scope};
 use crate::engine::{
-    ActionError, Actor, Engine, EngineHandle, EngineOptions, Event, OutputSignal,
-    Request as EngineRequest, Snapshot, TaskState,
+    ActionError, Actor, EngineHandle, Event, Request as EngineRequest, Snapshot, TaskState,
 };
-use crate::git::{Repo, TaskDiff};
-use crate::session::Session;
-use crate::store::{Store, TaskRow};
+use crate::git::TaskDiff;
+use crate::store::Store;
 use crate::ui::app::{App, Effect, EngineAction, Mode};
 use crate::ui::jobs::{self, JobDone, Jobs};
 use crate::ui::keymap::{self, Keymap};
-use crate::ui::layout;
 use crate::ui::output_source::OutputSource;
-use crate::ui::pager::{colour_patch, Pager, IN_CONTROL_ROOM};
-use crate::ui::terminal::{Term, TerminalGuard};
+use crate::ui::pager::colour_patch;
 use crate::ui::theme::Theme;
 use crate::ui::view::{self, Now};
 
@@ -72,143 +72,115 @@ pub fn load_style(config: &Config, choice: &UiChoice) -> Result<(Keymap, Theme),
     }
 }
 
-pub async fn run(session: Session, keymap: Keymap, theme: Theme) -> i32 {
-    let Session {
-        config,
-        repo,
-        base_branch,
-        state_dir,
-        store,
-        lock,
-    } = session;
-    let (cols, rows) = crossterm::terminal::size().unwrap_or((120, 40));
-    let areas = layout::split(ratatui::layout::Rect::new(0, 0, cols, rows), 0, 0);
-    let notify = Arc::new(Notify::new());
-    let signal = notify.clone();
-    let opts = EngineOptions {
-        mode: "tui",
-        approve_all: false,
-        approval_timeout: None,
-        exit_when_settled: false,
-        pty_rows: areas.output.height.saturating_sub(2).max(5),
-        pty_cols: areas.output.width.saturating_sub(2).max(20),
-        output_signal: Some(OutputSignal(Arc::new(move || signal.notify_one()))),
-        ..EngineOptions::default()
-    };
-    let diff_git = (repo.clone(), base_branch.clone());
-    let (engine, handle) = match Engine::new(config.clone(), store, repo, base_branch, opts) {
-        Ok(pair) => pair,
+/// Run one client's control room until it leaves, the engine ends or the
+/// connection breaks. `size` is the client's terminal (columns, rows).
+pub async fn serve_view(
+    shared: Arc<Shared>,
+    mut conn: Conn,
+    client: ClientId,
+    (cols, rows): (u16, u16),
+    theme: Option<String>,
+    keymap: Option<String>,
+) {
+    let handle = shared.handle.clone();
+    let config: Arc<Config> = shared.config.borrow().clone();
+    let (keymap, theme) = match load_style(&config, &UiChoice { theme, keymap }) {
+        Ok(style) => style,
         Err(err) => {
-            eprintln!("orch: {err}");
-            return 1;
+            let bye = Bye { message: err, code: 2 };
+            conn.finish(Outgoing::json(kind::BYE, &bye)).await;
+            return;
         }
     };
-    let mut app = App::new(&config, engine.rows(), keymap, theme, Instant::now());
-    app.base_branch = Some(diff_git.1.clone());
+    // Subscribed before the snapshot: nothing published between is missed
+    // (what arrives twice is applied twice, harmlessly).
     let mut events = handle.subscribe();
-    let engine_task = tokio::spawn(engine.run());
+    let Some(snapshot) = handle.snapshot().await else {
+        return finish(conn, &shared, LoopEnd::EngineFinished).await;
+    };
+    let mut app = App::new(&config, snapshot.tasks, keymap, theme, Instant::now());
+    app.base_branch = Some(shared.base_branch.clone());
+    app.config_error = shared.config_error.borrow().clone();
+    for (task, attempt) in snapshot.agents {
+        if let Some(process) = handle.agents().get(&task, Some(attempt)) {
+            app.on_agent(&task, OutputSource::Live(process));
+        }
+    }
+    let mut term = match RemoteTerminal::new(cols, rows) {
+        Ok(term) => term,
+        Err(err) => {
+            tracing::error!("cannot set up a client's screen: {err}");
+            return;
+        }
+    };
     let reader = crate::log_err(
-        Store::open_read_only(&state_dir.join("state.db")),
+        Store::open_read_only(&shared.state_dir.join("state.db")),
         "opening state.db for the details dialog",
     );
-
-    let (mut guard, mut terminal) = match TerminalGuard::enter() {
-        Ok(pair) => pair,
-        Err(err) => {
-            eprintln!("orch: cannot open the terminal: {err} (use --no-tui when there is none)");
-            shutdown_engine(&handle).await;
-            crate::log_err(engine_task.await, "waiting for the engine to stop");
-            return 1;
-        }
-    };
-    // Edits of orch.toml while the control room runs.
-    let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(8);
-    let watcher = ConfigWatcher::start(&config.path, Duration::from_millis(300), move |result| {
-        reload_tx.blocking_send(result).is_ok()
-    });
-    if let Err(err) = &watcher {
-        app.flash(err.to_string());
-    }
     let (job_tx, job_rx) = mpsc::channel(JOB_RESULTS);
     let mut ctx = LoopCtx {
         link: EngineLink::to_engine(handle.clone()),
         agents: handle.agents().clone(),
-        jobs: Jobs::new(state_dir.clone(), reader, job_tx).with_git(diff_git.0.clone(), diff_git.1),
-        repo: diff_git.0,
+        jobs: Jobs::new(shared.state_dir.clone(), reader, job_tx)
+            .with_git(shared.repo.clone(), shared.base_branch.clone()),
         job_results: job_rx,
-        state_dir: state_dir.clone(),
-        attached_size: None,
-        reloads: reload_rx,
+        shared: shared.clone(),
+        client,
+        attached: None,
+        suspended: false,
+        stopping: false,
+        outbox: conn.outbox.clone(),
     };
-    let result = event_loop(
-        &mut app,
-        &mut terminal,
-        &mut guard,
-        &mut events,
-        &notify,
-        &mut ctx,
-    )
-    .await;
-    drop(watcher);
-    drop(guard);
+    let end = event_loop(&mut app, &mut term, &mut conn, &mut events, &mut ctx).await;
+    if let Some(task) = ctx.attached.take() {
+        shared.release_size(client, &Scope::Task(task));
+    }
+    finish(conn, &shared, end).await;
+}
 
-    // Stop the engine (and its agents) and wait for it to save everything.
-    // The engine's own view of the tasks, not the screen's (which may be a
-    // frame behind): it decides the exit status.
-    // Bounded like the wait for the engine below: an engine that stopped
-    // answering must not keep orch from exiting.
-    let asked = tokio::time::timeout(Duration::from_secs(10), async {
-        let last = handle.snapshot().await;
-        shutdown_engine(&handle).await;
-        last
-    })
-    .await;
-    let last = asked.ok().flatten();
-    // Agents whose process runs are stopped (their attempts interrupted);
-    // an attempt whose worktree or commit is under way finishes it first.
-    let stopping = last.as_ref().map_or(0, |s| s.agents.len());
-    if stopping > 0 {
-        println!("orch: stopping {stopping} agent(s)...");
-    }
-    let outcome = tokio::time::timeout(Duration::from_secs(30), engine_task).await;
-    drop(lock);
-    // What the engine saved once it stopped decides the summary and status.
-    let rows = final_rows(&state_dir, last.map(|s| s.tasks))
-        .unwrap_or_else(|| app.table.tasks.iter().map(|t| t.row.clone()).collect());
-    let states: Vec<TaskState> = rows.iter().map(|r| r.state).collect();
-    let waiting = states.contains(&TaskState::AwaitingApproval);
-    match (result, outcome) {
-        (LoopEnd::Signal, _) => {
-            println!(
-                "orch: interrupted; state saved in {}; run orch again to resume",
-                state_dir.display()
-            );
-            130
-        }
-        (LoopEnd::Quit, Ok(Ok(Ok(_)))) | (LoopEnd::EngineFinished, Ok(Ok(Ok(_)))) => {
-            let done = states.iter().filter(|s| **s == TaskState::Done).count();
-            println!(
-                "orch: {done}/{} task(s) done; state saved in {}{}",
-                states.len(),
-                state_dir.display(),
-                if done < states.len() {
-                    "; run orch again to resume"
+/// Say goodbye as the way the loop ended calls for.
+async fn finish(conn: Conn, shared: &Shared, end: LoopEnd) {
+    let bye = match end {
+        LoopEnd::Gone => return,
+        LoopEnd::Detached => {
+            let running = shared.handle.agents().len();
+            Bye {
+                message: if running == 0 {
+                    "orch: detached (run orch to reconnect, orch stop to end the server)".into()
                 } else {
-                    ""
-                }
-            );
-            // Agents stopped mid-attempt: interrupted (130), as for Ctrl-C.
-            crate::engine::policy::run_exit_code(&states, stopping > 0, waiting)
+                    format!(
+                        "orch: detached; {running} agent(s) keep running (run orch to reconnect, \
+                         orch stop to stop them)"
+                    )
+                },
+                code: 0,
+            }
         }
-        (_, Ok(Ok(Err(err)))) => {
-            eprintln!("orch: the engine stopped: {err}");
-            1
+        LoopEnd::EngineFinished => {
+            // The server says how the run ended once it knows.
+            let mut ending = shared.ending.clone();
+            let said = tokio::time::timeout(
+                Duration::from_secs(40),
+                ending.wait_for(|bye| bye.is_some()),
+            )
+            .await;
+            match said {
+                Ok(Ok(bye)) => bye.clone().unwrap_or(Bye {
+                    message: String::new(),
+                    code: 1,
+                }),
+                _ => Bye {
+                    message: "orch: the server stopped".into(),
+                    code: 1,
+                },
+            }
         }
-        (_, _) => {
-            eprintln!("orch: the engine did not stop in time; state up to now is saved");
-            1
-        }
-    }
+        LoopEnd::Broken(why) => Bye {
+            message: format!("orch: the control room failed: {why} (see server.log)"),
+            code: 1,
+        },
+    };
+    conn.finish(Outgoing::json(kind::BYE, &bye)).await;
 }
 
 /// Finished jobs waiting for the loop; a job that finds the queue full
@@ -221,58 +193,68 @@ struct LoopCtx {
     agents: AgentRegistry,
     jobs: Jobs,
     job_results: mpsc::Receiver<JobDone>,
-    /// For the pager's `core.pager`.
-    repo: Repo,
-    state_dir: PathBuf,
-    /// The attached agent and the size it had before it was zoomed.
-    attached_size: Option<(String, (u16, u16))>,
-    /// Results of reloading orch.toml after an edit.
-    reloads: mpsc::Receiver<Result<Config, crate::config::ConfigErrors>>,
+    shared: Arc<Shared>,
+    client: ClientId,
+    /// The agent this control room is attached to (its size claimed).
+    attached: Option<String>,
+    /// The client runs a pager: no frames until it says it is back.
+    suspended: bool,
+    /// This control room asked the server to stop.
+    stopping: bool,
+    /// To the client.
+    outbox: mpsc::Sender<Outgoing>,
 }
 
 enum LoopEnd {
-    Quit,
-    Signal,
+    /// The client went away (closed, killed, dropped connection).
+    Gone,
+    /// The user detached; the server goes on.
+    Detached,
     EngineFinished,
+    /// Drawing failed.
+    Broken(String),
 }
 
 async fn event_loop(
     app: &mut App,
-    terminal: &mut Term,
-    guard: &mut TerminalGuard,
+    term: &mut RemoteTerminal,
+    conn: &mut Conn,
     events: &mut tokio::sync::broadcast::Receiver<Event>,
-    notify: &Notify,
     ctx: &mut LoopCtx,
 ) -> LoopEnd {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term_signal = signal(SignalKind::terminate()).ok();
-    let mut hup_signal = signal(SignalKind::hangup()).ok();
-    // In raw mode Ctrl-C arrives as a key (the quit dialog); this is a
-    // SIGINT sent from elsewhere, which must still restore the terminal
-    // and stop the agents cleanly.
-    let mut int_signal = signal(SignalKind::interrupt()).ok();
-    let mut input = EventStream::new();
+    let mut output = ctx.shared.output.clone();
+    let mut config_error = ctx.shared.config_error.clone();
     let mut dirty = true;
+    // The client has not taken the last frame yet: draw when it has.
+    let mut blocked = false;
     let mut last_draw = Instant::now() - FRAME;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut last_pane_size = app.output.size();
+    let mut last_pane_size = (0, 0);
     // After an output wake that changed nothing visible (a hidden agent
     // printing), stop listening until the next frame time: a flood must
     // not wake the loop on every read.
     let mut output_quiet_until = Instant::now();
+    let outbox = conn.outbox.clone();
 
     loop {
-        if dirty && last_draw.elapsed() >= FRAME {
-            if let Err(err) = draw(terminal, app) {
-                tracing::error!("drawing failed: {err}");
-                return LoopEnd::Quit;
-            }
-            last_draw = Instant::now();
-            dirty = false;
-            if app.output.size() != last_pane_size && ctx.attached_size.is_none() {
-                last_pane_size = app.output.size();
-                resize_agents(app, last_pane_size);
+        if dirty && !blocked && !ctx.suspended && last_draw.elapsed() >= FRAME {
+            match outbox.try_reserve() {
+                Ok(permit) => {
+                    match draw(term, app) {
+                        Ok(bytes) => permit.send(Outgoing::output(bytes)),
+                        Err(err) => return LoopEnd::Broken(err.to_string()),
+                    }
+                    last_draw = Instant::now();
+                    dirty = false;
+                    if app.output.size() != last_pane_size {
+                        last_pane_size = app.output.size();
+                        let (rows, cols) = last_pane_size;
+                        ctx.shared.claim_size(ctx.client, Scope::All, rows, cols);
+                    }
+                }
+                Err(mpsc::error::TrySendError::Full(())) => blocked = true,
+                Err(mpsc::error::TrySendError::Closed(())) => return LoopEnd::Gone,
             }
         }
         // Reads asked for by keys, events or the frame just prepared, and
@@ -290,40 +272,60 @@ async fn event_loop(
             )
         });
         tokio::select! {
-            maybe = input.next() => {
-                let Some(Ok(event)) = maybe else { return LoopEnd::Quit; };
-                let effects = match event {
-                    TermEvent::Key(key) if key.kind != KeyEventKind::Release => app.on_key(&key),
-                    TermEvent::Paste(text) => app.on_paste(&text),
-                    TermEvent::Mouse(mouse) => app.on_mouse(&mouse),
-                    TermEvent::Resize(cols, rows) => {
-                        if let Some((task, _)) = &ctx.attached_size {
-                            attach_resize(app, task, rows, cols);
+            frame = conn.inbox.recv() => {
+                let Some(frame) = frame else { return LoopEnd::Gone; };
+                let effects = match frame.kind {
+                    kind::TERM_EVENT => match serde_json::from_slice::<TermEvent>(&frame.payload) {
+                        Ok(event) => on_term_event(app, term, ctx, event),
+                        Err(err) => {
+                            tracing::warn!("dropping a control room that sent a bad event: {err}");
+                            return LoopEnd::Gone;
                         }
-                        crate::log_err(terminal.autoresize(), "resizing the screen");
+                    },
+                    kind::RESUMED => {
+                        ctx.suspended = false;
+                        crate::log_err(term.repaint_all(), "repainting after the pager");
                         vec![Effect::Redraw]
                     }
-                    _ => Vec::new(),
+                    other => {
+                        tracing::warn!("dropping a control room that sent a frame of kind {other}");
+                        return LoopEnd::Gone;
+                    }
                 };
                 for effect in effects {
-                    match apply(effect, app, terminal, guard, ctx) {
-                        Some(end) => return end,
-                        None => dirty = true,
+                    if let Some(end) = apply(effect, app, term, ctx) {
+                        return end;
                     }
+                }
+                dirty = true;
+            }
+            permit = outbox.reserve(), if blocked => {
+                blocked = false;
+                match permit {
+                    Ok(permit) if dirty && !ctx.suspended => {
+                        match draw(term, app) {
+                            Ok(bytes) => permit.send(Outgoing::output(bytes)),
+                            Err(err) => return LoopEnd::Broken(err.to_string()),
+                        }
+                        last_draw = Instant::now();
+                        dirty = false;
+                    }
+                    Ok(_) => {}
+                    Err(_) => return LoopEnd::Gone,
                 }
             }
             event = events.recv() => {
                 let now = Instant::now();
                 match event {
                     Ok(Event::Finished(_)) | Err(RecvError::Closed) => return LoopEnd::EngineFinished,
-                    Ok(event) => on_engine_event(app, &ctx.agents, event, now),
+                    Ok(event) => on_engine_event(app, ctx, event, now),
                     Err(RecvError::Lagged(_)) => resync(app, &ctx.link),
                 }
                 // Drain whatever else is queued before drawing once.
                 loop {
                     match events.try_recv() {
                         Ok(Event::Finished(_)) => return LoopEnd::EngineFinished,
-                        Ok(event) => on_engine_event(app, &ctx.agents, event, now),
+                        Ok(event) => on_engine_event(app, ctx, event, now),
                         Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => resync(app, &ctx.link),
                         Err(_) => break,
                     }
@@ -333,7 +335,10 @@ async fn event_loop(
             }
             // While a frame is already due, further output signals would only
             // wake us to learn what we know: listen to them only when clean.
-            _ = notify.notified(), if !dirty && Instant::now() >= output_quiet_until => {
+            changed = output.changed(), if !dirty && Instant::now() >= output_quiet_until => {
+                if changed.is_err() {
+                    return LoopEnd::EngineFinished;
+                }
                 dirty = app.output_changed();
                 if !dirty {
                     output_quiet_until = Instant::now() + FRAME;
@@ -348,49 +353,63 @@ async fn event_loop(
             }
             Some(done) = ctx.job_results.recv() => {
                 for effect in app.on_job_done(done) {
-                    if let Some(end) = apply(effect, app, terminal, guard, ctx) {
+                    if let Some(end) = apply(effect, app, term, ctx) {
                         return end;
                     }
                 }
                 dirty = true;
             }
-            Some(reloaded) = ctx.reloads.recv() => {
-                match reloaded {
-                    Ok(config) => {
-                        app.config_error = None;
-                        app.flash(format!("{} reloaded", config.path.display()));
-                        send_request(app, &ctx.link, Request::Reload(Box::new(config)));
-                    }
-                    Err(errors) => app.config_error = Some(errors.to_string()),
-                }
+            Ok(()) = config_error.changed() => {
+                app.config_error = config_error.borrow_and_update().clone();
                 dirty = true;
             }
-            _ = tokio::time::sleep_until(frame_due.into()), if dirty => {}
+            _ = tokio::time::sleep_until(frame_due.into()), if dirty && !blocked => {}
             // The diff view's next refresh (taken at the top of the loop).
             _ = tokio::time::sleep_until(diff_due.unwrap_or(frame_due).into()), if diff_due.is_some() => {}
             // Elapsed times and heartbeat ages move once a second; a frame
             // drawn for another reason within that second already shows them.
             _ = tick.tick(), if live => dirty = dirty || last_draw.elapsed() >= Duration::from_millis(900),
-            _ = async { match term_signal.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => return LoopEnd::Signal,
-            _ = async { match hup_signal.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => return LoopEnd::Signal,
-            _ = async { match int_signal.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => return LoopEnd::Signal,
         }
     }
 }
 
-/// Prepare and draw one frame. The state is settled first
-/// (`App::prepare_frame`); the drawing itself only reads it.
-fn draw(terminal: &mut Term, app: &mut App) -> std::io::Result<()> {
-    use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
-    let size = terminal.size()?;
-    app.prepare_frame(Rect::new(0, 0, size.width, size.height));
+/// A key, paste, mouse event or resize from the client's terminal.
+fn on_term_event(
+    app: &mut App,
+    term: &mut RemoteTerminal,
+    ctx: &mut LoopCtx,
+    event: TermEvent,
+) -> Vec<Effect> {
+    match event {
+        TermEvent::Key(key) if key.kind != KeyEventKind::Release => app.on_key(&key),
+        TermEvent::Paste(text) => app.on_paste(&text),
+        TermEvent::Mouse(mouse) => app.on_mouse(&mouse),
+        TermEvent::Resize(cols, rows) => {
+            crate::log_err(term.resize(cols, rows), "resizing a client's screen");
+            if let Some(task) = &ctx.attached {
+                claim_attached(ctx, task.clone(), term);
+            }
+            vec![Effect::Redraw]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Prepare and draw one frame; the bytes that bring the client's screen
+/// up to it. The state is settled first (`App::prepare_frame`); the
+/// drawing itself only reads it.
+fn draw(term: &mut RemoteTerminal, app: &mut App) -> std::io::Result<Vec<u8>> {
+    let (cols, rows) = term.size();
+    app.prepare_frame(Rect::new(0, 0, cols, rows));
     let now = Now::current();
     let app: &App = app;
     // Synchronized update: a slow terminal never shows half a frame.
-    crossterm::execute!(std::io::stdout(), BeginSynchronizedUpdate)?;
-    let result = terminal.draw(|frame| view::draw(frame, app, now)).map(drop);
-    crossterm::execute!(std::io::stdout(), EndSynchronizedUpdate)?;
-    result
+    term.write_raw(b"\x1b[?2026h");
+    term.terminal()
+        .draw(|frame| view::draw(frame, app, now))
+        .map(drop)?;
+    term.write_raw(b"\x1b[?2026l");
+    Ok(term.take_output())
 }
 
 // ---- talking to the engine ---------------------------------------------------
@@ -404,7 +423,8 @@ enum Request {
         action: EngineAction,
         by: String,
     },
-    Reload(Box<Config>),
+    /// Stop the agents and end the server (every control room with it).
+    Stop,
     /// A fresh copy of every task, after falling behind the events.
     Snapshot,
 }
@@ -485,12 +505,12 @@ fn send_request(app: &mut App, link: &EngineLink, request: Request) -> bool {
 async fn ask(handle: &EngineHandle, request: Request) -> Option<Answer> {
     let (action, by) = match request {
         Request::Act { action, by } => (action, by),
-        Request::Reload(config) => {
+        Request::Stop => {
             crate::log_err(
                 handle
-                    .tell(Actor::current_user(), EngineRequest::Reload { config })
+                    .tell(Actor::current_user(), EngineRequest::Shutdown { stop_agents: true })
                     .await,
-                "handing the reloaded config to the engine",
+                "asking the engine to stop",
             );
             return None;
         }
@@ -538,7 +558,7 @@ fn on_answer(app: &mut App, answer: Answer, link: &EngineLink, agents: &AgentReg
     }
 }
 
-fn on_engine_event(app: &mut App, agents: &AgentRegistry, event: Event, now: Instant) {
+fn on_engine_event(app: &mut App, ctx: &LoopCtx, event: Event, now: Instant) {
     match event {
         Event::Task { row, .. } => {
             app.note_event(&row.id);
@@ -553,8 +573,8 @@ fn on_engine_event(app: &mut App, agents: &AgentRegistry, event: Event, now: Ins
         Event::AgentStarted { task, attempt } => {
             app.note_event(&task);
             // Gone already if it exited at once; its log is replayed instead.
-            if let Some(process) = agents.get(&task, Some(attempt)) {
-                agent_started(app, &task, process);
+            if let Some(process) = ctx.agents.get(&task, Some(attempt)) {
+                agent_started(app, &ctx.shared, &task, process);
             }
         }
         Event::Health(view) => app.on_health(view, now),
@@ -568,12 +588,9 @@ fn on_engine_event(app: &mut App, agents: &AgentRegistry, event: Event, now: Ins
     }
 }
 
-/// An agent is up: size its terminal to the output pane and show it.
-fn agent_started(app: &mut App, task: &str, process: Arc<dyn AgentTerminal>) {
-    let (rows, cols) = app.output.size();
-    if rows > 1 && cols > 1 {
-        crate::log_err(process.resize(rows, cols), "resizing an agent's terminal");
-    }
+/// An agent is up: give it the size its clients claim and show it.
+fn agent_started(app: &mut App, shared: &Shared, task: &str, process: Arc<dyn AgentTerminal>) {
+    shared.resize_agents();
     app.on_agent(task, OutputSource::Live(process));
 }
 
@@ -597,106 +614,60 @@ fn apply_snapshot(app: &mut App, snapshot: Snapshot, agents: &AgentRegistry, now
             continue;
         }
         if let Some(process) = agents.get(&task, Some(attempt)) {
-            agent_started(app, &task, process);
+            app.on_agent(&task, OutputSource::Live(process));
         }
     }
     app.resync_done()
 }
 
-/// The tasks of the plan as the stopped engine left them in the store (the
-/// plan's tasks are those of its last snapshot); the snapshot itself if the
-/// store cannot be read.
-fn final_rows(state_dir: &Path, last: Option<Vec<TaskRow>>) -> Option<Vec<TaskRow>> {
-    let last = last?;
-    let stored = Store::open_read_only(&state_dir.join("state.db"))
-        .and_then(|store| store.tasks())
-        .ok();
-    let Some(stored) = stored else {
-        return Some(last);
-    };
-    Some(
-        last.into_iter()
-            .map(|row| {
-                stored
-                    .iter()
-                    .find(|s| s.id == row.id)
-                    .cloned()
-                    .unwrap_or(row)
-            })
-            .collect(),
-    )
-}
-
-/// Stop the run, its agents with it.
-async fn shutdown_engine(handle: &EngineHandle) {
-    let stop = EngineRequest::Shutdown { stop_agents: true };
-    crate::log_err(
-        handle.tell(Actor::current_user(), stop).await,
-        "asking the engine to stop",
-    );
-}
-
 // ---- agents' terminals -------------------------------------------------------
 
-fn resize_agents(app: &App, (rows, cols): (u16, u16)) {
-    if rows < 2 || cols < 2 {
-        return;
-    }
-    for t in &app.table.tasks {
-        if let Some(process) = t.output.as_ref().and_then(|o| o.process()) {
-            if !process.has_exited() {
-                crate::log_err(process.resize(rows, cols), "resizing an agent's terminal");
-            }
-        }
-    }
-}
-
-fn attach_resize(app: &App, task: &str, rows: u16, cols: u16) {
-    if let Some(process) = app
-        .task(task)
-        .and_then(|t| t.output.as_ref())
-        .and_then(|o| o.process())
-    {
-        // One line is the "attached" bar.
-        crate::log_err(
-            process.resize(rows.saturating_sub(1).max(1), cols),
-            "resizing the attached agent's terminal",
-        );
-    }
+/// The attached agent takes the client's whole screen but the bar.
+fn claim_attached(ctx: &LoopCtx, task: String, term: &RemoteTerminal) {
+    let (cols, rows) = term.size();
+    ctx.shared
+        .claim_size(ctx.client, Scope::Task(task), rows.saturating_sub(1).max(1), cols);
 }
 
 /// Carry out one effect. Returns how the loop ends, if it does.
 fn apply(
     effect: Effect,
     app: &mut App,
-    terminal: &mut Term,
-    guard: &mut TerminalGuard,
+    term: &mut RemoteTerminal,
     ctx: &mut LoopCtx,
 ) -> Option<LoopEnd> {
     match effect {
         Effect::Redraw => {}
-        Effect::Quit => return Some(LoopEnd::Quit),
+        Effect::Leave => return Some(LoopEnd::Detached),
+        Effect::Quit => {
+            // Nothing runs and another control room is open: leave it be.
+            if app.table.running().is_empty() && ctx.shared.control_rooms() > 1 {
+                return Some(LoopEnd::Detached);
+            }
+            if !ctx.stopping {
+                ctx.stopping = true;
+                let running = app.table.running().len();
+                app.flash(if running == 0 {
+                    "stopping orch...".to_string()
+                } else {
+                    format!("stopping {running} agent(s)...")
+                });
+                send_request(app, &ctx.link, Request::Stop);
+            }
+        }
         Effect::Engine(action) => {
             let by = app.user.clone();
             send_request(app, &ctx.link, Request::Act { action, by });
         }
-        Effect::Logs(task) => open_logs(app, terminal, guard, ctx, &task),
-        Effect::Pager { task, diff } => open_diff_pager(app, terminal, guard, ctx, &task, &diff),
+        Effect::Logs(task) => open_logs(app, ctx, &task),
+        Effect::Pager { task, diff } => open_diff_pager(app, ctx, &task, &diff),
         Effect::Attach(task) => {
-            ctx.attached_size = Some((task.clone(), app.output.size()));
-            let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
-            attach_resize(app, &task, rows, cols);
+            claim_attached(ctx, task.clone(), term);
+            ctx.attached = Some(task);
         }
         Effect::Detach(task) => {
-            if let Some((_, (rows, cols))) = ctx.attached_size.take() {
-                if let Some(p) = app
-                    .task(&task)
-                    .and_then(|t| t.output.as_ref())
-                    .and_then(|o| o.process())
-                {
-                    crate::log_err(p.resize(rows, cols), "restoring an agent's terminal size");
-                }
-            }
+            ctx.attached = None;
+            ctx.shared.release_size(ctx.client, &Scope::Task(task));
         }
         Effect::Input(task, bytes) => {
             if let Some(p) = app
@@ -723,20 +694,30 @@ fn leave_attach_if_ended(app: &mut App, ctx: &mut LoopCtx) {
         {
             let task = task.clone();
             app.mode = Mode::Normal;
-            ctx.attached_size = None;
+            if ctx.attached.take().is_some() {
+                ctx.shared.release_size(ctx.client, &Scope::Task(task.clone()));
+            }
             app.flash(format!("{task} finished; detached"));
         }
     }
 }
 
-/// Show a task's latest log in `$PAGER` (default `less -R`).
-fn open_logs(
-    app: &mut App,
-    terminal: &mut Term,
-    guard: &mut TerminalGuard,
-    ctx: &LoopCtx,
-    task: &str,
-) {
+/// Ask the client to show `request` in its pager; no frames until it is
+/// back.
+fn show_in_pager(app: &mut App, ctx: &mut LoopCtx, request: &PagerRequest, what: &str) {
+    let Some(message) = Outgoing::json(kind::PAGER, request) else {
+        return;
+    };
+    // Frames wait while the pager has the terminal, so a full queue only
+    // means frames are still on their way: this is worth waiting for.
+    match ctx.outbox.try_send(message) {
+        Ok(()) => ctx.suspended = true,
+        Err(_) => app.flash(format!("cannot show {what} now; try again")),
+    }
+}
+
+/// Show a task's latest log in the client's `$PAGER` (default `less -R`).
+fn open_logs(app: &mut App, ctx: &mut LoopCtx, task: &str) {
     let Some(t) = app.task(task) else {
         return;
     };
@@ -744,46 +725,19 @@ fn open_logs(
         app.flash(format!("{task} has not run yet"));
         return;
     }
-    let log = jobs::log_path(&ctx.state_dir, task, t.row.attempts);
-    let mut files: Vec<&Path> = Vec::new();
+    let log = jobs::log_path(&ctx.shared.state_dir, task, t.row.attempts);
+    let mut files = Vec::new();
     let rotated = log.with_extension("log.1");
     if rotated.exists() {
-        files.push(&rotated);
+        files.push(rotated);
     }
-    files.push(&log);
-    let pager = std::env::var("PAGER")
-        .ok()
-        .filter(|p| !p.trim().is_empty())
-        .unwrap_or_else(|| "less -R".into());
-    let quoted: Vec<String> = files
-        .iter()
-        .map(|f| format!("'{}'", f.display().to_string().replace('\'', "'\\''")))
-        .collect();
-    let command = format!("{pager} {}", quoted.join(" "));
-    let status = guard.suspend(terminal, || {
-        std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&command)
-            .status()
-    });
-    match status {
-        Ok(Ok(s)) if s.success() => {}
-        Ok(Ok(s)) => app.flash(format!("{pager} exited with {s}")),
-        Ok(Err(err)) | Err(err) => app.flash(format!("cannot run {pager}: {err}")),
-    }
+    files.push(log);
+    show_in_pager(app, ctx, &PagerRequest::Logs { files }, &format!("{task}'s log"));
 }
 
-/// Show a task's diff in the user's pager, as `git diff` would (coloured,
-/// unless `NO_COLOR`). When the user's choice is no pager at all (`cat`),
-/// `less` is used: printing into the suspended screen would show nothing.
-fn open_diff_pager(
-    app: &mut App,
-    terminal: &mut Term,
-    guard: &mut TerminalGuard,
-    ctx: &LoopCtx,
-    task: &str,
-    diff: &TaskDiff,
-) {
+/// Show a task's diff in the client's pager, as `git diff` would
+/// (coloured, unless `NO_COLOR`).
+fn open_diff_pager(app: &mut App, ctx: &mut LoopCtx, task: &str, diff: &TaskDiff) {
     let patch = diff.patch_text();
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let text = if no_color {
@@ -791,18 +745,11 @@ fn open_diff_pager(
     } else {
         colour_patch(&patch)
     };
-    let pager = Pager::from_env(ctx.repo.configured_pager()).unwrap_or(Pager {
-        command: "less".into(),
-    });
-    match guard.suspend(terminal, || pager.show(text.as_bytes(), IN_CONTROL_ROOM)) {
-        Ok(Ok(_)) => {}
-        Ok(Err(err)) | Err(err) => {
-            app.flash(format!(
-                "cannot show {task}'s diff in {}: {err}",
-                pager.command
-            ));
-        }
-    }
+    let request = PagerRequest::Patch {
+        text,
+        core_pager: ctx.shared.repo.configured_pager(),
+    };
+    show_in_pager(app, ctx, &request, &format!("{task}'s diff"));
 }
 
 #[cfg(test)]

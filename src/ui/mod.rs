@@ -14,8 +14,9 @@
 //! - `keymap`, `theme`: the user's keys and colours, from TOML files.
 //! - `output_source`: a task's screen, live or replayed from its log.
 //! - `pager`: the user's pager, chosen as git does, and git's colours.
-//! - `terminal`: taking and always giving back the terminal.
-//! - `event_loop`: the async loop joining input, engine events and output.
+//! - `terminal`: taking and always giving back the terminal (in the client).
+//! - `event_loop`: one client's control room in the server: the async loop
+//!   joining its input, engine events and output, drawing into its screen.
 
 pub mod app;
 mod event_loop;
@@ -32,7 +33,7 @@ pub mod terminal;
 pub mod theme;
 pub mod view;
 
-pub use event_loop::{load_style, run, UiChoice};
+pub use event_loop::{load_style, serve_view, UiChoice};
 
 #[cfg(test)]
 mod diff_tests;

@@ -2,7 +2,7 @@
 //! paste, hidden cursor, and giving all of it back on every way out (normal
 //! exit, error, panic, suspend for a pager).
 
-use std::io::{self, Stdout, Write};
+use std::io::{self, Write};
 
 use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
@@ -11,40 +11,55 @@ use crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
 };
 use crossterm::{cursor, execute};
-use ratatui::backend::{Backend, ClearType, CrosstermBackend};
+use ratatui::backend::{Backend, ClearType};
 use ratatui::Terminal;
 
-pub type Term = Terminal<CrosstermBackend<Stdout>>;
-
-/// While alive, the terminal is ours; dropping it restores the terminal.
-pub struct TerminalGuard {
-    active: bool,
+/// While alive, this terminal is the client's: raw mode on the alternate
+/// screen; dropping it restores the terminal, as does a crash.
+pub struct ClientTerminal {
+    active: std::cell::Cell<bool>,
+    /// The control room's extras: mouse, bracketed paste, hidden cursor.
+    full: bool,
 }
 
-impl TerminalGuard {
-    pub fn enter() -> io::Result<(TerminalGuard, Term)> {
+impl ClientTerminal {
+    /// For a control room: raw mode, alternate screen, mouse, paste.
+    pub fn enter() -> io::Result<ClientTerminal> {
+        ClientTerminal::take(true)
+    }
+
+    /// For `orch attach`: raw mode and the alternate screen only; the
+    /// agent's own modes are switched on by what the server sends.
+    pub fn enter_plain() -> io::Result<ClientTerminal> {
+        ClientTerminal::take(false)
+    }
+
+    fn take(full: bool) -> io::Result<ClientTerminal> {
         install_panic_hook();
-        take_over()?;
-        let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
-        Ok((TerminalGuard { active: true }, terminal))
+        take_over(full)?;
+        Ok(ClientTerminal {
+            active: std::cell::Cell::new(true),
+            full,
+        })
     }
 
     /// Give the terminal back for a while (to run a pager), then take it
-    /// again and force a full redraw.
-    pub fn suspend<R>(&mut self, terminal: &mut Term, f: impl FnOnce() -> R) -> io::Result<R> {
+    /// again.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
         restore();
-        self.active = false;
+        self.active.set(false);
         let result = f();
-        take_over()?;
-        self.active = true;
-        repaint_all(terminal)?;
-        Ok(result)
+        if let Err(err) = take_over(self.full) {
+            tracing::warn!("cannot take the terminal back: {err}");
+        }
+        self.active.set(true);
+        result
     }
 }
 
-impl Drop for TerminalGuard {
+impl Drop for ClientTerminal {
     fn drop(&mut self) {
-        if self.active {
+        if self.active.get() {
             restore();
         }
     }
@@ -66,15 +81,19 @@ pub fn repaint_all<B: Backend>(terminal: &mut Terminal<B>) -> Result<(), B::Erro
     Ok(())
 }
 
-fn take_over() -> io::Result<()> {
+fn take_over(full: bool) -> io::Result<()> {
     enable_raw_mode()?;
-    execute!(
-        io::stdout(),
-        EnterAlternateScreen,
-        EnableMouseCapture,
-        EnableBracketedPaste,
-        cursor::Hide
-    )
+    if full {
+        execute!(
+            io::stdout(),
+            EnterAlternateScreen,
+            EnableMouseCapture,
+            EnableBracketedPaste,
+            cursor::Hide
+        )
+    } else {
+        execute!(io::stdout(), EnterAlternateScreen)
+    }
 }
 
 /// Undo everything `take_over` did. Safe to call more than once; errors are

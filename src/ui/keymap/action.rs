@@ -33,7 +33,8 @@ macro_rules! actions {
 }
 
 actions! {
-    AppQuit => "app.quit", "Quit";
+    AppQuit => "app.quit", "Quit: detach, or stop the agents";
+    AppDetach => "app.detach", "Detach (agents keep running)";
     AppHelp => "app.help", "Show or hide help";
     AppRedraw => "app.redraw", "Redraw the screen";
     FocusNext => "focus.next", "Focus the next pane";
@@ -176,7 +177,7 @@ mod tests {
             assert!(!action.description().is_empty());
         }
         assert_eq!(Action::from_name("app.quitt"), Option::None);
-        assert_eq!(Action::ALL.len(), 48);
+        assert_eq!(Action::ALL.len(), 49);
     }
 
     #[test]

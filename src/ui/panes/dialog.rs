@@ -30,6 +30,9 @@ pub enum Dialog {
     },
     /// Reject an approval: type the reason.
     RejectReason { task: String, input: String },
+    /// Leaving the control room while agents run: detach (they keep
+    /// running in the server) or stop them and quit.
+    Leave { running: usize },
 }
 
 /// What a key did to an open dialog.
@@ -41,6 +44,8 @@ pub enum Step {
     Closed,
     /// Said yes to a confirmation.
     Confirmed(Confirmable),
+    /// Leave the control room; the agents keep running.
+    Detach,
     /// A rejection with its reason.
     Rejected { task: String, reason: String },
     /// Still open, and the user must be told why the key did nothing.
@@ -96,13 +101,7 @@ impl Dialog {
     }
 
     pub fn quit(running: usize) -> Dialog {
-        Dialog::Confirm {
-            title: "Quit".into(),
-            message: format!(
-                "{running} agent(s) running. Quit and stop them? Their attempts are saved as interrupted and resume on the next run."
-            ),
-            action: Confirmable::Quit,
-        }
+        Dialog::Leave { running }
     }
 
     pub fn reject(task: String) -> Dialog {
@@ -117,6 +116,12 @@ impl Dialog {
             Dialog::Confirm { action, .. } if is_yes(key) => Step::Confirmed(action),
             Dialog::Confirm { .. } if is_no(key) => Step::Closed,
             dialog @ Dialog::Confirm { .. } => Step::Unused(dialog),
+            Dialog::Leave { running } => match key.code {
+                KeyCode::Char('d') | KeyCode::Char('D') | KeyCode::Enter => Step::Detach,
+                KeyCode::Char('s') | KeyCode::Char('S') => Step::Confirmed(Confirmable::Quit),
+                KeyCode::Char('n') | KeyCode::Esc => Step::Closed,
+                _ => Step::Unused(Dialog::Leave { running }),
+            },
             Dialog::RejectReason { task, mut input } => match key.code {
                 KeyCode::Esc => Step::Closed,
                 KeyCode::Enter => {
@@ -153,7 +158,7 @@ impl Dialog {
                 input.push_str(&text.replace(['\n', '\r'], " "));
                 true
             }
-            Dialog::Confirm { .. } => false,
+            Dialog::Confirm { .. } | Dialog::Leave { .. } => false,
         }
     }
 }
@@ -170,6 +175,30 @@ fn is_no(key: &KeyEvent) -> bool {
         key.code,
         KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q')
     )
+}
+
+/// The rows `line` takes when wrapped at word boundaries into `width`
+/// columns, as `Paragraph`'s wrapping does (a word longer than a row is cut).
+fn wrapped_rows(line: &Line<'_>, width: usize) -> usize {
+    use unicode_width::UnicodeWidthStr;
+    let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+    let mut rows = 1;
+    let mut used = 0;
+    for word in text.split(' ') {
+        let w = word.width();
+        let need = if used == 0 { w } else { used + 1 + w };
+        if need <= width {
+            used = need;
+        } else if w <= width {
+            rows += 1;
+            used = w;
+        } else {
+            // Cut across rows.
+            rows += usize::from(used > 0) + (w - 1) / width;
+            used = (w - 1) % width + 1;
+        }
+    }
+    rows
 }
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, theme: &Theme, dialog: &Dialog) {
@@ -191,12 +220,23 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, theme: &Theme, dialog: &Dialog) {
             ],
             "Enter: reject    Esc: back",
         ),
+        Dialog::Leave { running } => (
+            "Quit".to_string(),
+            vec![Line::raw(format!(
+                "{running} agent(s) running. Detach and leave them running (`orch` reconnects), or stop them and quit (their attempts are saved as interrupted and resume on the next run)?"
+            ))],
+            "d / Enter: detach    s: stop agents and quit    Esc: stay",
+        ),
     };
     let mut lines = body;
     lines.push(Line::raw(""));
     lines.push(Line::from(Span::styled(hint, theme.style("text.dim"))));
     let width = area.width.saturating_sub(4).min(64);
-    let rect = centered(area, width, (lines.len() as u16 + 2).min(area.height));
+    // The height the text takes once wrapped, so the hint always shows.
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let wrapped: usize = lines.iter().map(|l| wrapped_rows(l, inner)).sum();
+    let height = u16::try_from(wrapped + 2).unwrap_or(u16::MAX);
+    let rect = centered(area, width, height.min(area.height));
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines)

@@ -1,0 +1,306 @@
+//! `orch attach TASK`, in the server: the agent's screen drawn on the
+//! client's whole terminal (as tmux redraws a pane from its own grid: the
+//! agent's terminal queries never reach the client's terminal, and two
+//! clients of different sizes each see a correct screen), the agent's
+//! input modes mirrored onto the client's terminal so what it types
+//! arrives encoded as the agent asked, and the client's raw bytes written
+//! to the agent. The first frame is a full repaint; after that, changes
+//! only, at most one frame per frame interval, and none while the client
+//! has not taken the last one.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::broadcast::error::RecvError;
+
+use super::conn::{Conn, Outgoing};
+use super::protocol::{self, kind, Bye, Size};
+use super::remote_term::RemoteTerminal;
+use super::server::Shared;
+use super::sizes::{ClientId, Scope};
+use crate::agent::backend::AgentTerminal;
+use crate::engine::{Event, TaskState};
+use crate::ui::term_view::{cursor_position, TermView};
+
+const FRAME: Duration = Duration::from_millis(16);
+
+/// The terminal modes of the agent's screen the client's terminal must
+/// share: they decide what the keyboard, the mouse and a paste send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InputModes {
+    pub application_cursor: bool,
+    pub application_keypad: bool,
+    pub bracketed_paste: bool,
+    pub mouse: vt100::MouseProtocolMode,
+    pub mouse_encoding: vt100::MouseProtocolEncoding,
+}
+
+impl InputModes {
+    pub fn of(screen: &vt100::Screen) -> InputModes {
+        InputModes {
+            application_cursor: screen.application_cursor(),
+            application_keypad: screen.application_keypad(),
+            bracketed_paste: screen.bracketed_paste(),
+            mouse: screen.mouse_protocol_mode(),
+            mouse_encoding: screen.mouse_protocol_encoding(),
+        }
+    }
+
+    /// The escape sequences that take a terminal from `self` to `next`.
+    pub fn switch_to(&self, next: &InputModes) -> Vec<u8> {
+        use vt100::{MouseProtocolEncoding as E, MouseProtocolMode as M};
+        let mut out = Vec::new();
+        let mut flag = |on: bool, set: &[u8], reset: &[u8]| {
+            out.extend_from_slice(if on { set } else { reset });
+        };
+        if self.application_cursor != next.application_cursor {
+            flag(next.application_cursor, b"\x1b[?1h", b"\x1b[?1l");
+        }
+        if self.application_keypad != next.application_keypad {
+            flag(next.application_keypad, b"\x1b=", b"\x1b>");
+        }
+        if self.bracketed_paste != next.bracketed_paste {
+            flag(next.bracketed_paste, b"\x1b[?2004h", b"\x1b[?2004l");
+        }
+        if self.mouse != next.mouse {
+            out.extend_from_slice(b"\x1b[?9l\x1b[?1000l\x1b[?1002l\x1b[?1003l");
+            let set: &[u8] = match next.mouse {
+                M::None => b"",
+                M::Press => b"\x1b[?9h",
+                M::PressRelease => b"\x1b[?1000h",
+                M::ButtonMotion => b"\x1b[?1002h",
+                M::AnyMotion => b"\x1b[?1003h",
+            };
+            out.extend_from_slice(set);
+        }
+        if self.mouse_encoding != next.mouse_encoding {
+            out.extend_from_slice(b"\x1b[?1005l\x1b[?1006l");
+            let set: &[u8] = match next.mouse_encoding {
+                E::Default => b"",
+                E::Utf8 => b"\x1b[?1005h",
+                E::Sgr => b"\x1b[?1006h",
+            };
+            out.extend_from_slice(set);
+        }
+        out
+    }
+}
+
+pub async fn serve(
+    shared: Arc<Shared>,
+    mut conn: Conn,
+    client: ClientId,
+    task: &str,
+    (cols, rows): (u16, u16),
+) {
+    let mut events = shared.handle.subscribe();
+    let Some(process) = shared.handle.agents().get(task, None) else {
+        let reason = not_running(&shared, task).await;
+        let refused = protocol::Refused { reason };
+        conn.finish(Outgoing::json(kind::REFUSED, &refused)).await;
+        return;
+    };
+    let mut term = match RemoteTerminal::new(cols, rows) {
+        Ok(term) => term,
+        Err(err) => {
+            tracing::error!("cannot set up an attach client's screen: {err}");
+            return;
+        }
+    };
+    let scope = Scope::Task(task.to_string());
+    shared.claim_size(client, scope.clone(), rows, cols);
+    let end = attach_loop(&shared, &mut conn, &mut term, &mut events, task, &*process, client).await;
+    shared.release_size(client, &scope);
+    match end {
+        Some(bye) => conn.finish(Outgoing::json(kind::BYE, &bye)).await,
+        None => {}
+    }
+}
+
+/// Why `task` cannot be attached to.
+async fn not_running(shared: &Shared, task: &str) -> String {
+    let snapshot = shared.handle.snapshot().await;
+    let row = snapshot
+        .as_ref()
+        .and_then(|s| s.tasks.iter().find(|t| t.id == task));
+    match row {
+        None => format!("no task {task:?} in this plan"),
+        Some(row) if row.state == TaskState::Running => {
+            format!("{task} is starting; its agent is not up yet: try again in a moment")
+        }
+        Some(row) => format!("{task} is {}, not running: nothing to attach to", row.state),
+    }
+}
+
+/// Until the client leaves (`None`) or the agent is gone (the goodbye).
+async fn attach_loop(
+    shared: &Shared,
+    conn: &mut Conn,
+    term: &mut RemoteTerminal,
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    task: &str,
+    process: &dyn AgentTerminal,
+    client: ClientId,
+) -> Option<Bye> {
+    let mut output = shared.output.clone();
+    let outbox = conn.outbox.clone();
+    let mut modes = InputModes::default();
+    let mut dirty = true;
+    let mut blocked = false;
+    let mut seen_seq = u64::MAX;
+    let mut last_draw = Instant::now() - FRAME;
+    loop {
+        if process.has_exited() {
+            return Some(exited(shared, task).await);
+        }
+        if dirty && !blocked && last_draw.elapsed() >= FRAME {
+            match outbox.try_reserve() {
+                Ok(permit) => {
+                    seen_seq = process.output_seq();
+                    match draw(term, process, &mut modes) {
+                        Ok(bytes) => permit.send(Outgoing::output(bytes)),
+                        Err(err) => {
+                            tracing::error!("drawing an attached agent: {err}");
+                            return None;
+                        }
+                    }
+                    last_draw = Instant::now();
+                    dirty = false;
+                }
+                Err(tokio::sync::mpsc::error::TrySendError::Full(())) => blocked = true,
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(())) => return None,
+            }
+        }
+        let frame_due = last_draw + FRAME;
+        tokio::select! {
+            frame = conn.inbox.recv() => {
+                let frame = frame?;
+                match frame.kind {
+                    kind::INPUT => {
+                        if let Err(err) = process.write_input(&frame.payload) {
+                            tracing::debug!("input for {task}: {err}");
+                        }
+                    }
+                    kind::RESIZE => match protocol::decode::<Size>(&frame, kind::RESIZE) {
+                        Ok(size) => {
+                            if let Err(err) = term.resize(size.cols, size.rows) {
+                                tracing::error!("resizing an attach client's screen: {err}");
+                            }
+                            shared.claim_size(client, Scope::Task(task.to_string()), size.rows, size.cols);
+                            dirty = true;
+                        }
+                        Err(err) => {
+                            tracing::warn!("dropping an attach client: {err}");
+                            return None;
+                        }
+                    },
+                    other => {
+                        tracing::warn!("dropping an attach client that sent a frame of kind {other}");
+                        return None;
+                    }
+                }
+            }
+            permit = outbox.reserve(), if blocked => {
+                blocked = false;
+                let Ok(permit) = permit else { return None };
+                if dirty {
+                    seen_seq = process.output_seq();
+                    match draw(term, process, &mut modes) {
+                        Ok(bytes) => permit.send(Outgoing::output(bytes)),
+                        Err(_) => return None,
+                    }
+                    last_draw = Instant::now();
+                    dirty = false;
+                }
+            }
+            changed = output.changed(), if !dirty => {
+                if changed.is_err() {
+                    return Some(exited(shared, task).await);
+                }
+                // Another agent printing does not concern this client.
+                dirty = process.output_seq() != seen_seq;
+            }
+            event = events.recv() => match event {
+                Ok(Event::Task { row, .. }) if row.id == task && row.state != TaskState::Running => {
+                    return Some(exited(shared, task).await);
+                }
+                Ok(Event::Finished(_)) | Err(RecvError::Closed) => {
+                    return Some(Bye { message: "orch: the server stopped".into(), code: 1 });
+                }
+                _ => {}
+            },
+            _ = tokio::time::sleep_until(frame_due.into()), if dirty && !blocked => {}
+            // The exit shows as an event; this catches an exit the events
+            // raced past.
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// The goodbye once the agent is gone: what became of its task.
+async fn exited(shared: &Shared, task: &str) -> Bye {
+    let state = shared
+        .handle
+        .snapshot()
+        .await
+        .and_then(|s| s.tasks.into_iter().find(|t| t.id == task))
+        .map(|row| {
+            let cause = row.cause.map(|c| format!(": {c}")).unwrap_or_default();
+            format!("; {task} is {}{cause}", row.state)
+        })
+        .unwrap_or_default();
+    Bye {
+        message: format!("orch: {task}'s agent exited{state}"),
+        code: 0,
+    }
+}
+
+fn draw(
+    term: &mut RemoteTerminal,
+    process: &dyn AgentTerminal,
+    modes: &mut InputModes,
+) -> std::io::Result<Vec<u8>> {
+    let screen = process.screen().lock().unwrap_or_else(|p| p.into_inner());
+    let next = InputModes::of(screen.screen());
+    let switch = modes.switch_to(&next);
+    *modes = next;
+    term.write_raw(b"\x1b[?2026h");
+    term.write_raw(&switch);
+    let hide = screen.screen().hide_cursor();
+    term.terminal().draw(|frame| {
+        let area = frame.area();
+        frame.render_widget(TermView::new(&screen), area);
+        if !hide {
+            if let Some(pos) = cursor_position(&screen, area) {
+                frame.set_cursor_position(pos);
+            }
+        }
+    })?;
+    drop(screen);
+    term.write_raw(b"\x1b[?2026l");
+    Ok(term.take_output())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_switch_only_what_changed() {
+        let five = std::num::NonZeroU16::new(5).expect("non-zero");
+        let twenty = std::num::NonZeroU16::new(20).expect("non-zero");
+        let mut parser = vt100::Parser::new(five, twenty, 0);
+        let before = InputModes::of(parser.screen());
+        parser.process(b"\x1b[?1h\x1b[?2004h\x1b[?1002h\x1b[?1006h");
+        let after = InputModes::of(parser.screen());
+        let switch = String::from_utf8(before.switch_to(&after)).expect("ascii");
+        assert!(switch.contains("\x1b[?1h"), "{switch:?}");
+        assert!(switch.contains("\x1b[?2004h"), "{switch:?}");
+        assert!(switch.contains("\x1b[?1002h"), "{switch:?}");
+        assert!(switch.contains("\x1b[?1006h"), "{switch:?}");
+        assert!(!switch.contains("\x1b="), "keypad did not change: {switch:?}");
+        assert!(after.switch_to(&after).is_empty());
+        let back = String::from_utf8(after.switch_to(&before)).expect("ascii");
+        assert!(back.contains("\x1b[?1l") && back.contains("\x1b[?2004l"), "{back:?}");
+    }
+}

@@ -1,0 +1,460 @@
+//! The client side: a terminal that the server draws on (`orch`, `orch
+//! attach TASK`) and one-answer commands (`orch approve`, `orch stop`).
+//! Kept small: the client puts its terminal in raw mode, forwards what is
+//! typed and how big the terminal is, writes what the server sends, runs
+//! a pager when asked, and gives the terminal back on every way out.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use crossterm::event::{Event as TermEvent, EventStream};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::conn::{Conn, Outgoing};
+use super::frame::{Frame, MAX_FRAME};
+use super::protocol::{self, kind, Bye, Command, Hello, PagerRequest, Reply, Role, Size, Welcome};
+use super::socket::{self, SocketError};
+use crate::cli::events::Woken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nobody answers on the socket: nothing runs here.
+    #[error("{0}")]
+    NotRunning(SocketError),
+    #[error("{0}")]
+    Refused(String),
+    #[error("the server broke off the conversation: {0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Connect to the server of `state_dir` and say hello as `role`.
+pub async fn connect(state_dir: &Path, role: Role) -> Result<(Conn, Welcome), ClientError> {
+    let stream = socket::connect(state_dir)
+        .await
+        .map_err(ClientError::NotRunning)?;
+    let mut conn = Conn::start(stream, MAX_FRAME, "the server".into());
+    if let Some(hello) = Outgoing::json(kind::HELLO, &Hello::new(role)) {
+        conn.outbox
+            .send(hello)
+            .await
+            .map_err(|_| ClientError::Protocol("it closed the connection".into()))?;
+    }
+    let frame = tokio::time::timeout(Duration::from_secs(10), conn.inbox.recv())
+        .await
+        .map_err(|_| ClientError::Protocol("no answer to hello within 10 s".into()))?
+        .ok_or_else(|| ClientError::Protocol("it closed the connection".into()))?;
+    match frame.kind {
+        kind::WELCOME => {
+            let welcome = protocol::decode::<Welcome>(&frame, kind::WELCOME)
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            Ok((conn, welcome))
+        }
+        kind::REFUSED => {
+            let refused = protocol::decode::<protocol::Refused>(&frame, kind::REFUSED)
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            Err(ClientError::Refused(refused.reason))
+        }
+        other => Err(ClientError::Protocol(format!(
+            "an unexpected frame of kind {other}"
+        ))),
+    }
+}
+
+/// Send one command and read its answer.
+pub async fn command(state_dir: &Path, command: Command) -> Result<Reply, ClientError> {
+    let (mut conn, _) = connect(state_dir, Role::Command).await?;
+    send(&conn, kind::COMMAND, &command).await?;
+    let frame = conn
+        .inbox
+        .recv()
+        .await
+        .ok_or_else(|| ClientError::Protocol("it closed the connection".into()))?;
+    protocol::decode::<Reply>(&frame, kind::REPLY).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+async fn send<T: serde::Serialize>(conn: &Conn, kind: u8, message: &T) -> Result<(), ClientError> {
+    let Some(message) = Outgoing::json(kind, message) else {
+        return Err(ClientError::Protocol("cannot encode the request".into()));
+    };
+    conn.outbox
+        .send(message)
+        .await
+        .map_err(|_| ClientError::Protocol("it closed the connection".into()))
+}
+
+/// `orch stop`: ask, then wait until the server has ended (its connection
+/// closes as it exits, then its pid is gone). The exit status.
+pub async fn stop(state_dir: &Path) -> Result<i32, ClientError> {
+    let (mut conn, welcome) = connect(state_dir, Role::Command).await?;
+    send(&conn, kind::COMMAND, &Command::Stop).await?;
+    let mut code = 0;
+    while let Some(frame) = conn.inbox.recv().await {
+        match frame.kind {
+            kind::REPLY => {
+                let reply = protocol::decode::<Reply>(&frame, kind::REPLY)
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                println!("{}", reply.message);
+                if !reply.ok {
+                    return Ok(reply.code);
+                }
+            }
+            kind::BYE => {
+                if let Ok(bye) = protocol::decode::<Bye>(&frame, kind::BYE) {
+                    if !bye.message.is_empty() {
+                        println!("{}", bye.message);
+                    }
+                    code = 0;
+                }
+            }
+            _ => {}
+        }
+    }
+    // The connection is closed; the process may still be saving.
+    let pid = welcome.server_pid;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid) {
+        if std::time::Instant::now() > deadline {
+            eprintln!("orch: the server (pid {pid}) has not ended after a minute");
+            return Ok(1);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(code)
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Terminal modes an attached agent may have turned on in this terminal:
+/// all off again on the way out.
+const RESET_AGENT_MODES: &[u8] =
+    b"\x1b[?1l\x1b>\x1b[?2004l\x1b[?9l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1005l\x1b[?1006l";
+
+/// What a terminal session ended with.
+struct Ending {
+    message: String,
+    code: i32,
+}
+
+fn write_out(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()
+}
+
+fn terminal_size() -> (u16, u16) {
+    crossterm::terminal::size().unwrap_or((80, 24))
+}
+
+/// `orch`: this terminal shows the server's control room until the user
+/// detaches or quits, or the server ends. The exit status.
+pub async fn control_room(
+    state_dir: &Path,
+    theme: Option<String>,
+    keymap: Option<String>,
+) -> Result<i32, ClientError> {
+    let (cols, rows) = terminal_size();
+    let role = Role::ControlRoom {
+        cols,
+        rows,
+        theme,
+        keymap,
+    };
+    let (mut conn, _) = connect(state_dir, role).await?;
+    let guard = crate::ui::terminal::ClientTerminal::enter()?;
+    let ending = control_room_loop(&mut conn, &guard).await;
+    drop(guard);
+    if !ending.message.is_empty() {
+        println!("{}", ending.message);
+    }
+    Ok(ending.code)
+}
+
+async fn control_room_loop(
+    conn: &mut Conn,
+    guard: &crate::ui::terminal::ClientTerminal,
+) -> Ending {
+    let mut input = EventStream::new();
+    let mut signals = Signals::new();
+    loop {
+        tokio::select! {
+            frame = conn.inbox.recv() => {
+                let Some(frame) = frame else { return lost() };
+                match frame.kind {
+                    kind::OUTPUT => {
+                        if write_out(&frame.payload).is_err() {
+                            return Ending { message: String::new(), code: 1 };
+                        }
+                    }
+                    kind::PAGER => {
+                        if let Ok(request) = protocol::decode::<PagerRequest>(&frame, kind::PAGER) {
+                            guard.suspend(|| run_pager(&request));
+                        }
+                        let resumed = Outgoing { kind: kind::RESUMED, payload: Vec::new() };
+                        if conn.outbox.send(resumed).await.is_err() {
+                            return lost();
+                        }
+                    }
+                    kind::BYE => return bye(&frame),
+                    _ => {}
+                }
+            }
+            event = input.next() => {
+                let Some(Ok(event)) = event else {
+                    return Ending { message: "orch: lost the terminal; detached".into(), code: 1 };
+                };
+                let Some(message) = Outgoing::json(kind::TERM_EVENT, &event) else { continue };
+                // A server that stopped reading drops keys rather than
+                // piling them up here.
+                if let Err(mpsc::error::TrySendError::Closed(_)) = conn.outbox.try_send(message) {
+                    return lost();
+                }
+                if let TermEvent::Resize(..) = event {
+                    // Nothing else to do: the server redraws at the new size.
+                }
+            }
+            _ = signals.any() => {
+                return Ending { message: "orch: detached (agents keep running; orch reconnects)".into(), code: 0 };
+            }
+        }
+    }
+}
+
+fn bye(frame: &Frame) -> Ending {
+    match protocol::decode::<Bye>(frame, kind::BYE) {
+        Ok(bye) => Ending {
+            message: bye.message,
+            code: bye.code,
+        },
+        Err(err) => Ending {
+            message: format!("orch: the server said goodbye unreadably: {err}"),
+            code: 1,
+        },
+    }
+}
+
+fn lost() -> Ending {
+    Ending {
+        message: "orch: lost the connection to the server (its log is .orch/server.log)".into(),
+        code: 1,
+    }
+}
+
+/// Show what the server asked for in this terminal's pager.
+fn run_pager(request: &PagerRequest) {
+    use crate::ui::pager::{Pager, IN_CONTROL_ROOM};
+    let result = match request {
+        PagerRequest::Logs { files } => {
+            let pager = std::env::var("PAGER")
+                .ok()
+                .filter(|p| !p.trim().is_empty())
+                .unwrap_or_else(|| "less -R".into());
+            let quoted: Vec<String> = files
+                .iter()
+                .map(|f| format!("'{}'", f.display().to_string().replace('\'', "'\\''")))
+                .collect();
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("{pager} {}", quoted.join(" ")))
+                .status()
+                .map(drop)
+        }
+        PagerRequest::Patch { text, core_pager } => {
+            let pager = Pager::from_env(core_pager.clone()).unwrap_or(Pager {
+                command: "less".into(),
+            });
+            pager.show(text.as_bytes(), IN_CONTROL_ROOM).map(drop)
+        }
+    };
+    if let Err(err) = result {
+        tracing::warn!("the pager failed: {err}");
+    }
+}
+
+/// Ctrl-] as a byte: what `orch attach` detaches on.
+const DETACH_BYTE: u8 = 0x1d;
+
+/// `orch attach TASK`: this terminal is the agent's until Ctrl-] (exit 0,
+/// the agent keeps running) or until the agent exits.
+pub async fn attach(state_dir: &Path, task: &str) -> Result<i32, ClientError> {
+    let (cols, rows) = terminal_size();
+    let role = Role::Attach {
+        task: task.to_string(),
+        cols,
+        rows,
+    };
+    let (mut conn, _) = connect(state_dir, role).await?;
+    let guard = crate::ui::terminal::ClientTerminal::enter_plain()?;
+    let ending = attach_loop(&mut conn, task).await;
+    let _ = write_out(RESET_AGENT_MODES);
+    drop(guard);
+    if !ending.message.is_empty() {
+        println!("{}", ending.message);
+    }
+    Ok(ending.code)
+}
+
+async fn attach_loop(conn: &mut Conn, task: &str) -> Ending {
+    let mut keys = stdin_bytes();
+    let mut signals = Signals::new();
+    let mut winch =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
+    let detached = || Ending {
+        message: format!("orch: detached from {task} (it keeps running)"),
+        code: 0,
+    };
+    loop {
+        tokio::select! {
+            frame = conn.inbox.recv() => {
+                let Some(frame) = frame else { return lost() };
+                match frame.kind {
+                    kind::OUTPUT => {
+                        if write_out(&frame.payload).is_err() {
+                            return Ending { message: String::new(), code: 1 };
+                        }
+                    }
+                    kind::BYE => return bye(&frame),
+                    _ => {}
+                }
+            }
+            bytes = keys.recv() => {
+                let Some(bytes) = bytes else { return detached() };
+                let (before, detach) = match bytes.iter().position(|b| *b == DETACH_BYTE) {
+                    Some(at) => (&bytes[..at], true),
+                    None => (&bytes[..], false),
+                };
+                if !before.is_empty() {
+                    let input = Outgoing { kind: kind::INPUT, payload: before.to_vec() };
+                    if conn.outbox.send(input).await.is_err() {
+                        return lost();
+                    }
+                }
+                if detach {
+                    return detached();
+                }
+            }
+            _ = async { match winch.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {
+                let (cols, rows) = terminal_size();
+                if let Some(resize) = Outgoing::json(kind::RESIZE, &Size { cols, rows }) {
+                    let _ = conn.outbox.send(resize).await;
+                }
+            }
+            _ = signals.any() => return detached(),
+        }
+    }
+}
+
+/// What is typed, as it arrives: a thread reading the terminal (it blocks
+/// in `read`; the process exits without waiting for it).
+fn stdin_bytes() -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel(64);
+    let spawned = std::thread::Builder::new()
+        .name("orch-stdin".into())
+        .spawn(move || {
+            use std::io::Read;
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = [0u8; 4096];
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::error!("cannot read the terminal: {err}");
+    }
+    rx
+}
+
+/// SIGTERM, SIGHUP (the terminal closed) and SIGINT from elsewhere: the
+/// client ends, restoring the terminal; the server and agents go on.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    hup: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals {
+            term: signal(SignalKind::terminate()).ok(),
+            hup: signal(SignalKind::hangup()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    async fn any(&mut self) {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = one(&mut self.term) => {}
+            _ = one(&mut self.hup) => {}
+            _ = one(&mut self.int) => {}
+        }
+    }
+}
+
+/// A follower's wake-ups (`orch events --follow`): a `Watch` connection,
+/// driven from blocking code.
+pub struct Watcher {
+    runtime: tokio::runtime::Runtime,
+    conn: Conn,
+}
+
+impl Watcher {
+    /// `None` when nothing runs here.
+    pub fn start(state_dir: &Path) -> Option<Watcher> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        let conn = runtime.block_on(async {
+            let (conn, _) = connect(state_dir, Role::Command).await.ok()?;
+            send(&conn, kind::COMMAND, &Command::Watch).await.ok()?;
+            Some(conn)
+        })?;
+        Some(Watcher { runtime, conn })
+    }
+
+}
+
+impl crate::cli::events::Wake for Watcher {
+    fn wait(&mut self, max: Duration) -> Woken {
+        let conn = &mut self.conn;
+        self.runtime.block_on(async {
+            match tokio::time::timeout(max, conn.inbox.recv()).await {
+                Err(_) => Woken::Quiet,
+                Ok(Some(frame)) if frame.kind == kind::WAKE => {
+                    // Take every wake already here: one read answers them all.
+                    while let Ok(frame) = conn.inbox.try_recv() {
+                        if frame.kind != kind::WAKE {
+                            return Woken::Gone;
+                        }
+                    }
+                    Woken::Changed
+                }
+                Ok(_) => Woken::Gone,
+            }
+        })
+    }
+}

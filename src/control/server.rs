@@ -1,0 +1,279 @@
+//! The server side of the control socket: what every session shares
+//! ([`Shared`]), the accept loop (peer check, hello, dispatch by role) and
+//! the rule for agents' terminal sizes when several clients show them.
+//!
+//! The server is whoever owns the engine: the background server `orch`
+//! starts, or a foreground `orch --no-tui` run. Each connection is a task
+//! of its own; a client that sends garbage, too much or nothing is dropped
+//! and logged, and nobody else notices.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+
+use super::conn::{Conn, Outgoing};
+use super::frame::MAX_FRAME;
+use super::protocol::{self, kind, Bye, Hello, Role};
+use super::sizes::{ClientId, Scope, Sizes};
+use crate::config::Config;
+use crate::engine::{EngineHandle, OutputSignal};
+use crate::git::Repo;
+
+/// How long a new connection may take to say hello.
+const HELLO_WITHIN: Duration = Duration::from_secs(5);
+
+/// What every session of one server shares.
+pub struct Shared {
+    pub handle: EngineHandle,
+    pub state_dir: PathBuf,
+    pub repo: Repo,
+    pub base_branch: String,
+    /// The plan's config as the engine last published it.
+    pub config: watch::Receiver<Arc<Config>>,
+    /// The error of the last reload of orch.toml, while it stands.
+    pub config_error: watch::Receiver<Option<String>>,
+    /// Grows whenever an agent printed something.
+    pub output: watch::Receiver<u64>,
+    /// Set when the server is ending, with what each client is told.
+    pub ending: watch::Receiver<Option<Bye>>,
+    /// `"server"` or `"headless"`: who runs the engine.
+    pub mode: &'static str,
+    sizes: Mutex<SizeState>,
+    clients: AtomicUsize,
+    control_rooms: AtomicUsize,
+    next_client: AtomicU64,
+    /// Counts connections ever made, for the idle rule.
+    pub connected: watch::Sender<usize>,
+}
+
+#[derive(Default)]
+struct SizeState {
+    claims: Sizes,
+    /// The size each running agent was last given, by task and attempt.
+    applied: HashMap<(String, u32), (u16, u16)>,
+}
+
+/// The channels a server's owner keeps to feed [`Shared`].
+pub struct Feeds {
+    pub config: watch::Sender<Arc<Config>>,
+    pub config_error: watch::Sender<Option<String>>,
+    pub ending: watch::Sender<Option<Bye>>,
+}
+
+/// The output signal for the engine: every view waiting on
+/// [`Shared::output`] wakes.
+pub fn output_signal() -> (OutputSignal, watch::Receiver<u64>) {
+    let (tx, rx) = watch::channel(0u64);
+    let signal = OutputSignal(Arc::new(move || {
+        tx.send_modify(|n| *n = n.wrapping_add(1));
+    }));
+    (signal, rx)
+}
+
+pub struct SharedParts {
+    pub handle: EngineHandle,
+    pub state_dir: PathBuf,
+    pub repo: Repo,
+    pub base_branch: String,
+    pub config: Config,
+    pub output: watch::Receiver<u64>,
+    pub mode: &'static str,
+}
+
+impl Shared {
+    pub fn new(parts: SharedParts) -> (Arc<Shared>, Feeds) {
+        let (config_tx, config) = watch::channel(Arc::new(parts.config));
+        let (error_tx, config_error) = watch::channel(None);
+        let (ending_tx, ending) = watch::channel(None);
+        let (connected, _) = watch::channel(0);
+        let shared = Arc::new(Shared {
+            handle: parts.handle,
+            state_dir: parts.state_dir,
+            repo: parts.repo,
+            base_branch: parts.base_branch,
+            config,
+            config_error,
+            output: parts.output,
+            ending,
+            mode: parts.mode,
+            sizes: Mutex::new(SizeState::default()),
+            clients: AtomicUsize::new(0),
+            control_rooms: AtomicUsize::new(0),
+            next_client: AtomicU64::new(1),
+            connected,
+        });
+        let feeds = Feeds {
+            config: config_tx,
+            config_error: error_tx,
+            ending: ending_tx,
+        };
+        (shared, feeds)
+    }
+
+    /// Clients connected now (control rooms, attach, commands).
+    pub fn clients(&self) -> usize {
+        self.clients.load(Ordering::SeqCst)
+    }
+
+    /// Control rooms connected now.
+    pub fn control_rooms(&self) -> usize {
+        self.control_rooms.load(Ordering::SeqCst)
+    }
+
+    /// A client's claim on agents' sizes (see [`Sizes`]), applied at once.
+    pub fn claim_size(&self, client: ClientId, scope: Scope, rows: u16, cols: u16) {
+        let mut state = self.lock_sizes();
+        state.claims.claim(client, scope, rows, cols);
+        self.apply_sizes(&mut state);
+    }
+
+    pub fn release_size(&self, client: ClientId, scope: &Scope) {
+        let mut state = self.lock_sizes();
+        state.claims.release(client, scope);
+        self.apply_sizes(&mut state);
+    }
+
+    /// Give each running agent the size its claims say (a new agent too).
+    pub fn resize_agents(&self) {
+        let mut state = self.lock_sizes();
+        self.apply_sizes(&mut state);
+    }
+
+    fn lock_sizes(&self) -> std::sync::MutexGuard<'_, SizeState> {
+        self.sizes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn apply_sizes(&self, state: &mut SizeState) {
+        let running = self.handle.agents().all();
+        state
+            .applied
+            .retain(|(task, attempt), _| running.iter().any(|(t, a, _)| t == task && a == attempt));
+        for (task, attempt, terminal) in running {
+            let Some(size) = state.claims.size_for(&task) else {
+                continue;
+            };
+            let key = (task, attempt);
+            if state.applied.get(&key) == Some(&size) || terminal.has_exited() {
+                continue;
+            }
+            match terminal.resize(size.0, size.1) {
+                Ok(()) => {
+                    state.applied.insert(key, size);
+                }
+                Err(err) => tracing::debug!("resizing {}'s terminal: {err}", key.0),
+            }
+        }
+    }
+
+    fn join(&self, control_room: bool) -> ClientId {
+        self.clients.fetch_add(1, Ordering::SeqCst);
+        if control_room {
+            self.control_rooms.fetch_add(1, Ordering::SeqCst);
+        }
+        self.connected.send_modify(|n| *n += 1);
+        self.next_client.fetch_add(1, Ordering::SeqCst)
+    }
+
+    fn leave(&self, client: ClientId, control_room: bool) {
+        self.clients.fetch_sub(1, Ordering::SeqCst);
+        if control_room {
+            self.control_rooms.fetch_sub(1, Ordering::SeqCst);
+        }
+        let mut state = self.lock_sizes();
+        state.claims.release_all(client);
+        self.apply_sizes(&mut state);
+        drop(state);
+        self.connected.send_modify(|n| *n += 1);
+    }
+}
+
+/// Accept connections until the process ends.
+pub async fn accept(listener: UnixListener, shared: Arc<Shared>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let shared = shared.clone();
+                tokio::spawn(async move { serve(stream, shared).await });
+            }
+            Err(err) => {
+                // Out of descriptors, most likely: wait rather than spin.
+                tracing::warn!("accepting a connection: {err}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+async fn serve(stream: UnixStream, shared: Arc<Shared>) {
+    let peer = stream.peer_cred().ok();
+    let who = match &peer {
+        Some(cred) => format!(
+            "client pid {} uid {}",
+            cred.pid().map_or("?".to_string(), |p| p.to_string()),
+            cred.uid()
+        ),
+        None => "a client of unknown credentials".to_string(),
+    };
+    if !super::socket::same_user(&stream) {
+        tracing::warn!("refused {who}: not this server's user");
+        let conn = Conn::start(stream, MAX_FRAME, who);
+        let refused = protocol::Refused {
+            reason: "this orch server belongs to another user".into(),
+        };
+        conn.finish(Outgoing::json(kind::REFUSED, &refused)).await;
+        return;
+    }
+    let mut conn = Conn::start(stream, MAX_FRAME, who.clone());
+    let hello = match tokio::time::timeout(HELLO_WITHIN, conn.inbox.recv()).await {
+        Ok(Some(frame)) => match protocol::decode::<Hello>(&frame, kind::HELLO) {
+            Ok(hello) => hello,
+            Err(err) => {
+                tracing::warn!("dropping {who}: its hello is {err}");
+                return;
+            }
+        },
+        Ok(None) => return,
+        Err(_) => {
+            tracing::warn!("dropping {who}: no hello within {HELLO_WITHIN:?}");
+            return;
+        }
+    };
+    let welcome = match protocol::answer_hello(&hello, std::process::id()) {
+        Ok(welcome) => welcome,
+        Err(refused) => {
+            tracing::warn!("refused {who}: {}", refused.reason);
+            conn.finish(Outgoing::json(kind::REFUSED, &refused)).await;
+            return;
+        }
+    };
+    if let Some(message) = Outgoing::json(kind::WELCOME, &welcome) {
+        if conn.outbox.send(message).await.is_err() {
+            return;
+        }
+    }
+    let control_room = matches!(hello.role, Role::ControlRoom { .. });
+    let client = shared.join(control_room);
+    tracing::info!("{who} connected as {:?}", hello.role);
+    match hello.role {
+        Role::ControlRoom {
+            cols,
+            rows,
+            theme,
+            keymap,
+        } => {
+            let size = (cols, rows);
+            crate::ui::serve_view(shared.clone(), conn, client, size, theme, keymap).await;
+        }
+        Role::Attach { task, cols, rows } => {
+            super::attach::serve(shared.clone(), conn, client, &task, (cols, rows)).await;
+        }
+        Role::Command => super::commands::serve(shared.clone(), conn).await,
+    }
+    shared.leave(client, control_room);
+    tracing::info!("{who} left");
+}
