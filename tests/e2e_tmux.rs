@@ -161,9 +161,11 @@ fn quit_with_running_agents_asks_first_and_resumes_next_time() {
     assert!(!tmux.screen().contains("ORCH-EXIT"));
     tmux.keys(&["q"]);
     tmux.wait_for("1 agent(s) running");
-    tmux.keys(&["y"]);
+    // "s": stop the agents and quit (d would detach and leave them running).
+    tmux.keys(&["s"]);
     let screen = tmux.wait_for("ORCH-EXIT=");
     assert!(screen.contains("run orch again to resume"), "{screen}");
+    assert!(screen.contains("ORCH-EXIT=130"), "{screen}");
     assert_eq!(repo.task_state("slow").as_deref(), Some("queued"));
 }
 
@@ -233,7 +235,7 @@ fn editing_orch_toml_adds_tasks_and_a_bad_edit_keeps_the_last_good_config() {
 
     tmux.keys(&["q"]);
     tmux.wait_for("1 agent(s) running");
-    tmux.keys(&["y"]);
+    tmux.keys(&["s"]);
     tmux.wait_for("ORCH-EXIT=");
 }
 
@@ -344,4 +346,79 @@ fn a_done_task_is_merged_from_the_control_room_and_the_merge_gate_is_in_the_queu
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("ORCH-EXIT=");
     assert!(screen.contains("ORCH-EXIT=0"), "{screen}");
+}
+
+/// The pid of the server running for `repo`, from `orch status --json`.
+fn server_pid(repo: &TestRepo) -> Option<u32> {
+    repo.status()["running_instance"]
+        .as_u64()
+        .and_then(|p| u32::try_from(p).ok())
+}
+
+#[test]
+fn agents_outlive_the_client_and_attach_and_stop_work_from_other_terminals() {
+    let repo = TestRepo::new();
+    repo.write_config(&format!(
+        r#"
+[agents.sh]
+command = ["sh", "-c", "{{prompt}}"]
+
+[[tasks]]
+id = "ask"
+agent = "sh"
+prompt = "{ask}"
+
+[[tasks]]
+id = "slow"
+agent = "sh"
+prompt = "{worker} 8 0.5"
+"#,
+        ask = agent("ask.sh"),
+        worker = agent("worker.sh"),
+    ));
+    let room = Tmux::start("server-room", repo.path(), common::ORCH);
+    room.wait_for("Shall I proceed");
+    let pid = server_pid(&repo).expect("a server runs");
+    // Killing the control room (as a closed terminal or dropped SSH would)
+    // leaves the server and its agents running.
+    drop(room);
+    // The agent working meanwhile finishes with nobody watching.
+    assert!(wait_until(Duration::from_secs(20), || {
+        repo.task_state("slow").as_deref() == Some("done")
+    }));
+    assert!(pid_alive(pid), "the server went with its client");
+    assert_eq!(repo.task_state("ask").as_deref(), Some("running"));
+
+    // A second terminal attaches to the waiting agent and answers it.
+    let attach = Tmux::start(
+        "server-attach",
+        repo.path(),
+        &format!("{} attach ask", common::ORCH),
+    );
+    attach.wait_for("Shall I proceed");
+    attach.keys(&["y", "Enter"]);
+    let screen = attach.wait_for("ORCH-EXIT=");
+    assert!(screen.contains("ask's agent exited"), "{screen}");
+    assert!(screen.contains("ORCH-EXIT=0"), "{screen}");
+    assert!(wait_until(Duration::from_secs(20), || {
+        repo.task_state("slow").as_deref() == Some("done")
+            && repo.task_state("ask").as_deref() == Some("done")
+    }));
+    // What was typed in the second terminal reached the agent.
+    let files = repo.git(&["ls-tree", "--name-only", "orch/ask"]);
+    assert!(files.contains("answer-ask.txt"), "{files}");
+
+    // Reconnecting shows the same state.
+    let again = Tmux::start("server-again", repo.path(), common::ORCH);
+    again.wait_for("✓2");
+    assert!(pid_alive(pid));
+
+    // `orch stop` from elsewhere ends the server and tells the room.
+    let out = repo.run(&["stop"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(!pid_alive(pid), "the server outlived orch stop");
+    let screen = again.wait_for("ORCH-EXIT=");
+    assert!(screen.contains("2/2 task(s) done"), "{screen}");
+    assert!(!repo.state_dir().join("orch.sock").exists());
+    assert_eq!(server_pid(&repo), None);
 }

@@ -2,10 +2,10 @@
 
 mod act;
 mod check;
-mod remote;
 mod diff;
 pub mod events;
 mod logs;
+mod remote;
 mod run;
 mod status;
 mod worktree;

@@ -123,22 +123,20 @@ pub fn stop(config_path: &Path) -> i32 {
     let Some(runtime) = runtime() else { return 1 };
     match runtime.block_on(client::stop(&dir)) {
         Ok(code) => code,
-        Err(ClientError::NotRunning(_)) => {
-            match crate::session::lock_holder(&dir) {
-                Some(pid) => {
-                    eprintln!(
+        Err(ClientError::NotRunning(_)) => match crate::session::lock_holder(&dir) {
+            Some(pid) => {
+                eprintln!(
                         "orch: an orch (pid {pid}) holds {} but does not answer on its socket; \
                          it may be a one-off command finishing, or an older orch: `kill {pid}` stops it",
                         dir.display()
                     );
-                    1
-                }
-                None => {
-                    println!("orch: nothing is running here; nothing to stop");
-                    0
-                }
+                1
             }
-        }
+            None => {
+                println!("orch: nothing is running here; nothing to stop");
+                0
+            }
+        },
         Err(err) => {
             eprintln!("orch: {err}");
             1

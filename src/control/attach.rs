@@ -109,11 +109,19 @@ pub async fn serve(
     };
     let scope = Scope::Task(task.to_string());
     shared.claim_size(client, scope.clone(), rows, cols);
-    let end = attach_loop(&shared, &mut conn, &mut term, &mut events, task, &*process, client).await;
+    let end = attach_loop(
+        &shared,
+        &mut conn,
+        &mut term,
+        &mut events,
+        task,
+        &*process,
+        client,
+    )
+    .await;
     shared.release_size(client, &scope);
-    match end {
-        Some(bye) => conn.finish(Outgoing::json(kind::BYE, &bye)).await,
-        None => {}
+    if let Some(bye) = end {
+        conn.finish(Outgoing::json(kind::BYE, &bye)).await;
     }
 }
 
@@ -237,13 +245,35 @@ async fn attach_loop(
     }
 }
 
-/// The goodbye once the agent is gone: what became of its task.
+/// The goodbye once the agent is gone: what became of its task (once its
+/// leftovers are committed, if that is quick).
 async fn exited(shared: &Shared, task: &str) -> Bye {
-    let state = shared
+    let mut events = shared.handle.subscribe();
+    let mut row = shared
         .handle
         .snapshot()
         .await
-        .and_then(|s| s.tasks.into_iter().find(|t| t.id == task))
+        .and_then(|s| s.tasks.into_iter().find(|t| t.id == task));
+    if row.as_ref().is_some_and(|r| r.state == TaskState::Running) {
+        let settled = tokio::time::timeout(Duration::from_secs(3), async {
+            loop {
+                match events.recv().await {
+                    Ok(Event::Task { row, .. })
+                        if row.id == task && row.state != TaskState::Running =>
+                    {
+                        return Some(row)
+                    }
+                    Err(RecvError::Closed) => return None,
+                    _ => {}
+                }
+            }
+        })
+        .await;
+        if let Ok(Some(settled)) = settled {
+            row = Some(settled);
+        }
+    }
+    let state = row
         .map(|row| {
             let cause = row.cause.map(|c| format!(": {c}")).unwrap_or_default();
             format!("; {task} is {}{cause}", row.state)
@@ -298,9 +328,15 @@ mod tests {
         assert!(switch.contains("\x1b[?2004h"), "{switch:?}");
         assert!(switch.contains("\x1b[?1002h"), "{switch:?}");
         assert!(switch.contains("\x1b[?1006h"), "{switch:?}");
-        assert!(!switch.contains("\x1b="), "keypad did not change: {switch:?}");
+        assert!(
+            !switch.contains("\x1b="),
+            "keypad did not change: {switch:?}"
+        );
         assert!(after.switch_to(&after).is_empty());
         let back = String::from_utf8(after.switch_to(&before)).expect("ascii");
-        assert!(back.contains("\x1b[?1l") && back.contains("\x1b[?2004l"), "{back:?}");
+        assert!(
+            back.contains("\x1b[?1l") && back.contains("\x1b[?2004l"),
+            "{back:?}"
+        );
     }
 }

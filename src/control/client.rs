@@ -129,7 +129,10 @@ pub async fn stop(state_dir: &Path) -> Result<i32, ClientError> {
 fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
@@ -178,10 +181,7 @@ pub async fn control_room(
     Ok(ending.code)
 }
 
-async fn control_room_loop(
-    conn: &mut Conn,
-    guard: &crate::ui::terminal::ClientTerminal,
-) -> Ending {
+async fn control_room_loop(conn: &mut Conn, guard: &crate::ui::terminal::ClientTerminal) -> Ending {
     let mut input = EventStream::new();
     let mut signals = Signals::new();
     loop {
@@ -189,10 +189,8 @@ async fn control_room_loop(
             frame = conn.inbox.recv() => {
                 let Some(frame) = frame else { return lost() };
                 match frame.kind {
-                    kind::OUTPUT => {
-                        if write_out(&frame.payload).is_err() {
-                            return Ending { message: String::new(), code: 1 };
-                        }
+                    kind::OUTPUT if write_out(&frame.payload).is_err() => {
+                        return Ending { message: String::new(), code: 1 };
                     }
                     kind::PAGER => {
                         if let Ok(request) = protocol::decode::<PagerRequest>(&frame, kind::PAGER) {
@@ -316,10 +314,8 @@ async fn attach_loop(conn: &mut Conn, task: &str) -> Ending {
             frame = conn.inbox.recv() => {
                 let Some(frame) = frame else { return lost() };
                 match frame.kind {
-                    kind::OUTPUT => {
-                        if write_out(&frame.payload).is_err() {
-                            return Ending { message: String::new(), code: 1 };
-                        }
+                    kind::OUTPUT if write_out(&frame.payload).is_err() => {
+                        return Ending { message: String::new(), code: 1 };
                     }
                     kind::BYE => return bye(&frame),
                     _ => {}
@@ -435,7 +431,6 @@ impl Watcher {
         })?;
         Some(Watcher { runtime, conn })
     }
-
 }
 
 impl crate::cli::events::Wake for Watcher {

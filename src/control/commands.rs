@@ -61,7 +61,13 @@ async fn answer(shared: &Shared, command: Command) -> Reply {
                 0,
             );
         }
-        Command::Approve { task, reason } => (Request::Approve { task: task.clone(), reason }, task),
+        Command::Approve { task, reason } => (
+            Request::Approve {
+                task: task.clone(),
+                reason,
+            },
+            task,
+        ),
         Command::Reject { task, reason } => (
             Request::Reject {
                 task: task.clone(),
@@ -69,9 +75,21 @@ async fn answer(shared: &Shared, command: Command) -> Reply {
             },
             task,
         ),
-        Command::Retry { task, fresh } => (Request::Retry { task: task.clone(), fresh }, task),
+        Command::Retry { task, fresh } => (
+            Request::Retry {
+                task: task.clone(),
+                fresh,
+            },
+            task,
+        ),
         Command::Cancel { task } => (Request::Cancel { task: task.clone() }, task),
-        Command::Skip { task, reason } => (Request::Skip { task: task.clone(), reason }, task),
+        Command::Skip { task, reason } => (
+            Request::Skip {
+                task: task.clone(),
+                reason,
+            },
+            task,
+        ),
         Command::Resolve { task } => (Request::Resolve { task: task.clone() }, task),
         Command::AddTask(new) => {
             let task = new.id.clone();
@@ -184,7 +202,7 @@ pub fn merge_answer(row: &TaskRow) -> (String, i32) {
 /// for that.
 async fn stop(shared: &Shared, conn: Conn) {
     let running = shared.handle.agents().len();
-    let message = if running == 0 {
+    let mut message = if running == 0 {
         "orch: stopping the server".to_string()
     } else {
         format!("orch: stopping {running} agent(s) and the server")
@@ -197,10 +215,15 @@ async fn stop(shared: &Shared, conn: Conn) {
             Request::Shutdown { stop_agents: true },
         )
         .await;
-    if let Err(err) = asked {
-        let reply = reply(false, format!("orch: {err}"), 1);
-        conn.finish(Outgoing::json(kind::REPLY, &reply)).await;
-        return;
+    match asked {
+        Ok(()) => {}
+        // Stopping already (a control room's quit): wait for it all the same.
+        Err(ActionError::ShuttingDown) => message = "orch: the server is already stopping".into(),
+        Err(err) => {
+            let reply = reply(false, format!("orch: {err}"), 1);
+            conn.finish(Outgoing::json(kind::REPLY, &reply)).await;
+            return;
+        }
     }
     if let Some(m) = Outgoing::json(kind::REPLY, &reply(true, message, 0)) {
         if conn.outbox.send(m).await.is_err() {

@@ -21,7 +21,7 @@ use super::socket;
 use crate::config::watch::ConfigWatcher;
 use crate::engine::{Actor, Engine, EngineHandle, EngineOptions, Event, Request, TaskState};
 use crate::session::Session;
-use crate::store::{Store, TaskRow};
+use crate::store::{AttemptStatus, Store, TaskRow};
 
 /// The line the server prints on stdout once its socket answers.
 const READY: &str = "orch server ready";
@@ -188,6 +188,7 @@ async fn serve(session: Session, (cols, rows): (u16, u16)) -> i32 {
         output,
         mode: "server",
     });
+    let started = crate::timefmt::now_ms();
     let engine_task = tokio::spawn(engine.run());
     let accept = tokio::spawn(server::accept(listener, shared.clone()));
     let feeds = Arc::new(feeds);
@@ -204,7 +205,7 @@ async fn serve(session: Session, (cols, rows): (u16, u16)) -> i32 {
         task.abort();
     }
     let bye = match outcome {
-        Ok(Ok(outcome)) => summary(&state_dir, &shared, outcome.exit_code),
+        Ok(Ok(_)) => summary(&state_dir, &shared, started),
         Ok(Err(err)) => Bye {
             message: format!("orch: the engine stopped: {err}"),
             code: 1,
@@ -315,6 +316,7 @@ fn watch_config(path: &Path, handle: EngineHandle, feeds: Arc<Feeds>) -> Option<
             match result {
                 Ok(config) => {
                     let _ = feeds.config_error.send(None);
+                    feeds.reloaded.send_modify(|n| *n += 1);
                     let reload = Request::Reload {
                         config: Box::new(config),
                     };
@@ -412,8 +414,9 @@ async fn settled(handle: &EngineHandle) -> bool {
 }
 
 /// How the run ended, for every client: the plan's tasks as the stopped
-/// engine saved them.
-fn summary(state_dir: &Path, shared: &Shared, exit_code: i32) -> Bye {
+/// engine saved them. The exit status is a run's (DESIGN section 5): 130
+/// when agents were stopped mid-attempt since `since` (unix ms).
+fn summary(state_dir: &Path, shared: &Shared, since: i64) -> Bye {
     let ids: Vec<String> = shared
         .config
         .borrow()
@@ -421,10 +424,25 @@ fn summary(state_dir: &Path, shared: &Shared, exit_code: i32) -> Bye {
         .iter()
         .map(|t| t.id.clone())
         .collect();
-    let rows: Vec<TaskRow> = Store::open_read_only(&state_dir.join("state.db"))
-        .and_then(|store| store.tasks())
+    let store = Store::open_read_only(&state_dir.join("state.db"));
+    let rows: Vec<TaskRow> = store
+        .as_ref()
+        .ok()
+        .and_then(|store| store.tasks().ok())
         .map(|rows| rows.into_iter().filter(|r| ids.contains(&r.id)).collect())
         .unwrap_or_default();
+    let interrupted = store
+        .as_ref()
+        .ok()
+        .and_then(|store| store.all_attempts().ok())
+        .is_some_and(|attempts| {
+            attempts.iter().any(|a| {
+                a.status == AttemptStatus::Interrupted && a.ended_at.is_some_and(|t| t >= since)
+            })
+        });
+    let states: Vec<TaskState> = rows.iter().map(|r| r.state).collect();
+    let waiting = states.contains(&TaskState::AwaitingApproval);
+    let exit_code = crate::engine::policy::run_exit_code(&states, interrupted, waiting);
     let done = rows.iter().filter(|r| r.state == TaskState::Done).count();
     let total = rows.len().max(ids.len());
     let message = format!(
@@ -449,7 +467,7 @@ pub async fn serve_socket(
     handle: EngineHandle,
     session: (&Path, &crate::git::Repo, &str, &crate::config::Config),
     output: tokio::sync::watch::Receiver<u64>,
-) -> Option<(Arc<Shared>, Feeds, tokio::task::JoinHandle<()>)> {
+) -> Option<(Arc<Shared>, Arc<Feeds>, tokio::task::JoinHandle<()>)> {
     let (state_dir, repo, base_branch, config) = session;
     let listener = match socket::bind(state_dir).await {
         Ok(listener) => listener,
@@ -467,13 +485,15 @@ pub async fn serve_socket(
         output,
         mode: "headless",
     });
+    let feeds = Arc::new(feeds);
+    tokio::spawn(follow_plan(shared.handle.clone(), feeds.clone()));
     let accept = tokio::spawn(server::accept(listener, shared.clone()));
     Some((shared, feeds, accept))
 }
 
 /// End a foreground run's socket: clients are told, then it is removed.
 pub async fn end_socket(
-    served: Option<(Arc<Shared>, Feeds, tokio::task::JoinHandle<()>)>,
+    served: Option<(Arc<Shared>, Arc<Feeds>, tokio::task::JoinHandle<()>)>,
     state_dir: &Path,
     bye: Bye,
 ) {

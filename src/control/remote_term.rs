@@ -192,7 +192,10 @@ mod tests {
             .draw(|f| f.render_widget(Paragraph::new("help!"), f.area()))
             .expect("draw");
         let second = String::from_utf8_lossy(&term.take_output()).into_owned();
-        assert!(!second.contains("hel"), "unchanged cells are not sent: {second:?}");
+        assert!(
+            !second.contains("hel"),
+            "unchanged cells are not sent: {second:?}"
+        );
         assert!(second.contains("p!"), "{second:?}");
         assert!(term.take_output().is_empty());
     }

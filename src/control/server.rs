@@ -37,6 +37,8 @@ pub struct Shared {
     pub config: watch::Receiver<Arc<Config>>,
     /// The error of the last reload of orch.toml, while it stands.
     pub config_error: watch::Receiver<Option<String>>,
+    /// Grows with each edit of orch.toml handed to the engine.
+    pub reloaded: watch::Receiver<u64>,
     /// Grows whenever an agent printed something.
     pub output: watch::Receiver<u64>,
     /// Set when the server is ending, with what each client is told.
@@ -62,6 +64,7 @@ struct SizeState {
 pub struct Feeds {
     pub config: watch::Sender<Arc<Config>>,
     pub config_error: watch::Sender<Option<String>>,
+    pub reloaded: watch::Sender<u64>,
     pub ending: watch::Sender<Option<Bye>>,
 }
 
@@ -89,6 +92,7 @@ impl Shared {
     pub fn new(parts: SharedParts) -> (Arc<Shared>, Feeds) {
         let (config_tx, config) = watch::channel(Arc::new(parts.config));
         let (error_tx, config_error) = watch::channel(None);
+        let (reloaded_tx, reloaded) = watch::channel(0);
         let (ending_tx, ending) = watch::channel(None);
         let (connected, _) = watch::channel(0);
         let shared = Arc::new(Shared {
@@ -98,6 +102,7 @@ impl Shared {
             base_branch: parts.base_branch,
             config,
             config_error,
+            reloaded,
             output: parts.output,
             ending,
             mode: parts.mode,
@@ -110,6 +115,7 @@ impl Shared {
         let feeds = Feeds {
             config: config_tx,
             config_error: error_tx,
+            reloaded: reloaded_tx,
             ending: ending_tx,
         };
         (shared, feeds)

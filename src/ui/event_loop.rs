@@ -87,7 +87,10 @@ pub async fn serve_view(
     let (keymap, theme) = match load_style(&config, &UiChoice { theme, keymap }) {
         Ok(style) => style,
         Err(err) => {
-            let bye = Bye { message: err, code: 2 };
+            let bye = Bye {
+                message: err,
+                code: 2,
+            };
             conn.finish(Outgoing::json(kind::BYE, &bye)).await;
             return;
         }
@@ -224,6 +227,7 @@ async fn event_loop(
 ) -> LoopEnd {
     let mut output = ctx.shared.output.clone();
     let mut config_error = ctx.shared.config_error.clone();
+    let mut reloaded = ctx.shared.reloaded.clone();
     let mut dirty = true;
     // The client has not taken the last frame yet: draw when it has.
     let mut blocked = false;
@@ -357,6 +361,12 @@ async fn event_loop(
                         return end;
                     }
                 }
+                dirty = true;
+            }
+            Ok(()) = reloaded.changed() => {
+                reloaded.borrow_and_update();
+                let path = ctx.shared.config.borrow().path.display().to_string();
+                app.flash(format!("{path} reloaded"));
                 dirty = true;
             }
             Ok(()) = config_error.changed() => {
@@ -508,7 +518,10 @@ async fn ask(handle: &EngineHandle, request: Request) -> Option<Answer> {
         Request::Stop => {
             crate::log_err(
                 handle
-                    .tell(Actor::current_user(), EngineRequest::Shutdown { stop_agents: true })
+                    .tell(
+                        Actor::current_user(),
+                        EngineRequest::Shutdown { stop_agents: true },
+                    )
                     .await,
                 "asking the engine to stop",
             );
@@ -625,8 +638,12 @@ fn apply_snapshot(app: &mut App, snapshot: Snapshot, agents: &AgentRegistry, now
 /// The attached agent takes the client's whole screen but the bar.
 fn claim_attached(ctx: &LoopCtx, task: String, term: &RemoteTerminal) {
     let (cols, rows) = term.size();
-    ctx.shared
-        .claim_size(ctx.client, Scope::Task(task), rows.saturating_sub(1).max(1), cols);
+    ctx.shared.claim_size(
+        ctx.client,
+        Scope::Task(task),
+        rows.saturating_sub(1).max(1),
+        cols,
+    );
 }
 
 /// Carry out one effect. Returns how the loop ends, if it does.
@@ -695,7 +712,8 @@ fn leave_attach_if_ended(app: &mut App, ctx: &mut LoopCtx) {
             let task = task.clone();
             app.mode = Mode::Normal;
             if ctx.attached.take().is_some() {
-                ctx.shared.release_size(ctx.client, &Scope::Task(task.clone()));
+                ctx.shared
+                    .release_size(ctx.client, &Scope::Task(task.clone()));
             }
             app.flash(format!("{task} finished; detached"));
         }
@@ -732,7 +750,12 @@ fn open_logs(app: &mut App, ctx: &mut LoopCtx, task: &str) {
         files.push(rotated);
     }
     files.push(log);
-    show_in_pager(app, ctx, &PagerRequest::Logs { files }, &format!("{task}'s log"));
+    show_in_pager(
+        app,
+        ctx,
+        &PagerRequest::Logs { files },
+        &format!("{task}'s log"),
+    );
 }
 
 /// Show a task's diff in the client's pager, as `git diff` would
