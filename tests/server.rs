@@ -1,0 +1,181 @@
+//! The control socket against a real orch: a headless run that serves it
+//! (approve and add tasks from another process), and what it does with
+//! clients that break the protocol.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use common::*;
+
+fn plan(repo: &TestRepo) {
+    repo.write_config(&format!(
+        r#"
+[agents.sh]
+command = ["sh", "-c", "{{prompt}}"]
+
+[[tasks]]
+id = "gate"
+agent = "sh"
+prompt = "{worker} 1 0"
+risk = "high"
+"#,
+        worker = agent("worker.sh"),
+    ));
+}
+
+fn wait_for_socket(repo: &TestRepo) -> UnixStream {
+    let path = repo.state_dir().join("orch.sock");
+    let mut stream = None;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            stream = UnixStream::connect(&path).ok();
+            stream.is_some()
+        }),
+        "the run never served its socket"
+    );
+    stream.expect("connected")
+}
+
+fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = u32::try_from(payload.len() + 1)
+        .expect("small")
+        .to_be_bytes()
+        .to_vec();
+    bytes.push(kind);
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// Read one frame: (kind, payload); `None` once the server closed.
+fn read_frame(stream: &mut UnixStream) -> Option<(u8, Vec<u8>)> {
+    let mut header = [0u8; 5];
+    stream.read_exact(&mut header).ok()?;
+    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let mut payload = vec![0u8; len - 1];
+    stream.read_exact(&mut payload).ok()?;
+    Some((header[4], payload))
+}
+
+#[test]
+fn a_headless_run_is_approved_and_extended_from_another_process() {
+    let repo = TestRepo::new();
+    plan(&repo);
+    let run = repo.spawn(&["--no-tui", "--approval-timeout", "60s"]);
+    drop(wait_for_socket(&repo));
+    assert!(wait_until(Duration::from_secs(10), || {
+        repo.task_state("gate").as_deref() == Some("awaiting_approval")
+    }));
+    // A task added meanwhile joins the run; adding it again changes nothing.
+    let add = [
+        "task",
+        "add",
+        "--id",
+        "extra",
+        "--agent",
+        "sh",
+        "--prompt",
+        "true",
+        "--depends-on",
+        "gate",
+    ];
+    let out = repo.run(&add);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("added extra"), "{}", out.stdout);
+    let again = repo.run(&add);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stdout.contains("already in the plan"),
+        "{}",
+        again.stdout
+    );
+    let unknown = repo.run(&[
+        "task", "add", "--id", "x", "--agent", "nope", "--prompt", "p",
+    ]);
+    assert_eq!(unknown.code, 1);
+    assert!(unknown.stderr.contains("nope"), "{}", unknown.stderr);
+
+    let out = repo.run(&["approve", "gate", "--reason", "reviewed"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let result = run.wait_with_output().expect("the run ends");
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert_eq!(result.status.code(), Some(0), "{stdout}");
+    assert_eq!(repo.task_state("extra").as_deref(), Some("done"));
+    let by: String = repo
+        .db()
+        .query_row(
+            "SELECT reason FROM approvals WHERE task_id = 'gate'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the approval is recorded");
+    assert_eq!(by, "reviewed");
+    // The added task is stored with its origin: the next run keeps it
+    // (done, so it does not run again).
+    let origin: String = repo
+        .db()
+        .query_row("SELECT origin FROM tasks WHERE id = 'extra'", [], |r| {
+            r.get(0)
+        })
+        .expect("stored");
+    assert_eq!(origin, "cli");
+    let next = repo.run(&["--no-tui"]);
+    assert_eq!(next.code, 0, "{}{}", next.stdout, next.stderr);
+    let runs: i64 = repo
+        .db()
+        .query_row(
+            "SELECT COUNT(*) FROM attempts WHERE task_id = 'extra'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(runs, 1);
+    // With nothing running, commands that need a run say so.
+    let out = repo.run(&["approve", "gate"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("nothing is running"), "{}", out.stderr);
+}
+
+#[test]
+fn garbage_oversized_and_foreign_clients_are_dropped_and_the_server_goes_on() {
+    let repo = TestRepo::new();
+    plan(&repo);
+    let mut run = repo.spawn(&["--no-tui", "--approval-timeout", "60s"]);
+    // Garbage: not a frame at all.
+    let mut garbage = wait_for_socket(&repo);
+    garbage.write_all(b"GET / HTTP/1.1\r\n\r\n").expect("write");
+    garbage
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    assert_eq!(read_frame(&mut garbage), None, "garbage was answered");
+    // Oversized: announces 1 GiB.
+    let mut big = wait_for_socket(&repo);
+    big.write_all(&[0x40, 0, 0, 0, 1]).expect("write");
+    big.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    assert_eq!(read_frame(&mut big), None);
+    // Another protocol version: refused with what to do.
+    let mut old = wait_for_socket(&repo);
+    let hello = br#"{"protocol":999,"orch":"0.0.1","role":{"as":"command"}}"#;
+    old.write_all(&frame(1, hello)).expect("write");
+    let (kind, payload) = read_frame(&mut old).expect("an answer");
+    assert_eq!(kind, 3, "refused");
+    let reason = String::from_utf8_lossy(&payload);
+    assert!(reason.contains("orch stop"), "{reason}");
+    // A second server for the same state dir is refused, naming the pid.
+    let second = repo.run(&["--no-tui"]);
+    assert_eq!(second.code, 2);
+    assert!(
+        second.stderr.contains(&format!("pid {}", run.id())),
+        "{}",
+        second.stderr
+    );
+    // The run goes on and still answers.
+    let out = repo.run(&["approve", "gate"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let status = run.wait().expect("the run ends");
+    assert_eq!(status.code(), Some(0));
+    assert!(!repo.state_dir().join("orch.sock").exists());
+}
