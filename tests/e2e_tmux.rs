@@ -10,6 +10,8 @@ use common::*;
 
 struct Tmux {
     session: String,
+    /// Where it runs: its server is stopped with it.
+    dir: std::path::PathBuf,
 }
 
 impl Tmux {
@@ -31,7 +33,10 @@ impl Tmux {
             .status()
             .expect("tmux new-session");
         assert!(status.success());
-        Tmux { session }
+        Tmux {
+            session,
+            dir: dir.to_path_buf(),
+        }
     }
 
     fn keys(&self, keys: &[&str]) {
@@ -68,6 +73,13 @@ impl Drop for Tmux {
         let _ = Command::new("tmux")
             .args(["kill-session", "-t", &self.session])
             .status();
+        // A test that failed (or left it running) leaves no server behind.
+        if std::thread::panicking() {
+            let _ = Command::new(common::ORCH)
+                .arg("stop")
+                .current_dir(&self.dir)
+                .output();
+        }
     }
 }
 
