@@ -323,30 +323,36 @@ impl Store {
     pub fn events(&self, task: Option<&str>, limit: usize) -> Result<Vec<EventRow>> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT seq, at, run_id, task_id, attempt, kind, from_state, to_state, cause
-                 FROM events WHERE (?1 IS NULL OR task_id = ?1)
+            .prepare(&format!(
+                "SELECT {} FROM events WHERE (?1 IS NULL OR task_id = ?1)
                  ORDER BY seq DESC LIMIT ?2",
-            )
+                EventRow::COLUMNS
+            ))
             .map_err(|e| sql(&self.path, e))?;
         let rows = stmt
-            .query_map(params![task, limit as i64], |r| {
-                Ok(Ok(EventRow {
-                    seq: r.get(0)?,
-                    at: r.get(1)?,
-                    run_id: r.get(2)?,
-                    task_id: r.get(3)?,
-                    attempt: r.get(4)?,
-                    kind: r.get(5)?,
-                    from_state: r.get(6)?,
-                    to_state: r.get(7)?,
-                    cause: r.get(8)?,
-                }))
-            })
+            .query_map(params![task, limit_param(limit)], EventRow::from_row)
             .map_err(|e| sql(&self.path, e))?;
         let mut events = self.collect(rows)?;
         events.reverse();
         Ok(events)
+    }
+
+    /// Up to `limit` events with a sequence number above `seq`, oldest
+    /// first: a page of the history for readers that follow it (`seq` 0
+    /// starts at the beginning; the next page starts after the last row).
+    /// A walk of the primary key, so a page costs the same at any depth.
+    pub fn events_after(&self, seq: i64, limit: usize) -> Result<Vec<EventRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {} FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                EventRow::COLUMNS
+            ))
+            .map_err(|e| sql(&self.path, e))?;
+        let rows = stmt
+            .query_map(params![seq, limit_param(limit)], EventRow::from_row)
+            .map_err(|e| sql(&self.path, e))?;
+        self.collect(rows)
     }
 
     pub fn worktree(&self, task: &str) -> Result<Option<WorktreeRow>> {
@@ -469,6 +475,11 @@ impl Store {
             detail,
         }
     }
+}
+
+/// A row count as SQLite's `LIMIT` takes it (beyond `i64::MAX` is no limit).
+fn limit_param(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
 fn sql(path: &Path, source: rusqlite::Error) -> StoreError {
@@ -656,7 +667,7 @@ impl Batch<'_> {
             .map_err(|e| self.err(e))
     }
 
-    /// Append to the event history.
+    /// Append to the merge history.
     pub fn merge(&mut self, m: &MergeRow) -> Result<()> {
         self.tx
             .execute(
@@ -677,6 +688,7 @@ impl Batch<'_> {
             .map_err(|e| self.err(e))
     }
 
+    /// Append to the event history (`seq` is assigned here; the row's is ignored).
     pub fn event(&mut self, e: &EventRow) -> Result<()> {
         self.tx
             .execute(

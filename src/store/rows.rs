@@ -317,6 +317,25 @@ pub struct EventRow {
     pub cause: Option<String>,
 }
 
+impl EventRow {
+    pub(super) const COLUMNS: &'static str =
+        "seq, at, run_id, task_id, attempt, kind, from_state, to_state, cause";
+
+    pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<EventRow, String>> {
+        Ok(Ok(EventRow {
+            seq: r.get(0)?,
+            at: r.get(1)?,
+            run_id: r.get(2)?,
+            task_id: r.get(3)?,
+            attempt: r.get(4)?,
+            kind: r.get(5)?,
+            from_state: r.get(6)?,
+            to_state: r.get(7)?,
+            cause: r.get(8)?,
+        }))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SampleRow {
     pub task_id: String,

@@ -117,6 +117,38 @@ fn events_are_append_only() {
 }
 
 #[test]
+fn events_after_pages_forward_from_a_sequence_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("state.db")).unwrap();
+    let mut b = store.batch().unwrap();
+    for at in 1..=5 {
+        let mut row = task(&format!("t{at}"), TaskState::Queued);
+        row.updated_at = at;
+        b.put_task(&row).unwrap();
+        b.state_event(Some(7), &row, Some(TaskState::Pending), Some(2))
+            .unwrap();
+    }
+    b.commit().unwrap();
+    let reader = Store::open_read_only(store.path()).unwrap();
+    let first = reader.events_after(0, 2).unwrap();
+    assert_eq!(
+        first.iter().map(|e| e.at).collect::<Vec<_>>(),
+        vec![1, 2],
+        "oldest first"
+    );
+    assert_eq!(first[0].run_id, Some(7));
+    assert_eq!(first[0].attempt, Some(2));
+    assert_eq!(first[0].task_id.as_deref(), Some("t1"));
+    assert_eq!(first[0].from_state.as_deref(), Some("pending"));
+    let rest = reader.events_after(first[1].seq, 10).unwrap();
+    assert_eq!(rest.iter().map(|e| e.at).collect::<Vec<_>>(), vec![3, 4, 5]);
+    assert!(rest.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert!(reader.events_after(rest[2].seq, 10).unwrap().is_empty());
+    // The same rows as the newest-first query, in the same shape.
+    assert_eq!(reader.events(None, 3).unwrap(), rest);
+}
+
+#[test]
 fn read_only_sees_writes_and_reports_missing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
