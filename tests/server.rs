@@ -132,6 +132,17 @@ fn a_headless_run_is_approved_and_extended_from_another_process() {
         )
         .expect("count");
     assert_eq!(runs, 1);
+    // The event log has the addition, as JSON lines.
+    let events = repo.run(&["events", "--json"]);
+    assert_eq!(events.code, 0, "{}", events.stderr);
+    let added: Vec<serde_json::Value> = events
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .filter(|e: &serde_json::Value| e["kind"] == "task_added")
+        .collect();
+    assert_eq!(added.len(), 1, "{}", events.stdout);
+    assert_eq!(added[0]["task"], "extra");
     // With nothing running, commands that need a run say so.
     let out = repo.run(&["approve", "gate"]);
     assert_eq!(out.code, 1);

@@ -104,6 +104,9 @@ struct Shared {
     wake: Option<sys::Wake>,
     /// The reader asked the waiter for a sync that has not happened yet.
     sync_armed: AtomicBool,
+    /// The waiter sleeps without a deadline (nothing to flush or sync):
+    /// the reader wakes it when it writes to the log.
+    waiter_idle: AtomicBool,
     /// A log write failed: logging stopped.
     log_failed: AtomicBool,
     /// All output processed and `on_exit` about to run or done.

@@ -80,6 +80,13 @@ pub(super) fn reader_loop(shared: &Shared, mut pty: File, done: &SyncSender<()>)
             .store(shared.now_ms(), Ordering::Relaxed);
         let chunk = &buf[..n];
         shared.log_op(|log| log.write(chunk));
+        // The waiter flushes the log once the agent is quiet: it must be
+        // awake to see the quiet begin.
+        if shared.waiter_idle.swap(false, Ordering::AcqRel) {
+            if let Some(wake) = &shared.wake {
+                wake.wake();
+            }
+        }
         for piece in chunk.chunks(SCREEN_SLICE) {
             let mut screen = lock(&shared.screen);
             guarded(shared.pid, &mut screen, |screen| {

@@ -217,6 +217,7 @@ impl AgentProcess {
             on_output: spec.on_output.clone(),
             wake: exit_watch.as_ref().and_then(|_| sys::Wake::new()),
             sync_armed: AtomicBool::new(false),
+            waiter_idle: AtomicBool::new(false),
             log_failed: AtomicBool::new(false),
             exited: AtomicBool::new(false),
             terminating: AtomicBool::new(false),

@@ -49,6 +49,27 @@ fn flush_log_if_idle(shared: &Shared) {
     }
 }
 
+/// How long the waiter sleeps when nothing is owed (the reader wakes it
+/// sooner as soon as there is).
+const IDLE_WAIT: Duration = Duration::from_secs(60);
+
+/// Nothing buffered in the log and no sync asked for; from here on the
+/// reader wakes the waiter when it writes. Checked after saying so, so a
+/// write racing the check is never missed.
+fn quiet(shared: &Shared) -> bool {
+    shared.waiter_idle.store(true, Ordering::Release);
+    let mut buffered = true;
+    shared.log_op(|log| {
+        buffered = log.has_buffered();
+        Ok(())
+    });
+    if buffered || shared.sync_armed.load(Ordering::Acquire) {
+        shared.waiter_idle.store(false, Ordering::Release);
+        return false;
+    }
+    true
+}
+
 /// Block until the leader has exited (without reaping it). Meanwhile bring
 /// the screen up to date when the reader asks, and flush the log each time
 /// the agent has been quiet for a while.
@@ -65,6 +86,10 @@ fn wait_for_exit(shared: &Shared, exit_watch: Option<&OwnedFd>) {
     loop {
         let timeout = if shared.sync_armed.load(Ordering::Acquire) {
             SYNC_INTERVAL
+        } else if quiet(shared) {
+            // Nothing to flush or sync: sleep until the agent prints
+            // (the reader wakes us) or exits. An idle agent costs nothing.
+            IDLE_WAIT
         } else {
             LOG_IDLE_FLUSH
         };
