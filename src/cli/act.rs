@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::engine::{Actor, Engine, EngineOptions, Request, TaskState};
 use crate::headless::Progress;
 use crate::session::{self, Session, SetupError};
-use crate::store::{MergeState, Store};
+use crate::store::Store;
 
 /// Carry out `request` on the plan at `config_path`; the exit status.
 pub fn run(config_path: &Path, request: Request) -> i32 {
@@ -189,22 +189,7 @@ async fn carry_out(session: Session, request: Request, task: &str) -> i32 {
         }
         return 0;
     }
-    let note = row.merge_note.clone().unwrap_or_default();
-    match row.merge_state {
-        MergeState::Merged => {
-            println!("orch: {task} {note}");
-            0
-        }
-        MergeState::AwaitingApproval => {
-            println!(
-                "orch: {task}'s merge waits for approval (approval = \"before_merge\"); \
-                 approve it in the control room"
-            );
-            3
-        }
-        state => {
-            println!("orch: {task}'s merge is {state}: {note}");
-            1
-        }
-    }
+    let (message, code) = crate::control::commands::merge_answer(&row);
+    println!("{message}");
+    code
 }

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use crossterm::event::{Event as TermEvent, EventStream};
+use crossterm::event::EventStream;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
@@ -188,21 +188,17 @@ async fn control_room_loop(conn: &mut Conn, guard: &crate::ui::terminal::ClientT
         tokio::select! {
             frame = conn.inbox.recv() => {
                 let Some(frame) = frame else { return lost() };
-                match frame.kind {
-                    kind::OUTPUT if write_out(&frame.payload).is_err() => {
-                        return Ending { message: String::new(), code: 1 };
+                if let Some(ending) = shown(&frame) {
+                    return ending;
+                }
+                if frame.kind == kind::PAGER {
+                    if let Ok(request) = protocol::decode::<PagerRequest>(&frame, kind::PAGER) {
+                        guard.suspend(|| run_pager(&request));
                     }
-                    kind::PAGER => {
-                        if let Ok(request) = protocol::decode::<PagerRequest>(&frame, kind::PAGER) {
-                            guard.suspend(|| run_pager(&request));
-                        }
-                        let resumed = Outgoing { kind: kind::RESUMED, payload: Vec::new() };
-                        if conn.outbox.send(resumed).await.is_err() {
-                            return lost();
-                        }
+                    let resumed = Outgoing { kind: kind::RESUMED, payload: Vec::new() };
+                    if conn.outbox.send(resumed).await.is_err() {
+                        return lost();
                     }
-                    kind::BYE => return bye(&frame),
-                    _ => {}
                 }
             }
             event = input.next() => {
@@ -215,14 +211,24 @@ async fn control_room_loop(conn: &mut Conn, guard: &crate::ui::terminal::ClientT
                 if let Err(mpsc::error::TrySendError::Closed(_)) = conn.outbox.try_send(message) {
                     return lost();
                 }
-                if let TermEvent::Resize(..) = event {
-                    // Nothing else to do: the server redraws at the new size.
-                }
             }
             _ = signals.any() => {
                 return Ending { message: "orch: detached (agents keep running; orch reconnects)".into(), code: 0 };
             }
         }
+    }
+}
+
+/// What every terminal client does with a frame: output to the terminal,
+/// a goodbye ends the session. `Some` when the session ends.
+fn shown(frame: &Frame) -> Option<Ending> {
+    match frame.kind {
+        kind::OUTPUT if write_out(&frame.payload).is_err() => Some(Ending {
+            message: String::new(),
+            code: 1,
+        }),
+        kind::BYE => Some(bye(frame)),
+        _ => None,
     }
 }
 
@@ -313,12 +319,8 @@ async fn attach_loop(conn: &mut Conn, task: &str) -> Ending {
         tokio::select! {
             frame = conn.inbox.recv() => {
                 let Some(frame) = frame else { return lost() };
-                match frame.kind {
-                    kind::OUTPUT if write_out(&frame.payload).is_err() => {
-                        return Ending { message: String::new(), code: 1 };
-                    }
-                    kind::BYE => return bye(&frame),
-                    _ => {}
+                if let Some(ending) = shown(&frame) {
+                    return ending;
                 }
             }
             bytes = keys.recv() => {

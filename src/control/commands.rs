@@ -49,18 +49,6 @@ async fn answer(shared: &Shared, command: Command) -> Reply {
     let actor = Actor::current_user();
     let handle = &shared.handle;
     let (request, task) = match command {
-        Command::Info => {
-            return reply(
-                true,
-                format!(
-                    "orch {} (pid {}) runs here with {} client(s) connected",
-                    shared.mode,
-                    std::process::id(),
-                    shared.clients().saturating_sub(1)
-                ),
-                0,
-            );
-        }
         Command::Approve { task, reason } => (
             Request::Approve {
                 task: task.clone(),

@@ -186,7 +186,6 @@ async fn serve(session: Session, (cols, rows): (u16, u16)) -> i32 {
         base_branch,
         config,
         output,
-        mode: "server",
     });
     let started = crate::timefmt::now_ms();
     let engine_task = tokio::spawn(engine.run());
@@ -483,7 +482,6 @@ pub async fn serve_socket(
         base_branch: base_branch.to_string(),
         config: config.clone(),
         output,
-        mode: "headless",
     });
     let feeds = Arc::new(feeds);
     tokio::spawn(follow_plan(shared.handle.clone(), feeds.clone()));

@@ -88,8 +88,6 @@ pub enum Command {
     /// Say `WAKE` whenever the engine publishes something, until it ends
     /// (`BYE`): for followers reading `state.db`.
     Watch,
-    /// Who runs here: the server's pid and how many clients it has.
-    Info,
 }
 
 /// The answer to a [`Command`].

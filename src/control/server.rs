@@ -43,8 +43,6 @@ pub struct Shared {
     pub output: watch::Receiver<u64>,
     /// Set when the server is ending, with what each client is told.
     pub ending: watch::Receiver<Option<Bye>>,
-    /// `"server"` or `"headless"`: who runs the engine.
-    pub mode: &'static str,
     sizes: Mutex<SizeState>,
     clients: AtomicUsize,
     control_rooms: AtomicUsize,
@@ -85,7 +83,6 @@ pub struct SharedParts {
     pub base_branch: String,
     pub config: Config,
     pub output: watch::Receiver<u64>,
-    pub mode: &'static str,
 }
 
 impl Shared {
@@ -105,7 +102,6 @@ impl Shared {
             reloaded,
             output: parts.output,
             ending,
-            mode: parts.mode,
             sizes: Mutex::new(SizeState::default()),
             clients: AtomicUsize::new(0),
             control_rooms: AtomicUsize::new(0),
