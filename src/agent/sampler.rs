@@ -1,5 +1,6 @@
 //! Health sampling: CPU % and RSS summed over each running agent's process
-//! tree, about once a second, on a thread of its own.
+//! tree, about once a second (a quiet tree every few seconds), on a thread
+//! of its own.
 //!
 //! One long-lived `sysinfo::System` refreshes only the pids of our agents'
 //! trees (a refresh of every process on the machine costs ~14 ms; one pid
@@ -29,15 +30,51 @@ enum Control {
     Untrack { key: (String, u32) },
 }
 
+/// A tree that uses less than this much CPU (percent of a core), with the
+/// same processes and about the same memory as last time, is quiet.
+const QUIET_CPU: f64 = 1.0;
+/// Memory growth that makes a tree worth watching closely again.
+const QUIET_RSS_DRIFT: u64 = 1 << 20;
+/// A quiet tree is sampled this many periods apart: an agent waiting for
+/// an API answer or a human costs a fifth of the reads, and one that wakes
+/// up is seen within this many periods (it cannot grow without CPU).
+const QUIET_PERIODS: u32 = 5;
+
+/// One tracked process tree and when it is next due.
+struct Tracked {
+    pid: u32,
+    due: Instant,
+    last: Option<TreeUsage>,
+}
+
+/// How many periods until a tree is sampled again, from its last two
+/// samples: busy, changing or new trees every period, quiet ones every
+/// [`QUIET_PERIODS`].
+fn periods_until_next(previous: Option<&TreeUsage>, now: &TreeUsage) -> u32 {
+    let Some(previous) = previous else {
+        // A first sample reads no CPU (nothing to measure it against yet).
+        return 1;
+    };
+    let quiet = now.cpu < QUIET_CPU
+        && now.procs == previous.procs
+        && now.rss.abs_diff(previous.rss) < QUIET_RSS_DRIFT;
+    if quiet {
+        QUIET_PERIODS
+    } else {
+        1
+    }
+}
+
 /// Handle to the sampling thread; dropping it stops the thread.
 pub struct Sampler {
     tx: mpsc::Sender<Control>,
 }
 
 impl Sampler {
-    /// Start sampling every `period`; each round's samples, one per tracked
-    /// `(task, attempt)` with its root pid, go to `sink` together. `sink`
-    /// returning `false` stops the sampler.
+    /// Start sampling every `period` (quiet trees less often, see
+    /// [`periods_until_next`]); the samples that fall due together, one
+    /// per `(task, attempt)` with its root pid, go to `sink` as one round.
+    /// `sink` returning `false` stops the sampler.
     pub fn start(
         period: Duration,
         mut sink: impl FnMut(Vec<(String, u32, u32, TreeUsage)>) -> bool + Send + 'static,
@@ -50,36 +87,54 @@ impl Sampler {
                     tracing::warn!("health sampling unavailable: sysinfo could not start");
                     return;
                 };
-                let mut tracked: BTreeMap<(String, u32), u32> = BTreeMap::new();
-                let mut next = Instant::now() + period;
+                let mut tracked: BTreeMap<(String, u32), Tracked> = BTreeMap::new();
                 loop {
-                    let message = if tracked.is_empty() {
-                        rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
-                    } else {
-                        rx.recv_timeout(next.saturating_duration_since(Instant::now()))
+                    let next = tracked.values().map(|t| t.due).min();
+                    let message = match next {
+                        None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                        Some(due) => rx.recv_timeout(due.saturating_duration_since(Instant::now())),
                     };
                     match message {
                         Ok(Control::Track { key, pid }) => {
-                            if tracked.is_empty() {
-                                next = Instant::now() + period;
-                            }
-                            tracked.insert(key, pid);
+                            // Due with the trees already due next, so rounds
+                            // stay together.
+                            let soon = Instant::now() + period;
+                            let due = next.filter(|d| *d <= soon).unwrap_or(soon);
+                            tracked.insert(
+                                key,
+                                Tracked {
+                                    pid,
+                                    due,
+                                    last: None,
+                                },
+                            );
                         }
                         Ok(Control::Untrack { key }) => {
                             tracked.remove(&key);
                         }
                         Err(mpsc::RecvTimeoutError::Disconnected) => return,
                         Err(mpsc::RecvTimeoutError::Timeout) => {
-                            next = Instant::now() + period;
-                            let roots: Vec<u32> = tracked.values().copied().collect();
-                            let usages = sample_trees(&mut system, &roots);
-                            let batch = tracked
+                            let now = Instant::now();
+                            // Trees due within half a period join this round.
+                            let horizon = now + period / 2;
+                            let due: Vec<&(String, u32)> = tracked
                                 .iter()
-                                .zip(usages)
-                                .map(|(((task, attempt), pid), usage)| {
-                                    (task.clone(), *attempt, *pid, usage)
-                                })
+                                .filter(|(_, t)| t.due <= horizon)
+                                .map(|(key, _)| key)
                                 .collect();
+                            let roots: Vec<u32> = due.iter().map(|k| tracked[*k].pid).collect();
+                            let usages = sample_trees(&mut system, &roots);
+                            let keys: Vec<(String, u32)> = due.into_iter().cloned().collect();
+                            let mut batch = Vec::with_capacity(keys.len());
+                            for (key, usage) in keys.into_iter().zip(usages) {
+                                let Some(tree) = tracked.get_mut(&key) else {
+                                    continue;
+                                };
+                                let periods = periods_until_next(tree.last.as_ref(), &usage);
+                                tree.due = now + period * periods;
+                                tree.last = Some(usage);
+                                batch.push((key.0, key.1, tree.pid, usage));
+                            }
                             if !sink(batch) {
                                 return;
                             }
@@ -160,6 +215,27 @@ pub fn sample_tree(system: &mut System, root: u32) -> TreeUsage {
 mod tests {
     use super::*;
     use std::process::Command;
+
+    fn usage(cpu: f64, rss: u64, procs: u32) -> TreeUsage {
+        TreeUsage { cpu, rss, procs }
+    }
+
+    #[test]
+    fn quiet_trees_are_sampled_less_often_and_any_change_brings_them_back() {
+        let idle = usage(0.2, 10 << 20, 2);
+        assert_eq!(
+            periods_until_next(None, &idle),
+            1,
+            "a first sample proves nothing"
+        );
+        assert_eq!(periods_until_next(Some(&idle), &idle), QUIET_PERIODS);
+        let busy = usage(30.0, 10 << 20, 2);
+        assert_eq!(periods_until_next(Some(&idle), &busy), 1);
+        let forked = usage(0.0, 10 << 20, 3);
+        assert_eq!(periods_until_next(Some(&idle), &forked), 1, "a new process");
+        let grown = usage(0.0, 12 << 20, 2);
+        assert_eq!(periods_until_next(Some(&idle), &grown), 1, "memory moved");
+    }
 
     #[test]
     fn sums_a_busy_tree() {

@@ -42,7 +42,11 @@ pub struct TaskEntry {
     /// `output_seq` when the user last looked at this task's output.
     pub seen_seq: u64,
     pub health: Option<HealthView>,
+    /// CPU, one entry per second (a sample that covers several seconds
+    /// fills several), newest last.
     pub cpu_history: VecDeque<u64>,
+    /// The second the newest `cpu_history` entry stands for.
+    cpu_history_at: Option<Instant>,
     /// When the current state began, for elapsed times.
     pub since: Instant,
     /// Whether the frame being drawn shows the "unseen output" marker
@@ -67,6 +71,7 @@ impl TaskEntry {
             seen_seq: 0,
             health: None,
             cpu_history: VecDeque::with_capacity(SPARK_SAMPLES),
+            cpu_history_at: None,
             since,
             marker_shown: false,
             health_at: None,
@@ -279,6 +284,7 @@ impl TaskTable {
             entry.seen_seq = 0;
             entry.output = Some(output);
             entry.cpu_history.clear();
+            entry.cpu_history_at = None;
             entry.viewed = frame;
         }
     }
@@ -287,12 +293,27 @@ impl TaskTable {
         let Some(entry) = self.task_mut(&view.sample.task) else {
             return;
         };
-        if entry.cpu_history.len() == SPARK_SAMPLES {
-            entry.cpu_history.pop_front();
+        let cpu = view.sample.cpu.round().max(0.0) as u64;
+        // A quiet agent is sampled every few seconds: its sample stands for
+        // each second since the last one, so the sparkline keeps time.
+        let seconds = entry.cpu_history_at.map_or(1, |at| {
+            (now.saturating_duration_since(at).as_secs_f64() + 0.5) as usize
+        });
+        if seconds == 0 {
+            if let Some(last) = entry.cpu_history.back_mut() {
+                *last = cpu;
+            }
         }
-        entry
-            .cpu_history
-            .push_back(view.sample.cpu.round().max(0.0) as u64);
+        for _ in 0..seconds.min(SPARK_SAMPLES) {
+            if entry.cpu_history.len() == SPARK_SAMPLES {
+                entry.cpu_history.pop_front();
+            }
+            entry.cpu_history.push_back(cpu);
+        }
+        entry.cpu_history_at = Some(match entry.cpu_history_at {
+            Some(at) if seconds <= SPARK_SAMPLES => at + Duration::from_secs(seconds as u64),
+            _ => now,
+        });
         entry.health = Some(view);
         entry.health_at = Some(now);
     }
@@ -370,6 +391,37 @@ mod tests {
                 "t{i} replays on demand"
             );
         }
+    }
+
+    #[test]
+    fn a_sample_fills_the_seconds_since_the_last_so_the_sparkline_keeps_time() {
+        let t0 = Instant::now();
+        let mut table = table(1, t0);
+        let view = |cpu: f64| HealthView {
+            sample: HealthSample {
+                task: "t0".into(),
+                attempt: 1,
+                pid: 1,
+                cpu,
+                rss: 1,
+                procs: 1,
+            },
+            heartbeat_age: Duration::ZERO,
+            heartbeat: Level::Ok,
+            cpu: Level::Ok,
+        };
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        table.on_health(view(50.0), at(0));
+        table.on_health(view(40.0), at(1_000));
+        // A quiet agent's next sample comes five seconds later.
+        table.on_health(view(0.0), at(6_050));
+        // Published again within the same second (its heartbeat level moved).
+        table.on_health(view(0.0), at(6_300));
+        // Late samples do not drift: 1.4 s then 0.6 s are two seconds.
+        table.on_health(view(7.0), at(7_450));
+        table.on_health(view(8.0), at(8_050));
+        let history: Vec<u64> = table.tasks[0].cpu_history.iter().copied().collect();
+        assert_eq!(history, vec![50, 40, 0, 0, 0, 0, 0, 7, 8]);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::engine::clock::Now;
-use crate::engine::core::{Core, Phase, StopReason};
+use crate::engine::core::{Core, Live, Phase, StopReason};
 use crate::engine::effect::{Effect, Write};
 use crate::engine::message::{Event, HealthSample, HealthView, Heard};
 use crate::engine::policy::{self, Level};
@@ -42,12 +42,8 @@ impl Core {
             let age = now.saturating_duration_since(live.last_heard());
             let heartbeat = policy::heartbeat_level(age, &task.policy);
             let cpu = policy::cpu_level(sample.cpu, &task.policy);
-            if heartbeat != live.heartbeat {
-                live.heartbeat = heartbeat;
-                if heartbeat == Level::Warn {
-                    tracing::info!(task = %sample.task, "heartbeat warning: no output for {age:?}");
-                }
-            }
+            note_heartbeat_level(&sample.task, live, heartbeat, age);
+            live.sample = Some(sample.clone());
             views.push(HealthView {
                 sample,
                 heartbeat_age: age,
@@ -71,10 +67,13 @@ impl Core {
         }
     }
 
-    /// Timeouts and heartbeats of running attempts.
+    /// Timeouts and heartbeats of running attempts. A heartbeat level that
+    /// changed since the agent's last sample (quiet agents are sampled only
+    /// every few seconds) is published with that sample.
     pub(super) fn supervise(&mut self) {
         let now = self.now.mono;
         let grace = self.opts.stop_grace;
+        let mut views = Vec::new();
         for (id, live) in self.live.iter_mut() {
             if live.stop.is_some() || live.phase != Phase::Running {
                 continue;
@@ -84,6 +83,17 @@ impl Core {
             };
             let policy = &task.policy;
             let silent = now.saturating_duration_since(live.last_heard());
+            let level = policy::heartbeat_level(silent, policy);
+            if note_heartbeat_level(id, live, level, silent) {
+                if let Some(sample) = &live.sample {
+                    views.push(HealthView {
+                        sample: sample.clone(),
+                        heartbeat_age: silent,
+                        heartbeat: level,
+                        cpu: policy::cpu_level(sample.cpu, policy),
+                    });
+                }
+            }
             let reason = if now.saturating_duration_since(live.started) >= policy.timeout {
                 Some(StopReason::Timeout(policy.timeout))
             } else if policy::heartbeat_level(silent, policy) == Level::Critical {
@@ -100,6 +110,9 @@ impl Core {
                     grace,
                 });
             }
+        }
+        for view in views {
+            self.publish(Event::Health(view));
         }
     }
 
@@ -135,4 +148,16 @@ impl Core {
         }
         wake
     }
+}
+
+/// Record a running attempt's heartbeat level; whether it changed.
+fn note_heartbeat_level(task: &str, live: &mut Live, level: Level, silent: Duration) -> bool {
+    if level == live.heartbeat {
+        return false;
+    }
+    live.heartbeat = level;
+    if level == Level::Warn {
+        tracing::info!(task = %task, "heartbeat warning: no output for {silent:?}");
+    }
+    true
 }

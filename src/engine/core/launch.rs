@@ -68,6 +68,7 @@ impl Core {
                 heard: None,
                 stop: None,
                 heartbeat: Level::Ok,
+                sample: None,
                 worktree: None,
                 mode,
             },

@@ -136,6 +136,9 @@ pub(crate) struct Live {
     pub(crate) heard: Option<Instant>,
     pub(crate) stop: Option<StopReason>,
     pub(crate) heartbeat: Level,
+    /// The agent's last health sample: published again, with the new
+    /// level, when the heartbeat level changes between samples.
+    pub(crate) sample: Option<crate::engine::message::HealthSample>,
     pub(crate) worktree: Option<PathBuf>,
     /// How its worktree was asked to start.
     pub(crate) mode: crate::git::StartMode,

@@ -178,6 +178,7 @@ impl Core {
                 heard: None,
                 stop: None,
                 heartbeat: Level::Ok,
+                sample: None,
                 worktree: Some(worktree),
                 mode: crate::git::StartMode::Continue,
             },

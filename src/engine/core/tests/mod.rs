@@ -509,6 +509,47 @@ fn silence_warns_then_stalls_and_any_sign_of_life_resets_it() {
 }
 
 #[test]
+fn a_heartbeat_level_that_moves_between_samples_is_published_with_the_last_sample() {
+    // A quiet agent is sampled only every few seconds: the warning must
+    // not wait for its next sample.
+    let text = one_task("heartbeat_warn = \"10s\"\nheartbeat_stall = \"60s\"\n");
+    let mut h = start(&text);
+    h.run_jobs();
+    h.now = h.now.plus_ms(2_000);
+    h.input(Input::Health {
+        samples: vec![HealthSample {
+            task: "t".into(),
+            attempt: 1,
+            pid: 1001,
+            cpu: 0.0,
+            rss: 7 << 20,
+            procs: 2,
+        }],
+        heard: Vec::new(),
+    });
+    let published = |h: &Harness| -> Vec<(Level, u64)> {
+        h.last
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Publish(Event::Health(v)) => Some((v.heartbeat, v.sample.rss)),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(published(&h), vec![(Level::Ok, 7 << 20)]);
+    h.advance(5_000);
+    assert!(published(&h).is_empty(), "nothing moved at 7 s");
+    h.advance(4_000);
+    assert_eq!(
+        published(&h),
+        vec![(Level::Warn, 7 << 20)],
+        "warned at 11 s"
+    );
+    h.advance(1_000);
+    assert!(published(&h).is_empty(), "said once");
+}
+
+#[test]
 fn approvals_gate_the_start_and_record_the_actor() {
     let text = format!(
         "{AGENTS}[[tasks]]\nid = \"a\"\nagent = \"sh\"\nprompt = \"x\"\nrisk = \"high\"\n[[tasks]]\nid = \"b\"\nagent = \"sh\"\nprompt = \"x\"\napproval = \"before_start\"\n"
