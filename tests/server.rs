@@ -1,6 +1,8 @@
-//! The control socket against a real orch: a headless run that serves it
-//! (approve and add tasks from another process), and what it does with
-//! clients that break the protocol.
+//! The server and its clients against a real orch, as users would use
+//! them: a headless run that serves the socket (approve and add tasks from
+//! another process), clients that break the protocol, several control rooms
+//! and attached terminals at once (in tmux), `orch stop` and a killed
+//! server, each leaving no process behind.
 
 mod common;
 
@@ -8,6 +10,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use common::tmux::Tmux;
 use common::*;
 
 fn plan(repo: &TestRepo) {
@@ -123,15 +126,7 @@ fn a_headless_run_is_approved_and_extended_from_another_process() {
     assert_eq!(origin, "cli");
     let next = repo.run(&["--no-tui"]);
     assert_eq!(next.code, 0, "{}{}", next.stdout, next.stderr);
-    let runs: i64 = repo
-        .db()
-        .query_row(
-            "SELECT COUNT(*) FROM attempts WHERE task_id = 'extra'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("count");
-    assert_eq!(runs, 1);
+    assert_eq!(repo.attempt_count("extra"), 1);
     // The event log has the addition, as JSON lines.
     let events = repo.run(&["events", "--json"]);
     assert_eq!(events.code, 0, "{}", events.stderr);
@@ -189,4 +184,94 @@ fn garbage_oversized_and_foreign_clients_are_dropped_and_the_server_goes_on() {
     let status = run.wait().expect("the run ends");
     assert_eq!(status.code(), Some(0));
     assert!(!repo.state_dir().join("orch.sock").exists());
+}
+
+/// A plan whose tasks each wait until the test creates `go-ID` in the
+/// repository, so the test decides when each one finishes.
+fn held_tasks(repo: &TestRepo, ids: &[&str]) -> String {
+    let mut toml = String::from("[agents.sh]\ncommand = [\"sh\", \"-c\", \"{prompt}\"]\n");
+    for id in ids {
+        toml.push_str(&format!(
+            "[[tasks]]\nid = \"{id}\"\nagent = \"sh\"\nprompt = \"{} {}\"\n",
+            agent("until_file.sh"),
+            repo.path().join(format!("go-{id}")).display()
+        ));
+    }
+    toml
+}
+
+fn release(repo: &TestRepo, id: &str) {
+    std::fs::write(repo.path().join(format!("go-{id}")), "").expect("write go file");
+}
+
+/// The task whose output a control room shows (its selection).
+fn shown(screen: &str) -> Option<&str> {
+    screen.split("Output: ").nth(1)?.split_whitespace().next()
+}
+
+#[test]
+fn two_control_rooms_each_have_their_own_view_of_the_same_tasks() {
+    let repo = TestRepo::new();
+    repo.write_config(&held_tasks(&repo, &["alpha", "beta", "gamma"]));
+    let big = Tmux::start_sized("rooms-big", repo.path(), ORCH, (200, 50));
+    big.wait_for("waiting for go-alpha");
+    let small = Tmux::start_sized("rooms-small", repo.path(), ORCH, (100, 30));
+    small.wait_for("waiting for go-alpha");
+    // Both show the same live tasks, each drawn at its own size.
+    for (room, cols) in [(&big, 200), (&small, 100)] {
+        let screen = room.wait_until("three running tasks", |s| {
+            ["▶ alpha", "▶ beta", "▶ gamma"]
+                .iter()
+                .all(|t| s.contains(t))
+        });
+        let top = screen.lines().next().unwrap_or_default();
+        assert_eq!(top.chars().count(), cols, "{screen}");
+        assert!(top.ends_with('╮'), "{screen}");
+        assert_eq!(shown(&screen), Some("alpha"), "{screen}");
+    }
+    let pid = server_pid(&repo).expect("a server runs");
+
+    // The selection moves in one room only.
+    big.keys(&["Down"]);
+    big.wait_until("beta selected", |s| shown(s) == Some("beta"));
+    big.wait_for("waiting for go-beta");
+    small.keys(&["Down", "Down"]);
+    small.wait_until("gamma selected", |s| shown(s) == Some("gamma"));
+    small.wait_for("waiting for go-gamma");
+    // The big room, redrawn since (its clock ticks), kept its own.
+    let before = big.screen();
+    let after = big.wait_until("a redraw", |s| s != before);
+    assert_eq!(shown(&after), Some("beta"), "{after}");
+
+    // One room detaches; the other keeps working and follows the plan.
+    big.keys(&["C-]"]);
+    let screen = big.wait_for("ORCH-EXIT=");
+    assert!(screen.contains("ORCH-EXIT=0"), "{screen}");
+    assert!(screen.contains("3 agent(s) keep running"), "{screen}");
+    release(&repo, "alpha");
+    small.wait_for("✓ alpha");
+    small.keys(&["Up"]);
+    small.wait_until("beta selected", |s| shown(s) == Some("beta"));
+    assert!(pid_alive(pid), "the server went with the room that left");
+    // A room that connects now sees the same tasks, with a view of its own.
+    let again = Tmux::start_sized("rooms-again", repo.path(), ORCH, (120, 40));
+    let screen = again.wait_for("✓ alpha");
+    assert_eq!(shown(&screen), Some("alpha"), "{screen}");
+    release(&repo, "beta");
+    release(&repo, "gamma");
+    small.wait_for("✓3");
+    again.wait_for("✓3");
+
+    // One room detaches, and at once the last one quits with nothing
+    // running: that ends the server, the room that left no longer counts.
+    again.keys(&["C-]"]);
+    let screen = again.wait_for("ORCH-EXIT=");
+    assert!(screen.contains("ORCH-EXIT=0"), "{screen}");
+    small.keys(&["q"]);
+    let screen = small.wait_for("ORCH-EXIT=");
+    assert!(screen.contains("ORCH-EXIT=0"), "{screen}");
+    assert!(screen.contains("3/3 task(s) done"), "{screen}");
+    assert!(wait_until(Duration::from_secs(10), || !pid_alive(pid)));
+    drop((big, small, again));
+    assert_nothing_left(repo.path());
 }
