@@ -275,3 +275,111 @@ fn two_control_rooms_each_have_their_own_view_of_the_same_tasks() {
     drop((big, small, again));
     assert_nothing_left(repo.path());
 }
+
+/// One attempt's status and cause, from state.db.
+fn attempt(repo: &TestRepo, task: &str, n: u32) -> (String, Option<String>) {
+    repo.db()
+        .query_row(
+            "SELECT status, cause FROM attempts WHERE task_id = ?1 AND attempt = ?2",
+            rusqlite::params![task, n],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("the attempt is recorded")
+}
+
+#[test]
+fn a_server_killed_with_sigkill_resumes_and_leaves_no_process_behind() {
+    let repo = TestRepo::new();
+    let ledger = repo.path().join("ledger.txt");
+    let pids = repo.path().join("pids.txt");
+    repo.write_config(&format!(
+        "[defaults]\nretries = 0\n[agents.sh]\ncommand = [\"sh\", \"-c\", \"{{prompt}}\"]\n\
+         [[tasks]]\nid = \"quick\"\nagent = \"sh\"\nprompt = \"{worker} 1 0\"\n\
+         [[tasks]]\nid = \"long\"\nagent = \"sh\"\nprompt = \"{survivor} {ledger} {pids}\"\n\
+         [[tasks]]\nid = \"after\"\nagent = \"sh\"\nprompt = \"{worker} 1 0\"\ndepends_on = [\"long\"]\n",
+        worker = agent("worker.sh"),
+        survivor = agent("survivor.sh"),
+        ledger = ledger.display(),
+        pids = pids.display(),
+    ));
+    let room = Tmux::start("kill9-room", repo.path(), ORCH);
+    assert!(wait_until(Duration::from_secs(20), || {
+        pids_in(&pids).len() == 3 && repo.task_state("quick").as_deref() == Some("done")
+    }));
+    let server = server_pid(&repo).expect("a server runs");
+    let cmdline = std::fs::read(format!("/proc/{server}/cmdline")).expect("its command line");
+    assert!(String::from_utf8_lossy(&cmdline).contains("__server"));
+    // SAFETY: plain kill(2) of the server the test started.
+    unsafe {
+        libc::kill(server as i32, libc::SIGKILL);
+    }
+    assert!(wait_until(Duration::from_secs(10), || !pid_alive(server)));
+    // The control room says so and gives the terminal back.
+    let screen = room.wait_for("ORCH-EXIT=");
+    assert!(
+        screen.contains("lost the connection to the server"),
+        "{screen}"
+    );
+    assert!(screen.contains("ORCH-EXIT=1"), "{screen}");
+    assert!(
+        repo.state_dir().join("orch.sock").exists(),
+        "no stale socket to replace"
+    );
+
+    // Nothing runs, and status says so without claiming the attempt runs.
+    let status = repo.status();
+    assert_eq!(
+        status["running_instance"],
+        serde_json::Value::Null,
+        "{status}"
+    );
+    let long = status["tasks"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["id"] == "long"))
+        .expect("long in status")
+        .clone();
+    assert_ne!(long["state"], "running", "{long}");
+    assert_eq!(long["last_attempt"]["status"], "interrupted", "{long}");
+    let text = repo.run(&["status"]);
+    assert!(text.stdout.contains("no orch running"), "{text}");
+    let row = text
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("long "))
+        .unwrap_or_default();
+    assert!(
+        row.contains("queued") && row.contains("orch stopped"),
+        "{text}"
+    );
+
+    // orch again: a new server on a new socket resumes the plan.
+    let again = Tmux::start("kill9-again", repo.path(), ORCH);
+    again.wait_for("✓3");
+    let second = server_pid(&repo).expect("a new server runs");
+    assert_ne!(second, server);
+    // What the killed server's agent left running is gone now.
+    for pid in pids_in(&pids) {
+        assert!(
+            wait_until(Duration::from_secs(10), || !pid_alive(pid)),
+            "pid {pid} of the killed server's agent still runs"
+        );
+    }
+    // The interrupted attempt is closed as such and not held against the
+    // task (retries = 0, yet it ran again); done tasks did not run twice.
+    let (status, cause) = attempt(&repo, "long", 1);
+    assert_eq!(status, "interrupted");
+    assert_eq!(cause.as_deref(), Some("orch stopped while the attempt ran"));
+    assert_eq!(attempt(&repo, "long", 2).0, "succeeded");
+    assert_eq!(ledger_lines(&ledger), vec!["long 1", "long 2"]);
+    assert_eq!(repo.attempt_count("quick"), 1);
+    let files = repo.git(&["ls-tree", "--name-only", "orch/long"]);
+    assert!(files.contains("done-long.txt"), "{files}");
+
+    let out = repo.run(&["stop"]);
+    assert_eq!(out.code, 0, "{out}");
+    let screen = again.wait_for("ORCH-EXIT=");
+    assert!(screen.contains("3/3 task(s) done"), "{screen}");
+    assert!(!repo.state_dir().join("orch.sock").exists());
+    drop((room, again));
+    assert_nothing_left(repo.path());
+}
