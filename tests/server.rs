@@ -276,6 +276,173 @@ fn two_control_rooms_each_have_their_own_view_of_the_same_tasks() {
     assert_nothing_left(repo.path());
 }
 
+/// A plan of one task, `id`, whose agent runs `prompt` in sh.
+fn one_task(id: &str, prompt: &str) -> String {
+    format!(
+        "[agents.sh]\ncommand = [\"sh\", \"-c\", \"{{prompt}}\"]\n\
+         [[tasks]]\nid = \"{id}\"\nagent = \"sh\"\nprompt = \"{prompt}\"\n"
+    )
+}
+
+/// The last size `sizer.sh` reported on `screen` ("ROWSxCOLS").
+fn last_size(screen: &str) -> Option<&str> {
+    screen
+        .lines()
+        .rev()
+        .filter_map(|l| l.split("size=").nth(1))
+        .filter_map(|rest| rest.split(|c: char| c != 'x' && !c.is_ascii_digit()).next())
+        .find(|size| !size.is_empty())
+}
+
+#[test]
+fn two_attached_terminals_share_an_agent_and_its_size_follows_the_latest() {
+    let repo = TestRepo::new();
+    repo.write_config(&one_task("sz", &agent("sizer.sh")));
+    // A control room shows the agent all along.
+    let room = Tmux::start("attach2-room", repo.path(), ORCH);
+    let screen = room.wait_for("size=");
+    let pane = last_size(&screen).expect("a size").to_string();
+    let attach = format!("{ORCH} attach sz");
+
+    let first = Tmux::start_sized("attach2-first", repo.path(), &attach, (120, 40));
+    first.wait_until("40x120", |s| last_size(s) == Some("40x120"));
+    let second = Tmux::start_sized("attach2-second", repo.path(), &attach, (90, 25));
+    // The newest client sizes the PTY; everyone sees the agent say so.
+    for view in [&second, &first, &room] {
+        view.wait_until("25x90", |s| last_size(s) == Some("25x90"));
+    }
+    // What either client types reaches the agent; the echo is everywhere.
+    // (One at a time: two typists at once interleave, as on any terminal.)
+    first.line("from-first");
+    for view in [&first, &second, &room] {
+        view.wait_for("you typed: from-first");
+    }
+    second.line("from-second");
+    for view in [&first, &second, &room] {
+        view.wait_for("you typed: from-second");
+    }
+
+    // The newest leaves: the size goes back to the other client's, which
+    // is still attached.
+    second.keys(&["C-]"]);
+    let screen = second.wait_for("ORCH-EXIT=");
+    assert!(screen.contains("detached from sz"), "{screen}");
+    assert!(screen.contains("ORCH-EXIT=0"), "{screen}");
+    first.wait_until("40x120 again", |s| last_size(s) == Some("40x120"));
+    first.line("still-here");
+    first.wait_for("you typed: still-here");
+    room.wait_for("you typed: still-here");
+    // The last one leaves: back to the control room's pane.
+    first.keys(&["C-]"]);
+    first.wait_for("ORCH-EXIT=0");
+    room.wait_until(&format!("{pane} again"), |s| last_size(s) == Some(&pane));
+    assert_eq!(repo.task_state("sz").as_deref(), Some("running"));
+
+    let out = repo.run(&["stop"]);
+    assert_eq!(out.code, 0, "{out}");
+    room.wait_for("ORCH-EXIT=");
+    drop((room, first, second));
+    assert_nothing_left(repo.path());
+}
+
+/// A foreground `orch --no-tui` run: stopped as a user would (SIGTERM:
+/// agents stopped, state saved) if the test leaves it running.
+struct Foreground {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl Foreground {
+    fn start(repo: &TestRepo) -> Foreground {
+        Foreground {
+            child: repo.spawn(&["--no-tui"]),
+            dir: repo.path().to_path_buf(),
+        }
+    }
+}
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: plain kill(2) of our own child, not yet reaped.
+            unsafe {
+                libc::kill(self.child.id() as i32, libc::SIGTERM);
+            }
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            kill_leftovers(&self.dir);
+        }
+    }
+}
+
+/// The words of `stty -a` on `screen`.
+fn stty_flags(screen: &str) -> Vec<&str> {
+    screen
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+#[test]
+fn attach_from_a_shell_gives_the_terminal_back_as_it_was() {
+    let repo = TestRepo::new();
+    repo.write_config(&one_task("modal", &agent("modal.sh")));
+    // A headless run serves the same socket as the server.
+    let _run = Foreground::start(&repo);
+    assert!(wait_until(Duration::from_secs(20), || {
+        repo.task_state("modal").as_deref() == Some("running")
+    }));
+    let shell = Tmux::start_sized(
+        "restore",
+        repo.path(),
+        "PS1='pane$ ' bash --norc --noprofile -i",
+        (100, 30),
+    );
+    shell.wait_for("pane$");
+    let flags =
+        "#{alternate_on} #{keypad_cursor_flag} #{keypad_flag} #{mouse_any_flag} #{cursor_flag}";
+    assert_eq!(shell.pane(flags), "0 0 0 0 1");
+
+    // Attached, the agent's modes are the terminal's.
+    shell.line(&format!("{ORCH} attach modal"));
+    shell.wait_for("modes on");
+    assert!(
+        wait_until(Duration::from_secs(20), || shell.pane(flags) == "1 1 1 1 0"),
+        "attached: {}",
+        shell.pane(flags)
+    );
+    shell.line("hello");
+    shell.wait_for("you typed: hello");
+
+    // Ctrl-] gives the shell its terminal back as it was.
+    shell.keys(&["C-]"]);
+    let screen = shell.wait_until("the prompt after the detach", |s| {
+        s.contains("detached from modal") && s.trim_end().ends_with("pane$")
+    });
+    assert!(
+        !screen.contains("modes on"),
+        "alternate screen not left:\n{screen}"
+    );
+    assert_eq!(shell.pane(flags), "0 0 0 0 1");
+    shell.line("stty -a");
+    let screen = shell.wait_until("stty's answer", |s| {
+        s.contains("icanon") && s.trim_end().ends_with("pane$")
+    });
+    let words = stty_flags(&screen);
+    for on in ["icanon", "echo", "isig", "icrnl", "opost", "onlcr"] {
+        assert!(words.contains(&on), "{on} is off:\n{screen}");
+    }
+    shell.keys(&["C-l"]);
+    shell.line("echo restored-$((1+1))");
+    shell.wait_for("restored-2");
+
+    let out = repo.run(&["stop"]);
+    assert_eq!(out.code, 0, "{out}");
+    drop(shell);
+    assert_nothing_left(repo.path());
+}
+
 /// One attempt's status and cause, from state.db.
 fn attempt(repo: &TestRepo, task: &str, n: u32) -> (String, Option<String>) {
     repo.db()
@@ -381,5 +548,53 @@ fn a_server_killed_with_sigkill_resumes_and_leaves_no_process_behind() {
     assert!(screen.contains("3/3 task(s) done"), "{screen}");
     assert!(!repo.state_dir().join("orch.sock").exists());
     drop((room, again));
+    assert_nothing_left(repo.path());
+}
+
+#[test]
+fn orch_stop_leaves_no_process_behind() {
+    let repo = TestRepo::new();
+    let pids = |name: &str| repo.path().join(format!("{name}.pids"));
+    repo.write_config(&format!(
+        "[agents.sh]\ncommand = [\"sh\", \"-c\", \"{{prompt}}\"]\n\
+         [[tasks]]\nid = \"spawner\"\nagent = \"sh\"\nprompt = \"{} {}\"\n\
+         [[tasks]]\nid = \"stubborn\"\nagent = \"sh\"\nprompt = \"{} {}\"\n\
+         [[tasks]]\nid = \"sizer\"\nagent = \"sh\"\nprompt = \"{} {}\"\n",
+        agent("spawner.sh"),
+        pids("spawner").display(),
+        agent("stubborn.sh"),
+        pids("stubborn").display(),
+        agent("sizer.sh"),
+        pids("sizer").display(),
+    ));
+    let room = Tmux::start("stop-room", repo.path(), ORCH);
+    // Helpers in a session of their own and in the background, an agent
+    // that ignores SIGTERM and SIGHUP, and one in bash.
+    assert!(wait_until(Duration::from_secs(20), || {
+        pids_in(&pids("spawner")).len() == 2
+            && pids_in(&pids("stubborn")).len() == 1
+            && pids_in(&pids("sizer")).len() == 1
+    }));
+    let server = server_pid(&repo).expect("a server runs");
+    let agents: Vec<u32> = ["spawner", "stubborn", "sizer"]
+        .iter()
+        .flat_map(|name| pids_in(&pids(name)))
+        .collect();
+    assert!(agents.iter().all(|&pid| pid_alive(pid)));
+
+    let out = repo.run(&["stop"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("stopping 3 agent(s)"), "{out}");
+    // Once stop has answered, the server and every agent are gone.
+    assert!(!pid_alive(server), "the server outlived orch stop");
+    let alive: Vec<u32> = agents.iter().copied().filter(|&p| pid_alive(p)).collect();
+    assert!(alive.is_empty(), "agents outlived orch stop: {alive:?}");
+    let screen = room.wait_for("ORCH-EXIT=");
+    assert!(screen.contains("0/3 task(s) done"), "{screen}");
+    // Stopped, not failed: the next start resumes them.
+    for task in ["spawner", "stubborn", "sizer"] {
+        assert_eq!(repo.task_state(task).as_deref(), Some("queued"), "{task}");
+    }
+    drop(room);
     assert_nothing_left(repo.path());
 }
