@@ -1,87 +1,12 @@
 //! End to end: the real binary in tmux, driven with send-keys and read with
-//! capture-pane, as a user sees it. Needs tmux (`.ci/run` installs it).
+//! capture-pane, as a user sees it (`common::tmux`).
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
+use common::tmux::Tmux;
 use common::*;
-
-struct Tmux {
-    session: String,
-    /// Where it runs: its server is stopped with it.
-    dir: std::path::PathBuf,
-}
-
-impl Tmux {
-    fn start(name: &str, dir: &std::path::Path, command: &str) -> Tmux {
-        assert!(
-            Command::new("tmux")
-                .arg("-V")
-                .output()
-                .is_ok_and(|o| o.status.success()),
-            "tmux is required for the end-to-end tests (apt-get install tmux)"
-        );
-        let session = format!("orch-e2e-{name}-{}", std::process::id());
-        let status = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &session, "-x", "200", "-y", "50"])
-            .arg("-c")
-            .arg(dir)
-            .arg(format!("{command}; echo ORCH-EXIT=$?; sleep 600"))
-            .env("NO_COLOR", "1")
-            .status()
-            .expect("tmux new-session");
-        assert!(status.success());
-        Tmux {
-            session,
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["send-keys", "-t", &self.session])
-            .args(keys)
-            .status()
-            .expect("send-keys");
-        assert!(status.success());
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.session])
-            .output()
-            .expect("capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Wait until the screen shows `needle`; fail with the screen if not.
-    fn wait_for(&self, needle: &str) -> String {
-        let mut last = String::new();
-        let found = wait_until(Duration::from_secs(20), || {
-            last = self.screen();
-            last.contains(needle)
-        });
-        assert!(found, "never saw {needle:?}; screen:\n{last}");
-        last
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .status();
-        // A test that failed (or left it running) leaves no server behind.
-        if std::thread::panicking() {
-            let _ = Command::new(common::ORCH)
-                .arg("stop")
-                .current_dir(&self.dir)
-                .output();
-        }
-    }
-}
 
 #[test]
 fn navigate_approve_attach_type_detach_quit() {
@@ -358,13 +283,6 @@ fn a_done_task_is_merged_from_the_control_room_and_the_merge_gate_is_in_the_queu
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("ORCH-EXIT=");
     assert!(screen.contains("ORCH-EXIT=0"), "{screen}");
-}
-
-/// The pid of the server running for `repo`, from `orch status --json`.
-fn server_pid(repo: &TestRepo) -> Option<u32> {
-    repo.status()["running_instance"]
-        .as_u64()
-        .and_then(|p| u32::try_from(p).ok())
 }
 
 #[test]

@@ -84,7 +84,15 @@ fn kill_dash_nine_then_resume_runs_nothing_twice() {
     }
     let _ = child.wait();
     // The db still says long is running: that is what a crash leaves.
-    assert_eq!(repo.task_state("long").as_deref(), Some("running"));
+    let stored: String = repo
+        .db()
+        .query_row("SELECT state FROM tasks WHERE id = 'long'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(stored, "running");
+    // Status, with nothing running, does not say it runs.
+    assert_eq!(repo.task_state("long").as_deref(), Some("queued"));
 
     // Second run: the long task is quick now (an edit to a task that has not
     // finished takes effect).

@@ -254,14 +254,29 @@ impl AgentBackend for LocalBackend {
     }
 
     fn kill_leftover(&mut self, pid: u32, worktree: &Path) {
-        if !proc_tree::is_alive(pid) {
-            return;
+        // The agent's session is searched only when `pid` is still the
+        // agent, or gone (then its id stays reserved while the session has
+        // members): a live stranger that took the pid has a session of its own.
+        let mut session = Some(pid);
+        if proc_tree::is_alive(pid) {
+            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"));
+            if cwd.is_ok_and(|cwd| cwd.starts_with(worktree)) {
+                tracing::warn!(pid, "stopping an agent left running by a previous orch");
+                let tree = proc_tree::tree(pid);
+                proc_tree::signal_tree(pid, &tree, proc_tree::Signal::KILL);
+            } else {
+                session = None;
+            }
         }
-        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"));
-        if cwd.is_ok_and(|cwd| cwd.starts_with(worktree)) {
-            tracing::warn!(pid, "stopping an agent left running by a previous orch");
-            let tree = proc_tree::tree(pid);
-            proc_tree::signal_tree(pid, &tree, proc_tree::Signal::KILL);
+        // A killed orch's agent loses its terminal: what ignored that, or
+        // had left its session, runs on without it, reparented away.
+        for process in proc_tree::left_behind(session, worktree) {
+            tracing::warn!(
+                pid = process.pid(),
+                agent = pid,
+                "stopping a process a previous orch's agent left running"
+            );
+            process.signal(proc_tree::Signal::KILL);
         }
     }
 }

@@ -18,6 +18,7 @@
 
 use std::collections::HashSet;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 #[cfg(target_os = "linux")]
@@ -245,6 +246,49 @@ pub fn tty_holders(tty: Option<&Path>) -> Vec<ProcHandle> {
     out
 }
 
+/// Handles on what an agent of an orch that was killed left running: the
+/// live members of its session `session` (pass it only when that leader is
+/// dead or known to be the agent: a session's id stays reserved while it
+/// has members, so they are the agent's), and every process whose
+/// environment names `worktree` as its `ORCH_WORKTREE` (helpers that
+/// started sessions of their own, reparented away from the agent, carry
+/// what the agent was given). Our own process is left out.
+pub fn left_behind(session: Option<u32>, worktree: &Path) -> Vec<ProcHandle> {
+    let me = std::process::id();
+    let real = fs::canonicalize(worktree).ok();
+    let names_worktree = |pid: u32| {
+        let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
+            return false;
+        };
+        environ.split(|&b| b == 0).any(|entry| {
+            entry.strip_prefix(b"ORCH_WORKTREE=").is_some_and(|value| {
+                let value = Path::new(std::ffi::OsStr::from_bytes(value));
+                value == worktree
+                    || real
+                        .as_ref()
+                        .is_some_and(|real| fs::canonicalize(value).is_ok_and(|v| &v == real))
+            })
+        })
+    };
+    let ours = |pid: u32| {
+        stat(pid).is_some_and(|s| s.alive && session.is_some_and(|sid| s.session == sid))
+            || (is_alive(pid) && names_worktree(pid))
+    };
+    let mut out = Vec::new();
+    for pid in all_pids() {
+        if pid == me || !ours(pid) {
+            continue;
+        }
+        // Checked again once the handle pins the process.
+        if let Some(handle) = ProcHandle::open(pid) {
+            if ours(pid) {
+                out.push(handle);
+            }
+        }
+    }
+    out
+}
+
 fn all_pids() -> impl Iterator<Item = u32> {
     fs::read_dir("/proc")
         .into_iter()
@@ -364,5 +408,51 @@ mod tests {
         kill_all(&[outsider.id()]);
         let _ = leader.wait();
         let _ = outsider.wait();
+    }
+
+    #[test]
+    fn what_a_dead_agent_left_is_found_by_its_session_and_its_worktree() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let other = tempfile::tempdir().expect("tempdir");
+        // A leader that leaves a member in its session and exits.
+        let out = Command::new("setsid")
+            .args(["sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!"])
+            .output()
+            .expect("run setsid");
+        let member: u32 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("the member's pid");
+        let leader = stat(member).expect("the member runs").session;
+        assert!(!is_alive(leader));
+        // A helper in a session of its own that carries the worktree, and
+        // one that carries another.
+        let mut helper = Command::new("setsid")
+            .args(["sleep", "30"])
+            .env("ORCH_WORKTREE", dir.path())
+            .spawn()
+            .expect("spawn");
+        let mut stranger = Command::new("sleep")
+            .arg("30")
+            .env("ORCH_WORKTREE", other.path())
+            .spawn()
+            .expect("spawn");
+        wait_until(
+            || fs::read(format!("/proc/{}/environ", helper.id())).is_ok_and(|e| !e.is_empty()),
+            "the helper's environment",
+        );
+        let pids = |found: Vec<ProcHandle>| {
+            let mut pids: Vec<u32> = found.iter().map(ProcHandle::pid).collect();
+            pids.sort_unstable();
+            pids
+        };
+        let mut both = vec![member, helper.id()];
+        both.sort_unstable();
+        assert_eq!(pids(left_behind(Some(leader), dir.path())), both);
+        assert_eq!(pids(left_behind(None, dir.path())), vec![helper.id()]);
+        kill_all(&[member, helper.id(), stranger.id()]);
+        let _ = helper.wait();
+        let _ = stranger.wait();
+        wait_until(|| !is_alive(member), "the member dies");
     }
 }

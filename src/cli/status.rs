@@ -83,8 +83,11 @@ fn collect(
     };
     let samples = store.latest_samples()?;
     let mut tasks = Vec::new();
-    for task in store.tasks()? {
-        let last_attempt = store.attempts(&task.id)?.pop();
+    for mut task in store.tasks()? {
+        let mut last_attempt = store.attempts(&task.id)?.pop();
+        if running_instance.is_none() {
+            settle_unfinished(&mut task, last_attempt.as_mut());
+        }
         let agent_pid = last_attempt
             .as_ref()
             .filter(|a| a.status == AttemptStatus::Running && running_instance.is_some())
@@ -102,6 +105,21 @@ fn collect(
         running_instance,
         tasks,
     })
+}
+
+/// With no orch running, nothing runs: a task the store still calls
+/// running (its orch was killed) is shown as the next start will make it,
+/// queued again with its attempt interrupted.
+fn settle_unfinished(task: &mut TaskRow, attempt: Option<&mut AttemptRow>) {
+    if task.state != crate::engine::TaskState::Running {
+        return;
+    }
+    task.state = crate::engine::TaskState::Queued;
+    task.cause = Some("orch stopped while it ran; it resumes when orch starts again".into());
+    if let Some(attempt) = attempt.filter(|a| a.status == AttemptStatus::Running) {
+        attempt.status = AttemptStatus::Interrupted;
+        attempt.cause = Some("orch stopped while the attempt ran".into());
+    }
 }
 
 fn render(status: &Status) -> String {

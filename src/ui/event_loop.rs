@@ -138,6 +138,10 @@ pub async fn serve_view(
     if let Some(task) = ctx.attached.take() {
         shared.release_size(client, &Scope::Task(task));
     }
+    // The context holds a sender of the client's outbox: while it lives the
+    // writer never sees the queue close, and the client would count as
+    // connected for `finish`'s whole timeout after it has gone.
+    drop(ctx);
     finish(conn, &shared, end).await;
 }
 

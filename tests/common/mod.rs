@@ -2,6 +2,8 @@
 //! running the real `orch` binary, and waiting for conditions with deadlines.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -135,6 +137,17 @@ impl TestRepo {
             .and_then(|t| t["state"].as_str().map(str::to_string))
     }
 
+    /// How many attempts of `task` state.db records.
+    pub fn attempt_count(&self, task: &str) -> i64 {
+        self.db()
+            .query_row(
+                "SELECT COUNT(*) FROM attempts WHERE task_id = ?1",
+                [task],
+                |r| r.get(0),
+            )
+            .expect("count attempts")
+    }
+
     pub fn read_json(&self, rel: &str) -> serde_json::Value {
         let text = std::fs::read_to_string(self.path().join(rel)).expect("read report");
         serde_json::from_str(&text).expect("parse report")
@@ -219,4 +232,93 @@ pub fn states(report: &serde_json::Value) -> std::collections::BTreeMap<String, 
             )
         })
         .collect()
+}
+
+/// The live processes that belong to `dir`: working in it (or below), or
+/// naming a path in it on their command line (a server's `--config`, an
+/// agent's arguments). `(pid, command line)`, this test process left out.
+pub fn processes_of(dir: &Path) -> Vec<(u32, String)> {
+    let mut roots = vec![dir.to_path_buf()];
+    if let Ok(real) = dir.canonicalize() {
+        if real != dir {
+            roots.push(real);
+        }
+    }
+    let names: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+    let me = std::process::id();
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me || !pid_alive(pid) {
+            continue;
+        }
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+            .unwrap_or_default();
+        let works_there = cwd.is_some_and(|cwd| roots.iter().any(|r| cwd.starts_with(r)));
+        let names_it = names
+            .iter()
+            .any(|n| cmdline.contains(&format!("{n}/")) || cmdline.split(' ').any(|arg| arg == n));
+        if (works_there || names_it) && pid_alive(pid) {
+            found.push((pid, cmdline.trim_end().to_string()));
+        }
+    }
+    found
+}
+
+/// SIGKILL to whatever still runs for `dir` (a failed test's cleanup).
+pub fn kill_leftovers(dir: &Path) {
+    for (pid, _) in processes_of(dir) {
+        // SAFETY: plain kill(2) of a process the test started (found by
+        // its directory just now).
+        unsafe {
+            libc::kill(pid as i32, libc::SIGKILL);
+        }
+    }
+}
+
+/// The pid of the orch running for `repo` (the run lock's holder), from
+/// `orch status --json`.
+pub fn server_pid(repo: &TestRepo) -> Option<u32> {
+    repo.status()["running_instance"]
+        .as_u64()
+        .and_then(|p| u32::try_from(p).ok())
+}
+
+/// The pids a test agent wrote to `path`, one a line (none yet if missing).
+pub fn pids_in(path: &Path) -> Vec<u32> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Fail unless every process of `dir` is gone (given a few seconds: a
+/// closed terminal's shell takes a moment to hear it). SIGKILLs what is
+/// left, so a failed check leaves nothing running.
+pub fn assert_nothing_left(dir: &Path) {
+    let mut left = Vec::new();
+    let gone = wait_until(Duration::from_secs(10), || {
+        left = processes_of(dir);
+        left.is_empty()
+    });
+    if !gone {
+        kill_leftovers(dir);
+    }
+    assert!(
+        gone,
+        "processes left behind in {}: {left:#?}",
+        dir.display()
+    );
 }
