@@ -247,9 +247,9 @@ pub fn tty_holders(tty: Option<&Path>) -> Vec<ProcHandle> {
 }
 
 /// Handles on what an agent of an orch that was killed left running: the
-/// live members of its session `session` (pass it only when that leader is
-/// dead or known to be the agent: a session's id stays reserved while it
-/// has members, so they are the agent's), and every process whose
+/// live members of its session `session` that work in `worktree` (pass it
+/// only when that leader is dead or known to be the agent), and every
+/// process whose
 /// environment names `worktree` as its `ORCH_WORKTREE` (helpers that
 /// started sessions of their own, reparented away from the agent, carry
 /// what the agent was given). Our own process is left out.
@@ -270,9 +270,18 @@ pub fn left_behind(session: Option<u32>, worktree: &Path) -> Vec<ProcHandle> {
             })
         })
     };
+    // The session id is free again once its last member is gone, and a
+    // stranger that later gets the pid may start a session under it: a
+    // member counts only when it also works in the worktree.
+    let works_there = |pid: u32| {
+        fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| {
+            cwd.starts_with(worktree) || real.as_ref().is_some_and(|real| cwd.starts_with(real))
+        })
+    };
     let ours = |pid: u32| {
-        stat(pid).is_some_and(|s| s.alive && session.is_some_and(|sid| s.session == sid))
-            || (is_alive(pid) && names_worktree(pid))
+        let member =
+            stat(pid).is_some_and(|s| s.alive && session.is_some_and(|sid| s.session == sid));
+        (member && works_there(pid)) || (is_alive(pid) && names_worktree(pid))
     };
     let mut out = Vec::new();
     for pid in all_pids() {
@@ -417,6 +426,7 @@ mod tests {
         // A leader that leaves a member in its session and exits.
         let out = Command::new("setsid")
             .args(["sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!"])
+            .current_dir(dir.path())
             .output()
             .expect("run setsid");
         let member: u32 = String::from_utf8_lossy(&out.stdout)
@@ -437,9 +447,14 @@ mod tests {
             .env("ORCH_WORKTREE", other.path())
             .spawn()
             .expect("spawn");
+        // Until `setsid` has exec'd `sleep`, the environment reads empty
+        // for a moment (during the exec).
         wait_until(
-            || fs::read(format!("/proc/{}/environ", helper.id())).is_ok_and(|e| !e.is_empty()),
-            "the helper's environment",
+            || {
+                fs::read(format!("/proc/{}/cmdline", helper.id()))
+                    .is_ok_and(|c| c.starts_with(b"sleep\0"))
+            },
+            "the helper's exec",
         );
         let pids = |found: Vec<ProcHandle>| {
             let mut pids: Vec<u32> = found.iter().map(ProcHandle::pid).collect();
@@ -450,7 +465,22 @@ mod tests {
         both.sort_unstable();
         assert_eq!(pids(left_behind(Some(leader), dir.path())), both);
         assert_eq!(pids(left_behind(None, dir.path())), vec![helper.id()]);
-        kill_all(&[member, helper.id(), stranger.id()]);
+        // A session that only shares the id (its members work elsewhere).
+        let out = Command::new("setsid")
+            .args(["sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!"])
+            .current_dir(other.path())
+            .output()
+            .expect("run setsid");
+        let elsewhere: u32 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("the member's pid");
+        let foreign = stat(elsewhere).expect("the member runs").session;
+        assert_eq!(
+            pids(left_behind(Some(foreign), dir.path())),
+            vec![helper.id()]
+        );
+        kill_all(&[member, helper.id(), stranger.id(), elsewhere]);
         let _ = helper.wait();
         let _ = stranger.wait();
         wait_until(|| !is_alive(member), "the member dies");
