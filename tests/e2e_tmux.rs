@@ -255,6 +255,45 @@ fn the_diff_view_follows_a_working_agent_and_the_pager_gets_the_patch() {
 }
 
 #[test]
+fn a_patch_larger_than_a_frame_reaches_the_pager_and_the_room_comes_back() {
+    let repo = TestRepo::new();
+    repo.write_config(
+        "[agents.sh]\ncommand = [\"sh\", \"-c\", \"{prompt}\"]\n[[tasks]]\nid = \"big\"\nagent = \"sh\"\nprompt = \"seq 1 300000 > big.txt; echo written; sleep 600\"\n",
+    );
+    let out = tempfile::tempdir().expect("tempdir");
+    let paged = out.path().join("paged.txt");
+    let tmux = Tmux::start(
+        "bigdiff",
+        repo.path(),
+        &format!("GIT_PAGER='cat > {}' {}", paged.display(), common::ORCH),
+    );
+    tmux.wait_for("written");
+    tmux.keys(&["d"]);
+    tmux.wait_for("A big.txt");
+    tmux.keys(&["D"]);
+    assert!(
+        wait_until(Duration::from_secs(30), || std::fs::read_to_string(&paged)
+            .is_ok_and(|text| text.len() > 2 << 20 && text.contains("+300000"))),
+        "the pager did not get the whole patch"
+    );
+    // Back from the pager, the room answers keys, and the patch's file is
+    // gone from the state dir.
+    tmux.wait_for("Diff: big against main");
+    tmux.keys(&["q"]);
+    tmux.wait_for("Output: big");
+    let left: Vec<_> = std::fs::read_dir(repo.path().join(".orch"))
+        .expect("state dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("patch-"))
+        .collect();
+    assert!(left.is_empty(), "patch files left: {left:?}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("stop agents");
+    tmux.keys(&["s"]);
+    tmux.wait_for("ORCH-EXIT=");
+}
+
+#[test]
 fn a_done_task_is_merged_from_the_control_room_and_the_merge_gate_is_in_the_queue() {
     let repo = TestRepo::new();
     repo.write_config(&format!(

@@ -52,6 +52,21 @@ fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
     bytes
 }
 
+/// Whether the server closes `stream` (end of file) within 20 s, as
+/// opposed to answering or leaving it open.
+fn closed_by_server(stream: &mut UnixStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    // Closed with our bytes unread, the connection is reset.
+    match stream.read(&mut buf) {
+        Ok(0) => true,
+        Err(err) => err.kind() == std::io::ErrorKind::ConnectionReset,
+        Ok(_) => false,
+    }
+}
+
 /// Read one frame: (kind, payload); `None` once the server closed.
 fn read_frame(stream: &mut UnixStream) -> Option<(u8, Vec<u8>)> {
     let mut header = [0u8; 5];
@@ -149,19 +164,47 @@ fn garbage_oversized_and_foreign_clients_are_dropped_and_the_server_goes_on() {
     let repo = TestRepo::new();
     plan(&repo);
     let mut run = repo.spawn(&["--no-tui", "--approval-timeout", "60s"]);
-    // Garbage: not a frame at all.
+    // Garbage: not a frame at all. The server closes the connection (not
+    // just ignores it).
     let mut garbage = wait_for_socket(&repo);
     garbage.write_all(b"GET / HTTP/1.1\r\n\r\n").expect("write");
-    garbage
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    assert_eq!(read_frame(&mut garbage), None, "garbage was answered");
+    assert!(
+        closed_by_server(&mut garbage),
+        "garbage was answered or kept open"
+    );
     // Oversized: announces 1 GiB.
     let mut big = wait_for_socket(&repo);
     big.write_all(&[0x40, 0, 0, 0, 1]).expect("write");
-    big.set_read_timeout(Some(Duration::from_secs(10)))
+    assert!(closed_by_server(&mut big));
+    // A control room claiming a 65535x65535 terminal is drawn at a bounded
+    // size instead of taking the server down.
+    let mut huge = wait_for_socket(&repo);
+    let hello = format!(
+        r#"{{"protocol":1,"orch":"{}","role":{{"as":"control_room","cols":65535,"rows":65535}}}}"#,
+        env!("CARGO_PKG_VERSION")
+    );
+    huge.write_all(&frame(1, hello.as_bytes())).expect("write");
+    huge.set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
-    assert_eq!(read_frame(&mut big), None);
+    assert_eq!(read_frame(&mut huge).map(|f| f.0), Some(2), "welcomed");
+    assert_eq!(
+        read_frame(&mut huge).map(|f| f.0),
+        Some(20),
+        "a frame drawn"
+    );
+    drop(huge);
+    // Attaching to what does not run is refused before any session starts.
+    let mut nope = wait_for_socket(&repo);
+    let hello = format!(
+        r#"{{"protocol":1,"orch":"{}","role":{{"as":"attach","task":"nope","cols":80,"rows":24}}}}"#,
+        env!("CARGO_PKG_VERSION")
+    );
+    nope.write_all(&frame(1, hello.as_bytes())).expect("write");
+    nope.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let (kind, payload) = read_frame(&mut nope).expect("an answer");
+    assert_eq!(kind, 3, "refused: {}", String::from_utf8_lossy(&payload));
+    assert!(String::from_utf8_lossy(&payload).contains("no task"));
     // Another protocol version: refused with what to do.
     let mut old = wait_for_socket(&repo);
     let hello = br#"{"protocol":999,"orch":"0.0.1","role":{"as":"command"}}"#;

@@ -42,6 +42,7 @@ pub fn run(cli: &Cli) -> i32 {
         let choice = crate::ui::UiChoice {
             theme: cli.theme.clone(),
             keymap: cli.keymap.clone(),
+            no_color: crate::ui::no_color_wanted(),
         };
         match crate::ui::load_style(&config, &choice) {
             Ok(style) => Some(style),

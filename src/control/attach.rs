@@ -126,7 +126,7 @@ pub async fn serve(
 }
 
 /// Why `task` cannot be attached to.
-async fn not_running(shared: &Shared, task: &str) -> String {
+pub(super) async fn not_running(shared: &Shared, task: &str) -> String {
     let snapshot = shared.handle.snapshot().await;
     let row = snapshot
         .as_ref()

@@ -170,6 +170,7 @@ pub async fn control_room(
         rows,
         theme,
         keymap,
+        no_color: crate::ui::no_color_wanted(),
     };
     let (mut conn, _) = connect(state_dir, role).await?;
     let guard = crate::ui::terminal::ClientTerminal::enter()?;
@@ -228,6 +229,14 @@ fn shown(frame: &Frame) -> Option<Ending> {
             code: 1,
         }),
         kind::BYE => Some(bye(frame)),
+        // Refused once the session began (its agent ended meanwhile).
+        kind::REFUSED => Some(Ending {
+            message: match protocol::decode::<protocol::Refused>(frame, kind::REFUSED) {
+                Ok(refused) => format!("orch: {}", refused.reason),
+                Err(err) => format!("orch: refused, unreadably: {err}"),
+            },
+            code: 1,
+        }),
         _ => None,
     }
 }
@@ -271,11 +280,11 @@ fn run_pager(request: &PagerRequest) {
                 .status()
                 .map(drop)
         }
-        PagerRequest::Patch { text, core_pager } => {
+        PagerRequest::Patch { file, core_pager } => {
             let pager = Pager::from_env(core_pager.clone()).unwrap_or(Pager {
                 command: "less".into(),
             });
-            pager.show(text.as_bytes(), IN_CONTROL_ROOM).map(drop)
+            std::fs::read(file).and_then(|patch| pager.show(&patch, IN_CONTROL_ROOM).map(drop))
         }
     };
     if let Err(err) = result {

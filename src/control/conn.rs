@@ -4,14 +4,23 @@
 //! frame in half, and a peer that stops reading holds up only its own
 //! queue (whoever fills it sees it full and skips frames; nothing grows).
 
+use std::time::Duration;
+
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::frame::{read_frame, write_frame, Frame, FrameError, MAX_FRAME};
 use super::protocol::{self, kind};
 
-/// Frames read and not yet handled.
-const INBOX: usize = 64;
+/// Frames read and not yet handled (each at most the connection's frame
+/// limit: a client that sends without being read holds this many at most).
+const INBOX: usize = 16;
+
+/// A peer that takes longer than this to accept one frame is gone (a
+/// client that stopped reading, a frozen terminal): the connection closes
+/// rather than hold its session, and the server, open.
+const WRITE_WITHIN: Duration = Duration::from_secs(15);
 
 /// Messages to send: a few frames of output at most, then the sender waits
 /// (a view skips frames instead).
@@ -47,13 +56,23 @@ impl Outgoing {
     }
 }
 
-/// The queues of one connection.
+/// The queues of one connection. Dropping it closes the connection: the
+/// reader stops at once, the writer once nothing else holds the outbox.
 pub struct Conn {
     pub inbox: mpsc::Receiver<Frame>,
     pub outbox: mpsc::Sender<Outgoing>,
     /// Finishes when the writer has sent everything queued and the queue
     /// closed (or the peer went away).
-    pub writer: tokio::task::JoinHandle<()>,
+    writer: Option<JoinHandle<()>>,
+    reader: JoinHandle<()>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // The reader owns half of the stream: the socket closes only when
+        // both halves are gone.
+        self.reader.abort();
+    }
 }
 
 impl Conn {
@@ -67,7 +86,7 @@ impl Conn {
         let (in_tx, inbox) = mpsc::channel(INBOX);
         let (outbox, mut out_rx) = mpsc::channel::<Outgoing>(OUTBOX);
         let reader_who = who.clone();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             loop {
                 match read_frame(&mut read, max_in).await {
                     Ok(frame) => {
@@ -85,28 +104,41 @@ impl Conn {
         });
         let writer = tokio::spawn(async move {
             while let Some(message) = out_rx.recv().await {
-                if let Err(err) = send(&mut write, message).await {
-                    tracing::debug!("{who} went away: {err}");
-                    break;
+                match tokio::time::timeout(WRITE_WITHIN, send(&mut write, message)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => {
+                        tracing::debug!("{who} went away: {err}");
+                        break;
+                    }
+                    Err(_) => {
+                        tracing::warn!("dropping {who}: it took no output for {WRITE_WITHIN:?}");
+                        break;
+                    }
                 }
             }
         });
         Conn {
             inbox,
             outbox,
-            writer,
+            writer: Some(writer),
+            reader,
         }
     }
 
     /// Send `message` and wait until everything queued has been written
     /// (the peer may close right after reading it).
-    pub async fn finish(self, message: Option<Outgoing>) {
-        let Conn { outbox, writer, .. } = self;
+    /// A peer that does not read is not waited for beyond a few seconds.
+    pub async fn finish(mut self, message: Option<Outgoing>) {
+        const FLUSH_WITHIN: Duration = Duration::from_secs(5);
         if let Some(message) = message {
-            let _ = outbox.send(message).await;
+            let _ = tokio::time::timeout(FLUSH_WITHIN, self.outbox.send(message)).await;
         }
-        drop(outbox);
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
+        let Some(writer) = self.writer.take() else {
+            return;
+        };
+        // The writer ends when every sender is gone: ours goes with `self`.
+        drop(self);
+        let _ = tokio::time::timeout(FLUSH_WITHIN, writer).await;
     }
 }
 
@@ -153,5 +185,37 @@ mod tests {
             .await
             .expect("write");
         assert!(conn.inbox.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn dropping_a_connection_closes_it_for_the_peer() {
+        let (a, mut b) = tokio::io::duplex(1024);
+        let conn = Conn::start(a, 100, "test".into());
+        drop(conn);
+        let mut buf = [0u8; 8];
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read(&mut b, &mut buf),
+        )
+        .await
+        .expect("closed, not left open");
+        assert_eq!(read.expect("read"), 0, "end of stream");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn finishing_does_not_wait_on_a_peer_that_never_reads() {
+        // A pipe that holds 16 bytes and a peer that reads none of them.
+        let (a, _b) = tokio::io::duplex(16);
+        let conn = Conn::start(a, 100, "test".into());
+        for _ in 0..OUTBOX {
+            let _ = conn.outbox.try_send(Outgoing::output(vec![b'x'; 4096]));
+        }
+        // Time is paused and moves on whenever everything waits.
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            conn.finish(Some(Outgoing::output(b"bye".to_vec()))),
+        )
+        .await
+        .expect("finish gave up on the peer");
     }
 }

@@ -51,6 +51,17 @@ pub struct Size {
     pub rows: u16,
 }
 
+/// The largest terminal a client may claim: a screen this size is already
+/// far beyond any display, and a claim of 65535x65535 would have the server
+/// allocate a buffer (and agents' screens) of hundreds of gigabytes.
+pub const MAX_COLS: u16 = 1000;
+pub const MAX_ROWS: u16 = 500;
+
+/// A client's claimed size brought within `1..=MAX_COLS` x `1..=MAX_ROWS`.
+pub fn sane_size(cols: u16, rows: u16) -> (u16, u16) {
+    (cols.clamp(1, MAX_COLS), rows.clamp(1, MAX_ROWS))
+}
+
 /// What a client asks of a running orch, one per connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "command")]
@@ -108,9 +119,11 @@ pub enum PagerRequest {
     /// These log files, in order, in `$PAGER` (default `less -R`).
     Logs { files: Vec<std::path::PathBuf> },
     /// A patch, in the pager git would choose (`core.pager` is the
-    /// repository's setting, read by the server).
+    /// repository's setting, read by the server). The patch is in `file`
+    /// (it may be far larger than a frame); the server removes the file
+    /// when the client is back.
     Patch {
-        text: String,
+        file: std::path::PathBuf,
         core_pager: Option<String>,
     },
 }
@@ -137,6 +150,9 @@ pub enum Role {
         theme: Option<String>,
         #[serde(default)]
         keymap: Option<String>,
+        /// `NO_COLOR` is set where the client runs.
+        #[serde(default)]
+        no_color: bool,
     },
     /// `orch attach TASK` in a terminal of this size.
     Attach { task: String, cols: u16, rows: u16 },

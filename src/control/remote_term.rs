@@ -46,12 +46,13 @@ pub struct RemoteBackend {
 impl RemoteBackend {
     pub fn new(cols: u16, rows: u16) -> RemoteBackend {
         let collected = Collected::default();
+        let (cols, rows) = super::protocol::sane_size(cols, rows);
         RemoteBackend {
             inner: CrosstermBackend::new(collected.clone()),
             collected,
             size: Size {
-                width: cols.max(1),
-                height: rows.max(1),
+                width: cols,
+                height: rows,
             },
             cursor: Position::ORIGIN,
         }
@@ -143,9 +144,10 @@ impl RemoteTerminal {
     /// The client's terminal is now this size: the next frame is drawn
     /// whole at it.
     pub fn resize(&mut self, cols: u16, rows: u16) -> io::Result<()> {
+        let (cols, rows) = super::protocol::sane_size(cols, rows);
         let size = Size {
-            width: cols.max(1),
-            height: rows.max(1),
+            width: cols,
+            height: rows,
         };
         self.terminal.backend_mut().size = size;
         self.terminal
@@ -217,5 +219,14 @@ mod tests {
             .expect("draw");
         let out = String::from_utf8_lossy(&term.take_output()).into_owned();
         assert!(out.contains("abc"), "{out:?}");
+    }
+
+    #[test]
+    fn a_client_cannot_claim_a_screen_beyond_bounds() {
+        use super::super::protocol::{MAX_COLS, MAX_ROWS};
+        let mut term = RemoteTerminal::new(u16::MAX, u16::MAX).expect("terminal");
+        assert_eq!(term.size(), (MAX_COLS, MAX_ROWS));
+        term.resize(u16::MAX, 0).expect("resize");
+        assert_eq!(term.size(), (MAX_COLS, 1));
     }
 }

@@ -253,6 +253,17 @@ async fn serve(stream: UnixStream, shared: Arc<Shared>) {
             return;
         }
     };
+    // Nothing to attach to is said before the session starts, so the
+    // client never opens a screen for it.
+    if let Role::Attach { task, .. } = &hello.role {
+        if shared.handle.agents().get(task, None).is_none() {
+            let reason = super::attach::not_running(&shared, task).await;
+            tracing::info!("refused {who}: {reason}");
+            let refused = protocol::Refused { reason };
+            conn.finish(Outgoing::json(kind::REFUSED, &refused)).await;
+            return;
+        }
+    }
     if let Some(message) = Outgoing::json(kind::WELCOME, &welcome) {
         if conn.outbox.send(message).await.is_err() {
             return;
@@ -267,9 +278,15 @@ async fn serve(stream: UnixStream, shared: Arc<Shared>) {
             rows,
             theme,
             keymap,
+            no_color,
         } => {
             let size = (cols, rows);
-            crate::ui::serve_view(shared.clone(), conn, client, size, theme, keymap).await;
+            let choice = crate::ui::UiChoice {
+                theme,
+                keymap,
+                no_color,
+            };
+            crate::ui::serve_view(shared.clone(), conn, client, size, choice).await;
         }
         Role::Attach { task, cols, rows } => {
             super::attach::serve(shared.clone(), conn, client, &task, (cols, rows)).await;

@@ -24,11 +24,13 @@ pub struct Sizes {
 
 impl Sizes {
     /// A new claim, or a changed one (a resize): it becomes the most recent.
-    /// A zero-sized claim is ignored.
+    /// A zero-sized claim is ignored, an outsized one brought within
+    /// [`sane_size`](super::protocol::sane_size).
     pub fn claim(&mut self, client: ClientId, scope: Scope, rows: u16, cols: u16) {
         if rows == 0 || cols == 0 {
             return;
         }
+        let (cols, rows) = super::protocol::sane_size(cols, rows);
         self.seq += 1;
         self.claims.retain(|c| !(c.0 == client && c.1 == scope));
         self.claims.push((client, scope, rows, cols, self.seq));
@@ -89,5 +91,18 @@ mod tests {
         sizes.claim(1, Scope::All, 12, 80);
         sizes.release(1, &Scope::All);
         assert_eq!(sizes.size_for("a"), None, "the replaced claim is gone too");
+    }
+
+    #[test]
+    fn an_outsized_claim_is_brought_within_bounds() {
+        let mut sizes = Sizes::default();
+        sizes.claim(1, Scope::All, u16::MAX, u16::MAX);
+        assert_eq!(
+            sizes.size_for("a"),
+            Some((
+                super::super::protocol::MAX_ROWS,
+                super::super::protocol::MAX_COLS
+            ))
+        );
     }
 }

@@ -9,6 +9,7 @@
 //! one task that posts the answers back ([`EngineLink`]), and slow reads
 //! are jobs ([`crate::ui::jobs`]).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,10 +41,18 @@ use crate::ui::view::{self, Now};
 /// ~60 frames a second at most.
 const FRAME: Duration = Duration::from_millis(16);
 
-/// What the command line chose for the control room.
+/// What the command line (and the environment) of the client chose for
+/// the control room.
 pub struct UiChoice {
     pub theme: Option<String>,
     pub keymap: Option<String>,
+    /// `NO_COLOR` (<https://no-color.org>) where the client runs.
+    pub no_color: bool,
+}
+
+/// Whether this process's environment asks for no colours.
+pub fn no_color_wanted() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 /// Load the keymap and theme named by the flags, else by `[ui]`, else the
@@ -63,10 +72,14 @@ pub fn load_style(config: &Config, choice: &UiChoice) -> Result<(Keymap, Theme),
     let keymap = Keymap::load(&keymap_name, user_dir.as_deref()).map_err(|e| e.to_string());
     let theme = Theme::load(&theme_name, user_dir.as_deref()).map_err(|e| e.to_string());
     match (keymap, theme) {
-        (Ok(k), Ok(t)) => {
-            let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-            Ok((k, if no_color { t.without_colors() } else { t }))
-        }
+        (Ok(k), Ok(t)) => Ok((
+            k,
+            if choice.no_color {
+                t.without_colors()
+            } else {
+                t
+            },
+        )),
         (Err(a), Err(b)) => Err(format!("{a}\n{b}")),
         (Err(e), _) | (_, Err(e)) => Err(e),
     }
@@ -79,12 +92,11 @@ pub async fn serve_view(
     mut conn: Conn,
     client: ClientId,
     (cols, rows): (u16, u16),
-    theme: Option<String>,
-    keymap: Option<String>,
+    choice: UiChoice,
 ) {
     let handle = shared.handle.clone();
     let config: Arc<Config> = shared.config.borrow().clone();
-    let (keymap, theme) = match load_style(&config, &UiChoice { theme, keymap }) {
+    let (keymap, theme) = match load_style(&config, &choice) {
         Ok(style) => style,
         Err(err) => {
             let bye = Bye {
@@ -132,9 +144,12 @@ pub async fn serve_view(
         attached: None,
         suspended: false,
         stopping: false,
+        no_color: choice.no_color,
+        patch_file: None,
         outbox: conn.outbox.clone(),
     };
     let end = event_loop(&mut app, &mut term, &mut conn, &mut events, &mut ctx).await;
+    remove_patch_file(&mut ctx);
     if let Some(task) = ctx.attached.take() {
         shared.release_size(client, &Scope::Task(task));
     }
@@ -208,6 +223,10 @@ struct LoopCtx {
     suspended: bool,
     /// This control room asked the server to stop.
     stopping: bool,
+    /// The client wants no colours (its `NO_COLOR`).
+    no_color: bool,
+    /// The patch file the client's pager is showing, removed when it is back.
+    patch_file: Option<PathBuf>,
     /// To the client.
     outbox: mpsc::Sender<Outgoing>,
 }
@@ -292,6 +311,7 @@ async fn event_loop(
                     },
                     kind::RESUMED => {
                         ctx.suspended = false;
+                        remove_patch_file(ctx);
                         crate::log_err(term.repaint_all(), "repainting after the pager");
                         vec![Effect::Redraw]
                     }
@@ -377,6 +397,9 @@ async fn event_loop(
                 app.config_error = config_error.borrow_and_update().clone();
                 dirty = true;
             }
+            // The writer stopped (the client went away or stopped reading,
+            // a pager request too large to send): nobody sees this view.
+            _ = outbox.closed() => return LoopEnd::Gone,
             _ = tokio::time::sleep_until(frame_due.into()), if dirty && !blocked => {}
             // The diff view's next refresh (taken at the top of the loop).
             _ = tokio::time::sleep_until(diff_due.unwrap_or(frame_due).into()), if diff_due.is_some() => {}
@@ -766,17 +789,40 @@ fn open_logs(app: &mut App, ctx: &mut LoopCtx, task: &str) {
 /// (coloured, unless `NO_COLOR`).
 fn open_diff_pager(app: &mut App, ctx: &mut LoopCtx, task: &str, diff: &TaskDiff) {
     let patch = diff.patch_text();
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let text = if no_color {
+    let text = if ctx.no_color {
         patch
     } else {
         colour_patch(&patch)
     };
+    // A patch can be far larger than a frame: it goes by file, private to
+    // this user (the state dir is), one per control room.
+    remove_patch_file(ctx);
+    let file =
+        ctx.shared
+            .state_dir
+            .join(format!("patch-{}-{}.diff", std::process::id(), ctx.client));
+    if let Err(err) = std::fs::write(&file, text) {
+        app.flash(format!(
+            "cannot show {task}'s diff: writing {}: {err}",
+            file.display()
+        ));
+        return;
+    }
     let request = PagerRequest::Patch {
-        text,
+        file: file.clone(),
         core_pager: ctx.shared.repo.configured_pager(),
     };
+    ctx.patch_file = Some(file);
     show_in_pager(app, ctx, &request, &format!("{task}'s diff"));
+    if !ctx.suspended {
+        remove_patch_file(ctx);
+    }
+}
+
+fn remove_patch_file(ctx: &mut LoopCtx) {
+    if let Some(file) = ctx.patch_file.take() {
+        crate::log_err(std::fs::remove_file(&file), "removing a shown patch");
+    }
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub mod terminal;
 pub mod theme;
 pub mod view;
 
-pub use event_loop::{load_style, serve_view, UiChoice};
+pub use event_loop::{load_style, no_color_wanted, serve_view, UiChoice};
 
 #[cfg(test)]
 mod diff_tests;
