@@ -414,3 +414,40 @@ fn state_dir_for(config_path: &std::path::Path) -> PathBuf {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::sandbox::{trampoline, Confine, Grant, Rule};
+
+    #[test]
+    fn the_trampoline_s_command_line_reads_back_as_it_was_written() {
+        let confine = Confine {
+            abi: 7,
+            rules: vec![
+                Rule::new("/r/.orch/worktrees/a b", Grant::Tree),
+                Rule::new("/tmp", Grant::Tree),
+                Rule::new("/r/.git/refs/heads/orch", Grant::Files),
+                Rule::new("/dev/null", Grant::Write),
+            ],
+        };
+        let argv = ["--print".to_string(), "--config".into(), "-x".into()];
+        let mut line = vec![std::ffi::OsString::from("orch")];
+        line.extend(trampoline::args(&confine, "claude".as_ref(), &argv));
+        let cli = Cli::try_parse_from(line).expect("parses");
+        let Some(Sub::Confine {
+            abi,
+            tree,
+            files,
+            write,
+            command,
+        }) = cli.command
+        else {
+            panic!("not __confine: {:?}", cli.command);
+        };
+        assert_eq!(abi, 7);
+        assert_eq!(trampoline::rules(tree, files, write), confine.rules);
+        // The agent's own options are its own, even those orch has too.
+        assert_eq!(command, ["claude", "--print", "--config", "-x"]);
+    }
+}

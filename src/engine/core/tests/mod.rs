@@ -776,45 +776,35 @@ fn a_confined_agent_is_asked_for_with_its_paths_and_its_level_is_recorded() {
 }
 
 #[test]
-fn a_sandbox_that_cannot_be_had_needs_review_without_retry() {
-    let mut h = start(&one_task("retries = 3\n"));
-    h.input(Input::WorktreeReady {
-        task: "t".into(),
-        attempt: 1,
-        result: Ok(worktree("t")),
-    });
-    h.input(Input::Spawned {
-        task: "t".into(),
-        attempt: 1,
-        result: Err(SpawnFailure {
-            cause: "sandbox: this kernel has no Landlock".into(),
-            retryable: false,
-        }),
-    });
-    assert_eq!(h.state("t"), TaskState::NeedsReview);
-    assert_eq!(h.row("t").attempts, 1);
-    let row = h.persisted_attempts("t").pop().expect("attempt row");
-    assert_eq!(row.sandbox, None, "no agent ran, so no level");
-    assert!(row.cause.is_some_and(|c| c.contains("no Landlock")));
-}
-
-#[test]
 fn spawn_and_worktree_failures_follow_their_retry_rules() {
-    let mut h = start(&one_task("retries = 1\n"));
-    h.input(Input::WorktreeReady {
-        task: "t".into(),
-        attempt: 1,
-        result: Ok(worktree("t")),
-    });
-    h.input(Input::Spawned {
-        task: "t".into(),
-        attempt: 1,
-        result: Err(SpawnFailure {
-            cause: "fork failed".into(),
-            retryable: true,
-        }),
-    });
+    let spawn_fails = |cause: &str, retryable: bool| {
+        let mut h = start(&one_task("retries = 1\n"));
+        h.input(Input::WorktreeReady {
+            task: "t".into(),
+            attempt: 1,
+            result: Ok(worktree("t")),
+        });
+        h.input(Input::Spawned {
+            task: "t".into(),
+            attempt: 1,
+            result: Err(SpawnFailure {
+                cause: cause.into(),
+                retryable,
+            }),
+        });
+        h
+    };
+    let h = spawn_fails("fork failed", true);
     assert_eq!(h.state("t"), TaskState::Retrying);
+    // A sandbox the kernel cannot give: no agent ran, so no level either.
+    let h = spawn_fails("sandbox: this kernel has no Landlock", false);
+    assert_eq!(h.state("t"), TaskState::NeedsReview);
+    let row = h.persisted_attempts("t").pop().expect("attempt row");
+    assert_eq!(row.sandbox, None);
+    assert_eq!(
+        row.cause.as_deref(),
+        Some("sandbox: this kernel has no Landlock")
+    );
 
     let mut h = start(&one_task("retries = 1\n"));
     h.input(Input::WorktreeReady {
