@@ -131,6 +131,7 @@ fn agent_ingest(dir: &Path, file: &Path, run: usize) -> (Run, u64, usize, usize)
         log_cap_bytes: 64 << 20,
         history_lines: HISTORY,
         on_output: None,
+        confine: None,
     };
     let (tx, rx) = mpsc::channel();
     let cpu = own_cpu();

@@ -21,6 +21,7 @@ use crate::agent::activity::{latest, Activity};
 use crate::agent::proc_tree;
 use crate::agent::pty::{AgentExit, AgentProcess, OutputSubscription, SpawnError, SpawnSpec};
 use crate::agent::sampler::{Sampler, TreeUsage};
+use crate::agent::sandbox::{self, Level};
 use crate::agent::screen::TerminalScreen;
 use crate::engine::effect::SpawnOrder;
 use crate::engine::message::Heard;
@@ -136,11 +137,31 @@ impl AgentRegistry {
 /// Called once when an agent's process tree is gone and its output read.
 pub type OnExit = Box<dyn FnOnce(AgentExit) + Send>;
 
+/// An agent that started: its pid and the confinement it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub pid: u32,
+    pub sandbox: Level,
+    /// Worth telling the user (a `writable` path that does not exist).
+    pub notes: Vec<String>,
+}
+
+impl Started {
+    /// An agent started without a sandbox.
+    pub fn unconfined(pid: u32) -> Started {
+        Started {
+            pid,
+            sandbox: Level::None,
+            notes: Vec::new(),
+        }
+    }
+}
+
 /// What the engine's driver asks of agents.
 pub trait AgentBackend: Send {
-    /// Start the agent of an attempt; its pid. `on_exit` is called once,
-    /// from any thread, when it has exited.
-    fn spawn(&mut self, order: &SpawnOrder, on_exit: OnExit) -> Result<u32, SpawnError>;
+    /// Start the agent of an attempt, confined as `order.sandbox` asks.
+    /// `on_exit` is called once, from any thread, when it has exited.
+    fn spawn(&mut self, order: &SpawnOrder, on_exit: OnExit) -> Result<Started, SpawnError>;
     /// Stop an agent's whole tree: SIGTERM, then SIGKILL after `grace`.
     fn stop(&mut self, task: &str, attempt: u32, grace: Duration);
     /// When each running agent was last heard from (output or file changes).
@@ -200,17 +221,22 @@ impl LocalBackend {
 }
 
 impl AgentBackend for LocalBackend {
-    fn spawn(&mut self, order: &SpawnOrder, on_exit: OnExit) -> Result<u32, SpawnError> {
+    fn spawn(&mut self, order: &SpawnOrder, on_exit: OnExit) -> Result<Started, SpawnError> {
+        let sandbox = sandbox::prepare(order.sandbox.as_ref(), &order.cwd, &order.env)
+            .map_err(SpawnError::Sandbox)?;
+        let mut env = order.env.clone();
+        env.extend(sandbox.env);
         let spec = SpawnSpec {
             command: order.command.clone(),
             cwd: order.cwd.clone(),
-            env: order.env.clone(),
+            env,
             rows: self.opts.rows,
             cols: self.opts.cols,
             log_path: order.log_path.clone(),
             log_cap_bytes: self.opts.log_cap_bytes,
             history_lines: self.opts.history_lines,
             on_output: self.opts.on_output.clone(),
+            confine: sandbox.confine,
         };
         let process = AgentProcess::spawn(spec, on_exit)?;
         let pid = process.pid();
@@ -225,7 +251,11 @@ impl AgentBackend for LocalBackend {
                 process,
             },
         );
-        Ok(pid)
+        Ok(Started {
+            pid,
+            sandbox: sandbox.level,
+            notes: sandbox.notes,
+        })
     }
 
     fn stop(&mut self, task: &str, attempt: u32, grace: Duration) {
@@ -312,6 +342,7 @@ mod tests {
             cwd: dir.to_path_buf(),
             env: Vec::new(),
             log_path: dir.join("logs/1.log"),
+            sandbox: None,
         }
     }
 
@@ -321,7 +352,7 @@ mod tests {
         let registry = AgentRegistry::default();
         let mut backend = backend(registry.clone());
         let (tx, rx) = std::sync::mpsc::channel();
-        let pid = backend
+        let started = backend
             .spawn(
                 &order(dir.path(), "while :; do date > draft.md; sleep 0.1; done"),
                 Box::new(move |exit| {
@@ -329,7 +360,8 @@ mod tests {
                 }),
             )
             .expect("spawn");
-        assert!(pid > 0);
+        assert!(started.pid > 0);
+        assert_eq!(started.sandbox, Level::None);
         assert!(registry.get("t", Some(1)).is_some());
         assert!(registry.get("t", Some(2)).is_none(), "another attempt's");
         wait_until("a file change to be heard", || {

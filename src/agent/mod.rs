@@ -13,6 +13,8 @@
 //! - `sampler`: CPU and memory of each agent's tree, once a second.
 //! - `activity`: file changes in an agent's worktree, a heartbeat signal.
 //! - `which`: finding a program the way the agent's exec would.
+//! - `sandbox`: confining an agent's writes with Landlock, through the
+//!   `orch __confine` trampoline.
 
 pub mod activity;
 pub mod backend;
@@ -21,5 +23,6 @@ pub mod log_file;
 pub mod proc_tree;
 pub mod pty;
 pub mod sampler;
+pub mod sandbox;
 pub mod screen;
 pub mod which;

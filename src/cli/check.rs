@@ -1,10 +1,12 @@
-//! `orch check`: validate the config, check the base branch it names, and
-//! look for each agent's program.
+//! `orch check`: validate the config, check the base branch it names, look
+//! for each agent's program, and say whether each sandboxed agent can be
+//! confined here.
 
 use std::path::Path;
 
+use crate::agent::sandbox::{self, Level, SandboxRequest, Support};
 use crate::agent::which::find_program;
-use crate::config::{check_base_branch, Config, ConfigError, Placeholders};
+use crate::config::{check_base_branch, Config, ConfigError, Placeholders, SandboxMode};
 use crate::git::Repo;
 use crate::plan::Plan;
 
@@ -38,15 +40,109 @@ pub fn run(config_path: &Path) -> i32 {
     for line in lines {
         println!("{line}");
     }
-    if unresolved.is_empty() {
-        0
-    } else {
+    let (lines, unconfinable) = sandbox_report(&config);
+    for line in lines {
+        println!("{line}");
+    }
+    if !unresolved.is_empty() {
         eprintln!(
             "error: no runnable command for agent(s) used by tasks: {}",
             unresolved.join(", ")
         );
+    }
+    if !unconfinable.is_empty() {
+        eprintln!(
+            "error: agent(s) whose sandbox cannot be had here, so their tasks will not start: {}",
+            unconfinable.join(", ")
+        );
+    }
+    if unresolved.is_empty() && unconfinable.is_empty() {
+        0
+    } else {
         1
     }
+}
+
+/// One line per sandboxed agent (and its notes), and the agents that
+/// tasks may run (directly or as a fallback) whose sandbox cannot be had.
+fn sandbox_report(config: &Config) -> (Vec<String>, Vec<String>) {
+    let mut lines = Vec::new();
+    let mut refused = Vec::new();
+    for (name, agent) in &config.agents {
+        if agent.sandbox == SandboxMode::None {
+            let here = match sandbox::kernel::support() {
+                Support::Available(abi) => format!("Landlock ABI {abi} here"),
+                Support::Unavailable(why) => why,
+            };
+            lines.push(format!("agent {name}: sandbox = \"none\" ({here})"));
+            continue;
+        }
+        let request = SandboxRequest {
+            mode: agent.sandbox,
+            writable: agent.writable.clone(),
+            repo: config.root.clone(),
+            state_dir: config.root.join(&config.project.state_dir),
+            branch: format!("{}check", crate::git::BRANCH_PREFIX),
+        };
+        let env: Vec<(String, String)> = agent
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mode = agent.sandbox.as_str();
+        match sandbox::check(&request, &env) {
+            Ok((level, support, notes)) => {
+                lines.push(format!(
+                    "agent {name}: sandbox = {mode:?}: {}",
+                    said(level, &support)
+                ));
+                lines.extend(notes.iter().map(|note| format!("agent {name}: {note}")));
+            }
+            Err(cause) => {
+                lines.push(format!(
+                    "agent {name}: sandbox = {mode:?} CANNOT RUN HERE: {cause}"
+                ));
+                if used_by_tasks(config, name) {
+                    refused.push(name.clone());
+                }
+            }
+        }
+    }
+    (lines, refused)
+}
+
+/// What a level means, in the words of `orch check`.
+fn said(level: Level, support: &Support) -> String {
+    match (level, support) {
+        (Level::Worktree, Support::Available(abi)) => {
+            format!("writes confined by Landlock (ABI {abi} here)")
+        }
+        (Level::Partial(abi), _) => format!(
+            "partly confined: Landlock ABI {abi} here cannot confine truncate(2) (ABI {} can)",
+            sandbox::rules::FULL_ABI
+        ),
+        (_, Support::Unavailable(why)) => format!("not confined here: {why}"),
+        (level, _) => level.to_string(),
+    }
+}
+
+/// Whether some task may run `agent`: as its own, or as a fallback of one.
+fn used_by_tasks(config: &Config, agent: &str) -> bool {
+    config.tasks.iter().any(|task| {
+        let mut current = Some(task.agent.clone());
+        let mut seen = Vec::new();
+        while let Some(name) = current.take() {
+            if name == agent {
+                return true;
+            }
+            if seen.contains(&name) {
+                break;
+            }
+            current = config.agents.get(&name).and_then(|a| a.fallback.clone());
+            seen.push(name);
+        }
+        false
+    })
 }
 
 /// The run's check of `[project] base_branch`, when the config names one.

@@ -144,6 +144,26 @@ pub enum Sub {
         #[arg(long, default_value_t = 40)]
         rows: u16,
     },
+    /// The trampoline a confined agent starts through (not for direct use):
+    /// restrict this process with Landlock, then exec the command.
+    #[command(name = "__confine", hide = true)]
+    Confine {
+        /// The Landlock ABI whose write rights are handled.
+        #[arg(long)]
+        abi: u8,
+        /// A directory to write anything beneath.
+        #[arg(long, value_name = "DIR")]
+        tree: Vec<PathBuf>,
+        /// A directory to create, write and remove files in.
+        #[arg(long, value_name = "DIR")]
+        files: Vec<PathBuf>,
+        /// A file (or the files beneath a directory) to write in place.
+        #[arg(long, value_name = "PATH")]
+        write: Vec<PathBuf>,
+        /// The agent's program and arguments.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<std::ffi::OsString>,
+    },
     /// Show a task's changes against its merge base with the base branch,
     /// including uncommitted work in its worktree (through your pager on a
     /// terminal).
@@ -243,7 +263,10 @@ pub fn main() -> i32 {
     };
     let needs_config = !matches!(
         cli.command,
-        Some(Sub::Status { .. }) | Some(Sub::Logs { .. }) | Some(Sub::Events { .. })
+        Some(Sub::Status { .. })
+            | Some(Sub::Logs { .. })
+            | Some(Sub::Events { .. })
+            | Some(Sub::Confine { .. })
     );
     if needs_config {
         if let Some(message) = missing_config(&cli.config) {
@@ -274,6 +297,17 @@ pub fn main() -> i32 {
                 cols: *cols,
                 rows: *rows,
             })
+        }
+        Some(Sub::Confine {
+            abi,
+            tree,
+            files,
+            write,
+            command,
+        }) => {
+            use crate::agent::sandbox::{trampoline, Confine};
+            let rules = trampoline::rules(tree.clone(), files.clone(), write.clone());
+            trampoline::run(&Confine { abi: *abi, rules }, command)
         }
         Some(Sub::Diff { task, stat }) => diff::run(&cli.config, task, *stat),
         Some(Sub::Worktree { action }) => match action {
@@ -378,5 +412,42 @@ fn state_dir_for(config_path: &std::path::Path) -> PathBuf {
                 .unwrap_or(std::path::Path::new("."));
             crate::session::absolute(&root.join(".orch"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::sandbox::{trampoline, Confine, Grant, Rule};
+
+    #[test]
+    fn the_trampoline_s_command_line_reads_back_as_it_was_written() {
+        let confine = Confine {
+            abi: 7,
+            rules: vec![
+                Rule::new("/r/.orch/worktrees/a b", Grant::Tree),
+                Rule::new("/tmp", Grant::Tree),
+                Rule::new("/r/.git/refs/heads/orch", Grant::Files),
+                Rule::new("/dev/null", Grant::Write),
+            ],
+        };
+        let argv = ["--print".to_string(), "--config".into(), "-x".into()];
+        let mut line = vec![std::ffi::OsString::from("orch")];
+        line.extend(trampoline::args(&confine, "claude".as_ref(), &argv));
+        let cli = Cli::try_parse_from(line).expect("parses");
+        let Some(Sub::Confine {
+            abi,
+            tree,
+            files,
+            write,
+            command,
+        }) = cli.command
+        else {
+            panic!("not __confine: {:?}", cli.command);
+        };
+        assert_eq!(abi, 7);
+        assert_eq!(trampoline::rules(tree, files, write), confine.rules);
+        // The agent's own options are its own, even those orch has too.
+        assert_eq!(command, ["claude", "--print", "--config", "-x"]);
     }
 }

@@ -11,7 +11,8 @@
 //! (ids, agents, fallbacks, dependencies), `cycles`, `placeholders` (their
 //! grammar, filling and checking), `validate` (the order of it all),
 //! `base_branch` (the one check against the repository), `added` (a task
-//! added at run time, checked and resolved as a `[[tasks]]` entry).
+//! added at run time, checked and resolved as a `[[tasks]]` entry),
+//! `sandbox` (an agent's `sandbox` and `writable`, `~` expanded).
 
 pub mod model;
 
@@ -22,6 +23,7 @@ mod defaults;
 mod duration;
 mod placeholders;
 mod references;
+mod sandbox;
 mod validate;
 mod walk;
 pub mod watch;

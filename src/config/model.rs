@@ -87,6 +87,35 @@ pub struct AgentConfig {
     pub max_instances: Option<usize>,
     /// Agent to use instead when this one's command is not found.
     pub fallback: Option<String>,
+    /// Whether the kernel confines the agent's writes (Landlock).
+    pub sandbox: SandboxMode,
+    /// Extra paths a confined agent may write: `~` expanded, relative
+    /// ones joined to [`Config::root`]. Empty unless `sandbox` is set.
+    pub writable: Vec<PathBuf>,
+}
+
+/// `sandbox` of an agent: whether its writes are confined to its worktree
+/// (and the temp directory and its `writable` paths) by the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SandboxMode {
+    /// Not confined.
+    #[default]
+    None,
+    /// Confined, or not started at all where the kernel cannot do it.
+    Worktree,
+    /// Confined as far as the kernel can, possibly not at all; the
+    /// attempt records what was applied.
+    BestEffort,
+}
+
+impl SandboxMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxMode::None => "none",
+            SandboxMode::Worktree => "worktree",
+            SandboxMode::BestEffort => "best-effort",
+        }
+    }
 }
 
 impl AgentConfig {

@@ -248,6 +248,19 @@ fn full_fixture_has_every_value() {
     assert_eq!(claude.fallback.as_deref(), Some("codex"));
     assert_eq!(config.agents["codex"].fallback.as_deref(), Some("claude"));
     assert_eq!(config.agents["sh"].max_instances, Some(16));
+    assert_eq!(claude.sandbox, SandboxMode::Worktree);
+    let home = PathBuf::from(std::env::var_os("HOME").expect("HOME"));
+    assert_eq!(
+        claude.writable,
+        [
+            home.join(".claude"),
+            PathBuf::from("/var/cache/claude"),
+            config.root.join("build/cache"),
+        ]
+    );
+    assert_eq!(config.agents["codex"].sandbox, SandboxMode::BestEffort);
+    assert!(config.agents["codex"].writable.is_empty());
+    assert_eq!(config.agents["sh"].sandbox, SandboxMode::None);
 
     let ids: Vec<&str> = config.tasks.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, ["design", "implement", "release-1.2_final"]);
@@ -442,7 +455,7 @@ on_sucess = []
         r#"orch.toml:4:1: unknown key "max_paralel" in [project] (expected one of: base_branch, max_parallel, state_dir, worktree_include, remote, push); did you mean "max_parallel"?"#,
         r#"orch.toml:6:1: unknown key "them" in [ui] (expected one of: theme, keymap); did you mean "theme"?"#,
         r#"orch.toml:8:1: unknown key "retires" in [defaults] (expected one of: retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge); did you mean "retries"?"#,
-        r#"orch.toml:11:1: unknown key "colour" in [agents.x] (expected one of: command, env, max_instances, fallback)"#,
+        r#"orch.toml:11:1: unknown key "colour" in [agents.x] (expected one of: command, env, max_instances, fallback, sandbox, writable)"#,
         r#"orch.toml:15:1: unknown key "zzz" in task "t" (expected one of: id, title, agent, prompt, depends_on, approval, risk, retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge)"#,
         r#"orch.toml:17:1: unknown key "on_sucess" in [hooks] (expected one of: on_done, on_merge, on_fail, timeout)"#,
     ];
@@ -1258,4 +1271,29 @@ fn invalid_fixtures_give_the_expected_errors() {
             .map(drop)
             .map_err(|e| e.to_string())
     });
+}
+
+#[test]
+fn writable_paths_are_relative_to_the_config_root() {
+    let src = "[agents.sh]\ncommand = [\"sh\"]\nsandbox = \"best-effort\"\n\
+               writable = [\"cache\", \"/abs\", \"../shared\"]\n\
+               [[tasks]]\nid = \"t\"\nagent = \"sh\"\n";
+    let config = match parse(src, Path::new("/repo/orch.toml")) {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors}"),
+    };
+    let sh = &config.agents["sh"];
+    assert_eq!(sh.sandbox, SandboxMode::BestEffort);
+    assert_eq!(
+        sh.writable,
+        [
+            PathBuf::from("/repo/cache"),
+            PathBuf::from("/abs"),
+            PathBuf::from("/repo/../shared"),
+        ]
+    );
+    // Without the key, no sandbox and nothing extra.
+    let plain = ok(&with_task(""));
+    assert_eq!(plain.agents["sh"].sandbox, SandboxMode::None);
+    assert!(plain.agents["sh"].writable.is_empty());
 }

@@ -44,9 +44,10 @@ pub(crate) fn check(src: &str, path: &Path) -> Result<Config, ConfigErrors> {
 /// The resolved config: every default filled in.
 fn assemble(raw: RawConfig, path: &Path) -> Config {
     let base_policy = raw.defaults.resolve(&Policy::default());
+    let root = root_of(path);
     Config {
         path: path.to_path_buf(),
-        root: root_of(path),
+        root: root.clone(),
         project: raw.project,
         ui: raw.ui,
         hooks: raw.hooks,
@@ -60,6 +61,8 @@ fn assemble(raw: RawConfig, path: &Path) -> Config {
                     env: agent.env,
                     max_instances: agent.max_instances,
                     fallback: agent.fallback.map(|(name, _)| name),
+                    sandbox: agent.sandbox,
+                    writable: agent.writable.iter().map(|p| root.join(p)).collect(),
                 };
                 (agent.name, config)
             })

@@ -12,9 +12,11 @@ use toml::de::{DeTable, DeValue};
 use super::defaults::{PolicySlots, Slot};
 use super::duration::parse_duration;
 use super::model::{
-    Approval, HooksConfig, MergeMode, Position, ProjectConfig, PushMode, Risk, UiConfig,
+    Approval, HooksConfig, MergeMode, Position, ProjectConfig, PushMode, Risk, SandboxMode,
+    UiConfig,
 };
 use super::placeholders::{self, Scope};
+use super::sandbox;
 use crate::tomldoc::{toml_key, Doc, Span, Value};
 
 const TOP_KEYS: &[&str] = &["project", "ui", "hooks", "defaults", "agents", "tasks"];
@@ -42,7 +44,14 @@ const POLICY_KEYS: &[&str] = &[
     "cpu_critical",
     "merge",
 ];
-const AGENT_KEYS: &[&str] = &["command", "env", "max_instances", "fallback"];
+const AGENT_KEYS: &[&str] = &[
+    "command",
+    "env",
+    "max_instances",
+    "fallback",
+    "sandbox",
+    "writable",
+];
 /// A task's own keys; it may also override every [`POLICY_KEYS`] one.
 const TASK_OWN_KEYS: &[&str] = &[
     "id",
@@ -82,6 +91,9 @@ pub(super) struct RawAgent {
     pub(super) env: BTreeMap<String, String>,
     pub(super) max_instances: Option<usize>,
     pub(super) fallback: Option<(String, Span)>,
+    pub(super) sandbox: SandboxMode,
+    /// As expanded; relative ones are joined to the root when assembled.
+    pub(super) writable: Vec<PathBuf>,
 }
 
 pub(super) struct RawTask {
@@ -373,6 +385,8 @@ fn agents(doc: &mut Doc<'_>, table: &DeTable<'_>) -> Vec<RawAgent> {
             env: BTreeMap::new(),
             max_instances: None,
             fallback: None,
+            sandbox: SandboxMode::None,
+            writable: Vec::new(),
         };
         // An agent whose table is wrong is still defined: tasks naming it
         // should not also be told it does not exist.
@@ -409,6 +423,8 @@ fn agent_body(
             .string("fallback", value)
             .map(|name| (name.to_owned(), value.span()));
     }
+    let home = std::env::var_os("HOME");
+    (agent.sandbox, agent.writable) = sandbox::keys(doc, table, path, home.as_deref());
 }
 
 /// A program and its arguments (`key` is what holds them, for messages),

@@ -592,7 +592,10 @@ impl Engine {
             });
         });
         let result = self.backend.spawn(&order, on_exit).map_err(|err| {
-            let retryable = !matches!(err, SpawnError::NotFound { .. } | SpawnError::EmptyCommand);
+            let retryable = !matches!(
+                err,
+                SpawnError::NotFound { .. } | SpawnError::EmptyCommand | SpawnError::Sandbox(_)
+            );
             SpawnFailure {
                 cause: err.to_string(),
                 retryable,

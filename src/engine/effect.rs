@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::agent::sandbox::SandboxRequest;
 use crate::engine::message::Event;
 use crate::engine::state::TaskState;
 use crate::git::{MergeRequest, Prepare};
@@ -45,6 +46,8 @@ pub struct SpawnOrder {
     pub cwd: PathBuf,
     pub env: Vec<(String, String)>,
     pub log_path: PathBuf,
+    /// Confine the agent's writes (its `sandbox` is not `none`).
+    pub sandbox: Option<SandboxRequest>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::agent::backend::Started;
 use crate::agent::pty::AgentExit;
 use crate::engine::policy::Level;
 use crate::engine::state::TaskState;
@@ -185,11 +186,11 @@ pub enum Input {
         attempt: u32,
         result: Result<Worktree, String>,
     },
-    /// An agent was spawned (`Ok(pid)`) or could not be.
+    /// An agent was spawned (its pid and sandbox) or could not be.
     Spawned {
         task: String,
         attempt: u32,
-        result: Result<u32, SpawnFailure>,
+        result: Result<Started, SpawnFailure>,
     },
     /// The commit of a finished attempt's leftover changes finished.
     Committed {

@@ -111,6 +111,11 @@ impl Repo {
         &self.root
     }
 
+    /// The git directory every worktree shares (`<root>/.git` usually).
+    pub fn common_dir(&self) -> &Path {
+        &self.common_dir
+    }
+
     /// The branch the main worktree has checked out.
     pub fn current_branch(&self) -> Result<String, GitError> {
         let repo = self.open()?;

@@ -149,4 +149,8 @@ pub const MIGRATIONS: &[&str] = &[
         added_at   INTEGER NOT NULL
     );
     "#,
+    // 8: the confinement each attempt's agent got (`none`, `worktree`,
+    // `partial (ABI n)`, `unavailable`); NULL for attempts before it and
+    // for those whose agent never started.
+    "ALTER TABLE attempts ADD COLUMN sandbox TEXT;",
 ];

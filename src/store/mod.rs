@@ -577,11 +577,11 @@ impl Batch<'_> {
         self.tx
             .execute(
                 "INSERT INTO attempts (task_id, attempt, agent, status, started_at, ended_at, pid,
-                                       exit_code, signal, cause, log_path, commit_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                                       exit_code, signal, cause, log_path, commit_id, sandbox)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                  ON CONFLICT(task_id, attempt) DO UPDATE SET agent = ?3, status = ?4,
                     started_at = ?5, ended_at = ?6, pid = ?7, exit_code = ?8, signal = ?9,
-                    cause = ?10, log_path = ?11, commit_id = ?12",
+                    cause = ?10, log_path = ?11, commit_id = ?12, sandbox = ?13",
                 params![
                     a.task_id,
                     a.attempt,
@@ -595,6 +595,7 @@ impl Batch<'_> {
                     a.cause,
                     a.log_path,
                     a.commit_id,
+                    a.sandbox,
                 ],
             )
             .map(drop)

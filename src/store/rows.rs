@@ -265,11 +265,14 @@ pub struct AttemptRow {
     pub cause: Option<String>,
     pub log_path: Option<String>,
     pub commit_id: Option<String>,
+    /// The confinement its agent got (`crate::agent::sandbox::Level`, as
+    /// text); `None` until the agent started.
+    pub sandbox: Option<String>,
 }
 
 impl AttemptRow {
     pub(super) const COLUMNS: &'static str = "task_id, attempt, agent, status, started_at, \
-        ended_at, pid, exit_code, signal, cause, log_path, commit_id";
+        ended_at, pid, exit_code, signal, cause, log_path, commit_id, sandbox";
 
     pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<AttemptRow, String>> {
         let status: String = r.get(3)?;
@@ -289,6 +292,7 @@ impl AttemptRow {
             cause: r.get(9)?,
             log_path: r.get(10)?,
             commit_id: r.get(11)?,
+            sandbox: r.get(12)?,
         }))
     }
 }

@@ -83,6 +83,7 @@ fn batch_is_atomic_and_rows_round_trip() {
         cause: None,
         log_path: Some("logs/a/1.log".into()),
         commit_id: None,
+        sandbox: None,
     };
     let mut b = store.batch().unwrap();
     b.put_task(&row).unwrap();
@@ -298,6 +299,7 @@ fn known_worktree_follows_the_intent_and_the_agents() {
         cause: None,
         log_path: None,
         commit_id: None,
+        sandbox: None,
     };
     let mut b = store.batch().unwrap();
     b.put_task(&task("a", TaskState::Running)).unwrap();
@@ -511,7 +513,10 @@ fn migration_marks_earlier_tasks_as_from_the_config() {
         );
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 7);
+    assert_eq!(
+        store.schema_version().unwrap(),
+        migrations::MIGRATIONS.len() as i64
+    );
     let old = store.task("old").unwrap().expect("kept");
     assert_eq!(
         (old.state, old.origin.as_str()),
@@ -520,4 +525,42 @@ fn migration_marks_earlier_tasks_as_from_the_config() {
     assert!(store.added_tasks().unwrap().is_empty());
     drop(store);
     assert_eq!(Store::inspect(&path).unwrap(), DbCondition::Healthy);
+}
+
+#[test]
+fn migration_adds_the_sandbox_of_attempts_none_for_earlier_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let conn = at_version(&path, 7);
+        conn.execute_batch(
+            "INSERT INTO tasks (id, title, agent, state, created_at, updated_at)
+             VALUES ('old', 'old', 'sh', 'done', 1, 1);
+             INSERT INTO attempts (task_id, attempt, agent, status, started_at)
+             VALUES ('old', 1, 'sh', 'succeeded', 1);",
+        )
+        .unwrap();
+    }
+    let mut store = Store::open(&path).unwrap();
+    let old = store.attempts("old").unwrap();
+    assert_eq!(old.len(), 1);
+    assert_eq!(old[0].sandbox, None);
+    let confined = AttemptRow {
+        attempt: 2,
+        sandbox: Some("partial (ABI 2)".into()),
+        ..old[0].clone()
+    };
+    let mut b = store.batch().unwrap();
+    b.put_attempt(&confined).unwrap();
+    b.commit().unwrap();
+    assert_eq!(store.attempts("old").unwrap()[1], confined);
+    // An update keeps what the row says now.
+    let updated = AttemptRow {
+        sandbox: Some("worktree".into()),
+        ..confined
+    };
+    let mut b = store.batch().unwrap();
+    b.put_attempt(&updated).unwrap();
+    b.commit().unwrap();
+    assert_eq!(store.attempts("old").unwrap()[1], updated);
 }

@@ -630,10 +630,16 @@ fn details_show_loading_until_the_attempts_arrive_and_reload_when_the_task_chang
         cause: Some("exit code 7".into()),
         log_path: None,
         commit_id: None,
+        sandbox: Some("none".into()),
+    };
+    let confined = crate::store::AttemptRow {
+        attempt: 2,
+        sandbox: Some("partial (ABI 2)".into()),
+        ..attempt.clone()
     };
     app.on_job_done(JobDone::Attempts {
         task: "api".into(),
-        result: Ok(vec![attempt]),
+        result: Ok(vec![attempt, confined]),
     });
     let screen = text(&render(&mut app, 200, 50));
     assert!(!screen.contains("loading…"), "{screen}");
@@ -641,6 +647,16 @@ fn details_show_loading_until_the_attempts_arrive_and_reload_when_the_task_chang
         screen.contains("#1") && screen.contains("exit 7"),
         "{screen}"
     );
+    // The confinement an attempt got is shown, unless it had none.
+    let line = |n: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(n))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("#2").contains("sandbox partial (ABI 2)"), "{screen}");
+    assert!(!line("#1").contains("sandbox"), "{screen}");
     // Drawing never reads the store again; a change of the task does.
     assert!(app.take_jobs().is_empty());
     app.on_task(row("api", TaskState::NeedsReview, 2, None), t0());

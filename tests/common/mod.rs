@@ -22,9 +22,15 @@ pub struct TestRepo {
 
 impl TestRepo {
     pub fn new() -> TestRepo {
+        TestRepo::new_in(&std::env::temp_dir())
+    }
+
+    /// The same repository made under `parent` (for a sandboxed agent,
+    /// whose temp directory must not hold the repository).
+    pub fn new_in(parent: &Path) -> TestRepo {
         let dir = tempfile::Builder::new()
             .prefix("orch-test-")
-            .tempdir()
+            .tempdir_in(parent)
             .expect("tempdir");
         let repo = TestRepo { dir };
         repo.git(&["init", "-q", "-b", "main"]);

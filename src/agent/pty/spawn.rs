@@ -18,6 +18,7 @@ use super::tap::OutputTap;
 use super::{input, lock, reader, sys, waiter, AgentExit, AgentProcess, Shared};
 use crate::agent::log_file::CappedLog;
 use crate::agent::proc_tree::Signal;
+use crate::agent::sandbox::{trampoline, Confine};
 use crate::agent::screen::{TerminalScreen, MAX_COLS, MAX_ROWS};
 use crate::agent::which::find_program;
 
@@ -47,6 +48,9 @@ pub struct SpawnSpec {
     /// date), outside any lock. Must be cheap (e.g. set a "needs redraw"
     /// flag).
     pub on_output: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// Run the command confined by this ruleset, through `orch __confine`
+    /// (see [`crate::agent::sandbox::trampoline`]).
+    pub confine: Option<Confine>,
 }
 
 impl fmt::Debug for SpawnSpec {
@@ -61,6 +65,7 @@ impl fmt::Debug for SpawnSpec {
             .field("log_cap_bytes", &self.log_cap_bytes)
             .field("history_lines", &self.history_lines)
             .field("on_output", &self.on_output.is_some())
+            .field("confine", &self.confine)
             .finish()
     }
 }
@@ -88,6 +93,9 @@ pub enum SpawnError {
         /// What went wrong.
         reason: String,
     },
+    /// The agent must not start: its sandbox cannot be had here.
+    #[error("sandbox: {0}")]
+    Sandbox(String),
     /// The output log could not be created.
     #[error("could not create log file {}: {source}", path.display())]
     Log {
@@ -149,12 +157,23 @@ impl AgentProcess {
 
         // A path is passed resolved (portable-pty would search PATH for
         // "dir/prog"); a bare name as is, so argv[0] stays what was configured.
-        let mut cmd = if program.contains('/') {
-            CommandBuilder::new(resolved.as_os_str())
+        let exec_name = if program.contains('/') {
+            resolved.as_os_str()
         } else {
-            CommandBuilder::new(&program)
+            OsStr::new(&program)
         };
-        cmd.args(&spec.command[1..]);
+        let mut cmd = match &spec.confine {
+            None => {
+                let mut cmd = CommandBuilder::new(exec_name);
+                cmd.args(&spec.command[1..]);
+                cmd
+            }
+            Some(confine) => {
+                let mut cmd = CommandBuilder::new(trampoline::SELF_EXE);
+                cmd.args(trampoline::args(confine, exec_name, &spec.command[1..]));
+                cmd
+            }
+        };
         cmd.cwd(&spec.cwd);
         if !spec.env.iter().any(|(k, _)| k == "TERM") {
             cmd.env("TERM", "xterm-256color");

@@ -30,6 +30,7 @@ fn spec(command: &[&str], dir: &Path) -> SpawnSpec {
         log_cap_bytes: 1 << 20,
         history_lines: 1000,
         on_output: None,
+        confine: None,
     }
 }
 

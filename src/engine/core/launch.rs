@@ -3,7 +3,9 @@
 //! agent (following fallbacks past missing programs) and ask for the spawn.
 //! Each step's result comes back as an input.
 
-use crate::config::{AgentConfig, Placeholders};
+use crate::agent::backend::Started;
+use crate::agent::sandbox::SandboxRequest;
+use crate::config::{AgentConfig, Placeholders, SandboxMode};
 use crate::engine::core::{Core, CoreError, Live, Phase, StopReason};
 use crate::engine::effect::{Effect, SpawnOrder, Write};
 use crate::engine::message::{Event, SpawnFailure};
@@ -17,6 +19,8 @@ struct Resolved {
     name: String,
     argv: Vec<String>,
     env: Vec<(String, String)>,
+    sandbox: SandboxMode,
+    writable: Vec<std::path::PathBuf>,
 }
 
 impl Core {
@@ -45,6 +49,7 @@ impl Core {
             cause: None,
             log_path: Some(log_path.display().to_string()),
             commit_id: None,
+            sandbox: None,
         };
         // Persisted before anything else happens: if orch dies from here on,
         // the next run sees an interrupted attempt and resumes the task.
@@ -197,6 +202,15 @@ impl Core {
             ("ORCH_BASE_BRANCH".to_string(), self.base_branch.clone()),
         ];
         env.extend(resolved.env);
+        // The agent's own writes are confined where the kernel does it; the
+        // paths that decide how are all the engine's to give.
+        let sandbox = (resolved.sandbox != SandboxMode::None).then(|| SandboxRequest {
+            mode: resolved.sandbox,
+            writable: resolved.writable,
+            repo: self.defs.config().root.clone(),
+            state_dir: self.paths.state_dir.clone(),
+            branch: worktree.branch.clone(),
+        });
         let mut live = live;
         live.row.agent = resolved.name;
         live.worktree = Some(worktree.path.clone());
@@ -207,6 +221,7 @@ impl Core {
             cwd: worktree.path,
             env,
             log_path: self.paths.log(id, attempt),
+            sandbox,
         }));
         self.live.insert(id, live);
         Ok(())
@@ -216,18 +231,23 @@ impl Core {
         &mut self,
         id: &str,
         attempt: u32,
-        result: Result<u32, SpawnFailure>,
+        result: Result<Started, SpawnFailure>,
     ) -> Result<(), CoreError> {
         let Some(mut live) = self.live.take(id, attempt, Phase::Preparing) else {
             return Ok(());
         };
-        let pid = match result {
-            Ok(pid) => pid,
+        let started = match result {
+            Ok(started) => started,
             Err(failure) => {
                 return self.fail_attempt(id, live.row, failure.cause, failure.retryable);
             }
         };
+        let pid = started.pid;
         live.row.pid = Some(pid);
+        live.row.sandbox = Some(started.sandbox.to_string());
+        for note in started.notes {
+            self.note(id, "sandbox", note);
+        }
         live.phase = Phase::Running;
         live.started = self.now.mono;
         live.heard = None;
@@ -300,6 +320,8 @@ impl Core {
                     name: current,
                     argv,
                     env,
+                    sandbox: agent.sandbox,
+                    writable: agent.writable.clone(),
                 });
             }
             missing.push(format!("{program:?} (agent {current})"));

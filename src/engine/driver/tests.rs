@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::agent::backend::OnExit;
+use crate::agent::backend::{OnExit, Started};
 use crate::agent::pty::AgentExit;
 use crate::engine::message::Heard;
 use crate::git::{GitError, Known, MergeOutcome, MergeRequest, Prepare, Worktree};
@@ -81,10 +81,10 @@ struct InstantAgents {
 }
 
 impl AgentBackend for InstantAgents {
-    fn spawn(&mut self, _order: &SpawnOrder, on_exit: OnExit) -> Result<u32, SpawnError> {
+    fn spawn(&mut self, _order: &SpawnOrder, on_exit: OnExit) -> Result<Started, SpawnError> {
         self.next_pid += 1;
         std::thread::spawn(move || on_exit(AgentExit::Code(0)));
-        Ok(self.next_pid)
+        Ok(Started::unconfined(self.next_pid))
     }
     fn stop(&mut self, _task: &str, _attempt: u32, _grace: Duration) {}
     fn heard(&self) -> Vec<Heard> {

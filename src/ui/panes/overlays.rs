@@ -203,10 +203,17 @@ pub fn draw_details(
             .ended_at
             .map(|end| timefmt::short_duration(timefmt::between(a.started_at, end)))
             .unwrap_or_else(|| "running".into());
+        // What confined its agent, when anything was asked for.
+        let sandbox = a
+            .sandbox
+            .as_deref()
+            .filter(|level| *level != "none")
+            .map(|level| format!("sandbox {level}  "))
+            .unwrap_or_default();
         lines.push(Line::from(vec![
             Span::styled(format!("  #{:<3}", a.attempt), theme.style("help.key")),
             text(format!(
-                "{:<12} {:<9} {:>8}  {}  {}",
+                "{:<12} {:<9} {:>8}  {}  {sandbox}{}",
                 a.status.as_str(),
                 exit,
                 duration,

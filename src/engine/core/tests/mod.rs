@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::agent::backend::Started;
 use crate::agent::pty::AgentExit;
+use crate::agent::sandbox::{Level as Confinement, SandboxRequest};
+use crate::config::SandboxMode;
 use crate::engine::effect::SpawnOrder;
 use crate::engine::message::{HealthSample, Heard, SpawnFailure};
 use crate::git::{Known, Worktree};
@@ -64,6 +67,7 @@ fn cut_attempt(task: &str, attempt: u32, pid: u32) -> AttemptRow {
         cause: None,
         log_path: None,
         commit_id: None,
+        sandbox: None,
     }
 }
 
@@ -254,7 +258,7 @@ impl Harness {
                 self.input(Input::Spawned {
                     task: order.task,
                     attempt: order.attempt,
-                    result: Ok(self.next_pid),
+                    result: Ok(Started::unconfined(self.next_pid)),
                 });
                 next.extend(self.last.clone());
             }
@@ -724,22 +728,83 @@ fn a_missing_agent_without_fallback_needs_review_at_once() {
 }
 
 #[test]
-fn spawn_and_worktree_failures_follow_their_retry_rules() {
-    let mut h = start(&one_task("retries = 1\n"));
-    h.input(Input::WorktreeReady {
-        task: "t".into(),
-        attempt: 1,
-        result: Ok(worktree("t")),
-    });
+fn a_confined_agent_is_asked_for_with_its_paths_and_its_level_is_recorded() {
+    let text = "[agents.sh]\ncommand = [\"sh\", \"-c\", \"{prompt}\"]\nsandbox = \"worktree\"\n\
+                writable = [\"/var/cache/x\", \"cache\"]\n\
+                [agents.free]\ncommand = [\"free\"]\n\
+                [[tasks]]\nid = \"t\"\nagent = \"sh\"\n[[tasks]]\nid = \"u\"\nagent = \"free\"\n";
+    let mut h = start(text);
+    for id in ["t", "u"] {
+        h.input(Input::WorktreeReady {
+            task: id.into(),
+            attempt: 1,
+            result: Ok(worktree(id)),
+        });
+        let spawns = h.spawns();
+        let expected = (id == "t").then(|| SandboxRequest {
+            mode: SandboxMode::Worktree,
+            writable: vec!["/var/cache/x".into(), "/repo/cache".into()],
+            repo: "/repo".into(),
+            state_dir: "/repo/.orch".into(),
+            branch: "orch/t".into(),
+        });
+        assert_eq!(spawns[0].sandbox, expected, "{id}");
+    }
     h.input(Input::Spawned {
         task: "t".into(),
         attempt: 1,
-        result: Err(SpawnFailure {
-            cause: "fork failed".into(),
-            retryable: true,
+        result: Ok(Started {
+            pid: 42,
+            sandbox: Confinement::Worktree,
+            notes: vec!["writable path /var/cache/x does not exist: not granted".into()],
         }),
     });
+    h.input(Input::Spawned {
+        task: "u".into(),
+        attempt: 1,
+        result: Ok(Started::unconfined(43)),
+    });
+    let last = |id: &str| h.persisted_attempts(id).pop().expect("attempt row");
+    assert_eq!(last("t").sandbox.as_deref(), Some("worktree"));
+    assert_eq!(last("u").sandbox.as_deref(), Some("none"));
+    assert!(h.log.iter().any(|e| matches!(
+        e,
+        Effect::Persist(Write::Event(ev)) if ev.kind == "sandbox"
+            && ev.task_id.as_deref() == Some("t")
+            && ev.cause.as_deref().is_some_and(|c| c.contains("/var/cache/x"))
+    )));
+}
+
+#[test]
+fn spawn_and_worktree_failures_follow_their_retry_rules() {
+    let spawn_fails = |cause: &str, retryable: bool| {
+        let mut h = start(&one_task("retries = 1\n"));
+        h.input(Input::WorktreeReady {
+            task: "t".into(),
+            attempt: 1,
+            result: Ok(worktree("t")),
+        });
+        h.input(Input::Spawned {
+            task: "t".into(),
+            attempt: 1,
+            result: Err(SpawnFailure {
+                cause: cause.into(),
+                retryable,
+            }),
+        });
+        h
+    };
+    let h = spawn_fails("fork failed", true);
     assert_eq!(h.state("t"), TaskState::Retrying);
+    // A sandbox the kernel cannot give: no agent ran, so no level either.
+    let h = spawn_fails("sandbox: this kernel has no Landlock", false);
+    assert_eq!(h.state("t"), TaskState::NeedsReview);
+    let row = h.persisted_attempts("t").pop().expect("attempt row");
+    assert_eq!(row.sandbox, None);
+    assert_eq!(
+        row.cause.as_deref(),
+        Some("sandbox: this kernel has no Landlock")
+    );
 
     let mut h = start(&one_task("retries = 1\n"));
     h.input(Input::WorktreeReady {
