@@ -185,7 +185,7 @@ fn second_orch_on_the_same_state_is_refused() {
     let repo = TestRepo::new();
     let ledger = repo.path().join("ledger.txt");
     repo.write_config(&plan(&ledger, 60));
-    let mut child = repo.spawn(&["--no-tui"]);
+    let child = repo.spawn(&["--no-tui"]);
     assert!(wait_until(Duration::from_secs(20), || {
         ledger_lines(&ledger).contains(&"long 1".to_string())
     }));
@@ -196,6 +196,12 @@ fn second_orch_on_the_same_state_is_refused() {
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

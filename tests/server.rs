@@ -81,7 +81,15 @@ fn read_frame(stream: &mut UnixStream) -> Option<(u8, Vec<u8>)> {
 fn a_headless_run_is_approved_and_extended_from_another_process() {
     let repo = TestRepo::new();
     plan(&repo);
-    let run = repo.spawn(&["--no-tui", "--approval-timeout", "60s"]);
+    let run = repo.spawn(&[
+        "--no-tui",
+        "--approval-timeout",
+        "60s",
+        "--json",
+        "report.json",
+        "--junit",
+        "report.xml",
+    ]);
     drop(wait_for_socket(&repo));
     assert!(wait_until(Duration::from_secs(10), || {
         repo.task_state("gate").as_deref() == Some("awaiting_approval")
@@ -121,6 +129,29 @@ fn a_headless_run_is_approved_and_extended_from_another_process() {
     let stdout = String::from_utf8_lossy(&result.stdout);
     assert_eq!(result.status.code(), Some(0), "{stdout}");
     assert_eq!(repo.task_state("extra").as_deref(), Some("done"));
+    // The added task is the run's like the others: its progress lines
+    // know its attempts, and the summary and both reports have it.
+    let line = |id: &str, what: &str| {
+        stdout
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(id) && l.contains(what))
+    };
+    assert!(line("extra", "attempt 1/3"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("extra ") && l.contains("done")),
+        "{stdout}"
+    );
+    let report = repo.read_json("report.json");
+    assert_eq!(
+        states(&report).get("extra").map(String::as_str),
+        Some("done"),
+        "{report}"
+    );
+    let junit = std::fs::read_to_string(repo.path().join("report.xml")).expect("junit");
+    assert!(junit.contains("tests=\"2\""), "{junit}");
+    assert!(junit.contains("name=\"extra\""), "{junit}");
     let by: String = repo
         .db()
         .query_row(
@@ -139,9 +170,16 @@ fn a_headless_run_is_approved_and_extended_from_another_process() {
         })
         .expect("stored");
     assert_eq!(origin, "cli");
-    let next = repo.run(&["--no-tui"]);
+    let next = repo.run(&["--no-tui", "--json", "next.json"]);
     assert_eq!(next.code, 0, "{}{}", next.stdout, next.stderr);
     assert_eq!(repo.attempt_count("extra"), 1);
+    assert!(next.stdout.contains("orch: 2 task(s) from"), "{next}");
+    assert!(
+        next.stdout
+            .contains("already done, not run again: gate, extra"),
+        "{next}"
+    );
+    assert_eq!(states(&repo.read_json("next.json")).len(), 2);
     // The event log has the addition, as JSON lines.
     let events = repo.run(&["events", "--json"]);
     assert_eq!(events.code, 0, "{}", events.stderr);
@@ -638,6 +676,149 @@ fn orch_stop_leaves_no_process_behind() {
     for task in ["spawner", "stubborn", "sizer"] {
         assert_eq!(repo.task_state(task).as_deref(), Some("queued"), "{task}");
     }
+    drop(room);
+    assert_nothing_left(repo.path());
+}
+
+#[test]
+fn a_task_added_at_run_time_is_shown_operated_and_counted_after_a_restart() {
+    let repo = TestRepo::new();
+    repo.write_config(&format!(
+        "[defaults]\nretries = 0\n{}",
+        one_task("first", &format!("{} 1 0", agent("worker.sh")))
+    ));
+    let room = Tmux::start("added-room", repo.path(), ORCH);
+    room.wait_for("✓ first");
+    let add = [
+        "task",
+        "add",
+        "--id",
+        "extra",
+        "--agent",
+        "sh",
+        "--prompt",
+        &agent("fail.sh"),
+    ];
+    let out = repo.run(&add);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(wait_until(Duration::from_secs(20), || {
+        repo.task_state("extra").as_deref() == Some("needs_review")
+    }));
+    let out = repo.run(&["stop"]);
+    assert_eq!(out.code, 0, "{out}");
+    let screen = room.wait_for("ORCH-EXIT=");
+    assert!(screen.contains("1/2 task(s) done"), "{screen}");
+
+    // A new server has the task orch.toml does not name in its plan: the
+    // control room shows it, and it can be selected and retried.
+    let again = Tmux::start("added-again", repo.path(), ORCH);
+    again.wait_for("! extra");
+    again.keys(&["Down"]);
+    again.wait_until("extra selected", |s| shown(s) == Some("extra"));
+    again.keys(&["r"]);
+    assert!(wait_until(Duration::from_secs(20), || {
+        repo.attempt_count("extra") == 2
+            && repo.task_state("extra").as_deref() == Some("needs_review")
+    }));
+    // Nothing is owed (a failed task waits for a person): q ends the
+    // server, whose goodbye counts the added task in its status.
+    again.keys(&["q"]);
+    let screen = again.wait_for("ORCH-EXIT=");
+    assert!(screen.contains("1/2 task(s) done"), "{screen}");
+    assert!(screen.contains("ORCH-EXIT=1"), "{screen}");
+    drop((room, again));
+    assert_nothing_left(repo.path());
+}
+
+#[test]
+fn a_server_owing_a_merge_gate_stays_until_it_is_decided_and_says_how_the_run_ended() {
+    let repo = TestRepo::new();
+    repo.write_config(&format!(
+        "{}merge = \"auto\"\napproval = \"before_merge\"\n",
+        one_task("w", &format!("{} 1 0", agent("worker.sh")))
+    ));
+    let linger = "ORCH_SERVER_LINGER=1s";
+    let room = Tmux::start("gate-room", repo.path(), &format!("{linger} {ORCH}"));
+    assert!(wait_until(Duration::from_secs(20), || {
+        repo.task_field("w", "merge_state").as_deref() == Some("awaiting_approval")
+    }));
+    let server = server_pid(&repo).expect("a server runs");
+    room.keys(&["C-]"]);
+    room.wait_for("ORCH-EXIT=0");
+    // Done, but its merge is owed a decision: no client for many times the
+    // linger, and the server is still there to be asked.
+    assert!(
+        !wait_until(Duration::from_secs(4), || !pid_alive(server)),
+        "the server ended with a merge gate waiting"
+    );
+    // q asks rather than stopping it, and detaches by default.
+    let viewer = Tmux::start("gate-viewer", repo.path(), ORCH);
+    viewer.wait_for("w");
+    viewer.keys(&["q"]);
+    viewer.wait_for("s: stop and quit");
+    viewer.keys(&["Esc"]);
+    // orch stop ends it; the goodbye carries the run's status: interrupted,
+    // the gate still waiting.
+    let out = repo.run(&["stop"]);
+    assert_eq!(out.code, 0, "{out}");
+    let screen = viewer.wait_for("ORCH-EXIT=");
+    assert!(screen.contains("ORCH-EXIT=130"), "{screen}");
+    assert!(screen.contains("1/1 task(s) done"), "{screen}");
+    assert!(screen.contains("1 merge(s) waiting"), "{screen}");
+    assert!(!pid_alive(server));
+
+    // The next server asks again; decided, the merge lands and the server
+    // ends by itself once nobody is connected, the run ended well.
+    let again = Tmux::start("gate-again", repo.path(), &format!("{linger} {ORCH}"));
+    again.wait_for("w");
+    let second = server_pid(&repo).expect("a new server runs");
+    again.keys(&["C-]"]);
+    again.wait_for("ORCH-EXIT=0");
+    let out = repo.run(&["approve", "w"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        wait_until(Duration::from_secs(20), || !pid_alive(second)),
+        "the server did not end once the plan settled"
+    );
+    assert_eq!(
+        repo.task_field("w", "merge_state").as_deref(),
+        Some("merged")
+    );
+    let code: i32 = repo
+        .db()
+        .query_row(
+            "SELECT exit_code FROM runs ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the run is recorded");
+    assert_eq!(code, 0);
+    drop((room, viewer, again));
+    assert_nothing_left(repo.path());
+}
+
+#[test]
+fn a_control_room_on_a_headless_run_detaches_by_default_and_never_stops_it_unasked() {
+    let repo = TestRepo::new();
+    plan(&repo);
+    let mut run = repo.spawn(&["--no-tui", "--approval-timeout", "10m"]);
+    drop(wait_for_socket(&repo));
+    assert!(wait_until(Duration::from_secs(10), || {
+        repo.task_state("gate").as_deref() == Some("awaiting_approval")
+    }));
+    let room = Tmux::start("headless-room", repo.path(), ORCH);
+    room.wait_for("gate");
+    room.keys(&["q"]);
+    room.wait_for("d / Enter: detach (default)");
+    room.keys(&["Enter"]);
+    let screen = room.wait_for("ORCH-EXIT=");
+    assert!(screen.contains("ORCH-EXIT=0"), "{screen}");
+    assert!(screen.contains("detached"), "{screen}");
+    assert!(run.try_wait().expect("the run").is_none(), "the run ended");
+    let out = repo.run(&["approve", "gate"]);
+    assert_eq!(out.code, 0, "{out}");
+    let status = run.wait().expect("the run ends");
+    assert_eq!(status.code(), Some(0));
     drop(room);
     assert_nothing_left(repo.path());
 }

@@ -190,7 +190,9 @@ async fn headless(cli: &Cli, session: Session) -> i32 {
             return 1;
         }
     };
-    let progress = Progress::new(&config);
+    // The engine's plan: the file's tasks and those added at run time.
+    let plan = handle.plan();
+    let progress = Progress::new(&plan);
     {
         let snapshot = engine.rows();
         let done: Vec<&str> = snapshot
@@ -200,7 +202,7 @@ async fn headless(cli: &Cli, session: Session) -> i32 {
             .collect();
         println!(
             "orch: {} task(s) from {} on base branch {} (state in {})",
-            config.tasks.len(),
+            plan.tasks.len(),
             cli.config.display(),
             base_branch,
             state_dir.display()
@@ -227,7 +229,7 @@ async fn headless(cli: &Cli, session: Session) -> i32 {
     // Another step of the job can approve, watch or attach meanwhile.
     let served = crate::control::daemon::serve_socket(
         handle.clone(),
-        (&state_dir, &repo, &base_branch, &config),
+        (&state_dir, &repo, &base_branch),
         output,
     )
     .await;
@@ -251,7 +253,9 @@ async fn headless(cli: &Cli, session: Session) -> i32 {
             1
         }
     };
-    let code = write_reports(cli, &config, &state_dir, &base_branch, exit_code, started);
+    // Tasks added during the run are in the plan it ended with.
+    let plan = handle.plan();
+    let code = write_reports(cli, &plan, &state_dir, &base_branch, exit_code, started);
     let bye = crate::control::protocol::Bye {
         message: format!("orch: the headless run ended with exit status {code}"),
         code,

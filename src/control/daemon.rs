@@ -13,15 +13,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::broadcast::error::RecvError;
-
 use super::protocol::Bye;
 use super::server::{self, Feeds, Shared, SharedParts};
 use super::socket;
 use crate::config::watch::ConfigWatcher;
-use crate::engine::{Actor, Engine, EngineHandle, EngineOptions, Event, Request, TaskState};
+use crate::config::Config;
+use crate::engine::{Actor, Engine, EngineHandle, EngineOptions, Request, RunOutcome, TaskState};
 use crate::session::Session;
-use crate::store::{AttemptStatus, Store, TaskRow};
+use crate::store::{MergeState, Store, TaskRow};
 
 /// The line the server prints on stdout once its socket answers.
 const READY: &str = "orch server ready";
@@ -184,10 +183,11 @@ async fn serve(session: Session, (cols, rows): (u16, u16)) -> i32 {
         state_dir: state_dir.clone(),
         repo,
         base_branch,
-        config,
+        // The engine's plan: tasks added at run time (by earlier servers
+        // too) are in it, as they are in its snapshots.
+        config: (*handle.plan()).clone(),
         output,
     });
-    let started = crate::timefmt::now_ms();
     let engine_task = tokio::spawn(engine.run());
     let accept = tokio::spawn(server::accept(listener, shared.clone()));
     let feeds = Arc::new(feeds);
@@ -204,7 +204,7 @@ async fn serve(session: Session, (cols, rows): (u16, u16)) -> i32 {
         task.abort();
     }
     let bye = match outcome {
-        Ok(Ok(_)) => summary(&state_dir, &shared, started),
+        Ok(Ok(outcome)) => summary(&state_dir, &handle.plan(), &outcome),
         Ok(Err(err)) => Bye {
             message: format!("orch: the engine stopped: {err}"),
             code: 1,
@@ -282,17 +282,12 @@ async fn wait_for_clients_to_leave(shared: &Shared) {
     .await;
 }
 
-/// Keep the views' idea of the plan's config current.
+/// Keep the views' idea of the plan's config the engine's, until it ends.
 async fn follow_plan(handle: EngineHandle, feeds: Arc<Feeds>) {
-    let mut events = handle.subscribe();
-    loop {
-        match events.recv().await {
-            Ok(Event::PlanChanged { config, .. }) => {
-                let _ = feeds.config.send(Arc::new(*config));
-            }
-            Ok(Event::Finished(_)) | Err(RecvError::Closed) => return,
-            Ok(_) | Err(RecvError::Lagged(_)) => {}
-        }
+    let mut plan = handle.watch_plan();
+    while plan.changed().await.is_ok() {
+        let config = plan.borrow_and_update().clone();
+        let _ = feeds.config.send(config);
     }
 }
 
@@ -355,18 +350,19 @@ async fn stop_on_signal(handle: EngineHandle) {
     );
 }
 
-/// End the server once the plan is settled and no client has been
-/// connected for `linger`. Woken only by connections coming and going and
-/// by the engine's task events: no polling.
+/// End the server once the plan is settled (nothing owed: see
+/// [`EngineHandle::is_settled`]) and no client has been connected for
+/// `linger`. Woken only by connections coming and going and by the engine
+/// saying the plan settled or unsettled: no polling.
 async fn end_when_idle(shared: Arc<Shared>, linger: Duration) {
     let mut connected = shared.connected.subscribe();
-    let mut events = shared.handle.subscribe();
+    let mut settled = shared.handle.watch_settled();
     loop {
-        let idle = shared.clients() == 0 && settled(&shared.handle).await;
+        let idle = shared.clients() == 0 && *settled.borrow_and_update();
         if idle {
             tokio::select! {
                 _ = tokio::time::sleep(linger) => {
-                    if shared.clients() == 0 && settled(&shared.handle).await {
+                    if shared.clients() == 0 && shared.handle.is_settled() {
                         tracing::info!("the plan is settled and no client came for {linger:?}: ending");
                         let stop = Request::Shutdown { stop_agents: true };
                         crate::log_err(
@@ -377,85 +373,60 @@ async fn end_when_idle(shared: Arc<Shared>, linger: Duration) {
                     }
                 }
                 changed = connected.changed() => if changed.is_err() { return },
-                event = next_task_event(&mut events) => if !event { return },
+                changed = settled.changed() => if changed.is_err() { return },
             }
         } else {
             tokio::select! {
                 changed = connected.changed() => if changed.is_err() { return },
-                event = next_task_event(&mut events) => if !event { return },
+                changed = settled.changed() => if changed.is_err() { return },
             }
         }
     }
 }
 
-/// Wait for an event that can change whether the plan is settled; `false`
-/// once the engine has ended.
-async fn next_task_event(events: &mut tokio::sync::broadcast::Receiver<Event>) -> bool {
-    loop {
-        match events.recv().await {
-            Ok(Event::Task { .. } | Event::Merge { .. } | Event::PlanChanged { .. }) => {
-                return true
-            }
-            Err(RecvError::Lagged(_)) => return true,
-            Ok(Event::Finished(_)) | Err(RecvError::Closed) => return false,
-            Ok(_) => {}
-        }
-    }
-}
-
-async fn settled(handle: &EngineHandle) -> bool {
-    match handle.snapshot().await {
-        Some(snapshot) => {
-            snapshot.agents.is_empty() && snapshot.tasks.iter().all(|t| t.state.is_settled())
-        }
-        None => false,
-    }
-}
-
-/// How the run ended, for every client: the plan's tasks as the stopped
-/// engine saved them. The exit status is a run's (DESIGN section 5): 130
-/// when agents were stopped mid-attempt since `since` (unix ms).
-fn summary(state_dir: &Path, shared: &Shared, since: i64) -> Bye {
-    let ids: Vec<String> = shared
-        .config
-        .borrow()
-        .tasks
-        .iter()
-        .map(|t| t.id.clone())
-        .collect();
-    let store = Store::open_read_only(&state_dir.join("state.db"));
-    let rows: Vec<TaskRow> = store
-        .as_ref()
+/// How the run ended, for every client: the tasks of the engine's plan
+/// (added ones included) as it saved them, and its exit status (DESIGN
+/// section 5, merges counted: `RunOutcome::exit_code`).
+fn summary(state_dir: &Path, plan: &Config, outcome: &RunOutcome) -> Bye {
+    let ids: Vec<&str> = plan.tasks.iter().map(|t| t.id.as_str()).collect();
+    let rows: Vec<TaskRow> = Store::open_read_only(&state_dir.join("state.db"))
         .ok()
         .and_then(|store| store.tasks().ok())
-        .map(|rows| rows.into_iter().filter(|r| ids.contains(&r.id)).collect())
+        .map(|rows| {
+            rows.into_iter()
+                .filter(|r| ids.contains(&r.id.as_str()))
+                .collect()
+        })
         .unwrap_or_default();
-    let interrupted = store
-        .as_ref()
-        .ok()
-        .and_then(|store| store.all_attempts().ok())
-        .is_some_and(|attempts| {
-            attempts.iter().any(|a| {
-                a.status == AttemptStatus::Interrupted && a.ended_at.is_some_and(|t| t >= since)
-            })
-        });
-    let states: Vec<TaskState> = rows.iter().map(|r| r.state).collect();
-    let waiting = states.contains(&TaskState::AwaitingApproval);
-    let exit_code = crate::engine::policy::run_exit_code(&states, interrupted, waiting);
     let done = rows.iter().filter(|r| r.state == TaskState::Done).count();
+    let unmerged = rows
+        .iter()
+        .filter(|r| {
+            r.state == TaskState::Done
+                && !r.skipped
+                && matches!(
+                    r.merge_state,
+                    MergeState::AwaitingApproval | MergeState::Waiting | MergeState::Conflict
+                )
+        })
+        .count();
     let total = rows.len().max(ids.len());
-    let message = format!(
-        "orch: {done}/{total} task(s) done; state saved in {}{}",
-        state_dir.display(),
-        if done < total {
-            "; run orch again to resume"
-        } else {
-            ""
-        }
-    );
+    let mut message = format!("orch: {done}/{total} task(s) done");
+    if unmerged > 0 {
+        message.push_str(&format!(
+            "; {unmerged} merge(s) waiting or conflicted (orch status)"
+        ));
+    }
+    message.push_str(&format!("; state saved in {}", state_dir.display()));
+    if outcome.interrupted || done < total {
+        message.push_str("; run orch again to resume");
+    }
+    if outcome.exit_code != 0 {
+        message.push_str(&format!(" (exit status {})", outcome.exit_code));
+    }
     Bye {
         message,
-        code: exit_code,
+        code: outcome.exit_code,
     }
 }
 
@@ -464,10 +435,10 @@ fn summary(state_dir: &Path, shared: &Shared, since: i64) -> Bye {
 /// socket cannot be bound; the run goes on without it.
 pub async fn serve_socket(
     handle: EngineHandle,
-    session: (&Path, &crate::git::Repo, &str, &crate::config::Config),
+    session: (&Path, &crate::git::Repo, &str),
     output: tokio::sync::watch::Receiver<u64>,
 ) -> Option<(Arc<Shared>, Arc<Feeds>, tokio::task::JoinHandle<()>)> {
-    let (state_dir, repo, base_branch, config) = session;
+    let (state_dir, repo, base_branch) = session;
     let listener = match socket::bind(state_dir).await {
         Ok(listener) => listener,
         Err(err) => {
@@ -475,12 +446,13 @@ pub async fn serve_socket(
             return None;
         }
     };
+    let config = (*handle.plan()).clone();
     let (shared, feeds) = Shared::new(SharedParts {
         handle,
         state_dir: state_dir.to_path_buf(),
         repo: repo.clone(),
         base_branch: base_branch.to_string(),
-        config: config.clone(),
+        config,
         output,
     });
     let feeds = Arc::new(feeds);

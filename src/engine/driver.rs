@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::agent::backend::{AgentBackend, AgentRegistry, LocalBackend, LocalOptions};
 use crate::agent::pty::SpawnError;
@@ -112,17 +112,53 @@ enum Envelope {
 }
 
 /// What the rest of the program holds to talk to a running engine: ask it
-/// things, read its events, find running agents' terminals.
+/// things, read its events, find running agents' terminals, see its plan
+/// and whether anything is still owed.
 #[derive(Clone)]
 pub struct EngineHandle {
     requests: mpsc::Sender<Envelope>,
     events: broadcast::Sender<Event>,
     agents: AgentRegistry,
+    plan: watch::Receiver<Arc<Config>>,
+    settled: watch::Receiver<bool>,
+    mode: &'static str,
 }
 
 impl EngineHandle {
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
+    }
+
+    /// The plan's config as the engine sees it: `orch.toml`'s tasks (as
+    /// last reloaded), then the tasks added at run time, those of earlier
+    /// runs included. Current from [`Engine::new`] on, and updated before
+    /// the [`Event::PlanChanged`] that announces a change; after the engine
+    /// has ended, the plan it ended with.
+    pub fn plan(&self) -> Arc<Config> {
+        self.plan.borrow().clone()
+    }
+
+    /// [`EngineHandle::plan`], to wait for its changes.
+    pub fn watch_plan(&self) -> watch::Receiver<Arc<Config>> {
+        self.plan.clone()
+    }
+
+    /// Whether nothing is owed, as of the engine's last round: no agent,
+    /// every task settled, no merge, merge gate, hook or push to come (see
+    /// `Core::settled`). `false` until the first round.
+    pub fn is_settled(&self) -> bool {
+        *self.settled.borrow()
+    }
+
+    /// [`EngineHandle::is_settled`], to wait for its changes.
+    pub fn watch_settled(&self) -> watch::Receiver<bool> {
+        self.settled.clone()
+    }
+
+    /// The kind of run, as `runs` records it ([`EngineOptions::mode`]):
+    /// "server", "headless" (a foreground `orch --no-tui`), "command".
+    pub fn mode(&self) -> &'static str {
+        self.mode
     }
 
     /// Running agents' terminals.
@@ -194,6 +230,10 @@ pub struct Engine {
     inputs_tx: mpsc::Sender<Input>,
     events: broadcast::Sender<Event>,
     handle: EngineHandle,
+    /// The plan's config, for [`EngineHandle::plan`].
+    plan: watch::Sender<Arc<Config>>,
+    /// The core's `settled`, for [`EngineHandle::is_settled`].
+    settled: watch::Sender<bool>,
     /// Effects decided at start that need the runtime (git jobs).
     startup: Vec<Effect>,
     /// Where hooks run and pushes are made from.
@@ -295,10 +335,16 @@ impl Engine {
             seed: u64::try_from(now.wall_ms).unwrap_or(1),
         };
         let (core, effects) = Core::start(setup, stored, now);
+        let (plan, plan_rx) = watch::channel(Arc::new(core.config().clone()));
+        // Not known before the first round: nothing ends on it meanwhile.
+        let (settled, settled_rx) = watch::channel(false);
         let handle = EngineHandle {
             requests: requests_tx,
             events: events.clone(),
             agents: registry,
+            plan: plan_rx,
+            settled: settled_rx,
+            mode: opts.mode,
         };
         let mut engine = Engine {
             core,
@@ -311,6 +357,8 @@ impl Engine {
             inputs_tx,
             events,
             handle: handle.clone(),
+            plan,
+            settled,
             startup: Vec::new(),
             repo_root,
         };
@@ -400,10 +448,19 @@ impl Engine {
         }
     }
 
+    /// Bring the plan up to date; then say whether anything is still owed
+    /// (every round ends with a tick, so this follows every change).
     fn tick(&mut self) -> Result<(), EngineError> {
         let heard = self.backend.heard();
         let effects = self.core.input(Input::Tick { heard }, self.clock.now())?;
-        self.execute(effects)
+        self.execute(effects)?;
+        let settled = self.core.settled();
+        self.settled.send_if_modified(|was| {
+            let changed = *was != settled;
+            *was = settled;
+            changed
+        });
+        Ok(())
     }
 
     fn on_envelope(&mut self, envelope: Envelope) -> Result<(), EngineError> {
@@ -685,6 +742,10 @@ impl Engine {
             batch.commit()?;
         }
         for event in events.drain(..) {
+            if let Event::PlanChanged { config, .. } = &event {
+                // Whoever hears of the change finds the new plan.
+                self.plan.send_replace(Arc::new(config.as_ref().clone()));
+            }
             // With no view subscribed (a headless run before its reporter
             // starts) there is nobody to tell, which is fine.
             let _ = self.events.send(event);

@@ -270,8 +270,6 @@ pub enum Event {
         attempt: u32,
     },
     Health(HealthView),
-    /// The plan itself changed (a reload): the tasks now in it, in plan
-    /// order, with their rows.
     /// A done task's merge state changed (`why` says how).
     Merge {
         row: TaskRow,
@@ -283,6 +281,9 @@ pub enum Event {
         task: String,
         text: String,
     },
+    /// The plan itself changed (a reload, a task added): its config and
+    /// the tasks now in it, in plan order, with their rows.
+    /// [`crate::engine::EngineHandle::plan`] has it before this is heard.
     PlanChanged {
         config: Box<crate::config::Config>,
         rows: Vec<TaskRow>,

@@ -18,27 +18,37 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Lines for the tasks of `config`: the engine's plan
+    /// (`EngineHandle::plan`), the tasks added at run time included.
     pub fn new(config: &Config) -> Self {
-        Progress {
-            id_width: config
-                .tasks
-                .iter()
-                .map(|t| t.id.len())
-                .max()
-                .unwrap_or(4)
-                .clamp(4, 32),
-            max_attempts: config
-                .tasks
-                .iter()
-                .map(|t| (t.id.clone(), t.max_attempts()))
-                .collect(),
+        let mut progress = Progress {
+            id_width: 4,
+            max_attempts: HashMap::new(),
             health: HashMap::new(),
-        }
+        };
+        progress.learn(config);
+        progress
+    }
+
+    /// The plan is now `config` (a task was added, orch.toml reloaded):
+    /// its tasks' attempt budgets, and ids as wide as the widest so far.
+    fn learn(&mut self, config: &Config) {
+        let widest = config.tasks.iter().map(|t| t.id.len()).max().unwrap_or(4);
+        self.id_width = self.id_width.max(widest.clamp(4, 32));
+        self.max_attempts = config
+            .tasks
+            .iter()
+            .map(|t| (t.id.clone(), t.max_attempts()))
+            .collect();
     }
 
     /// The line for an event, if it deserves one.
     pub fn line(&mut self, event: &Event) -> Option<String> {
         match event {
+            Event::PlanChanged { config, .. } => {
+                self.learn(config);
+                None
+            }
             Event::Task { row, why, .. } => {
                 if row.state != TaskState::Running {
                     self.health.remove(&row.id);

@@ -178,6 +178,12 @@ pub struct App {
     diff_seq: u64,
     /// The branch diffs are against and merges land on, when known.
     pub base_branch: Option<String>,
+    /// Nothing is owed, as the server last said (`EngineHandle::is_settled`):
+    /// only then may `q` stop the server without asking.
+    pub plan_settled: bool,
+    /// The server is a foreground run (`orch --no-tui`, someone's job):
+    /// `q` never stops it without an explicit choice.
+    pub foreground_run: bool,
     /// Slow reads waiting to be started by the event loop.
     jobs: Vec<Job>,
     /// Frames prepared so far: the clock of "least recently viewed".
@@ -214,6 +220,8 @@ impl App {
             diff: None,
             diff_seq: 0,
             base_branch: None,
+            plan_settled: false,
+            foreground_run: false,
             jobs: Vec::new(),
             frame: 0,
             resync: None,
@@ -1004,12 +1012,16 @@ impl App {
         consumed
     }
 
+    /// `q`: quit and stop the server at once only when that loses nothing
+    /// (no agent runs, nothing is owed: no approval, backoff, merge, hook
+    /// or push to come) and the server is not someone's foreground run;
+    /// else ask, detaching by default.
     fn request_quit(&mut self) -> Vec<Effect> {
         let running = self.table.running().len();
-        if running == 0 {
+        if running == 0 && self.plan_settled && !self.foreground_run {
             return vec![Effect::Quit];
         }
-        self.mode = Mode::Dialog(Dialog::quit(running));
+        self.mode = Mode::Dialog(Dialog::quit(running, self.foreground_run));
         vec![Effect::Redraw]
     }
 

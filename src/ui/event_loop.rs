@@ -115,6 +115,7 @@ pub async fn serve_view(
     };
     let mut app = App::new(&config, snapshot.tasks, keymap, theme, Instant::now());
     app.base_branch = Some(shared.base_branch.clone());
+    app.foreground_run = handle.mode() == "headless";
     app.config_error = shared.config_error.borrow().clone();
     for (task, attempt) in snapshot.agents {
         if let Some(process) = handle.agents().get(&task, Some(attempt)) {
@@ -417,6 +418,8 @@ fn on_term_event(
     ctx: &mut LoopCtx,
     event: TermEvent,
 ) -> Vec<Effect> {
+    // What `q` may do depends on whether anything is still owed.
+    app.plan_settled = ctx.shared.handle.is_settled();
     match event {
         TermEvent::Key(key) if key.kind != KeyEventKind::Release => app.on_key(&key),
         TermEvent::Paste(text) => app.on_paste(&text),
@@ -684,8 +687,10 @@ fn apply(
         Effect::Redraw => {}
         Effect::Leave => return Some(LoopEnd::Detached),
         Effect::Quit => {
-            // Nothing runs and another control room is open: leave it be.
-            if app.table.running().is_empty() && ctx.shared.control_rooms() > 1 {
+            // Nothing is owed and another control room is open: leave it
+            // be (a stop chosen in the dialog stops it all the same).
+            if app.plan_settled && app.table.running().is_empty() && ctx.shared.control_rooms() > 1
+            {
                 return Some(LoopEnd::Detached);
             }
             if !ctx.stopping {

@@ -662,3 +662,65 @@ fn details_show_loading_until_the_attempts_arrive_and_reload_when_the_task_chang
     app.on_task(row("api", TaskState::NeedsReview, 2, None), t0());
     assert_eq!(app.take_jobs(), vec![Job::Attempts("api".into())]);
 }
+
+#[test]
+fn quit_stops_without_asking_only_when_nothing_is_owed_and_the_run_is_not_foreground() {
+    use crate::ui::app::Effect;
+    use crate::ui::panes::dialog::Dialog;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+    let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
+    // Nothing runs, but an approval is waiting: the server still owes it.
+    let waiting = || {
+        app(
+            PLAN,
+            vec![
+                row("design", TaskState::Done, 1, None),
+                row("api", TaskState::Done, 1, None),
+                row("storage", TaskState::Done, 1, None),
+                row("migrate-db", TaskState::AwaitingApproval, 0, None),
+                row("release", TaskState::Pending, 0, None),
+            ],
+            "dark",
+        )
+    };
+    let mut app = waiting();
+    assert!(app.table.running().is_empty());
+    assert_eq!(app.on_key(&q), vec![Effect::Redraw]);
+    assert!(matches!(
+        app.mode,
+        Mode::Dialog(Dialog::Leave { running: 0, .. })
+    ));
+    let screen = text(&render(&mut app, 100, 30));
+    assert!(screen.contains("plan is not finished"), "{screen}");
+    assert_eq!(
+        app.on_key(&enter),
+        vec![Effect::Leave],
+        "detach is the default"
+    );
+
+    // Settled (as the server says): q stops it and quits.
+    let mut app = waiting();
+    app.plan_settled = true;
+    assert_eq!(app.on_key(&q), vec![Effect::Quit]);
+
+    // Someone's foreground run, settled or not: asked, and detaching is
+    // the default, said so in the dialog.
+    for settled in [false, true] {
+        let mut app = waiting();
+        app.plan_settled = settled;
+        app.foreground_run = true;
+        assert_eq!(app.on_key(&q), vec![Effect::Redraw]);
+        let screen = text(&render(&mut app, 100, 30));
+        assert!(
+            screen.contains("foreground run") && screen.contains("(the default)"),
+            "{screen}"
+        );
+        assert_eq!(app.on_key(&enter), vec![Effect::Leave]);
+    }
+    let mut app = waiting();
+    app.foreground_run = true;
+    app.on_key(&q);
+    let s = KeyEvent::new(KeyCode::Char('s'), KeyModifiers::NONE);
+    assert_eq!(app.on_key(&s), vec![Effect::Quit], "an explicit stop");
+}

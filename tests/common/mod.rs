@@ -134,13 +134,18 @@ impl TestRepo {
 
     /// The state of one task per `orch status --json`.
     pub fn task_state(&self, id: &str) -> Option<String> {
+        self.task_field(id, "state")
+    }
+
+    /// A text field of one task per `orch status --json`.
+    pub fn task_field(&self, id: &str, field: &str) -> Option<String> {
         let out = self.orch(&["status", "--json"]).output().ok()?;
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
         v["tasks"]
             .as_array()?
             .iter()
             .find(|t| t["id"] == id)
-            .and_then(|t| t["state"].as_str().map(str::to_string))
+            .and_then(|t| t[field].as_str().map(str::to_string))
     }
 
     /// How many attempts of `task` state.db records.

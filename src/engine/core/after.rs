@@ -21,8 +21,19 @@ use crate::store::{EventRow, MergeState, TaskRow};
 pub(super) struct PushJob {
     refspec: String,
     failures: u32,
-    /// When to try (again); `None` while a push is under way.
-    due: Option<Instant>,
+    step: PushStep,
+}
+
+/// Where a push stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PushStep {
+    /// To be tried (again) at this time.
+    Due(Instant),
+    /// Under way.
+    Pushing,
+    /// Failed too often: not tried again in this run (nor owed: the next
+    /// run tries once more).
+    GaveUp,
 }
 
 /// What follows tasks, off the engine: pushes that have not succeeded yet
@@ -37,12 +48,23 @@ pub(super) struct FollowUps {
 impl FollowUps {
     /// A push or a hook is under way (a headless run waits for them).
     pub(super) fn busy(&self) -> bool {
-        self.hooks_running > 0 || self.jobs.values().any(|job| job.due.is_none())
+        self.hooks_running > 0 || self.jobs.values().any(|job| job.step == PushStep::Pushing)
+    }
+
+    /// A hook or a push is under way, or a push waits for its retry.
+    pub(super) fn owed(&self) -> bool {
+        self.hooks_running > 0 || self.jobs.values().any(|job| job.step != PushStep::GaveUp)
     }
 
     /// The soonest retry.
     pub(super) fn next_due(&self) -> Option<Instant> {
-        self.jobs.values().filter_map(|job| job.due).min()
+        self.jobs
+            .values()
+            .filter_map(|job| match job.step {
+                PushStep::Due(at) => Some(at),
+                PushStep::Pushing | PushStep::GaveUp => None,
+            })
+            .min()
     }
 }
 
@@ -136,7 +158,7 @@ impl Core {
                     PushJob {
                         refspec,
                         failures: 0,
-                        due: Some(self.now.mono),
+                        step: PushStep::Due(self.now.mono),
                     },
                 );
             }
@@ -144,8 +166,8 @@ impl Core {
         let remote = self.defs.config().project.remote.clone();
         let now = self.now.mono;
         for (id, job) in self.follow_ups.jobs.iter_mut() {
-            if job.due.is_some_and(|due| due <= now) {
-                job.due = None;
+            if matches!(job.step, PushStep::Due(due) if due <= now) {
+                job.step = PushStep::Pushing;
                 self.out.push(Effect::Push {
                     task: id.clone(),
                     remote: remote.clone(),
@@ -167,25 +189,25 @@ impl Core {
                 self.note(id, "push", format!("pushed {what}"));
             }
             Err(err) => {
+                let jitter = self.next_jitter();
                 let Some(job) = self.follow_ups.jobs.get_mut(id) else {
                     return;
                 };
                 job.failures += 1;
                 let failures = job.failures;
-                let jitter = self.next_jitter();
-                let text = match crate::ops::push::retry_delay(failures, jitter) {
-                    Some(delay) => {
-                        if let Some(job) = self.follow_ups.jobs.get_mut(id) {
-                            job.due = Some(self.now.mono + delay);
-                        }
-                        format!(
-                            "push of {what} failed (try {failures}): {err}; trying again in {}",
-                            crate::timefmt::short_duration(delay)
-                        )
-                    }
+                let delay = crate::ops::push::retry_delay(failures, jitter);
+                job.step = match delay {
+                    Some(delay) => PushStep::Due(self.now.mono + delay),
+                    None => PushStep::GaveUp,
+                };
+                let text = match delay {
+                    Some(delay) => format!(
+                        "push of {what} failed (try {failures}): {err}; trying again in {}",
+                        crate::timefmt::short_duration(delay)
+                    ),
                     None => {
-                        // Kept (with no time due) so it is not owed again
-                        // in this run; the next run tries once more.
+                        // Kept, given up, so it is not owed again in this
+                        // run; the next run tries once more.
                         format!(
                             "push of {what} failed {failures} times, giving up for this run: {err}"
                         )

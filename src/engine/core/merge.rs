@@ -393,6 +393,25 @@ impl Core {
             })
     }
 
+    /// Merges owed however long they take: what `merges_busy` waits for
+    /// (gates included), and merges held up (local changes, a rebase, a
+    /// failed try) that are tried again by themselves.
+    pub(super) fn merges_owed(&self) -> bool {
+        self.merges_busy(true)
+            || self
+                .tasks
+                .ids_in(self.defs.order(), TaskState::Done)
+                .iter()
+                .any(|id| {
+                    self.merge_retry.contains_key(id)
+                        && self.tasks.get(id).is_some_and(|row| {
+                            !row.skipped
+                                && row.merge_state == MergeState::Waiting
+                                && self.wants_merge(row)
+                        })
+                })
+    }
+
     /// Done tasks whose merge ended badly or is not where its policy says
     /// it should be: the run's exit status is 1 for them.
     pub(super) fn merge_trouble(&self) -> bool {

@@ -212,7 +212,8 @@ struct SettleKey {
 #[derive(Debug, Default, Clone, Copy)]
 struct RunFlags {
     shutting_down: bool,
-    /// Stopped by a request (Ctrl-C, quit) rather than by settling.
+    /// Stopped by a request (Ctrl-C, quit, `orch stop`) while something
+    /// was still owed (see [`Core::settled`]).
     interrupted: bool,
     /// An approval timed out.
     approval_gave_up: bool,
@@ -299,7 +300,9 @@ impl Core {
                 Ok(Ok(()))
             }
             Request::Shutdown { stop_agents } => {
-                self.run.interrupted = true;
+                // Stopping a settled plan loses nothing: the run is over,
+                // not interrupted, and its exit status is its tasks'.
+                self.run.interrupted = !self.settled();
                 self.begin_shutdown(stop_agents);
                 Ok(Ok(()))
             }
@@ -388,6 +391,27 @@ impl Core {
             interrupted,
             approval_gave_up,
         })
+    }
+
+    /// Nothing is owed: no attempt in flight, every task settled, and no
+    /// merge, merge gate, hook or push still to come (by itself, or by the
+    /// decision a gate asks for). A server that is settled may end, and a
+    /// control room may stop it, without losing anything that would have
+    /// happened; what is left (a failed task, a conflict, a manual merge)
+    /// waits for a person, and the next start finds it. Stricter than a
+    /// headless run's end (`outcome`): a merge held up by local changes,
+    /// or a push waiting for its retry, is owed however long it waits.
+    pub fn settled(&self) -> bool {
+        self.live.is_empty()
+            && !self.follow_ups.owed()
+            && self.tasks.all_settled()
+            && !self.merges_owed()
+    }
+
+    /// The plan's config as the engine sees it: `orch.toml`'s tasks (as
+    /// last reloaded), then the tasks added at run time.
+    pub fn config(&self) -> &Config {
+        self.defs.config()
     }
 
     /// Tasks in plan order, as they stand.

@@ -30,9 +30,14 @@ pub enum Dialog {
     },
     /// Reject an approval: type the reason.
     RejectReason { task: String, input: String },
-    /// Leaving the control room while agents run: detach (they keep
-    /// running in the server) or stop them and quit.
-    Leave { running: usize },
+    /// Leaving the control room while agents run or something is still
+    /// owed, or leaving a foreground run's: detach (the default: all of it
+    /// goes on in the server) or stop the server and quit.
+    Leave {
+        running: usize,
+        /// The server is a foreground `orch --no-tui` run.
+        foreground: bool,
+    },
 }
 
 /// What a key did to an open dialog.
@@ -100,8 +105,11 @@ impl Dialog {
         }
     }
 
-    pub fn quit(running: usize) -> Dialog {
-        Dialog::Leave { running }
+    pub fn quit(running: usize, foreground: bool) -> Dialog {
+        Dialog::Leave {
+            running,
+            foreground,
+        }
     }
 
     pub fn reject(task: String) -> Dialog {
@@ -116,11 +124,11 @@ impl Dialog {
             Dialog::Confirm { action, .. } if is_yes(key) => Step::Confirmed(action),
             Dialog::Confirm { .. } if is_no(key) => Step::Closed,
             dialog @ Dialog::Confirm { .. } => Step::Unused(dialog),
-            Dialog::Leave { running } => match key.code {
+            dialog @ Dialog::Leave { .. } => match key.code {
                 KeyCode::Char('d') | KeyCode::Char('D') | KeyCode::Enter => Step::Detach,
                 KeyCode::Char('s') | KeyCode::Char('S') => Step::Confirmed(Confirmable::Quit),
                 KeyCode::Char('n') | KeyCode::Esc => Step::Closed,
-                _ => Step::Unused(Dialog::Leave { running }),
+                _ => Step::Unused(dialog),
             },
             Dialog::RejectReason { task, mut input } => match key.code {
                 KeyCode::Esc => Step::Closed,
@@ -220,7 +228,24 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, theme: &Theme, dialog: &Dialog) {
             ],
             "Enter: reject    Esc: back",
         ),
-        Dialog::Leave { running } => (
+        Dialog::Leave {
+            running,
+            foreground: true,
+        } => (
+            "Quit".to_string(),
+            vec![Line::raw(format!(
+                "This is a foreground run (orch --no-tui), {running} agent(s) running. Detach (the default): it goes on as before. Stop: its agents are stopped and the run ends now (the next run resumes)."
+            ))],
+            "d / Enter: detach (default)    s: stop the run    Esc: stay",
+        ),
+        Dialog::Leave { running: 0, .. } => (
+            "Quit".to_string(),
+            vec![Line::raw(
+                "No agent is running, but the plan is not finished: approvals, retries or merges are still to come. Detach and let the server carry on (`orch` reconnects), or stop it and quit (the next start resumes)?",
+            )],
+            "d / Enter: detach    s: stop and quit    Esc: stay",
+        ),
+        Dialog::Leave { running, .. } => (
             "Quit".to_string(),
             vec![Line::raw(format!(
                 "{running} agent(s) running. Detach and leave them running (`orch` reconnects), or stop them and quit (their attempts are saved as interrupted and resume on the next run)?"

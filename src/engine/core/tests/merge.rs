@@ -746,3 +746,135 @@ fn skipping_work_that_others_built_on_starts_them_over_without_it() {
     assert_eq!(prepare.mode, StartMode::Fresh);
     assert!(prepare.deps.is_empty(), "nothing of a");
 }
+
+/// A server's options: the plan does not end the run when it settles.
+fn server() -> CoreOptions {
+    CoreOptions {
+        exit_when_settled: false,
+        ..options()
+    }
+}
+
+#[test]
+fn a_server_is_settled_only_once_gates_held_merges_and_pushes_are_done() {
+    // A done task at its before_merge gate is owed its decision.
+    let text = one_task("merge = \"auto\"\napproval = \"before_merge\"\n");
+    let mut h = start_with(&text, Stored::default(), server(), &[]);
+    assert!(!h.core.settled(), "a task to run");
+    h.run_jobs();
+    h.succeed("t");
+    assert_eq!(h.merge_state("t"), MergeState::AwaitingApproval);
+    assert!(h.core.tasks.all_settled() && h.core.live.is_empty());
+    assert!(!h.core.settled(), "the gate waits for a decision");
+    h.request(Request::Approve {
+        task: "t".into(),
+        reason: None,
+    })
+    .expect("approve");
+    assert!(!h.core.settled(), "the merge job runs");
+    // Held up by local changes: owed however long it waits (a headless
+    // run gives up after a minute; a server keeps trying).
+    h.merged(
+        "t",
+        MergeOutcome::LocalChanges {
+            files: vec!["notes.txt".into()],
+        },
+    );
+    for _ in 0..40 {
+        h.advance(2_100);
+        assert!(!h.core.settled(), "the held merge is still owed");
+        if !h.merges().is_empty() {
+            h.merged(
+                "t",
+                MergeOutcome::LocalChanges {
+                    files: vec!["notes.txt".into()],
+                },
+            );
+        }
+    }
+    h.advance(2_100);
+    assert_eq!(h.merges(), vec!["t".to_string()]);
+    h.merged("t", merged_as("m1"));
+    assert!(h.core.settled());
+
+    // A push waiting for its retry is owed; one given up for the run is not.
+    let mut config = config(&one_task(""));
+    config.project.push = PushMode::OnDone;
+    let mut h = start_config(config, server());
+    h.run_jobs();
+    h.succeed("t");
+    let mut failures = 0;
+    while h.last.iter().any(|e| matches!(e, Effect::Push { .. })) {
+        assert!(!h.core.settled(), "a push is under way");
+        h.input(Input::Pushed {
+            task: "t".into(),
+            what: "orch/t to origin".into(),
+            result: Err("remote hung up".into()),
+        });
+        failures += 1;
+        if failures <= crate::ops::push::PUSH_RETRIES {
+            assert!(!h.core.settled(), "a retry is due");
+        }
+        h.advance(30 * 60 * 1000);
+    }
+    assert_eq!(failures, crate::ops::push::PUSH_RETRIES + 1);
+    assert!(h.core.settled(), "given up for this run");
+}
+
+#[test]
+fn a_push_given_up_for_the_run_does_not_hold_the_run_open() {
+    let mut config = config(&one_task(""));
+    config.project.push = PushMode::OnDone;
+    let mut h = start_config(config, options());
+    h.run_jobs();
+    h.succeed("t");
+    for _ in 0..=crate::ops::push::PUSH_RETRIES {
+        assert!(h.last.iter().any(|e| matches!(e, Effect::Push { .. })));
+        assert!(h.core.outcome().is_none(), "the push is under way");
+        h.input(Input::Pushed {
+            task: "t".into(),
+            what: "orch/t to origin".into(),
+            result: Err("remote hung up".into()),
+        });
+        h.advance(30 * 60 * 1000);
+    }
+    assert!(!h.last.iter().any(|e| matches!(e, Effect::Push { .. })));
+    assert_eq!(h.core.outcome().map(|o| o.exit_code), Some(0));
+}
+
+#[test]
+fn stopping_a_server_interrupts_the_run_only_while_something_is_owed() {
+    // Settled: the run is over and its status is its tasks' and merges'.
+    let mut h = start_with(
+        &one_task("merge = \"auto\"\n"),
+        Stored::default(),
+        server(),
+        &[],
+    );
+    h.run_jobs();
+    h.succeed("t");
+    h.merged(
+        "t",
+        MergeOutcome::Conflict {
+            files: vec!["README.md".into()],
+        },
+    );
+    assert!(h.core.settled(), "a conflict waits for a person");
+    assert!(h.core.outcome().is_none(), "a server runs until stopped");
+    h.request(Request::Shutdown { stop_agents: true })
+        .expect("stop");
+    let outcome = h.core.outcome().expect("over");
+    assert!(!outcome.interrupted);
+    assert_eq!(outcome.exit_code, 1, "the merge conflicted");
+
+    // Owed: a done task at its merge gate. Stopping interrupts the run.
+    let text = one_task("merge = \"auto\"\napproval = \"before_merge\"\n");
+    let mut h = start_with(&text, Stored::default(), server(), &[]);
+    h.run_jobs();
+    h.succeed("t");
+    h.request(Request::Shutdown { stop_agents: true })
+        .expect("stop");
+    let outcome = h.core.outcome().expect("over");
+    assert!(outcome.interrupted);
+    assert_eq!(outcome.exit_code, 130);
+}
