@@ -47,6 +47,8 @@ pub fn install() {
                 tracing::error!("recovered from a panic: {info}");
                 return;
             }
+            // A server's stderr goes nowhere: its log must say why it died.
+            tracing::error!("panic: {info}");
             if let Some(f) = ON_CRASH.get() {
                 f();
             }

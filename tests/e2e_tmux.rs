@@ -151,6 +151,13 @@ fn editing_orch_toml_adds_tasks_and_a_bad_edit_keeps_the_last_good_config() {
     tmux.wait_for("unknown agent \"nope\"");
     tmux.wait_for("last good config in force");
     assert!(tmux.screen().contains("✓ late"));
+    // While the file is bad, `orch` from another terminal still reaches
+    // the running server (and sees the error there).
+    let second = Tmux::start("reload-again", repo.path(), common::ORCH);
+    second.wait_for("last good config in force");
+    assert!(second.screen().contains("✓ late"));
+    second.keys(&["C-]"]);
+    second.wait_for("ORCH-EXIT=0");
 
     // Fixing it clears the error.
     repo.write_config(&format!(

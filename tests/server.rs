@@ -731,6 +731,35 @@ fn a_task_added_at_run_time_is_shown_operated_and_counted_after_a_restart() {
 }
 
 #[test]
+fn a_settled_server_does_not_end_under_a_client_that_is_still_connecting() {
+    let repo = TestRepo::new();
+    repo.write_config(&one_task("w", &format!("{} 1 0", agent("worker.sh"))));
+    let room = Tmux::start(
+        "arriving-room",
+        repo.path(),
+        &format!("ORCH_SERVER_LINGER=1s {ORCH}"),
+    );
+    room.wait_for("✓1");
+    let server = server_pid(&repo).expect("a server runs");
+    // Connected, not yet said hello, when the room leaves.
+    let slow = UnixStream::connect(repo.state_dir().join("orch.sock")).expect("connect");
+    room.keys(&["C-]"]);
+    room.wait_for("ORCH-EXIT=0");
+    assert!(
+        !wait_until(Duration::from_secs(3), || !pid_alive(server)),
+        "the server ended under a client that was connecting"
+    );
+    // Its hello never comes: it is dropped, and then the server ends.
+    drop(slow);
+    assert!(
+        wait_until(Duration::from_secs(20), || !pid_alive(server)),
+        "the server did not end once nobody was connected"
+    );
+    drop(room);
+    assert_nothing_left(repo.path());
+}
+
+#[test]
 fn a_server_owing_a_merge_gate_stays_until_it_is_decided_and_says_how_the_run_ended() {
     let repo = TestRepo::new();
     repo.write_config(&format!(

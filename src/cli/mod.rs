@@ -371,7 +371,7 @@ fn config_and_repo(
 /// The base branch the latest run here used, when the config names none:
 /// what a command run later (a merge, a diff) must use, whatever branch is
 /// checked out now.
-pub(crate) use run::init_tracing;
+pub(crate) use run::init_tracing_to;
 
 pub(crate) fn last_run_base(
     state_dir: &std::path::Path,

@@ -13,6 +13,12 @@ pub fn run(cli: &Cli) -> i32 {
     let config = match session::load_config(&cli.config) {
         Ok(config) => config,
         Err(err) => {
+            // A server keeps the last good config while the file has a bad
+            // edit: a control room still connects to it (and shows the
+            // error there).
+            if let Some(code) = reconnect_despite(cli) {
+                return code;
+            }
             eprintln!("{err}");
             eprintln!(
                 "{}: the config has errors; nothing was run",
@@ -68,8 +74,34 @@ pub fn run(cli: &Cli) -> i32 {
     if !cli.no_tui {
         eprintln!("orch: no terminal for the control room; running headless (as --no-tui)");
     }
-    init_tracing(None);
+    init_tracing_to(std::io::stderr());
     runtime.block_on(headless(cli, session))
+}
+
+/// With `orch.toml` unreadable: the control room of a server that already
+/// runs here, if this is a terminal and one answers; `None` otherwise.
+fn reconnect_despite(cli: &Cli) -> Option<i32> {
+    use std::io::IsTerminal;
+    if cli.no_tui || !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return None;
+    }
+    let state_dir = super::state_dir_for(&cli.config);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    runtime.block_on(async {
+        crate::control::socket::connect(&state_dir).await.ok()?;
+        let theme = cli.theme.clone();
+        let keymap = cli.keymap.clone();
+        match crate::control::client::control_room(&state_dir, theme, keymap).await {
+            Ok(code) => Some(code),
+            Err(err) => {
+                eprintln!("orch: {err}");
+                Some(1)
+            }
+        }
+    })
 }
 
 /// `orch` on a terminal: connect to this repository's server, starting it
@@ -80,9 +112,23 @@ async fn control_room(cli: &Cli, state_dir: &std::path::Path) -> i32 {
     let theme = cli.theme.clone();
     let keymap = cli.keymap.clone();
     let mut started = false;
+    let mut waited_for_ending = false;
     loop {
         match client::control_room(state_dir, theme.clone(), keymap.clone()).await {
             Ok(code) => return code,
+            // It ended by itself just now (settled, nobody connected): once
+            // it is gone, this orch starts the next one.
+            Err(ClientError::Refused(reason))
+                if reason == crate::control::protocol::ENDING && !waited_for_ending =>
+            {
+                waited_for_ending = true;
+                for _ in 0..200 {
+                    if crate::session::lock_holder(state_dir).is_none() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
             Err(ClientError::NotRunning(_)) if !started => {
                 started = true;
                 let (cols, rows) = crossterm::terminal::size().unwrap_or((120, 40));
@@ -123,38 +169,16 @@ async fn wait_for_socket(state_dir: &std::path::Path) -> bool {
 }
 
 /// Headless, logs go to stderr (never mixed with the progress lines on
-/// stdout). In the control room they go to `.orch/orch.log`, never to the
-/// screen. `ORCH_LOG` sets the filter (default: warnings only).
-pub(crate) fn init_tracing(log_file: Option<std::path::PathBuf>) {
+/// stdout); a server's go to `server.log` (see `control::server_log`).
+/// `ORCH_LOG` sets the filter (default: warnings only). No colours.
+pub(crate) fn init_tracing_to<W: std::io::Write + Send + 'static>(writer: W) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ORCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let Some(path) = log_file else {
-        let _ = builder.with_writer(std::io::stderr).try_init();
-        return;
-    };
-    match std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-    {
-        Ok(file) => {
-            let _ = builder
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(file))
-                .try_init();
-        }
-        Err(err) => {
-            // Said once, before the control room takes the screen; from
-            // then on log lines are dropped: they must never be written
-            // over the control room.
-            eprintln!(
-                "orch: cannot open {}: {err}; logging is off",
-                path.display()
-            );
-            let _ = builder.with_writer(std::io::sink).try_init();
-        }
-    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(writer))
+        .try_init();
 }
 
 async fn headless(cli: &Cli, session: Session) -> i32 {

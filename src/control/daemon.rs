@@ -30,9 +30,6 @@ const READY: &str = "orch server ready";
 pub const LINGER_VAR: &str = "ORCH_SERVER_LINGER";
 const LINGER: Duration = Duration::from_secs(300);
 
-/// `server.log` is cut to one old copy when it passes this size at start.
-const LOG_CAP: u64 = 8 * 1024 * 1024;
-
 /// What the starter passes to the server it starts.
 pub struct ServerArgs {
     pub config: PathBuf,
@@ -109,8 +106,11 @@ pub fn server_main(args: &ServerArgs) -> i32 {
         }
     };
     let log = session.state_dir.join("server.log");
-    cap_log(&log);
-    crate::cli::init_tracing(Some(log));
+    match super::server_log::ServerLog::open(&log, super::server_log::CAP) {
+        Ok(writer) => crate::cli::init_tracing_to(writer),
+        // Said while stderr still reaches whoever started the server.
+        Err(err) => eprintln!("orch: cannot open {}: {err}; logging is off", log.display()),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -127,12 +127,6 @@ pub fn server_main(args: &ServerArgs) -> i32 {
     // Agents' threads may still be winding down; nothing else is owed.
     runtime.shutdown_timeout(Duration::from_secs(2));
     code
-}
-
-fn cap_log(path: &Path) {
-    if std::fs::metadata(path).is_ok_and(|m| m.len() > LOG_CAP) {
-        let _ = std::fs::rename(path, path.with_extension("log.1"));
-    }
 }
 
 async fn serve(session: Session, (cols, rows): (u16, u16)) -> i32 {
@@ -362,7 +356,7 @@ async fn end_when_idle(shared: Arc<Shared>, linger: Duration) {
         if idle {
             tokio::select! {
                 _ = tokio::time::sleep(linger) => {
-                    if shared.clients() == 0 && shared.handle.is_settled() {
+                    if shared.handle.is_settled() && shared.end_if_idle() {
                         tracing::info!("the plan is settled and no client came for {linger:?}: ending");
                         let stop = Request::Shutdown { stop_agents: true };
                         crate::log_err(

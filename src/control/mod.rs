@@ -26,5 +26,6 @@ pub mod frame;
 pub mod protocol;
 pub mod remote_term;
 pub mod server;
+pub mod server_log;
 pub mod sizes;
 pub mod socket;

@@ -14,6 +14,10 @@ use super::frame::Frame;
 /// The protocol this build speaks. Raised whenever a message changes.
 pub const PROTOCOL: u32 = 1;
 
+/// A server that is ending refuses new clients with this reason; a client
+/// that wanted a control room waits for it to go and starts a new one.
+pub const ENDING: &str = "this orch server is ending";
+
 /// Frame kinds.
 pub mod kind {
     pub const HELLO: u8 = 1;

@@ -45,6 +45,13 @@ pub struct Shared {
     pub ending: watch::Receiver<Option<Bye>>,
     sizes: Mutex<SizeState>,
     clients: AtomicUsize,
+    /// Connections accepted that have not said hello yet: they count as
+    /// clients for the idle end, which must not end a server someone is
+    /// connecting to.
+    arriving: AtomicUsize,
+    /// Set once the server decided to end: new clients are refused
+    /// ([`protocol::ENDING`]).
+    ending_now: std::sync::atomic::AtomicBool,
     control_rooms: AtomicUsize,
     next_client: AtomicU64,
     /// Counts connections ever made, for the idle rule.
@@ -104,6 +111,8 @@ impl Shared {
             ending,
             sizes: Mutex::new(SizeState::default()),
             clients: AtomicUsize::new(0),
+            arriving: AtomicUsize::new(0),
+            ending_now: std::sync::atomic::AtomicBool::new(false),
             control_rooms: AtomicUsize::new(0),
             next_client: AtomicU64::new(1),
             connected,
@@ -117,9 +126,22 @@ impl Shared {
         (shared, feeds)
     }
 
-    /// Clients connected now (control rooms, attach, commands).
+    /// Clients connected now (control rooms, attach, commands), those
+    /// still saying hello included.
     pub fn clients(&self) -> usize {
-        self.clients.load(Ordering::SeqCst)
+        self.clients.load(Ordering::SeqCst) + self.arriving.load(Ordering::SeqCst)
+    }
+
+    /// The server ends: from now on new clients are refused, so none is
+    /// welcomed into a session that is about to be cut. `false` if a client
+    /// came meanwhile (nothing is refused then).
+    pub fn end_if_idle(&self) -> bool {
+        self.ending_now.store(true, Ordering::SeqCst);
+        if self.clients() > 0 {
+            self.ending_now.store(false, Ordering::SeqCst);
+            return false;
+        }
+        true
     }
 
     /// Control rooms connected now.
@@ -199,8 +221,8 @@ pub async fn accept(listener: UnixListener, shared: Arc<Shared>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                let shared = shared.clone();
-                tokio::spawn(async move { serve(stream, shared).await });
+                let arriving = Arriving::new(shared.clone());
+                tokio::spawn(async move { serve(stream, arriving).await });
             }
             Err(err) => {
                 // Out of descriptors, most likely: wait rather than spin.
@@ -211,7 +233,39 @@ pub async fn accept(listener: UnixListener, shared: Arc<Shared>) {
     }
 }
 
-async fn serve(stream: UnixStream, shared: Arc<Shared>) {
+/// A connection between accept and hello, counted as a client meanwhile.
+struct Arriving {
+    shared: Arc<Shared>,
+    pending: std::sync::atomic::AtomicBool,
+}
+
+impl Arriving {
+    fn new(shared: Arc<Shared>) -> Arriving {
+        shared.arriving.fetch_add(1, Ordering::SeqCst);
+        shared.connected.send_modify(|n| *n += 1);
+        Arriving {
+            shared,
+            pending: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
+    /// It joined as a client, or went.
+    fn arrived(&self) {
+        if self.pending.swap(false, Ordering::SeqCst) {
+            self.shared.arriving.fetch_sub(1, Ordering::SeqCst);
+            self.shared.connected.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+impl Drop for Arriving {
+    fn drop(&mut self) {
+        self.arrived();
+    }
+}
+
+async fn serve(stream: UnixStream, arriving: Arriving) {
+    let shared = arriving.shared.clone();
     let peer = stream.peer_cred().ok();
     let who = match &peer {
         Some(cred) => format!(
@@ -253,6 +307,13 @@ async fn serve(stream: UnixStream, shared: Arc<Shared>) {
             return;
         }
     };
+    if shared.ending_now.load(Ordering::SeqCst) {
+        let refused = protocol::Refused {
+            reason: protocol::ENDING.into(),
+        };
+        conn.finish(Outgoing::json(kind::REFUSED, &refused)).await;
+        return;
+    }
     // Nothing to attach to is said before the session starts, so the
     // client never opens a screen for it.
     if let Role::Attach { task, .. } = &hello.role {
@@ -270,7 +331,11 @@ async fn serve(stream: UnixStream, shared: Arc<Shared>) {
         }
     }
     let control_room = matches!(hello.role, Role::ControlRoom { .. });
-    let client = shared.join(control_room);
+    // Left when this ends, however it ends (a panicking session too): a
+    // count never released would keep the server from ever idling out.
+    let member = Member::join(shared.clone(), control_room);
+    arriving.arrived();
+    let client = member.client;
     tracing::info!("{who} connected as {:?}", hello.role);
     match hello.role {
         Role::ControlRoom {
@@ -293,6 +358,30 @@ async fn serve(stream: UnixStream, shared: Arc<Shared>) {
         }
         Role::Command => super::commands::serve(shared.clone(), conn).await,
     }
-    shared.leave(client, control_room);
+    drop(member);
     tracing::info!("{who} left");
+}
+
+/// A connected client, counted from its welcome until this is dropped.
+struct Member {
+    shared: Arc<Shared>,
+    client: ClientId,
+    control_room: bool,
+}
+
+impl Member {
+    fn join(shared: Arc<Shared>, control_room: bool) -> Member {
+        let client = shared.join(control_room);
+        Member {
+            shared,
+            client,
+            control_room,
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.shared.leave(self.client, self.control_room);
+    }
 }

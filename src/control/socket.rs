@@ -105,9 +105,15 @@ pub async fn bind(state_dir: &Path) -> Result<UnixListener, SocketError> {
     Ok(listener)
 }
 
-/// Connect to the control socket of `state_dir`.
+/// Connect to the control socket of `state_dir`: through the link in the
+/// state directory when there is one (the server's runtime directory may
+/// not be this process's), else where [`socket_path`] says.
 pub async fn connect(state_dir: &Path) -> Result<UnixStream, SocketError> {
-    let path = socket_path(state_dir);
+    let link = state_dir.join(SOCKET_NAME);
+    let path = match fs::read_link(&link) {
+        Ok(target) => target,
+        Err(_) => socket_path(state_dir),
+    };
     UnixStream::connect(&path)
         .await
         .map_err(io("connecting to", &path))
@@ -184,6 +190,23 @@ mod tests {
             listener.accept().await.expect("accept");
             drop(listener);
             let _ = fs::remove_file(&path);
+        });
+    }
+
+    #[test]
+    fn a_client_follows_the_link_whatever_its_own_runtime_directory() {
+        block_on(async {
+            // The server's socket is where its runtime directory was; this
+            // process's would be elsewhere.
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let state = tmp.path().join("d".repeat(120)).join(".orch");
+            fs::create_dir_all(&state).expect("state dir");
+            let elsewhere = tmp.path().join("s.sock");
+            let listener = UnixListener::bind(&elsewhere).expect("bind");
+            std::os::unix::fs::symlink(&elsewhere, state.join(SOCKET_NAME)).expect("link");
+            assert_ne!(socket_path(&state), elsewhere);
+            let _client = connect(&state).await.expect("connect through the link");
+            listener.accept().await.expect("accept");
         });
     }
 }

@@ -247,7 +247,8 @@ const OUTBOX: usize = 4096;
 const PUSH_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The cause recorded when a git job panicked (a bug; the log has it).
-const JOB_PANICKED: &str = "the git operation failed unexpectedly (see .orch/orch.log)";
+const JOB_PANICKED: &str =
+    "the git operation failed unexpectedly (see .orch/server.log, or stderr of a --no-tui run)";
 
 impl Engine {
     /// Reconcile the store with `config` (closing attempts a dead orch left
