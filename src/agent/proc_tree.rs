@@ -255,6 +255,12 @@ pub fn tty_holders(tty: Option<&Path>) -> Vec<ProcHandle> {
 /// what the agent was given). Our own process is left out.
 pub fn left_behind(session: Option<u32>, worktree: &Path) -> Vec<ProcHandle> {
     let me = std::process::id();
+    // A relative path names a different place for every process (and two
+    // repositories' `.orch/worktrees/x` would look alike): never match one.
+    if !worktree.is_absolute() {
+        tracing::warn!(worktree = %worktree.display(), "not looking for leftovers of a relative worktree path");
+        return Vec::new();
+    }
     let real = fs::canonicalize(worktree).ok();
     let names_worktree = |pid: u32| {
         let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
@@ -263,6 +269,9 @@ pub fn left_behind(session: Option<u32>, worktree: &Path) -> Vec<ProcHandle> {
         environ.split(|&b| b == 0).any(|entry| {
             entry.strip_prefix(b"ORCH_WORKTREE=").is_some_and(|value| {
                 let value = Path::new(std::ffi::OsStr::from_bytes(value));
+                if !value.is_absolute() {
+                    return false;
+                }
                 value == worktree
                     || real
                         .as_ref()
@@ -484,5 +493,27 @@ mod tests {
         let _ = helper.wait();
         let _ = stranger.wait();
         wait_until(|| !is_alive(member), "the member dies");
+    }
+
+    #[test]
+    fn a_relative_worktree_path_matches_nothing() {
+        // Two repositories' agents both told `./.orch/worktrees/x` are not
+        // each other's leftovers.
+        let relative = Path::new("./.orch/worktrees/x");
+        let mut other = Command::new("sleep")
+            .arg("30")
+            .env("ORCH_WORKTREE", relative)
+            .spawn()
+            .expect("spawn");
+        wait_until(
+            || {
+                fs::read(format!("/proc/{}/cmdline", other.id()))
+                    .is_ok_and(|c| c.starts_with(b"sleep\0"))
+            },
+            "the exec",
+        );
+        assert!(left_behind(None, relative).is_empty());
+        kill_all(&[other.id()]);
+        let _ = other.wait();
     }
 }

@@ -45,9 +45,16 @@ pub use placeholders::{mentions_placeholder, HookVars, Placeholders};
 /// An unreadable file gives a single error with line and column 0, displayed
 /// as `{path}: cannot read: {reason}`; a byte that is not UTF-8, an error at
 /// its line and column.
+/// The root comes out absolute: every path orch derives from it (the
+/// state dir, worktrees, what agents are told in `ORCH_WORKTREE`) must mean
+/// the same thing from any working directory.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let src = crate::tomldoc::read_text(path)?;
-    parse(&src, path)
+    let mut config = parse(&src, path)?;
+    if let Ok(root) = std::path::absolute(&config.root) {
+        config.root = root;
+    }
+    Ok(config)
 }
 
 /// Validate config text as if read from `path`, without touching the file

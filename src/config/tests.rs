@@ -1297,3 +1297,15 @@ fn writable_paths_are_relative_to_the_config_root() {
     assert_eq!(plain.agents["sh"].sandbox, SandboxMode::None);
     assert!(plain.agents["sh"].writable.is_empty());
 }
+
+#[test]
+fn a_config_loaded_by_a_relative_path_has_an_absolute_root() {
+    // Tests run in the crate's directory, whose orch.toml is the demo plan.
+    let config = load(Path::new("orch.toml")).expect("the demo plan loads");
+    assert!(config.root.is_absolute(), "{}", config.root.display());
+    assert_eq!(
+        config.root,
+        std::env::current_dir().expect("cwd"),
+        "the root is where the file is"
+    );
+}
