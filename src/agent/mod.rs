@@ -15,6 +15,10 @@
 //! - `which`: finding a program the way the agent's exec would.
 //! - `sandbox`: confining an agent's writes with Landlock, through the
 //!   `orch __confine` trampoline.
+//! - `reaper`: orch as its agents' child subreaper: orphans found by the
+//!   marks in their environment, and reaped when they exit.
+//! - `token`: each attempt's `ORCH_TOKEN` and the registry of those of
+//!   running attempts.
 
 pub mod activity;
 pub mod backend;
@@ -22,7 +26,9 @@ pub mod history;
 pub mod log_file;
 pub mod proc_tree;
 pub mod pty;
+pub mod reaper;
 pub mod sampler;
 pub mod sandbox;
 pub mod screen;
+pub mod token;
 pub mod which;

@@ -94,6 +94,86 @@ pub fn is_alive(pid: u32) -> bool {
     stat(pid).is_some_and(|s| s.alive)
 }
 
+/// The parent of `pid` (0 for the first process), as `/proc` says now.
+pub fn parent(pid: u32) -> Option<u32> {
+    stat(pid).map(|s| s.ppid)
+}
+
+/// The session of `pid`.
+pub fn session_of(pid: u32) -> Option<u32> {
+    stat(pid).map(|s| s.session)
+}
+
+/// What the child reaper (`agent::reaper`) needs to know of a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildStat {
+    pub pid: u32,
+    /// Exited and not yet reaped.
+    pub zombie: bool,
+    pub session: u32,
+    /// Clock ticks after boot at which it started: a pid taken again by
+    /// another process has another start.
+    pub started: u64,
+}
+
+/// This process's direct children, each as `/proc` says now.
+pub fn own_children() -> Vec<ChildStat> {
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for pid in children(me) {
+        let Ok(text) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(rest) = text.rfind(')').map(|i| &text[i + 1..]) else {
+            continue;
+        };
+        // state ppid pgrp session ... starttime (the 20th after the name).
+        let fields: Vec<&str> = rest.split_ascii_whitespace().take(20).collect();
+        let number = |i: usize| fields.get(i).and_then(|s| s.parse::<u64>().ok());
+        let (Some(ppid), Some(session), Some(started)) = (number(1), number(3), number(19)) else {
+            continue;
+        };
+        if ppid != u64::from(me) {
+            continue;
+        }
+        out.push(ChildStat {
+            pid,
+            zombie: fields.first() == Some(&"Z"),
+            session: u32::try_from(session).unwrap_or(0),
+            started,
+        });
+    }
+    out
+}
+
+/// The environment `pid` was started with (`/proc/PID/environ`): what it
+/// was given at exec, not what it set since.
+pub fn environ(pid: u32) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
+        return Vec::new();
+    };
+    environ
+        .split(|&b| b == 0)
+        .filter_map(|entry| {
+            let eq = entry.iter().position(|&b| b == b'=')?;
+            Some((entry[..eq].to_vec(), entry[eq + 1..].to_vec()))
+        })
+        .collect()
+}
+
+/// `pid`'s command line, its arguments joined by spaces (empty for a
+/// zombie or a kernel thread), for what the user is told.
+pub fn command_line(pid: u32) -> String {
+    let Ok(raw) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return String::new();
+    };
+    raw.split(|&b| b == 0)
+        .filter(|arg| !arg.is_empty())
+        .map(String::from_utf8_lossy)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A process we may signal. On Linux it holds a pidfd, so a signal reaches
 /// exactly the process that was there when the handle was opened, or none;
 /// elsewhere (no pidfds) it falls back to the pid.

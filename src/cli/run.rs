@@ -192,6 +192,8 @@ async fn headless(cli: &Cli, session: Session) -> i32 {
         ..
     } = session;
     let started = now_ms();
+    // Agents' orphans stay ours, to be known and stopped (and reaped).
+    let reaper = crate::agent::reaper::adopt_orphans();
     let (signal, output) = crate::control::server::output_signal();
     let opts = EngineOptions {
         mode: "headless",
@@ -285,6 +287,9 @@ async fn headless(cli: &Cli, session: Session) -> i32 {
         code,
     };
     crate::control::daemon::end_socket(served, &state_dir, bye).await;
+    if let Some(reaper) = reaper {
+        reaper.abort();
+    }
     drop(lock);
     code
 }

@@ -138,6 +138,8 @@ async fn serve(session: Session, (cols, rows): (u16, u16)) -> i32 {
         store,
         lock,
     } = session;
+    // Agents' orphans stay ours, to be known and stopped (and reaped).
+    let reaper = crate::agent::reaper::adopt_orphans();
     let (signal, output) = server::output_signal();
     // The first client's output pane, roughly, until it says its size.
     let areas = crate::ui::layout::split(ratatui::layout::Rect::new(0, 0, cols, rows), 0, 0);
@@ -194,7 +196,7 @@ async fn serve(session: Session, (cols, rows): (u16, u16)) -> i32 {
 
     let outcome = engine_task.await;
     drop(watcher);
-    for task in [idle, signals, plan] {
+    for task in [idle, signals, plan].into_iter().chain(reaper) {
         task.abort();
     }
     let bye = match outcome {

@@ -19,6 +19,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::agent::backend::{AgentBackend, AgentRegistry, LocalBackend, LocalOptions};
 use crate::agent::pty::SpawnError;
+use crate::agent::token::{self, AgentTokens};
 use crate::config::Config;
 use crate::engine::clock::{Clock, SystemClock};
 use crate::engine::core::{Core, CoreError, CoreOptions, PathLookup, Setup, Stored};
@@ -119,6 +120,7 @@ pub struct EngineHandle {
     requests: mpsc::Sender<Envelope>,
     events: broadcast::Sender<Event>,
     agents: AgentRegistry,
+    tokens: AgentTokens,
     plan: watch::Receiver<Arc<Config>>,
     settled: watch::Receiver<bool>,
     mode: &'static str,
@@ -164,6 +166,11 @@ impl EngineHandle {
     /// Running agents' terminals.
     pub fn agents(&self) -> &AgentRegistry {
         &self.agents
+    }
+
+    /// The `ORCH_TOKEN`s of running attempts.
+    pub fn tokens(&self) -> &AgentTokens {
+        &self.tokens
     }
 
     /// Ask for something and wait until it is done (persisted) or refused.
@@ -230,6 +237,9 @@ pub struct Engine {
     inputs_tx: mpsc::Sender<Input>,
     events: broadcast::Sender<Event>,
     handle: EngineHandle,
+    /// Running attempts' `ORCH_TOKEN`s (made here, at spawn: the core
+    /// stays deterministic).
+    tokens: AgentTokens,
     /// The plan's config, for [`EngineHandle::plan`].
     plan: watch::Sender<Arc<Config>>,
     /// The core's `settled`, for [`EngineHandle::is_settled`].
@@ -339,10 +349,12 @@ impl Engine {
         let (plan, plan_rx) = watch::channel(Arc::new(core.config().clone()));
         // Not known before the first round: nothing ends on it meanwhile.
         let (settled, settled_rx) = watch::channel(false);
+        let tokens = AgentTokens::default();
         let handle = EngineHandle {
             requests: requests_tx,
             events: events.clone(),
             agents: registry,
+            tokens: tokens.clone(),
             plan: plan_rx,
             settled: settled_rx,
             mode: opts.mode,
@@ -358,6 +370,7 @@ impl Engine {
             inputs_tx,
             events,
             handle: handle.clone(),
+            tokens,
             plan,
             settled,
             startup: Vec::new(),
@@ -496,6 +509,7 @@ impl Engine {
                 exit,
             } => {
                 self.backend.release(&task, attempt);
+                self.tokens.remove(&task, attempt);
                 Input::AgentExited {
                     task,
                     attempt,
@@ -638,7 +652,25 @@ impl Engine {
         })
     }
 
-    fn spawn(&mut self, order: SpawnOrder) -> Input {
+    fn spawn(&mut self, mut order: SpawnOrder) -> Input {
+        // The attempt's token, registered before the agent can use it and
+        // set last, so no agent config's `env` can replace it.
+        let token = match token::generate() {
+            Ok(token) => token,
+            Err(err) => {
+                return Input::Spawned {
+                    task: order.task,
+                    attempt: order.attempt,
+                    result: Err(SpawnFailure {
+                        cause: format!("cannot make the agent's ORCH_TOKEN: {err}"),
+                        retryable: true,
+                    }),
+                }
+            }
+        };
+        self.tokens.insert(&token, &order.task, order.attempt);
+        order.env.retain(|(k, _)| k != "ORCH_TOKEN");
+        order.env.push(("ORCH_TOKEN".to_string(), token));
         let tx = self.inputs_tx.clone();
         let (task, attempt) = (order.task.clone(), order.attempt);
         let on_exit = Box::new(move |exit| {
@@ -649,7 +681,11 @@ impl Engine {
                 exit,
             });
         });
-        let result = self.backend.spawn(&order, on_exit).map_err(|err| {
+        let result = self.backend.spawn(&order, on_exit);
+        if result.is_err() {
+            self.tokens.remove(&order.task, order.attempt);
+        }
+        let result = result.map_err(|err| {
             let retryable = !matches!(
                 err,
                 SpawnError::NotFound { .. } | SpawnError::EmptyCommand | SpawnError::Sandbox(_)

@@ -83,6 +83,9 @@ pub(super) fn run(mut command: Command, timeout: Duration, grace: Duration) -> H
         crate::log_err(child.wait(), "reaping a child with no usable pid");
         return not_started(format!("it got an unusable process id {}", child.id()));
     };
+    // Ours to reap (after its group is stopped): the orphan reaper keeps
+    // its hands off until then.
+    crate::agent::reaper::own(child.id(), crate::agent::reaper::Owner::Helper);
     Running {
         me: ProcHandle::open(child.id()),
         child,
@@ -129,6 +132,7 @@ impl Running {
                 }
             }
         };
+        crate::agent::reaper::disown(self.child.id());
         let outcome = match (timed_out, status) {
             (true, _) => HookOutcome::TimedOut,
             (false, Some(status)) => match (status.code(), status.signal()) {

@@ -52,6 +52,8 @@ impl Leader {
         let Some(me) = ProcHandle::open(raw) else {
             return Err(child);
         };
+        // Ours to reap: the orphan reaper keeps its hands off.
+        crate::agent::reaper::own(raw, crate::agent::reaper::Owner::Agent);
         Ok(Leader {
             pid,
             me,
@@ -119,17 +121,19 @@ impl Leader {
     pub(super) fn reap(self) -> AgentExit {
         #[cfg(test)]
         journal::record(self.pid(), journal::Event::Reaped);
-        loop {
+        let exit = loop {
             match waitid(WaitId::Pid(self.pid), WaitIdOptions::EXITED) {
-                Ok(Some(status)) => return agent_exit(&status),
+                Ok(Some(status)) => break agent_exit(&status),
                 Ok(None) => {}
                 Err(e) if io::Error::from(e).kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     tracing::warn!(pid = self.pid(), error = %e, "waiting for the agent failed");
-                    return AgentExit::Code(-1);
+                    break AgentExit::Code(-1);
                 }
             }
-        }
+        };
+        crate::agent::reaper::disown(self.pid());
+        exit
     }
 }
 

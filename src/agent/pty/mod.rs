@@ -90,6 +90,10 @@ struct Shared {
     master: Mutex<Option<Box<dyn MasterPty + Send>>>,
     /// The slave's path (`/dev/pts/N`), to find processes still holding it.
     tty: Option<PathBuf>,
+    /// What its processes carry in their environment (`ORCH_TOKEN`, task
+    /// and attempt): finds its orphans, reparented to orch (the subreaper),
+    /// which are neither its descendants nor in its session any more.
+    marks: Option<crate::agent::reaper::Marks>,
     /// Milliseconds since `started_at` of the last log flush by the waiter.
     log_flushed_ms: AtomicU64,
     /// The leader until the waiter reaps it (then `None`): the only way to
@@ -115,6 +119,14 @@ struct Shared {
 }
 
 impl Shared {
+    /// The agent's orphans now (see [`crate::agent::reaper::orphans_of`]).
+    fn orphans(&self) -> Vec<crate::agent::proc_tree::ProcHandle> {
+        self.marks
+            .as_ref()
+            .map(crate::agent::reaper::orphans_of)
+            .unwrap_or_default()
+    }
+
     /// Run `f` with the leader, unless it has been reaped.
     fn with_leader<R>(&self, f: impl FnOnce(&Leader) -> R) -> Option<R> {
         lock(&self.leader).as_ref().map(f)

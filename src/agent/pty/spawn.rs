@@ -232,6 +232,7 @@ impl AgentProcess {
             input: Mutex::new(Some(input::input_thread(writer, pid))),
             master: Mutex::new(Some(master)),
             tty,
+            marks: crate::agent::reaper::Marks::from_env(&spec.env),
             leader: Mutex::new(Some(leader)),
             on_output: spec.on_output.clone(),
             wake: exit_watch.as_ref().and_then(|_| sys::Wake::new()),

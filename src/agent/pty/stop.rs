@@ -22,7 +22,8 @@ pub(super) fn terminate(shared: &Arc<Shared>, grace: Duration) {
     // Reaped already: the waiter is stopping the rest and will report.
     let snapshot = shared
         .with_leader(|leader| {
-            let descendants = leader.descendants();
+            let mut descendants = leader.descendants();
+            descendants.extend(shared.orphans());
             leader.signal_group(Signal::TERM);
             for p in &descendants {
                 p.signal(Signal::TERM);
@@ -60,11 +61,14 @@ pub(super) fn terminate(shared: &Arc<Shared>, grace: Duration) {
 }
 
 /// SIGKILL to the group (if the leader is still unreaped), to its current
-/// descendants and to whatever of `snapshot` is still alive.
+/// descendants and orphans and to whatever of `snapshot` is still alive.
 fn kill_remaining(shared: &Shared, snapshot: &[ProcHandle]) {
     shared.with_leader(|leader| {
         leader.signal_group(Signal::KILL);
         for p in leader.descendants() {
+            p.signal(Signal::KILL);
+        }
+        for p in shared.orphans() {
             p.signal(Signal::KILL);
         }
     });

@@ -188,15 +188,21 @@ fn signal_all(shared: &Shared, targets: &[ProcHandle], signal: Signal) {
 }
 
 /// The leader exited, unreaped: stop what it left. The process group and
-/// session outlive their leader, and a process that moved away may still
-/// hold the terminal open. SIGTERM, then SIGKILL after [`LEFTOVER_GRACE`];
+/// session outlive their leader, a process that moved away may still hold
+/// the terminal open, and one that left the session and lost its parent is
+/// orch's child now (its orphan). SIGTERM, then SIGKILL after [`LEFTOVER_GRACE`];
 /// returns early once nothing is left and the reader saw end-of-file.
 fn stop_leftovers(shared: &Shared, check_eof: &mut impl FnMut(Duration) -> bool) {
     let pid = shared.pid;
+    // Its session, and its orphans: processes that left the session and
+    // were reparented to orch when their parent exited.
     let members = || {
-        shared
+        let mut found = shared
             .with_leader(|l| l.session_members())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let orphans = new_ones(&found, shared.orphans());
+        found.extend(orphans);
+        found
     };
     let exited_at = Instant::now();
     let mut targets = members();

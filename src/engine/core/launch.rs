@@ -200,6 +200,17 @@ impl Core {
             ("ORCH_WORKTREE".to_string(), path_str.clone()),
             ("ORCH_BRANCH".to_string(), worktree.branch.clone()),
             ("ORCH_BASE_BRANCH".to_string(), self.base_branch.clone()),
+            // The link in the state directory: where the socket really is
+            // (a path too long for a socket lives elsewhere) is for the
+            // client to follow. `ORCH_TOKEN` is the driver's to add.
+            (
+                "ORCH_SOCKET".to_string(),
+                self.paths
+                    .state_dir
+                    .join(crate::control::socket::SOCKET_NAME)
+                    .display()
+                    .to_string(),
+            ),
         ];
         env.extend(resolved.env);
         // The agent's own writes are confined where the kernel does it; the

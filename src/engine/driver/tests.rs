@@ -393,3 +393,111 @@ fn a_task_added_to_a_running_engine_is_stored_runs_and_is_kept_by_the_next_start
     );
     assert_eq!(reader.attempts("extra").expect("attempts").len(), 1);
 }
+
+/// Agents that run until the test lets them exit; every spawn's order is
+/// kept, and each agent's exit waits under its task's name.
+#[derive(Default, Clone)]
+struct HeldAgents {
+    orders: Arc<Mutex<Vec<SpawnOrder>>>,
+    exits: Arc<Mutex<std::collections::HashMap<String, OnExit>>>,
+}
+
+impl AgentBackend for HeldAgents {
+    fn spawn(&mut self, order: &SpawnOrder, on_exit: OnExit) -> Result<Started, SpawnError> {
+        self.orders.lock().expect("orders").push(order.clone());
+        self.exits
+            .lock()
+            .expect("exits")
+            .insert(order.task.clone(), on_exit);
+        Ok(Started::unconfined(4000 + order.attempt))
+    }
+    fn stop(&mut self, _task: &str, _attempt: u32, _grace: Duration) {}
+    fn heard(&self) -> Vec<Heard> {
+        Vec::new()
+    }
+    fn release(&mut self, _task: &str, _attempt: u32) {}
+    fn kill_leftover(&mut self, _pid: u32, _worktree: &Path) {}
+}
+
+fn env_of<'o>(order: &'o SpawnOrder, name: &str) -> Option<&'o str> {
+    order
+        .env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn each_attempt_s_agent_gets_its_socket_and_a_token_valid_while_it_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // An agent config's own ORCH_TOKEN never replaces the attempt's.
+    let text =
+        "[project]\nmax_parallel = 2\n[agents.sh]\ncommand = [\"sh\", \"-c\", \"{prompt}\"]\n\
+        env = { ORCH_TOKEN = \"forged\" }\n\
+        [[tasks]]\nid = \"a\"\nagent = \"sh\"\nprompt = \"true\"\n\
+        [[tasks]]\nid = \"b\"\nagent = \"sh\"\nprompt = \"true\"\n";
+    let (config, store, _db) = plan_in(dir.path(), text);
+    let agents = HeldAgents::default();
+    let backend = agents.clone();
+    let parts = Parts {
+        workspace: Arc::new(RecordingWorkspace {
+            seen: Arc::default(),
+            panic: false,
+        }),
+        backend: Box::new(move |_health, _registry| Ok(Box::new(backend) as Box<dyn AgentBackend>)),
+        clock: Arc::new(SystemClock),
+    };
+    let (engine, handle) = Engine::with_parts(
+        config,
+        store,
+        "main".into(),
+        EngineOptions::default(),
+        parts,
+    )
+    .expect("engine");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let run = runtime.spawn(engine.run());
+    wait_until("both agents to start", || {
+        agents.orders.lock().expect("orders").len() == 2
+    });
+    let orders = agents.orders.lock().expect("orders").clone();
+    let socket = dir.path().join(".orch").join("orch.sock");
+    let mut tokens = Vec::new();
+    for order in &orders {
+        assert_eq!(env_of(order, "ORCH_TASK_ID"), Some(order.task.as_str()));
+        assert_eq!(env_of(order, "ORCH_ATTEMPT"), Some("1"));
+        assert_eq!(
+            env_of(order, "ORCH_SOCKET").map(std::path::PathBuf::from),
+            Some(socket.clone())
+        );
+        let token = env_of(order, "ORCH_TOKEN").expect("a token").to_string();
+        assert!(crate::agent::token::well_formed(&token), "{token}");
+        let id = handle.tokens().lookup(&token).expect("registered");
+        assert_eq!((id.task.as_str(), id.attempt), (order.task.as_str(), 1));
+        tokens.push((order.task.clone(), token));
+    }
+    assert_ne!(tokens[0].1, tokens[1].1);
+
+    // The first agent exits: its token is void, the other's still good.
+    let exit = |task: &str| {
+        let on_exit = agents.exits.lock().expect("exits").remove(task);
+        on_exit.expect("an exit waiting")(AgentExit::Code(0));
+    };
+    exit(&tokens[0].0);
+    wait_until("the ended attempt's token to be void", || {
+        handle.tokens().lookup(&tokens[0].1).is_none()
+    });
+    assert!(handle.tokens().lookup(&tokens[1].1).is_some());
+    exit(&tokens[1].0);
+    let outcome = runtime
+        .block_on(run)
+        .expect("engine task")
+        .expect("engine run");
+    assert_eq!(outcome.exit_code, 0);
+    assert!(handle.tokens().is_empty());
+}
