@@ -1,6 +1,7 @@
 //! The command line (clap) and the dispatch to each command.
 
 mod act;
+mod agent;
 mod check;
 mod diff;
 pub mod events;
@@ -136,6 +137,17 @@ pub enum Sub {
         #[arg(long)]
         json: bool,
     },
+    /// For agents orch runs: say you are alive, how far you are and what
+    /// you are doing; shown in the control room and `orch status`. Uses
+    /// ORCH_SOCKET and ORCH_TOKEN from the environment orch gave the agent.
+    Heartbeat {
+        /// Percent done, 0 to 100 (kept until the next heartbeat says otherwise).
+        #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u8).range(0..=100))]
+        progress: Option<u8>,
+        /// What you are doing, in one line (up to 200 characters; "" clears it).
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+    },
     /// The server process `orch` starts in the background (not for direct use).
     #[command(name = "__server", hide = true)]
     Server {
@@ -267,6 +279,7 @@ pub fn main() -> i32 {
             | Some(Sub::Logs { .. })
             | Some(Sub::Events { .. })
             | Some(Sub::Confine { .. })
+            | Some(Sub::Heartbeat { .. })
     );
     if needs_config {
         if let Some(message) = missing_config(&cli.config) {
@@ -291,6 +304,7 @@ pub fn main() -> i32 {
         Some(Sub::Approve { task, reason }) => remote::approve(&cli.config, task, reason.clone()),
         Some(Sub::Reject { task, reason }) => remote::reject(&cli.config, task, reason.clone()),
         Some(Sub::Events { follow, json }) => remote::events(&cli.config, *follow, *json),
+        Some(Sub::Heartbeat { progress, note }) => agent::heartbeat(*progress, note.clone()),
         Some(Sub::Server { cols, rows }) => {
             crate::control::daemon::server_main(&crate::control::daemon::ServerArgs {
                 config: cli.config.clone(),

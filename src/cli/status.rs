@@ -122,6 +122,16 @@ fn settle_unfinished(task: &mut TaskRow, attempt: Option<&mut AttemptRow>) {
     }
 }
 
+/// An attempt's progress and note as `42% parsing the schema`.
+fn progress_text(attempt: &AttemptRow) -> String {
+    let percent = attempt.progress.map(|p| format!("{p}%"));
+    [percent, attempt.note.clone()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn render(status: &Status) -> String {
     let mut out = match status.running_instance {
         Some(pid) => format!(
@@ -145,7 +155,7 @@ fn render(status: &Status) -> String {
         "task", "state", "attempt", "updated", "detail"
     ));
     for t in &status.tasks {
-        let detail = match (&t.agent_pid, &t.health) {
+        let mut detail = match (&t.agent_pid, &t.health) {
             (Some(pid), Some(h)) => format!(
                 "pid {pid}, cpu {:.0}%, rss {} MiB",
                 h.cpu,
@@ -164,6 +174,12 @@ fn render(status: &Status) -> String {
             }
             _ => t.task.cause.clone().unwrap_or_default(),
         };
+        // What a running agent last said of itself (`orch heartbeat`).
+        if let Some(said) = t.agent_pid.and(t.last_attempt.as_ref()).map(progress_text) {
+            if !said.is_empty() {
+                detail = format!("{said}; {detail}");
+            }
+        }
         let line = format!(
             "{:<id_w$}  {:<17}  {:>7}  {:<19}  {}",
             t.task.id,

@@ -36,8 +36,15 @@ pub async fn connect(state_dir: &Path, role: Role) -> Result<(Conn, Welcome), Cl
     let stream = socket::connect(state_dir)
         .await
         .map_err(ClientError::NotRunning)?;
+    greet(stream, role).await
+}
+
+/// Say hello as `role` (with this process's `ORCH_TOKEN`, if set) on a
+/// connected stream.
+async fn greet(stream: tokio::net::UnixStream, role: Role) -> Result<(Conn, Welcome), ClientError> {
     let mut conn = Conn::start(stream, MAX_FRAME, "the server".into());
-    if let Some(hello) = Outgoing::json(kind::HELLO, &Hello::new(role)) {
+    let hello = Hello::new(role).with_env_token();
+    if let Some(hello) = Outgoing::json(kind::HELLO, &hello) {
         conn.outbox
             .send(hello)
             .await
@@ -66,7 +73,21 @@ pub async fn connect(state_dir: &Path, role: Role) -> Result<(Conn, Welcome), Cl
 
 /// Send one command and read its answer.
 pub async fn command(state_dir: &Path, command: Command) -> Result<Reply, ClientError> {
-    let (mut conn, _) = connect(state_dir, Role::Command).await?;
+    let (conn, _) = connect(state_dir, Role::Command).await?;
+    ask(conn, command).await
+}
+
+/// Send one command to the socket at `path` (an agent's `ORCH_SOCKET`: the
+/// link in the state directory, followed) and read its answer.
+pub async fn command_at(path: &Path, command: Command) -> Result<Reply, ClientError> {
+    let stream = socket::connect_path(path)
+        .await
+        .map_err(ClientError::NotRunning)?;
+    let (conn, _) = greet(stream, Role::Command).await?;
+    ask(conn, command).await
+}
+
+async fn ask(mut conn: Conn, command: Command) -> Result<Reply, ClientError> {
     send(&conn, kind::COMMAND, &command).await?;
     let frame = conn
         .inbox

@@ -9,8 +9,9 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::conn::{Conn, Outgoing};
+use super::identity::{self, Caller};
 use super::protocol::{self, kind, Bye, Command, Reply};
-use super::server::Shared;
+use super::server::{record_security, Shared};
 use crate::engine::{ActionError, Actor, Event, Request};
 use crate::store::{MergeState, TaskRow};
 
@@ -20,7 +21,9 @@ const COMMAND_WITHIN: Duration = Duration::from_secs(10);
 /// How long `orch worktree merge` waits for the merge's outcome.
 const MERGE_WITHIN: Duration = Duration::from_secs(120);
 
-pub async fn serve(shared: Arc<Shared>, mut conn: Conn) {
+/// Serve one command of `caller` (see `control::identity`): an agent's is
+/// held to what agents may do, and what it may not is refused and recorded.
+pub async fn serve(shared: Arc<Shared>, mut conn: Conn, caller: Caller) {
     let command = match tokio::time::timeout(COMMAND_WITHIN, conn.inbox.recv()).await {
         Ok(Some(frame)) => match protocol::decode::<Command>(&frame, kind::COMMAND) {
             Ok(command) => command,
@@ -31,13 +34,59 @@ pub async fn serve(shared: Arc<Shared>, mut conn: Conn) {
         },
         _ => return,
     };
+    if caller.is_agent() {
+        if let Err(why) = identity::agent_may(&command, caller.attempt()) {
+            // A heartbeat orch cannot place is refused, not an offence.
+            if !matches!(command, Command::Heartbeat { .. }) {
+                record_security(&shared, &caller, &identity::what(&command), &why).await;
+            }
+            let reply = reply(false, format!("orch: {why}"), 1);
+            conn.finish(Outgoing::json(kind::REPLY, &reply)).await;
+            return;
+        }
+    }
     match command {
         Command::Watch => return watch(&shared, conn).await,
         Command::Stop => return stop(&shared, conn).await,
-        command => {
-            let reply = answer(&shared, command).await;
+        Command::Heartbeat { progress, note } => {
+            let reply = heartbeat(&shared, &caller, progress, note).await;
             conn.finish(Outgoing::json(kind::REPLY, &reply)).await;
         }
+        command => {
+            let reply = answer(&shared, &caller, command).await;
+            conn.finish(Outgoing::json(kind::REPLY, &reply)).await;
+        }
+    }
+}
+
+/// An agent's heartbeat, for the attempt it was found to be.
+async fn heartbeat(
+    shared: &Shared,
+    caller: &Caller,
+    progress: Option<u8>,
+    note: Option<String>,
+) -> Reply {
+    let Some(id) = caller.attempt() else {
+        return reply(
+            false,
+            "orch: orch heartbeat is for agents: run it from an agent orch started              (ORCH_SOCKET and ORCH_TOKEN are set there)"
+                .into(),
+            1,
+        );
+    };
+    let request = Request::Heartbeat {
+        task: id.task.clone(),
+        attempt: id.attempt,
+        progress,
+        note,
+    };
+    match shared
+        .handle
+        .ask(Actor::Agent(id.task.clone()), request)
+        .await
+    {
+        Ok(()) => reply(true, String::new(), 0),
+        Err(err) => reply(false, format!("orch: {err}"), 1),
     }
 }
 
@@ -45,8 +94,13 @@ fn reply(ok: bool, message: String, code: i32) -> Reply {
     Reply { ok, message, code }
 }
 
-async fn answer(shared: &Shared, command: Command) -> Reply {
-    let actor = Actor::current_user();
+async fn answer(shared: &Shared, caller: &Caller, command: Command) -> Reply {
+    // An agent's request carries its task, so the engine can check it
+    // (a subtask's parent must be the agent's own task).
+    let actor = match caller.attempt() {
+        Some(id) => Actor::Agent(id.task.clone()),
+        None => Actor::current_user(),
+    };
     let handle = &shared.handle;
     let (request, task) = match command {
         Command::Approve { task, reason } => (
@@ -85,7 +139,7 @@ async fn answer(shared: &Shared, command: Command) -> Reply {
         }
         Command::Merge { task } => return merge(shared, actor, task).await,
         // `serve` answers these itself.
-        Command::Watch | Command::Stop => {
+        Command::Watch | Command::Stop | Command::Heartbeat { .. } => {
             return reply(false, "orch: not a one-answer command".into(), 2)
         }
     };
@@ -116,7 +170,10 @@ fn verb(request: &Request) -> &'static str {
         Request::Resolve { .. } => "handed the conflict back to",
         Request::AddTask(_) => "added",
         Request::Merge { .. } => "merged",
-        Request::Reload { .. } | Request::Shutdown { .. } => "did",
+        Request::Reload { .. }
+        | Request::Shutdown { .. }
+        | Request::Heartbeat { .. }
+        | Request::Security { .. } => "did",
     }
 }
 

@@ -4,6 +4,8 @@
 //! - `frame`, `protocol`: the wire format: bounded, length-prefixed
 //!   frames, the versioned hello, and the messages each role exchanges.
 //! - `socket`: where the socket lives and who may use it.
+//! - `identity`: who each client is (the operator, or an agent and which
+//!   attempt) and what an agent may ask.
 //! - `conn`: one connection as a reader and a writer task with bounded
 //!   queues.
 //! - `server`: what sessions share, the accept loop (peer check, hello,
@@ -23,6 +25,7 @@ pub mod commands;
 pub mod conn;
 pub mod daemon;
 pub mod frame;
+pub mod identity;
 pub mod protocol;
 pub mod remote_term;
 pub mod server;

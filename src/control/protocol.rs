@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::frame::Frame;
 
 /// The protocol this build speaks. Raised whenever a message changes.
-pub const PROTOCOL: u32 = 1;
+/// 2: the hello's `token`, the `heartbeat` command.
+pub const PROTOCOL: u32 = 2;
 
 /// A server that is ending refuses new clients with this reason; a client
 /// that wanted a control room waits for it to go and starts a new one.
@@ -103,6 +104,16 @@ pub enum Command {
     /// Say `WAKE` whenever the engine publishes something, until it ends
     /// (`BYE`): for followers reading `state.db`.
     Watch,
+    /// An agent's sign of life (`orch heartbeat`), with its progress in
+    /// percent and a note when given (each kept until the next says
+    /// otherwise; an empty note clears it). The task and attempt are the
+    /// caller's, as `control::identity` finds them: never named here.
+    Heartbeat {
+        #[serde(default)]
+        progress: Option<u8>,
+        #[serde(default)]
+        note: Option<String>,
+    },
 }
 
 /// The answer to a [`Command`].
@@ -171,6 +182,13 @@ pub struct Hello {
     /// The client's orch version, for the messages.
     pub orch: String,
     pub role: Role,
+    /// The `ORCH_TOKEN` of the client's environment, if it has one: which
+    /// attempt an agent speaks for. Every client sends it (an agent's
+    /// `orch approve` included); it can only make the client an agent,
+    /// never an operator, and one that disagrees with the client's
+    /// ancestry is refused (see `control::identity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 impl Hello {
@@ -179,7 +197,14 @@ impl Hello {
             protocol: PROTOCOL,
             orch: env!("CARGO_PKG_VERSION").to_string(),
             role,
+            token: None,
         }
+    }
+
+    /// With the token of this process's environment, if any.
+    pub fn with_env_token(mut self) -> Hello {
+        self.token = std::env::var("ORCH_TOKEN").ok().filter(|t| !t.is_empty());
+        self
     }
 }
 

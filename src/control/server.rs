@@ -18,10 +18,11 @@ use tokio::sync::watch;
 
 use super::conn::{Conn, Outgoing};
 use super::frame::MAX_FRAME;
+use super::identity;
 use super::protocol::{self, kind, Bye, Hello, Role};
 use super::sizes::{ClientId, Scope, Sizes};
 use crate::config::Config;
-use crate::engine::{EngineHandle, OutputSignal};
+use crate::engine::{Actor, EngineHandle, OutputSignal, Request};
 use crate::git::Repo;
 
 /// How long a new connection may take to say hello.
@@ -314,6 +315,45 @@ async fn serve(stream: UnixStream, arriving: Arriving) {
         conn.finish(Outgoing::json(kind::REFUSED, &refused)).await;
         return;
     }
+    // Who it is decides what it may do: an agent never gets a control
+    // room or a terminal, and a token that is not its own is refused.
+    let peer_pid = peer
+        .as_ref()
+        .and_then(|cred| cred.pid())
+        .and_then(|p| u32::try_from(p).ok());
+    let caller = match identity::identify(
+        peer_pid,
+        hello.token.as_deref(),
+        shared.handle.agents(),
+        shared.handle.tokens(),
+    ) {
+        Ok(caller) => caller,
+        Err(mismatch) => {
+            let agent = identity::Caller::Agent {
+                attempt: Some(mismatch.ancestry.clone()),
+                pid: peer_pid,
+            };
+            let why = mismatch.to_string();
+            record_security(&shared, &agent, &role_name(&hello.role), &why).await;
+            tracing::warn!("refused {who}: {why}");
+            let refused = protocol::Refused {
+                reason: format!("orch: {why}"),
+            };
+            conn.finish(Outgoing::json(kind::REFUSED, &refused)).await;
+            return;
+        }
+    };
+    if caller.is_agent() && !matches!(hello.role, Role::Command) {
+        let tried = role_name(&hello.role);
+        let why = format!("{}: {tried} refused", identity::AGENTS_MAY);
+        record_security(&shared, &caller, &tried, &why).await;
+        tracing::warn!("refused {who}: {why}");
+        let refused = protocol::Refused {
+            reason: format!("orch: {why}"),
+        };
+        conn.finish(Outgoing::json(kind::REFUSED, &refused)).await;
+        return;
+    }
     // Nothing to attach to is said before the session starts, so the
     // client never opens a screen for it.
     if let Role::Attach { task, .. } = &hello.role {
@@ -356,10 +396,35 @@ async fn serve(stream: UnixStream, arriving: Arriving) {
         Role::Attach { task, cols, rows } => {
             super::attach::serve(shared.clone(), conn, client, &task, (cols, rows)).await;
         }
-        Role::Command => super::commands::serve(shared.clone(), conn).await,
+        Role::Command => super::commands::serve(shared.clone(), conn, caller).await,
     }
     drop(member);
     tracing::info!("{who} left");
+}
+
+/// A role as the command that asks for it.
+fn role_name(role: &Role) -> String {
+    match role {
+        Role::ControlRoom { .. } => "the control room (orch)".to_string(),
+        Role::Attach { task, .. } => format!("attach {task}"),
+        Role::Command => "a command".to_string(),
+    }
+}
+
+/// Record, as a `security` event of the caller's task, that it tried
+/// `tried` and was refused `why`; done (persisted) when this returns.
+pub async fn record_security(shared: &Shared, caller: &identity::Caller, tried: &str, why: &str) {
+    let attempt = caller.attempt();
+    let request = Request::Security {
+        task: attempt.map(|id| id.task.clone()),
+        attempt: attempt.map(|id| id.attempt),
+        cause: identity::security_cause(caller, tried, why),
+    };
+    let actor = Actor::Agent(attempt.map_or_else(|| "?".to_string(), |id| id.task.clone()));
+    crate::log_err(
+        shared.handle.ask(actor, request).await,
+        "recording a security event",
+    );
 }
 
 /// A connected client, counted from its welcome until this is dropped.

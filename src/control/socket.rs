@@ -119,6 +119,21 @@ pub async fn connect(state_dir: &Path) -> Result<UnixStream, SocketError> {
         .map_err(io("connecting to", &path))
 }
 
+/// Connect to the socket at `path`, or where it links to: the link itself
+/// may be too long for a socket address, its target never is.
+pub async fn connect_path(path: &Path) -> Result<UnixStream, SocketError> {
+    let target = match fs::read_link(path) {
+        Ok(target) if target.is_relative() => {
+            path.parent().map_or(target.clone(), |p| p.join(&target))
+        }
+        Ok(target) => target,
+        Err(_) => path.to_path_buf(),
+    };
+    UnixStream::connect(&target)
+        .await
+        .map_err(io("connecting to", &target))
+}
+
 /// Is the peer of `stream` the user this process runs as?
 pub fn same_user(stream: &UnixStream) -> bool {
     stream

@@ -142,6 +142,23 @@ pub enum Request {
     /// Stop the run. With `stop_agents`, running agents are stopped and their
     /// attempts recorded as interrupted (the next run resumes them).
     Shutdown { stop_agents: bool },
+    /// A running agent's sign of life (`orch heartbeat`), for the attempt
+    /// the socket found it to be (never one it named): counts as heard,
+    /// like output, and sets its progress (0-100) and note when given (an
+    /// empty note clears it). Refused unless that attempt's agent runs.
+    Heartbeat {
+        task: String,
+        attempt: u32,
+        progress: Option<u8>,
+        note: Option<String>,
+    },
+    /// Something an agent tried and was refused (approving, attaching, a
+    /// token that is not its own): recorded as a `security` event, shown.
+    Security {
+        task: Option<String>,
+        attempt: Option<u32>,
+        cause: String,
+    },
 }
 
 impl Request {
@@ -156,6 +173,8 @@ impl Request {
             | Request::Resolve { task }
             | Request::Skip { task, .. } => Some(task),
             Request::AddTask(new) => Some(&new.id),
+            Request::Heartbeat { task, .. } => Some(task),
+            Request::Security { task, .. } => task.as_deref(),
             Request::Reload { .. } | Request::Shutdown { .. } => None,
         }
     }
@@ -281,6 +300,14 @@ pub enum Event {
         task: String,
         text: String,
     },
+    /// A running attempt's progress or note changed (`orch heartbeat`).
+    Progress(Progress),
+    /// An agent tried what agents may not (see `control::identity`);
+    /// recorded in the events table as kind `security`.
+    Security {
+        task: Option<String>,
+        text: String,
+    },
     /// The plan itself changed (a reload, a task added): its config and
     /// the tasks now in it, in plan order, with their rows.
     /// [`crate::engine::EngineHandle::plan`] has it before this is heard.
@@ -292,12 +319,44 @@ pub enum Event {
     Finished(RunOutcome),
 }
 
+/// The longest note `orch heartbeat --note` may give, in characters.
+pub const NOTE_MAX: usize = 200;
+
+/// A heartbeat's note as it is kept: at most [`NOTE_MAX`] characters, on
+/// one line, control characters (an escape sequence would reach every
+/// terminal that shows it) refused.
+pub fn check_note(note: &str) -> Result<String, ActionError> {
+    if note.chars().count() > NOTE_MAX {
+        return Err(ActionError::Refused(format!(
+            "a note is at most {NOTE_MAX} characters"
+        )));
+    }
+    if note.chars().any(char::is_control) {
+        return Err(ActionError::Refused(
+            "a note is one line of text, without control characters".into(),
+        ));
+    }
+    Ok(note.trim().to_string())
+}
+
+/// What a running attempt's agent last said of its progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub task: String,
+    pub attempt: u32,
+    /// Percent done, 0-100.
+    pub progress: Option<u8>,
+    pub note: Option<String>,
+}
+
 /// Every task as it stands, for a view that just (re)subscribed.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub tasks: Vec<TaskRow>,
     /// Running agents: task and attempt (their terminals are in the registry).
     pub agents: Vec<(String, u32)>,
+    /// What running attempts' agents said of their progress.
+    pub progress: Vec<Progress>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -153,4 +153,11 @@ pub const MIGRATIONS: &[&str] = &[
     // `partial (ABI n)`, `unavailable`); NULL for attempts before it and
     // for those whose agent never started.
     "ALTER TABLE attempts ADD COLUMN sandbox TEXT;",
+    // 9: what a running attempt's agent last said of itself with `orch
+    // heartbeat`: percent done (0-100) and a short note; NULL when it
+    // never said.
+    r#"
+    ALTER TABLE attempts ADD COLUMN progress INTEGER;
+    ALTER TABLE attempts ADD COLUMN note TEXT;
+    "#,
 ];

@@ -577,11 +577,13 @@ impl Batch<'_> {
         self.tx
             .execute(
                 "INSERT INTO attempts (task_id, attempt, agent, status, started_at, ended_at, pid,
-                                       exit_code, signal, cause, log_path, commit_id, sandbox)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                                       exit_code, signal, cause, log_path, commit_id, sandbox,
+                                       progress, note)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
                  ON CONFLICT(task_id, attempt) DO UPDATE SET agent = ?3, status = ?4,
                     started_at = ?5, ended_at = ?6, pid = ?7, exit_code = ?8, signal = ?9,
-                    cause = ?10, log_path = ?11, commit_id = ?12, sandbox = ?13",
+                    cause = ?10, log_path = ?11, commit_id = ?12, sandbox = ?13,
+                    progress = ?14, note = ?15",
                 params![
                     a.task_id,
                     a.attempt,
@@ -596,6 +598,8 @@ impl Batch<'_> {
                     a.log_path,
                     a.commit_id,
                     a.sandbox,
+                    a.progress,
+                    a.note,
                 ],
             )
             .map(drop)

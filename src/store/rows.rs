@@ -268,11 +268,15 @@ pub struct AttemptRow {
     /// The confinement its agent got (`crate::agent::sandbox::Level`, as
     /// text); `None` until the agent started.
     pub sandbox: Option<String>,
+    /// Percent done (0-100), as its agent last said with `orch heartbeat`.
+    pub progress: Option<u8>,
+    /// Its agent's last note (`orch heartbeat --note`).
+    pub note: Option<String>,
 }
 
 impl AttemptRow {
     pub(super) const COLUMNS: &'static str = "task_id, attempt, agent, status, started_at, \
-        ended_at, pid, exit_code, signal, cause, log_path, commit_id, sandbox";
+        ended_at, pid, exit_code, signal, cause, log_path, commit_id, sandbox, progress, note";
 
     pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<AttemptRow, String>> {
         let status: String = r.get(3)?;
@@ -293,6 +297,8 @@ impl AttemptRow {
             log_path: r.get(10)?,
             commit_id: r.get(11)?,
             sandbox: r.get(12)?,
+            progress: r.get(13)?,
+            note: r.get(14)?,
         }))
     }
 }

@@ -84,6 +84,8 @@ fn batch_is_atomic_and_rows_round_trip() {
         log_path: Some("logs/a/1.log".into()),
         commit_id: None,
         sandbox: None,
+        progress: None,
+        note: None,
     };
     let mut b = store.batch().unwrap();
     b.put_task(&row).unwrap();
@@ -300,6 +302,8 @@ fn known_worktree_follows_the_intent_and_the_agents() {
         log_path: None,
         commit_id: None,
         sandbox: None,
+        progress: None,
+        note: None,
     };
     let mut b = store.batch().unwrap();
     b.put_task(&task("a", TaskState::Running)).unwrap();
@@ -563,4 +567,34 @@ fn migration_adds_the_sandbox_of_attempts_none_for_earlier_ones() {
     b.put_attempt(&updated).unwrap();
     b.commit().unwrap();
     assert_eq!(store.attempts("old").unwrap()[1], updated);
+}
+
+#[test]
+fn migration_9_adds_progress_and_note_of_attempts_none_for_earlier_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let conn = at_version(&path, 8);
+        conn.execute_batch(
+            "INSERT INTO tasks (id, title, agent, state, created_at, updated_at)
+             VALUES ('old', 'old', 'sh', 'running', 1, 1);
+             INSERT INTO attempts (task_id, attempt, agent, status, started_at)
+             VALUES ('old', 1, 'sh', 'running', 1);",
+        )
+        .unwrap();
+    }
+    let mut store = Store::open(&path).unwrap();
+    let old = store.attempts("old").unwrap().remove(0);
+    assert_eq!((old.progress, old.note.as_deref()), (None, None));
+    let said = AttemptRow {
+        progress: Some(42),
+        note: Some("parsing the schema".into()),
+        ..old
+    };
+    let mut b = store.batch().unwrap();
+    b.put_attempt(&said).unwrap();
+    b.commit().unwrap();
+    assert_eq!(store.attempts("old").unwrap()[0], said);
+    drop(store);
+    assert_eq!(Store::inspect(&path).unwrap(), DbCondition::Healthy);
 }

@@ -492,6 +492,16 @@ impl App {
         self.table.on_health(view, now);
     }
 
+    /// A running agent's progress or note changed; the details dialog, if
+    /// it shows that task, reads its attempts again.
+    pub fn on_progress(&mut self, progress: crate::engine::message::Progress) {
+        let id = progress.task.clone();
+        self.table.on_progress(progress);
+        if matches!(&self.mode, Mode::Details(shown) if *shown == id) {
+            self.jobs.push(Job::Attempts(id));
+        }
+    }
+
     /// A job finished. A replay that comes back after the selection moved
     /// on is kept for its own task (it is not shown for the wrong one); one
     /// overtaken by a live agent or a newer attempt is dropped. A diff asked

@@ -117,6 +117,11 @@ pub async fn serve_view(
     app.base_branch = Some(shared.base_branch.clone());
     app.foreground_run = handle.mode() == "headless";
     app.config_error = shared.config_error.borrow().clone();
+    for progress in snapshot.progress {
+        if !app.touched_since_resync(&progress.task) {
+            app.on_progress(progress);
+        }
+    }
     for (task, attempt) in snapshot.agents {
         if let Some(process) = handle.agents().get(&task, Some(attempt)) {
             app.on_agent(&task, OutputSource::Live(process));
@@ -621,6 +626,13 @@ fn on_engine_event(app: &mut App, ctx: &LoopCtx, event: Event, now: Instant) {
             }
         }
         Event::Health(view) => app.on_health(view, now),
+        Event::Progress(progress) => app.on_progress(progress),
+        Event::Security { task, text } => {
+            if let Some(task) = &task {
+                app.note_event(task);
+            }
+            app.flash(format!("security: {text}"));
+        }
         Event::PlanChanged { config, rows } => {
             for row in &rows {
                 app.note_event(&row.id);
@@ -650,6 +662,11 @@ fn apply_snapshot(app: &mut App, snapshot: Snapshot, agents: &AgentRegistry, now
     for row in snapshot.tasks {
         if !app.touched_since_resync(&row.id) {
             app.on_task(row, now);
+        }
+    }
+    for progress in snapshot.progress {
+        if !app.touched_since_resync(&progress.task) {
+            app.on_progress(progress);
         }
     }
     for (task, attempt) in snapshot.agents {
@@ -924,6 +941,7 @@ mod tests {
                 row("design", TaskState::NeedsReview, 1, None),
             ],
             agents: Vec::new(),
+            progress: Vec::new(),
         };
         // Events were missed while waiting: ask again.
         assert!(apply_snapshot(
@@ -940,6 +958,7 @@ mod tests {
         let snapshot = Snapshot {
             tasks: vec![row("api", TaskState::Done, 1, None)],
             agents: Vec::new(),
+            progress: Vec::new(),
         };
         assert!(!apply_snapshot(
             &mut app,

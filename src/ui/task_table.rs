@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, TaskConfig};
+use crate::engine::message::Progress;
 use crate::engine::policy::Level;
 use crate::engine::{HealthView, TaskState};
 use crate::plan::Plan;
@@ -60,6 +61,8 @@ pub struct TaskEntry {
     /// The frame at which this task's screen was last shown (or arrived):
     /// decides which finished screens stay in memory.
     pub viewed: u64,
+    /// What the running attempt's agent last said (`orch heartbeat`).
+    pub progress: Option<Progress>,
 }
 
 impl TaskEntry {
@@ -78,6 +81,7 @@ impl TaskEntry {
             last_run: None,
             replay: Replay::Idle,
             viewed: 0,
+            progress: None,
         }
     }
 
@@ -274,8 +278,21 @@ impl TaskTable {
                 entry.health_at = None;
             }
         }
+        // Said by an attempt that is over.
+        if row.state != TaskState::Running || row.attempts != entry.row.attempts {
+            entry.progress = None;
+        }
         entry.row = row;
         true
+    }
+
+    /// A running attempt's agent said how far it is.
+    pub fn on_progress(&mut self, progress: Progress) {
+        if let Some(entry) = self.task_mut(&progress.task) {
+            if entry.row.state == TaskState::Running && entry.row.attempts == progress.attempt {
+                entry.progress = Some(progress);
+            }
+        }
     }
 
     /// A task's screen arrived (a live agent, or a replay), at frame `frame`.

@@ -630,6 +630,8 @@ fn details_show_loading_until_the_attempts_arrive_and_reload_when_the_task_chang
         cause: Some("exit code 7".into()),
         log_path: None,
         commit_id: None,
+        progress: None,
+        note: None,
         sandbox: Some("none".into()),
     };
     let confined = crate::store::AttemptRow {

@@ -49,6 +49,8 @@ impl Core {
             cause: None,
             log_path: Some(log_path.display().to_string()),
             commit_id: None,
+            progress: None,
+            note: None,
             sandbox: None,
         };
         // Persisted before anything else happens: if orch dies from here on,

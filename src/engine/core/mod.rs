@@ -17,10 +17,13 @@
 //! - `actions`: what users and flags ask for.
 //! - `add`: tasks added at run time; how any task joins the plan.
 //! - `reload`: an edited `orch.toml` applied to the running plan.
+//! - `agents`: what agents say (heartbeats: progress and note) and what
+//!   they were refused (`security` events).
 
 mod actions;
 mod add;
 mod after;
+mod agents;
 mod attempts;
 mod definitions;
 mod exit;
@@ -299,6 +302,20 @@ impl Core {
                 self.reload(*config);
                 Ok(Ok(()))
             }
+            Request::Heartbeat {
+                task,
+                attempt,
+                progress,
+                note,
+            } => Ok(self.heartbeat(&task, attempt, progress, note)),
+            Request::Security {
+                task,
+                attempt,
+                cause,
+            } => {
+                self.security(task, attempt, cause);
+                Ok(Ok(()))
+            }
             Request::Shutdown { stop_agents } => {
                 // Stopping a settled plan loses nothing: the run is over,
                 // not interrupted, and its exit status is its tasks'.
@@ -424,6 +441,7 @@ impl Core {
         Snapshot {
             tasks: self.rows(),
             agents,
+            progress: self.progress(),
         }
     }
 

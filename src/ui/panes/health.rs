@@ -1,6 +1,7 @@
 //! Agent health: one row per running agent: heartbeat age (coloured by
 //! heartbeat_warn / heartbeat_stall), CPU % with a sparkline of the last
-//! minute, RSS, pid, worktree.
+//! minute, RSS, pid, and what the agent said of its progress (`orch
+//! heartbeat`), else its worktree.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -84,7 +85,22 @@ impl Pane for HealthPane {
                 Span::styled(format!(" {:>7}", pid), theme.style("text.dim")),
             ];
             let used = id_width + 8 + 5 + 13 + 6 + 8;
-            if width > used + 4 {
+            // What the agent says of itself (`orch heartbeat`), else where
+            // it works.
+            let said = t.progress.as_ref().map(|p| {
+                let percent = p.progress.map(|n| format!("{n}%"));
+                [percent, p.note.clone()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            });
+            if let Some(said) = said.filter(|s| !s.is_empty() && width > used + 4) {
+                spans.push(Span::styled(
+                    format!(" {}", fit(&said, width - used - 1)),
+                    theme.style("text"),
+                ));
+            } else if width > used + 4 {
                 let worktree = format!(".orch/worktrees/{}", t.config.id);
                 spans.push(Span::styled(
                     format!(" {}", fit(&worktree, width - used - 1)),

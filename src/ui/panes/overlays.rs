@@ -210,10 +210,17 @@ pub fn draw_details(
             .filter(|level| *level != "none")
             .map(|level| format!("sandbox {level}  "))
             .unwrap_or_default();
+        // What its agent last said of its progress (`orch heartbeat`).
+        let said = match (a.progress, a.note.as_deref()) {
+            (Some(p), Some(note)) => format!("{p}% {note}  "),
+            (Some(p), None) => format!("{p}%  "),
+            (None, Some(note)) => format!("{note}  "),
+            (None, None) => String::new(),
+        };
         lines.push(Line::from(vec![
             Span::styled(format!("  #{:<3}", a.attempt), theme.style("help.key")),
             text(format!(
-                "{:<12} {:<9} {:>8}  {}  {sandbox}{}",
+                "{:<12} {:<9} {:>8}  {}  {sandbox}{said}{}",
                 a.status.as_str(),
                 exit,
                 duration,

@@ -414,6 +414,21 @@ fn task_line(
             spans.push(Span::styled(format!(" {symbol}"), style));
         }
     }
+    // A running agent's own word on how far it is, and its note.
+    let mut room = room;
+    if let Some(said) = t.progress.as_ref().filter(|_| state == TaskState::Running) {
+        if let Some(percent) = said.progress.filter(|_| room >= 5) {
+            spans.push(Span::styled(
+                format!(" {percent:>3}%"),
+                theme.style("task.running"),
+            ));
+            room -= 5;
+        }
+        if let Some(note) = said.note.as_deref().filter(|_| room > 3) {
+            spans.push(Span::styled(format!(" {}", fit(note, room - 1)), dim));
+            room = 0;
+        }
+    }
     if let Some(cause) = t.row.cause.as_deref().filter(|_| shows_cause) {
         if room > 3 {
             spans.push(Span::styled(

@@ -67,6 +67,8 @@ fn cut_attempt(task: &str, attempt: u32, pid: u32) -> AttemptRow {
         cause: None,
         log_path: None,
         commit_id: None,
+        progress: None,
+        note: None,
         sandbox: None,
     }
 }
@@ -1233,4 +1235,5 @@ fn an_attempt_being_committed_frees_its_slot() {
 }
 
 mod add;
+mod agents;
 mod merge;

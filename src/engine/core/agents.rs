@@ -1,0 +1,94 @@
+//! What agents tell the engine, through the socket: heartbeats (a sign of
+//! life, with progress and a note) and, recorded for them, what they were
+//! refused (`security` events). Which task and attempt an agent speaks for
+//! is decided before it gets here (`control::identity`): a request names
+//! only the attempt the caller was found to be.
+
+use crate::engine::core::{Core, Phase};
+use crate::engine::effect::Write;
+use crate::engine::message::{check_note, ActionError, Event, Progress};
+use crate::store::EventRow;
+
+impl Core {
+    /// A running attempt's agent says it is alive (see
+    /// [`crate::engine::Request::Heartbeat`]). Its progress and note are
+    /// persisted and published only when they change: a heartbeat that
+    /// says nothing new costs no write.
+    pub(super) fn heartbeat(
+        &mut self,
+        task: &str,
+        attempt: u32,
+        progress: Option<u8>,
+        note: Option<String>,
+    ) -> Result<(), ActionError> {
+        if progress.is_some_and(|p| p > 100) {
+            return Err(ActionError::Refused(
+                "progress is a percentage: 0 to 100".into(),
+            ));
+        }
+        let note = note.map(|n| check_note(&n)).transpose()?;
+        let now = self.now.mono;
+        let Some(live) = self
+            .live
+            .get_mut(task)
+            .filter(|l| l.row.attempt == attempt && l.phase == Phase::Running)
+        else {
+            return Err(ActionError::Refused(format!(
+                "{task}'s attempt {attempt} is not running"
+            )));
+        };
+        // A sign of life like output: the stall clock starts again.
+        live.heard = Some(live.heard.map_or(now, |h| h.max(now)));
+        let before = (live.row.progress, live.row.note.clone());
+        if let Some(progress) = progress {
+            live.row.progress = Some(progress);
+        }
+        if let Some(note) = note {
+            live.row.note = (!note.is_empty()).then_some(note);
+        }
+        if before == (live.row.progress, live.row.note.clone()) {
+            return Ok(());
+        }
+        let row = live.row.clone();
+        let event = Progress {
+            task: task.to_string(),
+            attempt,
+            progress: row.progress,
+            note: row.note.clone(),
+        };
+        self.persist(Write::Attempt(row));
+        self.publish(Event::Progress(event));
+        Ok(())
+    }
+
+    /// What running attempts' agents last said of their progress.
+    pub(super) fn progress(&self) -> Vec<Progress> {
+        self.live
+            .iter()
+            .filter(|(_, live)| live.row.progress.is_some() || live.row.note.is_some())
+            .map(|(task, live)| Progress {
+                task: task.clone(),
+                attempt: live.row.attempt,
+                progress: live.row.progress,
+                note: live.row.note.clone(),
+            })
+            .collect()
+    }
+
+    /// Record what an agent tried and was refused, and tell the views.
+    pub(super) fn security(&mut self, task: Option<String>, attempt: Option<u32>, cause: String) {
+        tracing::warn!(task = task.as_deref().unwrap_or("?"), "security: {cause}");
+        self.persist(Write::Event(EventRow {
+            seq: 0,
+            at: self.now.wall_ms,
+            run_id: Some(self.run_id),
+            task_id: task.clone(),
+            attempt,
+            kind: "security".into(),
+            from_state: None,
+            to_state: None,
+            cause: Some(cause.clone()),
+        }));
+        self.publish(Event::Security { task, text: cause });
+    }
+}
