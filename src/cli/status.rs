@@ -122,16 +122,6 @@ fn settle_unfinished(task: &mut TaskRow, attempt: Option<&mut AttemptRow>) {
     }
 }
 
-/// An attempt's progress and note as `42% parsing the schema`.
-fn progress_text(attempt: &AttemptRow) -> String {
-    let percent = attempt.progress.map(|p| format!("{p}%"));
-    [percent, attempt.note.clone()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn render(status: &Status) -> String {
     let mut out = match status.running_instance {
         Some(pid) => format!(
@@ -175,7 +165,11 @@ fn render(status: &Status) -> String {
             _ => t.task.cause.clone().unwrap_or_default(),
         };
         // What a running agent last said of itself (`orch heartbeat`).
-        if let Some(said) = t.agent_pid.and(t.last_attempt.as_ref()).map(progress_text) {
+        let said = t
+            .agent_pid
+            .and(t.last_attempt.as_ref())
+            .map(|a| crate::engine::message::progress_text(a.progress, a.note.as_deref()));
+        if let Some(said) = said {
             if !said.is_empty() {
                 detail = format!("{said}; {detail}");
             }

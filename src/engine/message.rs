@@ -349,6 +349,24 @@ pub struct Progress {
     pub note: Option<String>,
 }
 
+impl Progress {
+    /// As the views show it: `42% parsing the schema`.
+    pub fn text(&self) -> String {
+        progress_text(self.progress, self.note.as_deref())
+    }
+}
+
+/// A progress and a note as one piece of text (`42% parsing`, `42%`,
+/// `parsing`, or empty).
+pub fn progress_text(progress: Option<u8>, note: Option<&str>) -> String {
+    match (progress, note) {
+        (Some(p), Some(note)) => format!("{p}% {note}"),
+        (Some(p), None) => format!("{p}%"),
+        (None, Some(note)) => note.to_string(),
+        (None, None) => String::new(),
+    }
+}
+
 /// Every task as it stands, for a view that just (re)subscribed.
 #[derive(Debug, Clone)]
 pub struct Snapshot {

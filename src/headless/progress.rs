@@ -63,20 +63,12 @@ impl Progress {
             )),
             Event::Note { task, text } => Some(self.plain_line(timefmt::now_ms(), task, "", text)),
             Event::Health(view) => self.health_line(view),
-            Event::Progress(said) => {
-                let percent = said.progress.map(|p| format!("{p}%"));
-                let text = [percent, said.note.clone()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                Some(self.plain_line(
-                    timefmt::now_ms(),
-                    &said.task,
-                    "progress",
-                    &format!("attempt {}: {text}", said.attempt),
-                ))
-            }
+            Event::Progress(said) => Some(self.plain_line(
+                timefmt::now_ms(),
+                &said.task,
+                "progress",
+                &format!("attempt {}: {}", said.attempt, said.text()),
+            )),
             Event::Security { task, text } => Some(self.plain_line(
                 timefmt::now_ms(),
                 task.as_deref().unwrap_or("orch"),

@@ -726,3 +726,29 @@ fn quit_stops_without_asking_only_when_nothing_is_owed_and_the_run_is_not_foregr
     let s = KeyEvent::new(KeyCode::Char('s'), KeyModifiers::NONE);
     assert_eq!(app.on_key(&s), vec![Effect::Quit], "an explicit stop");
 }
+
+#[test]
+fn a_running_agent_s_progress_shows_in_the_tree_and_the_agents_pane_until_its_attempt_ends() {
+    let mut app = busy("dark");
+    let said = crate::engine::message::Progress {
+        task: "api".into(),
+        attempt: 2,
+        progress: Some(42),
+        note: Some("parsing the schema".into()),
+    };
+    // Said by an earlier attempt: not this one's.
+    app.on_progress(crate::engine::message::Progress {
+        attempt: 1,
+        ..said.clone()
+    });
+    assert!(!pane(&app, 100, 10, |a| &a.task_list).contains("42%"));
+    app.on_progress(said);
+    let tree = pane(&app, 100, 10, |a| &a.task_list);
+    assert!(tree.contains("42%"), "{tree}");
+    assert!(tree.contains("parsing the schema"), "{tree}");
+    let health = pane(&app, 120, 4, |a| &a.health);
+    assert!(health.contains("42% parsing the schema"), "{health}");
+    // The attempt is over: what it said goes with it.
+    app.on_task(row("api", TaskState::Done, 2, None), t0());
+    assert!(!pane(&app, 100, 10, |a| &a.task_list).contains("42%"));
+}

@@ -116,12 +116,15 @@ fn engine(
         parts,
     )
     .expect("engine");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    (engine, runtime())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
-        .expect("runtime");
-    (engine, runtime)
+        .expect("runtime")
 }
 
 /// The plan `text` in `dir`, and a new store in its state directory (with
@@ -456,11 +459,7 @@ fn each_attempt_s_agent_gets_its_socket_and_a_token_valid_while_it_runs() {
         parts,
     )
     .expect("engine");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     let run = runtime.spawn(engine.run());
     wait_until("both agents to start", || {
         agents.orders.lock().expect("orders").len() == 2

@@ -87,14 +87,7 @@ impl Pane for HealthPane {
             let used = id_width + 8 + 5 + 13 + 6 + 8;
             // What the agent says of itself (`orch heartbeat`), else where
             // it works.
-            let said = t.progress.as_ref().map(|p| {
-                let percent = p.progress.map(|n| format!("{n}%"));
-                [percent, p.note.clone()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            });
+            let said = t.progress.as_ref().map(|p| p.text());
             if let Some(said) = said.filter(|s| !s.is_empty() && width > used + 4) {
                 spans.push(Span::styled(
                     format!(" {}", fit(&said, width - used - 1)),

@@ -211,12 +211,10 @@ pub fn draw_details(
             .map(|level| format!("sandbox {level}  "))
             .unwrap_or_default();
         // What its agent last said of its progress (`orch heartbeat`).
-        let said = match (a.progress, a.note.as_deref()) {
-            (Some(p), Some(note)) => format!("{p}% {note}  "),
-            (Some(p), None) => format!("{p}%  "),
-            (None, Some(note)) => format!("{note}  "),
-            (None, None) => String::new(),
-        };
+        let mut said = crate::engine::message::progress_text(a.progress, a.note.as_deref());
+        if !said.is_empty() {
+            said.push_str("  ");
+        }
         lines.push(Line::from(vec![
             Span::styled(format!("  #{:<3}", a.attempt), theme.style("help.key")),
             text(format!(
