@@ -9,6 +9,10 @@ use crate::engine::effect::Write;
 use crate::engine::message::{check_note, ActionError, Event, Progress};
 use crate::store::EventRow;
 
+/// Security events recorded for one attempt (or for agents of unknown
+/// task) before the rest are only logged.
+pub(crate) const SECURITY_EVENTS_KEPT: u32 = 100;
+
 impl Core {
     /// A running attempt's agent says it is alive (see
     /// [`crate::engine::Request::Heartbeat`]). Its progress and note are
@@ -75,9 +79,22 @@ impl Core {
             .collect()
     }
 
-    /// Record what an agent tried and was refused, and tell the views.
+    /// Record what an agent tried and was refused, and tell the views. An
+    /// agent that keeps trying could fill the append-only events table:
+    /// past [`SECURITY_EVENTS_KEPT`] refusals of one attempt, one more
+    /// event says so and the rest go to the log only.
     pub(super) fn security(&mut self, task: Option<String>, attempt: Option<u32>, cause: String) {
         tracing::warn!(task = task.as_deref().unwrap_or("?"), "security: {cause}");
+        let recorded = self.refusals.entry((task.clone(), attempt)).or_insert(0);
+        *recorded += 1;
+        let cause = match (*recorded).cmp(&(SECURITY_EVENTS_KEPT + 1)) {
+            std::cmp::Ordering::Less => cause,
+            std::cmp::Ordering::Equal => format!(
+                "{cause} (more than {SECURITY_EVENTS_KEPT} refusals of this attempt: \
+                 further ones are only logged)"
+            ),
+            std::cmp::Ordering::Greater => return,
+        };
         self.persist(Write::Event(EventRow {
             seq: 0,
             at: self.now.wall_ms,

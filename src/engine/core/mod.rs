@@ -188,6 +188,8 @@ pub struct Core {
     held_since: HashMap<String, Instant>,
     /// Pushes owed, and hooks running.
     follow_ups: after::FollowUps,
+    /// Security events recorded per attempt (bounded: see `agents`).
+    refusals: HashMap<(Option<String>, Option<u32>), u32>,
     jitter_state: u64,
     /// Transitions made so far; lets `settle` see whether a pass changed anything.
     transitions: u64,
@@ -266,6 +268,7 @@ impl Core {
             merge_retry: HashMap::new(),
             held_since: HashMap::new(),
             follow_ups: after::FollowUps::default(),
+            refusals: HashMap::new(),
             jitter_state: setup.seed | 1,
             transitions: 0,
             plan_generation: 0,

@@ -131,3 +131,39 @@ fn a_refused_agent_is_recorded_as_a_security_event_and_shown() {
         Effect::Publish(Event::Security { task: Some(t), text }) if t == "t" && *text == cause
     )));
 }
+
+#[test]
+fn an_agent_that_keeps_trying_cannot_fill_the_event_log() {
+    let mut h = start(&one_task(""));
+    let kept = super::super::agents::SECURITY_EVENTS_KEPT;
+    let mut recorded = 0;
+    for i in 0..kept + 50 {
+        let request = Request::Security {
+            task: Some("t".into()),
+            attempt: Some(1),
+            cause: format!("try {i}"),
+        };
+        assert_eq!(h.request(request), Ok(()));
+        recorded += h
+            .last
+            .iter()
+            .filter(|e| matches!(e, Effect::Persist(Write::Event(row)) if row.kind == "security"))
+            .count();
+    }
+    assert_eq!(
+        recorded,
+        kept as usize + 1,
+        "the kept ones and one that says so"
+    );
+    // Another attempt's are its own.
+    let other = Request::Security {
+        task: Some("t".into()),
+        attempt: Some(2),
+        cause: "first".into(),
+    };
+    assert_eq!(h.request(other), Ok(()));
+    assert!(h
+        .last
+        .iter()
+        .any(|e| matches!(e, Effect::Persist(Write::Event(_)))));
+}
