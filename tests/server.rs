@@ -218,7 +218,8 @@ fn garbage_oversized_and_foreign_clients_are_dropped_and_the_server_goes_on() {
     // size instead of taking the server down.
     let mut huge = wait_for_socket(&repo);
     let hello = format!(
-        r#"{{"protocol":1,"orch":"{}","role":{{"as":"control_room","cols":65535,"rows":65535}}}}"#,
+        r#"{{"protocol":{},"orch":"{}","role":{{"as":"control_room","cols":65535,"rows":65535}}}}"#,
+        orch::control::protocol::PROTOCOL,
         env!("CARGO_PKG_VERSION")
     );
     huge.write_all(&frame(1, hello.as_bytes())).expect("write");
@@ -234,7 +235,8 @@ fn garbage_oversized_and_foreign_clients_are_dropped_and_the_server_goes_on() {
     // Attaching to what does not run is refused before any session starts.
     let mut nope = wait_for_socket(&repo);
     let hello = format!(
-        r#"{{"protocol":1,"orch":"{}","role":{{"as":"attach","task":"nope","cols":80,"rows":24}}}}"#,
+        r#"{{"protocol":{},"orch":"{}","role":{{"as":"attach","task":"nope","cols":80,"rows":24}}}}"#,
+        orch::control::protocol::PROTOCOL,
         env!("CARGO_PKG_VERSION")
     );
     nope.write_all(&frame(1, hello.as_bytes())).expect("write");
