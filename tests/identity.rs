@@ -237,3 +237,30 @@ fn heartbeat_outside_an_agent_is_a_usage_error() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2), "out of range");
 }
+
+#[test]
+fn an_agent_stopped_at_its_timeout_takes_its_orphan_with_it() {
+    let repo = TestRepo::new();
+    let pidfile = repo.path().join("orphan.pid");
+    let never = repo.path().join("never");
+    repo.write_config(&sh_config(
+        "timeout = \"2s\"",
+        &format!(
+            "[[tasks]]\nid = \"slow\"\nagent = \"sh\"\nprompt = \"{} {} {}\"\n",
+            agent("orphaner.sh"),
+            pidfile.display(),
+            never.display(),
+        ),
+    ));
+    let out = repo.run(&["--no-tui"]);
+    assert_eq!(out.code, 1, "{out}");
+    let orphan = pids_in(&pidfile)
+        .first()
+        .copied()
+        .expect("an orphan was started");
+    let gone = wait_until(Duration::from_secs(5), || !pid_alive(orphan));
+    if !gone {
+        kill_leftovers(repo.path());
+    }
+    assert!(gone, "orphan {orphan} outlived its attempt");
+}
