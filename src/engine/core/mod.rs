@@ -16,6 +16,8 @@
 //! - `health`: samples, heartbeats, timeouts and stalls, the next wake-up.
 //! - `actions`: what users and flags ask for.
 //! - `add`: tasks added at run time; how any task joins the plan.
+//! - `subtasks`: tasks added with a parent: limits, the parent waiting for
+//!   them, their work merged into it.
 //! - `reload`: an edited `orch.toml` applied to the running plan.
 
 mod actions;
@@ -30,6 +32,7 @@ mod launch;
 mod merge;
 mod reconcile;
 mod reload;
+mod subtasks;
 mod tasks;
 mod transition;
 
