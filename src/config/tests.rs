@@ -992,14 +992,14 @@ fn unknown_placeholders_are_errors_at_their_brace() {
         err1(&with_sh(
             "[[tasks]]\nid = \"a\"\nagent = \"sh\"\nprompt = \"fix {task_ID}\"\n"
         )),
-        r#"orch.toml:6:15: unknown placeholder "{task_ID}" in the prompt of task "a" (known: {task_id}, {worktree}, {branch}, {conflicts}; {{task_ID}} is a literal "{task_ID}"); did you mean "{task_id}"?"#
+        r#"orch.toml:6:15: unknown placeholder "{task_ID}" in the prompt of task "a" (known: {task_id}, {worktree}, {branch}, {conflicts}, {children}; {{task_ID}} is a literal "{task_ID}"); did you mean "{task_id}"?"#
     );
     // With an escape in the string, the string's own position.
     assert_eq!(
         err1(&with_sh(
             "[[tasks]]\nid = \"a\"\nagent = \"sh\"\nprompt = \"\\t{x}\"\n"
         )),
-        r#"orch.toml:6:10: unknown placeholder "{x}" in the prompt of task "a" (known: {task_id}, {worktree}, {branch}, {conflicts}; {{x}} is a literal "{x}")"#
+        r#"orch.toml:6:10: unknown placeholder "{x}" in the prompt of task "a" (known: {task_id}, {worktree}, {branch}, {conflicts}, {children}; {{x}} is a literal "{x}")"#
     );
 }
 
@@ -1021,6 +1021,7 @@ prompt = "on {branch} in {worktree} for {task_id}; not {{prompt}}"
         worktree: "/w/a",
         branch: "orch/a",
         conflicts: "",
+        children: "",
     };
     assert_eq!(
         config.agents["all"].render_command(&vars)[2],

@@ -145,6 +145,10 @@ pub(crate) struct Live {
     pub(crate) worktree: Option<PathBuf>,
     /// How its worktree was asked to start.
     pub(crate) mode: crate::git::StartMode,
+    /// The subtasks whose work its worktree job merged in (all those done
+    /// when it started): any other subtask the task has when the attempt
+    /// succeeds is work it has not taken in yet.
+    pub(crate) merged_children: Vec<String>,
 }
 
 impl Live {

@@ -183,6 +183,9 @@ impl Core {
                 sample: None,
                 worktree: Some(worktree),
                 mode: crate::git::StartMode::Continue,
+                // Not known after a restart: a parent takes its subtasks
+                // in once more (merging what is there already is a no-op).
+                merged_children: Vec::new(),
             },
         );
     }

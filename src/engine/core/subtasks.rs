@@ -21,6 +21,7 @@ use std::collections::HashSet;
 use crate::config::NewTask;
 use crate::engine::core::Core;
 use crate::engine::message::Actor;
+use crate::engine::schedule::Readiness;
 use crate::engine::state::TaskState;
 
 impl Core {
@@ -122,4 +123,110 @@ impl Core {
         }
         false
     }
+
+    /// What `id`'s subtasks mean for it starting an attempt: `None` when it
+    /// has none; else `Blocked` with the reason (a subtask failed, or
+    /// others are still to be done) or `Ready`.
+    pub(super) fn children_status(&self, id: &str) -> Option<(Readiness, String)> {
+        let children = self.defs.children(id);
+        if children.is_empty() {
+            return None;
+        }
+        let state = |c: &String| self.tasks.state(c).unwrap_or(TaskState::Pending);
+        let failed: Vec<String> = children
+            .iter()
+            .filter(|c| state(c).blocks_dependents())
+            .map(|c| format!("subtask {c} is {}", state(c)))
+            .collect();
+        if !failed.is_empty() {
+            return Some((Readiness::Blocked, failed.join(", ")));
+        }
+        let open: Vec<&str> = children
+            .iter()
+            .filter(|c| state(c) != TaskState::Done)
+            .map(String::as_str)
+            .collect();
+        if open.is_empty() {
+            return Some((Readiness::Ready, String::new()));
+        }
+        Some((Readiness::Blocked, waiting_for(&open)))
+    }
+
+    /// The subtasks of `id` whose work a new attempt's worktree merges in:
+    /// those done, not skipped (a skipped task's branch holds work nobody
+    /// accepted, or none), dependencies first.
+    pub(super) fn children_to_merge(&self, id: &str) -> Vec<(String, String)> {
+        self.defs
+            .children(id)
+            .iter()
+            .filter(|c| {
+                self.tasks
+                    .get(c)
+                    .is_some_and(|t| t.state == TaskState::Done && !t.skipped)
+            })
+            .map(|c| {
+                let title = self.defs.task(c).map_or(c.as_str(), |t| t.title.as_str());
+                (c.clone(), title.to_string())
+            })
+            .collect()
+    }
+
+    /// `{children}`: each subtask of `id` on a line of its own, with its
+    /// state and, where there is one, its cause. Empty when it has none.
+    pub(super) fn children_text(&self, id: &str) -> String {
+        self.defs
+            .children(id)
+            .iter()
+            .map(|c| {
+                let Some(row) = self.tasks.get(c) else {
+                    return format!("{c}: pending");
+                };
+                let mut line = format!("{c}: {}", row.state);
+                if row.skipped {
+                    line.push_str(" (skipped)");
+                }
+                if let Some(cause) = row.cause.as_deref().filter(|c| !c.is_empty()) {
+                    let first = cause.lines().next().unwrap_or_default();
+                    line.push_str(&format!(" ({first})"));
+                }
+                line
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Where a parent goes when an attempt of it ends well: `None` for
+    /// done (every subtask was done and merged into the worktree the
+    /// attempt started in, and it added none), else the state it waits in
+    /// and why.
+    pub(super) fn after_parent_success(
+        &self,
+        id: &str,
+        merged: &[String],
+    ) -> Option<(TaskState, String)> {
+        let children = self.defs.children(id);
+        let unmerged: Vec<&str> = children
+            .iter()
+            .filter(|c| !merged.contains(c))
+            .map(String::as_str)
+            .collect();
+        if unmerged.is_empty() {
+            return None;
+        }
+        match self.children_status(id) {
+            Some((Readiness::Ready, _)) | None => Some((
+                TaskState::Queued,
+                format!(
+                    "its subtask(s) {} are done: it runs again to take their work in",
+                    unmerged.join(", ")
+                ),
+            )),
+            Some((_, why)) => Some((TaskState::Blocked, why)),
+        }
+    }
+}
+
+/// "waiting for 2 subtask(s): a, b".
+fn waiting_for(open: &[&str]) -> String {
+    format!("waiting for {} subtask(s): {}", open.len(), open.join(", "))
 }

@@ -172,3 +172,270 @@ fn an_agent_adds_subtasks_of_its_own_task_only() {
         .expect("recorded");
     assert_eq!(event, "added by agent p");
 }
+
+impl Harness {
+    /// The latest agent command started for `task`.
+    fn command_of(&self, task: &str) -> Vec<String> {
+        self.log
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                Effect::Spawn(order) if order.task == task => Some(order.command.clone()),
+                _ => None,
+            })
+            .expect("a spawn")
+    }
+
+    /// The latest worktree job asked for `task`.
+    fn prepare(&self, task: &str) -> crate::git::Prepare {
+        self.prepare_of(task).expect("a worktree job")
+    }
+
+    fn cause(&self, id: &str) -> Option<&str> {
+        self.row(id).cause.as_deref()
+    }
+}
+
+/// A parent `p` whose prompt lists its subtasks, and `extra` settings.
+fn parent_plan(extra: &str) -> String {
+    format!(
+        "{AGENTS}{extra}[[tasks]]\nid = \"p\"\nagent = \"sh\"\nprompt = \"integrate: {{children}}\"\n"
+    )
+}
+
+fn ids(list: &[(String, String)]) -> Vec<&str> {
+    list.iter().map(|(id, _)| id.as_str()).collect()
+}
+
+#[test]
+fn a_parent_waits_for_its_subtasks_then_runs_again_with_their_work_merged_in() {
+    let mut h = start(&parent_plan(""));
+    h.run_jobs();
+    assert!(
+        h.command_of("p")[2].ends_with("integrate: "),
+        "no subtasks yet"
+    );
+    assert!(h.prepare("p").children.is_empty());
+    h.add(child("c1", "p", &[])).expect("added");
+    h.run_jobs();
+    h.add(child("c2", "p", &["c1"])).expect("added");
+    h.add(child("c3", "p", &["c1"])).expect("added");
+    assert_eq!(h.state("c1"), TaskState::Running);
+    assert_eq!(
+        h.prepare("c1").deps,
+        ["p"],
+        "it starts from its parent's work"
+    );
+    assert_eq!(h.state("c2"), TaskState::Pending);
+
+    h.succeed("p");
+    assert_eq!(h.state("p"), TaskState::Blocked);
+    assert_eq!(h.cause("p"), Some("waiting for 3 subtask(s): c1, c2, c3"));
+    assert!(h.core.outcome().is_none());
+    h.run_jobs();
+    h.succeed("c1");
+    assert_eq!(h.prepare("c2").deps, ["p", "c1"]);
+    assert_eq!(h.state("c2"), TaskState::Running);
+    assert_eq!(h.state("c3"), TaskState::Running);
+    assert_eq!(h.cause("p"), Some("waiting for 2 subtask(s): c2, c3"));
+    h.run_jobs();
+    h.succeed("c3");
+    assert_eq!(h.cause("p"), Some("waiting for 1 subtask(s): c2"));
+    h.succeed("c2");
+
+    assert_eq!(h.state("p"), TaskState::Running);
+    assert_eq!(h.attempt("p"), 2);
+    let prepare = h.prepare("p");
+    assert_eq!(
+        ids(&prepare.children),
+        ["c1", "c2", "c3"],
+        "dependencies first"
+    );
+    assert_eq!(prepare.known, Known::Ready, "in the worktree it ran in");
+    h.run_jobs();
+    assert_eq!(
+        h.command_of("p")[2],
+        "integrate: c1: done\nc2: done\nc3: done"
+    );
+    h.succeed("p");
+    assert_eq!(h.state("p"), TaskState::Done, "it added no new subtasks");
+    assert!(h.core.outcome().is_some_and(|o| o.exit_code == 0));
+}
+
+#[test]
+fn subtasks_done_before_their_parent_ends_send_it_straight_back_to_run() {
+    let mut h = start(&parent_plan(""));
+    h.run_jobs();
+    h.add(child("c", "p", &[])).expect("added");
+    h.run_jobs();
+    h.succeed("c");
+    h.succeed("p");
+    assert_eq!(h.state("p"), TaskState::Running, "queued and started again");
+    assert_eq!(h.attempt("p"), 2);
+    assert_eq!(ids(&h.prepare("p").children), ["c"]);
+    let why = h.log.iter().rev().find_map(|e| match e {
+        Effect::Publish(Event::Task { row, why, .. })
+            if row.id == "p" && row.state == TaskState::Queued =>
+        {
+            why.clone()
+        }
+        _ => None,
+    });
+    assert_eq!(
+        why.as_deref(),
+        Some("its subtask(s) c are done: it runs again to take their work in")
+    );
+    h.run_jobs();
+    // The second attempt adds one more: it waits again.
+    h.add(child("d", "p", &[])).expect("added");
+    h.run_jobs();
+    h.succeed("p");
+    assert_eq!(h.state("p"), TaskState::Blocked);
+    assert_eq!(h.cause("p"), Some("waiting for 1 subtask(s): d"));
+    h.succeed("d");
+    h.run_jobs();
+    assert_eq!(ids(&h.prepare("p").children), ["c", "d"]);
+    h.succeed("p");
+    assert_eq!(h.state("p"), TaskState::Done);
+}
+
+#[test]
+fn a_subtask_that_fails_blocks_its_parent_until_it_is_done() {
+    let mut h = start(&parent_plan("[defaults]\nretries = 0\n"));
+    h.run_jobs();
+    h.add(child("c", "p", &[])).expect("added");
+    h.run_jobs();
+    h.succeed("p");
+    h.exit("c", 1);
+    assert_eq!(h.state("c"), TaskState::NeedsReview);
+    assert_eq!(h.state("p"), TaskState::Blocked);
+    assert_eq!(h.cause("p"), Some("subtask c is needs_review"));
+    assert!(
+        h.core.outcome().is_some_and(|o| o.exit_code == 1),
+        "nothing more happens without a person"
+    );
+    h.request(Request::Retry {
+        task: "c".into(),
+        fresh: false,
+    })
+    .expect("retried");
+    assert_eq!(h.state("c"), TaskState::Running);
+    assert_eq!(h.cause("p"), Some("waiting for 1 subtask(s): c"));
+    h.run_jobs();
+    h.succeed("c");
+    assert_eq!(h.state("p"), TaskState::Running, "unblocked once c is done");
+    h.run_jobs();
+    assert!(h.command_of("p")[2].ends_with("integrate: c: done"));
+}
+
+#[test]
+fn a_parent_s_own_failures_are_retried_as_before_and_take_its_subtasks_in_again() {
+    let mut h = start(&parent_plan("[defaults]\nbackoff = \"1s\"\n"));
+    h.run_jobs();
+    h.add(child("c", "p", &[])).expect("added");
+    h.run_jobs();
+    h.exit("p", 3);
+    assert_eq!(h.state("p"), TaskState::Retrying);
+    h.succeed("c");
+    h.advance(2_000);
+    assert_eq!(h.state("p"), TaskState::Running);
+    assert_eq!(h.attempt("p"), 2);
+    assert_eq!(ids(&h.prepare("p").children), ["c"]);
+    h.run_jobs();
+    h.exit("p", 3);
+    h.advance(5_000);
+    assert_eq!(h.attempt("p"), 3);
+    assert_eq!(
+        ids(&h.prepare("p").children),
+        ["c"],
+        "merging what is in already changes nothing"
+    );
+    h.run_jobs();
+    h.succeed("p");
+    assert_eq!(h.state("p"), TaskState::Done);
+}
+
+#[test]
+fn subtasks_whose_work_does_not_merge_leave_their_parent_for_review() {
+    let mut h = start(&parent_plan(""));
+    h.run_jobs();
+    h.add(child("c", "p", &[])).expect("added");
+    h.run_jobs();
+    h.succeed("p");
+    // c's commit lands; p's worktree job is asked for and fails.
+    h.exit("c", 0);
+    let attempt = h.attempt("c");
+    h.input(Input::Committed {
+        task: "c".into(),
+        attempt,
+        result: Ok(None),
+    });
+    assert_eq!(h.state("p"), TaskState::Running);
+    let attempt = h.attempt("p");
+    h.input(Input::WorktreeReady {
+        task: "p".into(),
+        attempt,
+        result: Err("the work of subtask c conflicts with its parent's in a.txt".into()),
+    });
+    assert_eq!(h.state("p"), TaskState::NeedsReview);
+    assert!(h.cause("p").is_some_and(|c| c.contains("a.txt")));
+}
+
+#[test]
+fn a_restart_keeps_a_waiting_parent_blocked_and_its_subtasks_and_resumes() {
+    let text = parent_plan("");
+    let mut h = start(&text);
+    h.run_jobs();
+    h.add(child("c1", "p", &[])).expect("added");
+    h.run_jobs();
+    h.add(child("c2", "p", &["c1"])).expect("added");
+    h.succeed("p");
+    assert_eq!(h.state("p"), TaskState::Blocked);
+
+    // orch dies with c1's agent running; the next start has the same file.
+    let mut next = start_with(&text, h.stored(), options(), &[]);
+    assert_eq!(next.state("p"), TaskState::Blocked, "still waiting");
+    assert_eq!(next.row("c1").parent.as_deref(), Some("p"));
+    assert_eq!(next.core.defs.children("p"), ["c1", "c2"]);
+    assert_eq!(next.state("c1"), TaskState::Running, "resumed");
+    assert_eq!(next.prepare("c1").deps, ["p"]);
+    next.run_jobs();
+    next.succeed("c1");
+    next.run_jobs();
+    next.succeed("c2");
+    assert_eq!(next.state("p"), TaskState::Running);
+    assert_eq!(ids(&next.prepare("p").children), ["c1", "c2"]);
+    next.run_jobs();
+    next.succeed("p");
+    assert_eq!(next.state("p"), TaskState::Done);
+}
+
+#[test]
+fn a_parent_interrupted_while_committing_takes_its_subtasks_in_once_more() {
+    let text = parent_plan("");
+    let mut h = start(&text);
+    h.run_jobs();
+    h.add(child("c", "p", &[])).expect("added");
+    h.run_jobs();
+    h.succeed("c");
+    // p's agent exits 0; orch dies before its leftovers are committed.
+    h.exit("p", 0);
+    let mut next = start_with(&text, h.stored(), options(), &[]);
+    let attempt = next
+        .core
+        .live
+        .get("p")
+        .map(|l| l.row.attempt)
+        .expect("live");
+    next.input(Input::Committed {
+        task: "p".into(),
+        attempt,
+        result: Ok(None),
+    });
+    assert_eq!(
+        next.state("p"),
+        TaskState::Running,
+        "which subtasks its attempt took in is not known: it runs again"
+    );
+    assert_eq!(ids(&next.prepare("p").children), ["c"]);
+}
