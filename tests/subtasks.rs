@@ -73,6 +73,23 @@ fn an_agent_splits_its_task_and_integrates_its_subtasks_work() {
             "{id}: {all:?}"
         );
     }
+    let parent = |id: &str| {
+        report["tasks"]
+            .as_array()
+            .and_then(|tasks| tasks.iter().find(|t| t["id"] == id))
+            .map(|t| t["parent"].clone())
+    };
+    assert_eq!(parent("p-left"), Some(serde_json::json!("p")));
+    assert_eq!(parent("p"), Some(serde_json::Value::Null));
+    let status = repo.run(&["status"]);
+    assert!(
+        status.stdout.lines().any(|l| l.starts_with("  p-right ")),
+        "nested in orch status: {status}"
+    );
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("  p-base ")),
+        "nested in the summary: {out}"
+    );
     assert_eq!(repo.attempt_count("p"), 2, "it ran again to integrate");
     for id in ["p-base", "p-left", "p-right"] {
         assert_eq!(repo.attempt_count(id), 1);
