@@ -21,7 +21,7 @@ use std::collections::HashSet;
 use crate::config::NewTask;
 use crate::engine::core::Core;
 use crate::engine::message::Actor;
-use crate::engine::schedule::Readiness;
+use crate::engine::schedule::{self, Readiness};
 use crate::engine::state::TaskState;
 
 impl Core {
@@ -150,6 +150,18 @@ impl Core {
             return Some((Readiness::Ready, String::new()));
         }
         Some((Readiness::Blocked, waiting_for(&open)))
+    }
+
+    /// Is `id` blocked only because its subtasks are not all done yet
+    /// (none failed, no dependency blocked)? Then it is on its way, and
+    /// what depends on it waits rather than being blocked too.
+    pub(super) fn waiting_for_children(&self, id: &str) -> bool {
+        let open = matches!(
+            self.children_status(id),
+            Some((Readiness::Blocked, why)) if why.starts_with("waiting for ")
+        );
+        open && schedule::readiness_of(self.defs.plan(), id, |dep| self.dep_status(dep))
+            != Readiness::Blocked
     }
 
     /// The subtasks of `id` whose work a new attempt's worktree merges in:

@@ -439,3 +439,31 @@ fn a_parent_interrupted_while_committing_takes_its_subtasks_in_once_more() {
     );
     assert_eq!(ids(&next.prepare("p").children), ["c"]);
 }
+
+#[test]
+fn what_depends_on_a_waiting_parent_waits_and_is_blocked_only_by_a_failure() {
+    let text = parent_plan("[defaults]\nretries = 0\n")
+        + "[[tasks]]\nid = \"after\"\nagent = \"sh\"\nprompt = \"x\"\ndepends_on = [\"p\"]\n";
+    let mut h = start(&text);
+    h.run_jobs();
+    h.add(child("c", "p", &[])).expect("added");
+    h.run_jobs();
+    h.succeed("p");
+    assert_eq!(h.state("p"), TaskState::Blocked);
+    assert_eq!(h.state("after"), TaskState::Pending, "p is on its way");
+    h.exit("c", 1);
+    assert_eq!(h.state("after"), TaskState::Blocked);
+    assert_eq!(h.cause("after"), Some("dependency p is blocked"));
+    h.request(Request::Retry {
+        task: "c".into(),
+        fresh: false,
+    })
+    .expect("retried");
+    assert_eq!(h.state("after"), TaskState::Pending);
+    h.run_jobs();
+    h.succeed("c");
+    h.run_jobs();
+    h.succeed("p");
+    assert_eq!(h.state("p"), TaskState::Done);
+    assert_eq!(h.state("after"), TaskState::Running);
+}
