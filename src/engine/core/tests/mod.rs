@@ -1234,3 +1234,4 @@ fn an_attempt_being_committed_frees_its_slot() {
 
 mod add;
 mod merge;
+mod subtasks;
