@@ -153,10 +153,7 @@ pub const MIGRATIONS: &[&str] = &[
     // `partial (ABI n)`, `unavailable`); NULL for attempts before it and
     // for those whose agent never started.
     "ALTER TABLE attempts ADD COLUMN sandbox TEXT;",
-    // 9: reserved for agent identity (built on another branch; renumbered
-    // when the two meet). A no-op here so that 10 keeps its number.
-    "SELECT 1;",
-    // 10: subtasks (`orch task add --parent`): the task each one is a
+    // 9: subtasks (`orch task add --parent`): the task each one is a
     // subtask of, on its row and in its added definition.
     r#"
     ALTER TABLE tasks ADD COLUMN parent TEXT;
