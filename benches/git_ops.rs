@@ -166,6 +166,7 @@ fn main() {
                     known: Known::Creating,
                     mode: StartMode::Continue,
                     include: vec![],
+                    children: vec![],
                 })
                 .expect("orch worktree");
             assert!(wt.created);

@@ -57,6 +57,7 @@ fn main() {
             known: orch::git::Known::No,
             mode: orch::git::StartMode::Continue,
             include: vec![],
+            children: vec![],
         })
         .expect("worktree");
     }

@@ -16,6 +16,18 @@ fn repo() -> TestRepo {
     TestRepo::new_in(Path::new(env!("CARGO_TARGET_TMPDIR")))
 }
 
+/// orch with a temp directory of its own: wherever the repository was
+/// cloned (under /tmp, say), the confined agent's temp directory never
+/// holds the checkout.
+fn run(repo: &TestRepo, tmp: &Path, args: &[&str]) -> common::RunResult {
+    common::RunResult::from(
+        repo.orch(args)
+            .env("TMPDIR", tmp)
+            .output()
+            .expect("run orch"),
+    )
+}
+
 /// The ABI of this kernel; these tests are about a kernel that confines.
 fn abi() -> u8 {
     match kernel::support() {
@@ -92,7 +104,7 @@ fn a_confined_agent_writes_its_own_work_and_nothing_of_anyone_else() {
     let main = repo.git(&["rev-parse", "main"]);
     let sibling_head = || repo.git(&["rev-parse", "orch/sibling"]);
 
-    let out = repo.run(&["--no-tui"]);
+    let out = run(&repo, scratch.path(), &["--no-tui"]);
     assert_eq!(out.code, 0, "{out}");
 
     let worktree = repo.state_dir().join("worktrees/confined");
@@ -153,10 +165,11 @@ fn a_sandbox_that_would_expose_the_checkout_is_refused_and_not_retried() {
     let abi = abi();
     let repo = repo();
     let probe = PathBuf::from("/nonexistent/probe");
+    let scratch = tempfile::tempdir().expect("temp dir");
     // The repository's parent holds the checkout.
     repo.write_config(&plan(&repo, &probe, "writable = [\"..\"]"));
 
-    let check = repo.run(&["check"]);
+    let check = run(&repo, scratch.path(), &["check"]);
     assert_eq!(check.code, 1, "{check}");
     assert!(
         check
@@ -173,7 +186,7 @@ fn a_sandbox_that_would_expose_the_checkout_is_refused_and_not_retried() {
     );
     assert!(check.stderr.contains("cannot be had here"), "{check}");
 
-    let out = repo.run(&["--no-tui"]);
+    let out = run(&repo, scratch.path(), &["--no-tui"]);
     assert_eq!(out.code, 1, "{out}");
     assert_eq!(repo.task_state("confined").as_deref(), Some("needs_review"));
     let attempt = last_attempt(&repo, "confined");
@@ -197,7 +210,8 @@ fn check_says_how_each_sandboxed_agent_is_confined_here() {
         Path::new("/tmp/unused"),
         "writable = [\"~/.orch-test-no-such-dir\"]",
     ));
-    let out = repo.run(&["check"]);
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let out = run(&repo, scratch.path(), &["check"]);
     assert_eq!(out.code, 0, "{out}");
     for line in [
         format!(

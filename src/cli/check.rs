@@ -165,6 +165,7 @@ fn agent_report(config: &Config) -> (Vec<String>, Vec<String>) {
         worktree: "",
         branch: "",
         conflicts: "",
+        children: "",
     };
     let found = |name: &str| -> bool {
         config.agents.get(name).is_some_and(|agent| {

@@ -205,6 +205,11 @@ pub enum TaskCmd {
         depends_on: Vec<String>,
         #[arg(long)]
         title: Option<String>,
+        /// Add it as a subtask of this task: it starts from that task's
+        /// work, and that task waits for it, then runs again with its
+        /// subtasks' work merged in.
+        #[arg(long)]
+        parent: Option<String>,
     },
     /// Queue a task that needs review, was rejected or is retrying.
     Retry {
@@ -297,7 +302,7 @@ pub fn main() -> i32 {
         }) => logs::run(&cli.config, task, *attempt, *follow),
         Some(Sub::Task { action }) => match task_request(action) {
             Ok(request) => remote::act(&cli.config, request),
-            Err(new) => remote::add_task(&cli.config, new),
+            Err(new) => remote::add_task(&cli.config, *new),
         },
         Some(Sub::Stop) => remote::stop(&cli.config),
         Some(Sub::Attach { task }) => remote::attach(&cli.config, task),
@@ -340,7 +345,7 @@ pub fn main() -> i32 {
 }
 
 /// The request a task command makes; adding a task is its own kind.
-fn task_request(action: &TaskCmd) -> Result<Request, crate::engine::message::NewTask> {
+fn task_request(action: &TaskCmd) -> Result<Request, Box<crate::engine::message::NewTask>> {
     Ok(match action.clone() {
         TaskCmd::Retry { task, fresh } => Request::Retry { task, fresh },
         TaskCmd::Resolve { task } => Request::Resolve { task },
@@ -352,14 +357,16 @@ fn task_request(action: &TaskCmd) -> Result<Request, crate::engine::message::New
             prompt,
             depends_on,
             title,
+            parent,
         } => {
-            return Err(crate::engine::message::NewTask {
+            return Err(Box::new(crate::engine::message::NewTask {
                 id,
                 agent,
                 prompt,
                 title,
                 depends_on,
-            })
+                parent,
+            }))
         }
     })
 }

@@ -112,23 +112,11 @@ async fn control_room(cli: &Cli, state_dir: &std::path::Path) -> i32 {
     let theme = cli.theme.clone();
     let keymap = cli.keymap.clone();
     let mut started = false;
-    let mut waited_for_ending = false;
     loop {
+        // A server that was just ending is gone by now (`client::connect`
+        // waits for it): this orch starts the next one.
         match client::control_room(state_dir, theme.clone(), keymap.clone()).await {
             Ok(code) => return code,
-            // It ended by itself just now (settled, nobody connected): once
-            // it is gone, this orch starts the next one.
-            Err(ClientError::Refused(reason))
-                if reason == crate::control::protocol::ENDING && !waited_for_ending =>
-            {
-                waited_for_ending = true;
-                for _ in 0..200 {
-                    if crate::session::lock_holder(state_dir).is_none() {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
             Err(ClientError::NotRunning(_)) if !started => {
                 started = true;
                 let (cols, rows) = crossterm::terminal::size().unwrap_or((120, 40));

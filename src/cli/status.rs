@@ -133,10 +133,19 @@ fn render(status: &Status) -> String {
             status.state_dir
         ),
     };
-    let id_w = status
+    // Subtasks under their parents, two spaces deeper each level.
+    let items: Vec<(&str, Option<&str>)> = status
         .tasks
         .iter()
-        .map(|t| t.task.id.len())
+        .map(|t| (t.task.id.as_str(), t.task.parent.as_deref()))
+        .collect();
+    let order = crate::plan::nest::by_parent(&items);
+    let name = |i: usize, depth: usize| {
+        format!("{}{}", "  ".repeat(depth.min(8)), status.tasks[i].task.id)
+    };
+    let id_w = order
+        .iter()
+        .map(|&(i, depth)| name(i, depth).chars().count())
         .max()
         .unwrap_or(4)
         .max(4);
@@ -144,7 +153,8 @@ fn render(status: &Status) -> String {
         "{:<id_w$}  {:<17}  {:>7}  {:<19}  {}\n",
         "task", "state", "attempt", "updated", "detail"
     ));
-    for t in &status.tasks {
+    for &(i, depth) in &order {
+        let t = &status.tasks[i];
         let mut detail = match (&t.agent_pid, &t.health) {
             (Some(pid), Some(h)) => format!(
                 "pid {pid}, cpu {:.0}%, rss {} MiB",
@@ -176,7 +186,7 @@ fn render(status: &Status) -> String {
         }
         let line = format!(
             "{:<id_w$}  {:<17}  {:>7}  {:<19}  {}",
-            t.task.id,
+            name(i, depth),
             t.task.state.as_str(),
             t.task.attempts,
             timefmt::date_time(t.task.updated_at),
@@ -186,4 +196,55 @@ fn render(status: &Status) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::TaskState;
+
+    fn task(id: &str, parent: Option<&str>, state: TaskState) -> TaskStatus {
+        let mut row = TaskRow::pending(id, id, "sh", 0);
+        row.state = state;
+        row.parent = parent.map(str::to_string);
+        TaskStatus {
+            task: row,
+            last_attempt: None,
+            agent_pid: None,
+            health: None,
+        }
+    }
+
+    #[test]
+    fn subtasks_are_listed_under_their_parent_and_their_parent_is_in_the_json() {
+        let status = Status {
+            state_dir: "/r/.orch".into(),
+            running_instance: None,
+            tasks: vec![
+                task("p", None, TaskState::Blocked),
+                task("q", None, TaskState::Done),
+                task("p-a", Some("p"), TaskState::Done),
+                task("p-a-x", Some("p-a"), TaskState::Running),
+            ],
+        };
+        let text = render(&status);
+        // Each line's name column as shown: its indent and the id.
+        let names: Vec<String> = text
+            .lines()
+            .skip(2)
+            .map(|l| l.split("  blocked").next().unwrap_or(l).to_string())
+            .map(|l| l.split("  done").next().unwrap_or(&l).to_string())
+            .map(|l| {
+                l.split("  running")
+                    .next()
+                    .unwrap_or(&l)
+                    .trim_end()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(names, ["p", "  p-a", "    p-a-x", "q"], "{text}");
+        let json = serde_json::to_value(&status).expect("json");
+        assert_eq!(json["tasks"][2]["parent"], "p");
+        assert!(json["tasks"][0]["parent"].is_null());
+    }
 }

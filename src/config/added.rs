@@ -21,6 +21,11 @@ pub struct NewTask {
     /// Defaults to the id.
     pub title: Option<String>,
     pub depends_on: Vec<String>,
+    /// The task this one is a subtask of (`--parent`): it starts from that
+    /// task's work, and that task waits for it. Absent in what older
+    /// clients send.
+    #[serde(default)]
+    pub parent: Option<String>,
 }
 
 impl Config {
@@ -38,7 +43,14 @@ impl Config {
             risk: None,
             policy: PolicySlots::default(),
         };
-        validate::resolve_task(raw, &self.defaults)
+        let mut resolved = validate::resolve_task(raw, &self.defaults);
+        if task.parent.is_some() {
+            // A subtask's work reaches the base through its parent, which
+            // merges it in; merging it on its own would land it twice.
+            resolved.policy.merge = super::MergeMode::Never;
+            resolved.parent = task.parent.clone();
+        }
+        resolved
     }
 
     /// Every problem with adding `task` to a plan of the tasks `plan`
@@ -108,6 +120,7 @@ mod tests {
             prompt: prompt.into(),
             title: None,
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            parent: None,
         }
     }
 
@@ -135,6 +148,18 @@ mod tests {
             ..new_task("docs", "codex", "write docs", &[])
         };
         assert_eq!(config.resolve_added(&titled).title, "Write the docs");
+        let subtask = NewTask {
+            parent: Some("api".into()),
+            ..new_task("docs", "codex", "write docs", &[])
+        };
+        let resolved = config.resolve_added(&subtask);
+        assert_eq!(resolved.parent.as_deref(), Some("api"));
+        assert_eq!(
+            resolved.policy.merge,
+            MergeMode::Never,
+            "a subtask reaches the base through its parent"
+        );
+        assert_eq!(added.parent, None);
     }
 
     #[test]

@@ -46,6 +46,13 @@ pub struct ProjectConfig {
     /// Where `push` goes (a remote name or URL).
     pub remote: String,
     pub push: PushMode,
+    /// Subtasks one task may have (`orch task add --parent`), done or not;
+    /// 0 allows none.
+    pub max_subtasks: usize,
+    /// How deep subtasks may nest: a task of the file (or one added
+    /// without a parent) is at depth 0, its subtasks at 1, theirs at 2;
+    /// 0 allows none.
+    pub max_subtask_depth: usize,
 }
 
 impl Default for ProjectConfig {
@@ -58,6 +65,8 @@ impl Default for ProjectConfig {
             worktree_include: Vec::new(),
             remote: "origin".to_string(),
             push: PushMode::Never,
+            max_subtasks: 20,
+            max_subtask_depth: 3,
         }
     }
 }
@@ -259,6 +268,9 @@ pub struct TaskConfig {
     pub approval: Approval,
     pub risk: Risk,
     pub policy: Policy,
+    /// The task this one is a subtask of (added with `--parent`); `None`
+    /// for the file's tasks.
+    pub parent: Option<String>,
 }
 
 impl TaskConfig {
@@ -292,6 +304,7 @@ mod tests {
             approval: Approval::None,
             risk: Risk::Medium,
             policy: Policy::default(),
+            parent: None,
         };
         assert!(!task.needs_start_approval());
         task.risk = Risk::High;

@@ -21,10 +21,18 @@ use crate::tomldoc::{closest, Doc, Span};
 /// Every placeholder of a command or an env value.
 const ALL: &[&str] = &["prompt", "task_id", "worktree", "branch"];
 /// The placeholders of a prompt: all but `{prompt}`, which is the prompt,
-/// and `{conflicts}`, the files a resolve attempt is to fix.
-const IN_PROMPT: &[&str] = &["task_id", "worktree", "branch", "conflicts"];
+/// `{conflicts}`, the files a resolve attempt is to fix, and `{children}`,
+/// the task's subtasks and how each stands.
+const IN_PROMPT: &[&str] = &["task_id", "worktree", "branch", "conflicts", "children"];
 /// Every name an agent's templates recognise, allowed or not.
-const AGENT: &[&str] = &["prompt", "task_id", "worktree", "branch", "conflicts"];
+const AGENT: &[&str] = &[
+    "prompt",
+    "task_id",
+    "worktree",
+    "branch",
+    "conflicts",
+    "children",
+];
 const ON_DONE: &[&str] = &["task", "branch", "worktree"];
 const ON_MERGE: &[&str] = &["task", "branch", "commit"];
 const ON_FAIL: &[&str] = &["task", "cause"];
@@ -45,10 +53,16 @@ pub(crate) struct Scope {
 pub(crate) const COMMAND: Scope = Scope {
     allowed: ALL,
     recognised: AGENT,
-    reserved: &[(
-        "conflicts",
-        "it is filled only in a task's prompt (which {prompt} brings here)",
-    )],
+    reserved: &[
+        (
+            "conflicts",
+            "it is filled only in a task's prompt (which {prompt} brings here)",
+        ),
+        (
+            "children",
+            "it is filled only in a task's prompt (which {prompt} brings here)",
+        ),
+    ],
 };
 /// A task's `prompt`.
 pub(crate) const PROMPT: Scope = Scope {
@@ -106,6 +120,9 @@ pub struct Placeholders<'a> {
     /// The files left with conflict markers, for a resolve attempt's
     /// prompt; empty otherwise.
     pub conflicts: &'a str,
+    /// The task's subtasks, one a line (`ID: STATE`, and the cause where
+    /// there is one); empty for a task without any.
+    pub children: &'a str,
 }
 
 impl Placeholders<'_> {
@@ -127,6 +144,7 @@ impl Placeholders<'_> {
             "worktree" => self.worktree,
             "branch" => self.branch,
             "conflicts" => self.conflicts,
+            "children" => self.children,
             _ => return None,
         };
         Some(value.to_owned())
@@ -341,6 +359,7 @@ mod tests {
             worktree: "/w/t1",
             branch: "orch/t1",
             conflicts: "",
+            children: "",
         }
     }
 
@@ -409,6 +428,26 @@ mod tests {
         assert_eq!(
             vars.fill("{prompt} | {conflicts} ${conflicts}"),
             "fix a.rs, b.rs | {conflicts} ${conflicts}"
+        );
+    }
+
+    #[test]
+    fn children_are_filled_in_the_prompt_only_and_checked_there() {
+        let vars = Placeholders {
+            prompt: "integrate:\n{children}",
+            children: "a: done\nb: needs_review (exit code 1)",
+            ..vars()
+        };
+        assert_eq!(
+            vars.fill("{prompt} | {children}"),
+            "integrate:\na: done\nb: needs_review (exit code 1) | {children}"
+        );
+        assert!(problems("p", "take in {children}", &PROMPT).is_empty());
+        let in_command = problems("c", "run {children}", &COMMAND);
+        assert_eq!(in_command.len(), 1, "{in_command:?}");
+        assert!(
+            in_command[0].1.contains("filled only in a task's prompt"),
+            "{in_command:?}"
         );
     }
 

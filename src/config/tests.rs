@@ -199,6 +199,8 @@ fn full_fixture_has_every_value() {
             worktree_include: vec![".env".into(), "config/*.local.toml".into()],
             remote: "upstream".into(),
             push: PushMode::OnMerge,
+            max_subtasks: 5,
+            max_subtask_depth: 1,
         }
     );
     assert_eq!(
@@ -452,7 +454,7 @@ on_sucess = []
     ));
     let expected = [
         r#"orch.toml:2:1: unknown key "foo" at the top level (expected one of: project, ui, hooks, defaults, agents, tasks)"#,
-        r#"orch.toml:4:1: unknown key "max_paralel" in [project] (expected one of: base_branch, max_parallel, state_dir, worktree_include, remote, push); did you mean "max_parallel"?"#,
+        r#"orch.toml:4:1: unknown key "max_paralel" in [project] (expected one of: base_branch, max_parallel, state_dir, worktree_include, remote, push, max_subtasks, max_subtask_depth); did you mean "max_parallel"?"#,
         r#"orch.toml:6:1: unknown key "them" in [ui] (expected one of: theme, keymap); did you mean "theme"?"#,
         r#"orch.toml:8:1: unknown key "retires" in [defaults] (expected one of: retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge); did you mean "retries"?"#,
         r#"orch.toml:11:1: unknown key "colour" in [agents.x] (expected one of: command, env, max_instances, fallback, sandbox, writable)"#,
@@ -584,6 +586,29 @@ fn number_ranges() {
     assert_eq!(
         err1("[project]\nmax_parallel = 0\n"),
         "orch.toml:2:16: max_parallel must be at least 1, found 0"
+    );
+    assert_eq!(
+        err1("[project]\nmax_subtasks = -1\n"),
+        "orch.toml:2:16: max_subtasks must be at least 0, found -1"
+    );
+    assert_eq!(
+        err1("[project]\nmax_subtasks = 10000\n"),
+        "orch.toml:2:16: max_subtasks must be at most 1000, found 10000"
+    );
+    assert_eq!(
+        err1("[project]\nmax_subtask_depth = \"3\"\n"),
+        "orch.toml:2:21: expected an integer for max_subtask_depth, found a string"
+    );
+    assert_eq!(
+        err1("[project]\nmax_subtask_depth = 21\n"),
+        "orch.toml:2:21: max_subtask_depth must be at most 20, found 21"
+    );
+    let zero = ok(&with_sh(
+        "[project]\nmax_subtasks = 0\nmax_subtask_depth = 0\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n",
+    ));
+    assert_eq!(
+        (zero.project.max_subtasks, zero.project.max_subtask_depth),
+        (0, 0)
     );
     assert_eq!(
         err1("[defaults]\nretries = -1\n"),
@@ -967,14 +992,14 @@ fn unknown_placeholders_are_errors_at_their_brace() {
         err1(&with_sh(
             "[[tasks]]\nid = \"a\"\nagent = \"sh\"\nprompt = \"fix {task_ID}\"\n"
         )),
-        r#"orch.toml:6:15: unknown placeholder "{task_ID}" in the prompt of task "a" (known: {task_id}, {worktree}, {branch}, {conflicts}; {{task_ID}} is a literal "{task_ID}"); did you mean "{task_id}"?"#
+        r#"orch.toml:6:15: unknown placeholder "{task_ID}" in the prompt of task "a" (known: {task_id}, {worktree}, {branch}, {conflicts}, {children}; {{task_ID}} is a literal "{task_ID}"); did you mean "{task_id}"?"#
     );
     // With an escape in the string, the string's own position.
     assert_eq!(
         err1(&with_sh(
             "[[tasks]]\nid = \"a\"\nagent = \"sh\"\nprompt = \"\\t{x}\"\n"
         )),
-        r#"orch.toml:6:10: unknown placeholder "{x}" in the prompt of task "a" (known: {task_id}, {worktree}, {branch}, {conflicts}; {{x}} is a literal "{x}")"#
+        r#"orch.toml:6:10: unknown placeholder "{x}" in the prompt of task "a" (known: {task_id}, {worktree}, {branch}, {conflicts}, {children}; {{x}} is a literal "{x}")"#
     );
 }
 
@@ -996,6 +1021,7 @@ prompt = "on {branch} in {worktree} for {task_id}; not {{prompt}}"
         worktree: "/w/a",
         branch: "orch/a",
         conflicts: "",
+        children: "",
     };
     assert_eq!(
         config.agents["all"].render_command(&vars)[2],

@@ -92,6 +92,7 @@ pub(super) fn resolve_task(task: RawTask, base: &Policy) -> TaskConfig {
             .unwrap_or_default(),
         risk: task.risk.unwrap_or_default(),
         policy: task.policy.resolve(base),
+        parent: None,
     }
 }
 

@@ -27,7 +27,13 @@ const PROJECT_KEYS: &[&str] = &[
     "worktree_include",
     "remote",
     "push",
+    "max_subtasks",
+    "max_subtask_depth",
 ];
+/// The largest `max_subtasks` and `max_subtask_depth` accepted: limits
+/// on a runaway agent, not settings anyone needs in the thousands.
+const MAX_SUBTASKS: i64 = 1000;
+const MAX_SUBTASK_DEPTH: i64 = 20;
 const HOOK_KEYS: &[&str] = &["on_done", "on_merge", "on_fail", "timeout"];
 /// A hook named in the design that needs what orch cannot do yet: refused
 /// with the reason rather than ignored, so nobody waits for it to run.
@@ -221,6 +227,18 @@ fn project(doc: &mut Doc<'_>, table: &DeTable<'_>) -> ProjectConfig {
     if let Some(value) = table.get("push") {
         if let Some(mode) = doc.one_of("push", value, PUSH_MODES) {
             project.push = mode;
+        }
+    }
+    // Bounded so a typo (an extra zero or three) is caught; 0 turns
+    // subtasks off.
+    if let Some(value) = table.get("max_subtasks") {
+        if let Some(n) = doc.integer("max_subtasks", value, 0, MAX_SUBTASKS) {
+            project.max_subtasks = usize::try_from(n).unwrap_or(project.max_subtasks);
+        }
+    }
+    if let Some(value) = table.get("max_subtask_depth") {
+        if let Some(n) = doc.integer("max_subtask_depth", value, 0, MAX_SUBTASK_DEPTH) {
+            project.max_subtask_depth = usize::try_from(n).unwrap_or(project.max_subtask_depth);
         }
     }
     project

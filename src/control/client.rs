@@ -31,8 +31,25 @@ pub enum ClientError {
     Io(#[from] std::io::Error),
 }
 
-/// Connect to the server of `state_dir` and say hello as `role`.
+/// Connect to the server of `state_dir` and say hello as `role`. A server
+/// that is just ending is waited for (until its lock is free, 10 s at most)
+/// and asked once more: then it is gone (`NotRunning`) or it stayed.
 pub async fn connect(state_dir: &Path, role: Role) -> Result<(Conn, Welcome), ClientError> {
+    match connect_once(state_dir, role.clone()).await {
+        Err(ClientError::Refused(reason)) if reason == protocol::ENDING => {
+            for _ in 0..200 {
+                if crate::session::lock_holder(state_dir).is_none() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            connect_once(state_dir, role).await
+        }
+        other => other,
+    }
+}
+
+async fn connect_once(state_dir: &Path, role: Role) -> Result<(Conn, Welcome), ClientError> {
     let stream = socket::connect(state_dir)
         .await
         .map_err(ClientError::NotRunning)?;

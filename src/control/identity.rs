@@ -229,10 +229,10 @@ fn env_token(pid: u32, tokens: &AgentTokens) -> Option<AttemptId> {
 pub const AGENTS_MAY: &str = "agents may only send heartbeats (orch heartbeat), messages \
      (orch msg) and add subtasks of their own task (orch task add --parent $ORCH_TASK_ID)";
 
-/// The parent a task to add names. Tasks do not carry a parent yet (the
-/// subtasks work adds it): until then no agent may add one.
-fn parent_of(_new: &crate::engine::message::NewTask) -> Option<&str> {
-    None
+/// The parent a task to add names (an agent may add subtasks of its own
+/// task only; the engine checks it again for `Actor::Agent`).
+fn parent_of(new: &crate::engine::message::NewTask) -> Option<&str> {
+    new.parent.as_deref()
 }
 
 /// Whether an agent of `own` (if known) may send `command`; the refusal
@@ -483,8 +483,27 @@ mod tests {
                 prompt: "x".into(),
                 title: None,
                 depends_on: Vec::new(),
+                parent: None,
+            }),
+            Command::AddTask(crate::engine::message::NewTask {
+                id: "sub".into(),
+                agent: "sh".into(),
+                prompt: "x".into(),
+                title: None,
+                depends_on: Vec::new(),
+                parent: Some("ui".into()),
             }),
         ];
+        let own_subtask = Command::AddTask(crate::engine::message::NewTask {
+            id: "sub".into(),
+            agent: "sh".into(),
+            prompt: "x".into(),
+            title: None,
+            depends_on: Vec::new(),
+            parent: Some("api".into()),
+        });
+        assert_eq!(agent_may(&own_subtask, Some(&own)), Ok(()));
+        assert!(agent_may(&own_subtask, None).is_err(), "whose subtask?");
         for command in refused {
             let err = agent_may(&command, Some(&own)).expect_err("refused");
             assert!(err.starts_with(AGENTS_MAY), "{err}");

@@ -98,6 +98,7 @@ mod tests {
             approval: Approval::None,
             risk: Risk::Low,
             policy: Policy::default(),
+            parent: None,
         }
     }
 

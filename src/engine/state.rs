@@ -17,7 +17,8 @@ pub enum TaskState {
     Done,
     /// Attempts exhausted (or not retryable): a human decides.
     NeedsReview,
-    /// A dependency ended needs_review, rejected or cancelled.
+    /// A dependency ended needs_review, rejected or cancelled; or, for a
+    /// parent, its subtasks are not done yet (or one of them failed).
     Blocked,
     Rejected,
     Cancelled,
@@ -91,8 +92,13 @@ impl TaskState {
             ),
             AwaitingApproval => matches!(to, Queued | Rejected | Cancelled | Blocked | Pending),
             // Running -> Queued: the attempt was interrupted (orch stopped) and
-            // is resumed in the same worktree.
-            Running => matches!(to, Done | Retrying | NeedsReview | Cancelled | Queued),
+            // is resumed in the same worktree, or a parent runs again to take
+            // in its finished subtasks' work. Running -> Blocked: a parent
+            // whose attempt succeeded waits for its subtasks.
+            Running => matches!(
+                to,
+                Done | Retrying | NeedsReview | Cancelled | Queued | Blocked
+            ),
             Retrying => matches!(to, Queued | Cancelled | Done),
             NeedsReview | Rejected => matches!(to, Queued | Pending | Done | Cancelled),
             Blocked => matches!(to, Pending | Queued | AwaitingApproval | Cancelled | Done),
@@ -153,6 +159,10 @@ mod tests {
         assert!(NeedsReview.can_become(Queued));
         assert!(Blocked.can_become(Pending));
         assert!(AwaitingApproval.can_become(Rejected));
+        assert!(
+            Running.can_become(Blocked),
+            "a parent waits for its subtasks"
+        );
     }
 
     #[test]

@@ -60,6 +60,27 @@ pub enum GitError {
         deps: Vec<String>,
     },
 
+    /// A subtask's branch does not merge cleanly into its parent's (after
+    /// the subtasks `merged` before it): nothing was touched.
+    #[error(
+        "the work of subtask {child} conflicts with its parent's in {}: nothing was merged (merge orch/{child} into the parent's branch by hand, then retry the parent)",
+        .files.join(", ")
+    )]
+    SubtasksConflict {
+        child: String,
+        files: Vec<String>,
+        merged: Vec<String>,
+    },
+
+    /// Changes in a parent's worktree are in the way of its subtasks'
+    /// work: nothing was touched.
+    #[error(
+        "changes in the worktree {} are in the way of its subtasks' work: {} (commit or discard them, then retry)",
+        path.display(),
+        .files.join(", ")
+    )]
+    SubtasksInTheWay { path: PathBuf, files: Vec<String> },
+
     /// A commit that would complete a merge still has conflict markers
     /// (`<<<<<<< ` / `>>>>>>> ` lines) in these files. Nothing was committed.
     #[error(

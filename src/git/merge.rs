@@ -167,7 +167,7 @@ fn entry_of(tree: &Tree<'_>, path: &str) -> Entry {
 /// Updates the checkout of `worktree` (root `root`, HEAD at `old`) to
 /// `new` for exactly the paths that differ between them, unless a change of
 /// the user's is in the way: then those paths, sorted, and nothing touched.
-fn update_checkout(
+pub(super) fn update_checkout(
     worktree: &Repository,
     root: &Path,
     old: &Tree<'_>,

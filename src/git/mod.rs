@@ -16,6 +16,7 @@
 //! updated where no change of theirs is in the way.
 
 mod branches;
+mod children;
 mod commit;
 mod diff;
 mod error;

@@ -55,7 +55,28 @@ impl Repo {
     /// `base` must be an existing local branch
     /// ([`GitError::MissingBaseBranch`]); `worktree_include` globs are
     /// checked before anything is touched ([`GitError::BadInclude`]).
+    ///
+    /// Then, except for a resolve start, the branches of `req.children`
+    /// (a parent's finished subtasks) are merged into the task's branch in
+    /// its worktree, all in memory first (see `git::children`); a conflict
+    /// or a change in the way is an error and merges none of them.
     pub fn prepare_worktree(&self, req: &Prepare) -> Result<Worktree, GitError> {
+        let mut done = self.prepare_checkout(req)?;
+        if req.mode != StartMode::Resolve && !req.children.is_empty() {
+            let merged = self.merge_children(&req.task, &req.dir, &req.children)?;
+            if !merged.is_empty() {
+                done.notes.push(format!(
+                    "merged the work of subtask(s) {} into {}",
+                    merged.join(", "),
+                    done.branch
+                ));
+            }
+        }
+        Ok(done)
+    }
+
+    /// [`Repo::prepare_worktree`] but for the subtasks.
+    fn prepare_checkout(&self, req: &Prepare) -> Result<Worktree, GitError> {
         let task = req.task.as_str();
         let dir = req.dir.as_path();
         let branch = branch_name(task)?;

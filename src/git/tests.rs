@@ -62,6 +62,7 @@ fn prep(task: &str, dir: &Path, base: &str, known: Known) -> Prepare {
         known,
         mode: StartMode::Continue,
         include: vec![],
+        children: vec![],
     }
 }
 
@@ -1197,6 +1198,7 @@ fn commit_all_with_a_nested_repository() {
     assert_eq!(repo.is_dirty(&dir).expect("dirty"), 1);
 }
 
+mod children;
 mod include;
 mod merge;
 mod recover;

@@ -37,6 +37,11 @@ pub struct Prepare {
     pub deps: Vec<String>,
     pub known: Known,
     pub mode: StartMode,
+    /// Subtasks (id, title), dependencies first, whose `orch/<child>`
+    /// branches are merged into the task's branch, in its worktree, before
+    /// the attempt starts (see [`Repo::prepare_worktree`]). Empty for a
+    /// task without finished subtasks.
+    pub children: Vec<(String, String)>,
     /// `worktree_include` globs from the config; a `.worktreeinclude` file
     /// at the repository root adds more.
     pub include: Vec<String>,

@@ -51,6 +51,8 @@ pub struct TaskReport {
     /// The merge commit on the base branch, once merged.
     pub merge_commit: Option<String>,
     pub worktree: Option<String>,
+    /// The task this one is a subtask of, if any.
+    pub parent: Option<String>,
     pub cause: Option<String>,
     pub attempts: Vec<AttemptReport>,
     /// Last lines of the latest attempt's screen (only for tasks not done).
@@ -148,6 +150,7 @@ impl RunReport {
                 conflicts: row.conflicts.clone(),
                 merge_commit: row.merge_commit.clone(),
                 worktree,
+                parent: row.parent.clone(),
                 cause: row.cause.clone(),
                 attempts: task_attempts.iter().map(AttemptReport::from).collect(),
                 output_tail,
@@ -208,63 +211,22 @@ impl RunReport {
                 task.stage,
                 secs(time)
             );
-            if task.state == TaskState::Done {
-                if let Some(problem) = task.merge_problem() {
-                    let body = format!(
-                        "task {} is done, but its merge onto {} {}\n",
-                        task.id,
-                        self.base_branch,
-                        problem.detail()
-                    );
-                    let _ = write!(
-                        xml,
-                        ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>\n",
-                        escape(&problem.message()),
-                        problem.kind(),
-                        escape(&body)
-                    );
-                    continue;
-                }
-            }
-            if task.skipped {
-                let reason = task.cause.clone().unwrap_or_else(|| "skipped".into());
-                let _ = write!(
-                    xml,
-                    ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
-                    escape(&reason)
-                );
-                continue;
-            }
-            if task.state == TaskState::Done {
-                xml.push_str("/>\n");
-                continue;
-            }
-            let cause = task.cause.clone().unwrap_or_else(|| task.state.to_string());
-            let message = format!("{}: {cause}", task.state);
-            let mut body = format!(
-                "task {} ended {} after {} attempt(s)\ncause: {cause}\n",
-                task.id,
-                task.state,
-                task.attempts.len()
-            );
-            if !task.output_tail.is_empty() {
+            // What goes inside the testcase: a subtask's parent, then its
+            // failure or skip.
+            let mut inner = String::new();
+            if let Some(parent) = &task.parent {
                 let _ = writeln!(
-                    body,
-                    "--- last {} lines of the agent's screen ---",
-                    task.output_tail.len()
+                    inner,
+                    "      <properties>\n        <property name=\"parent\" value=\"{}\"/>\n      </properties>",
+                    escape(parent)
                 );
-                for line in &task.output_tail {
-                    body.push_str(line);
-                    body.push('\n');
-                }
             }
-            let _ = write!(
-                xml,
-                ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>\n",
-                escape(&message),
-                task.state,
-                escape(&body)
-            );
+            inner.push_str(&junit_outcome(task, &self.base_branch));
+            if inner.is_empty() {
+                xml.push_str("/>\n");
+            } else {
+                let _ = write!(xml, ">\n{inner}    </testcase>\n");
+            }
         }
         xml.push_str("  </testsuite>\n</testsuites>\n");
         xml
@@ -272,10 +234,18 @@ impl RunReport {
 
     /// The table printed at the end of a headless run.
     pub fn summary(&self) -> String {
-        let id_w = self
+        // Subtasks under their parents, two spaces deeper each level.
+        let items: Vec<(&str, Option<&str>)> = self
             .tasks
             .iter()
-            .map(|t| t.id.len())
+            .map(|t| (t.id.as_str(), t.parent.as_deref()))
+            .collect();
+        let order = crate::plan::nest::by_parent(&items);
+        let name =
+            |i: usize, depth: usize| format!("{}{}", "  ".repeat(depth.min(8)), self.tasks[i].id);
+        let id_w = order
+            .iter()
+            .map(|&(i, depth)| name(i, depth).chars().count())
             .max()
             .unwrap_or(4)
             .max(4);
@@ -285,7 +255,8 @@ impl RunReport {
             "{:<id_w$}  {:<17}  {:>8}  {:>9}  cause",
             "task", "state", "attempts", "time"
         );
-        for task in &self.tasks {
+        for &(i, depth) in &order {
+            let task = &self.tasks[i];
             let time: u64 = task.attempts.iter().filter_map(|a| a.duration_ms).sum();
             let state = if task.skipped {
                 "done (skipped)"
@@ -298,7 +269,7 @@ impl RunReport {
             };
             let line = format!(
                 "{:<id_w$}  {:<17}  {:>8}  {:>9}  {cause}",
-                task.id,
+                name(i, depth),
                 state,
                 task.attempts.len(),
                 timefmt::short_duration(std::time::Duration::from_millis(time)),
@@ -324,6 +295,58 @@ impl RunReport {
         );
         out
     }
+}
+
+/// A testcase's failure or skip element (with its newline), or nothing
+/// for a task that is done and merged as its policy wants.
+fn junit_outcome(task: &TaskReport, base_branch: &str) -> String {
+    if task.state == TaskState::Done {
+        if let Some(problem) = task.merge_problem() {
+            let body = format!(
+                "task {} is done, but its merge onto {base_branch} {}\n",
+                task.id,
+                problem.detail()
+            );
+            return format!(
+                "      <failure message=\"{}\" type=\"{}\">{}</failure>\n",
+                escape(&problem.message()),
+                problem.kind(),
+                escape(&body)
+            );
+        }
+    }
+    if task.skipped {
+        let reason = task.cause.clone().unwrap_or_else(|| "skipped".into());
+        return format!("      <skipped message=\"{}\"/>\n", escape(&reason));
+    }
+    if task.state == TaskState::Done {
+        return String::new();
+    }
+    let cause = task.cause.clone().unwrap_or_else(|| task.state.to_string());
+    let message = format!("{}: {cause}", task.state);
+    let mut body = format!(
+        "task {} ended {} after {} attempt(s)\ncause: {cause}\n",
+        task.id,
+        task.state,
+        task.attempts.len()
+    );
+    if !task.output_tail.is_empty() {
+        let _ = writeln!(
+            body,
+            "--- last {} lines of the agent's screen ---",
+            task.output_tail.len()
+        );
+        for line in &task.output_tail {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    format!(
+        "      <failure message=\"{}\" type=\"{}\">{}</failure>\n",
+        escape(&message),
+        task.state,
+        escape(&body)
+    )
 }
 
 /// A merge that keeps a done task from counting as a success.
@@ -462,6 +485,7 @@ mod tests {
             conflicts: Vec::new(),
             merge_commit: None,
             worktree: None,
+            parent: None,
             cause: None,
             attempts: Vec::new(),
             output_tail: Vec::new(),
@@ -581,5 +605,48 @@ mod tests {
         // Merged: nothing in the cause column.
         assert_eq!(line("merged").split_whitespace().count(), 4, "{summary}");
         assert!(line("failed").ends_with("exit code 1"), "{summary}");
+    }
+
+    #[test]
+    fn subtasks_carry_their_parent_in_every_report_and_nest_in_the_summary() {
+        let parent = task("p", TaskState::Done, MergeState::Unmerged);
+        let child = TaskReport {
+            parent: Some("p".into()),
+            ..task("p-a", TaskState::Done, MergeState::Never)
+        };
+        let failed = TaskReport {
+            parent: Some("p".into()),
+            cause: Some("exit code 1".into()),
+            ..task("p-b", TaskState::NeedsReview, MergeState::Never)
+        };
+        let other = task("q", TaskState::Done, MergeState::Unmerged);
+        let report = report(vec![parent, other, child, failed]);
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).expect("json");
+        assert_eq!(json["tasks"][2]["parent"], "p");
+        assert!(json["tasks"][0]["parent"].is_null());
+
+        let xml = report.to_junit();
+        assert!(
+            xml.contains("<testcase name=\"p-a\" classname=\"orch.stage0\" time=\"0.000\">\n      <properties>\n        <property name=\"parent\" value=\"p\"/>\n      </properties>\n    </testcase>\n"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<property name=\"parent\" value=\"p\"/>\n      </properties>\n      <failure message=\"needs_review: exit code 1\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<testcase name=\"p\" classname=\"orch.stage0\" time=\"0.000\"/>"),
+            "{xml}"
+        );
+
+        let summary = report.summary();
+        let names: Vec<&str> = summary
+            .lines()
+            .skip(1)
+            .take(4)
+            .map(|l| l.split("  done").next().unwrap_or(l))
+            .map(|l| l.split("  needs_review").next().unwrap_or(l).trim_end())
+            .collect();
+        assert_eq!(names, ["p", "  p-a", "  p-b", "q"], "{summary}");
     }
 }

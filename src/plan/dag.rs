@@ -130,6 +130,7 @@ mod tests {
             approval: Approval::None,
             risk: Risk::Low,
             policy: Policy::default(),
+            parent: None,
         }
     }
 

@@ -153,7 +153,13 @@ pub const MIGRATIONS: &[&str] = &[
     // `partial (ABI n)`, `unavailable`); NULL for attempts before it and
     // for those whose agent never started.
     "ALTER TABLE attempts ADD COLUMN sandbox TEXT;",
-    // 9: what a running attempt's agent last said of itself with `orch
+    // 9: subtasks (`orch task add --parent`): the task each one is a
+    // subtask of, on its row and in its added definition.
+    r#"
+    ALTER TABLE tasks ADD COLUMN parent TEXT;
+    ALTER TABLE added_tasks ADD COLUMN parent TEXT;
+    "#,
+    // 10: what a running attempt's agent last said of itself with `orch
     // heartbeat`: percent done (0-100) and a short note; NULL when it
     // never said.
     r#"

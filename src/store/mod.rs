@@ -511,14 +511,14 @@ impl Batch<'_> {
                 "INSERT INTO tasks (id, title, agent, state, attempts, failures, cause, retry_at,
                                     approved, merge_state, created_at, updated_at, skipped,
                                     merge_note, conflicts, merge_commit, merge_approved,
-                                    merge_wanted, next_start, pushed, origin)
+                                    merge_wanted, next_start, pushed, origin, parent)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                         ?17, ?18, ?19, ?20, ?21)
+                         ?17, ?18, ?19, ?20, ?21, ?22)
                  ON CONFLICT(id) DO UPDATE SET title = ?2, agent = ?3, state = ?4, attempts = ?5,
                     failures = ?6, cause = ?7, retry_at = ?8, approved = ?9, merge_state = ?10,
                     updated_at = ?12, skipped = ?13, merge_note = ?14, conflicts = ?15,
                     merge_commit = ?16, merge_approved = ?17, merge_wanted = ?18,
-                    next_start = ?19, pushed = ?20, origin = ?21",
+                    next_start = ?19, pushed = ?20, origin = ?21, parent = ?22",
                 params![
                     row.id,
                     row.title,
@@ -541,6 +541,7 @@ impl Batch<'_> {
                     row.next_start.as_str(),
                     row.pushed,
                     row.origin,
+                    row.parent,
                 ],
             )
             .map(drop)
@@ -554,10 +555,10 @@ impl Batch<'_> {
         self.tx
             .execute(
                 "INSERT INTO added_tasks (id, agent, prompt, title, depends_on, origin, added_by,
-                                          added_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                                          added_at, parent)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT(id) DO UPDATE SET agent = ?2, prompt = ?3, title = ?4,
-                    depends_on = ?5, origin = ?6, added_by = ?7, added_at = ?8",
+                    depends_on = ?5, origin = ?6, added_by = ?7, added_at = ?8, parent = ?9",
                 params![
                     t.id,
                     t.agent,
@@ -567,6 +568,7 @@ impl Batch<'_> {
                     a.origin,
                     a.added_by,
                     a.added_at,
+                    t.parent,
                 ],
             )
             .map(drop)

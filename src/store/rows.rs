@@ -45,6 +45,8 @@ pub struct TaskRow {
     /// Where its definition comes from: [`ORIGIN_CONFIG`] (`orch.toml`) or
     /// [`ORIGIN_CLI`] (added at run time).
     pub origin: String,
+    /// The task this one is a subtask of, if any.
+    pub parent: Option<String>,
 }
 
 /// A task defined in `orch.toml`.
@@ -89,12 +91,13 @@ impl TaskRow {
             next_start: StartMode::Continue,
             pushed: false,
             origin: ORIGIN_CONFIG.to_string(),
+            parent: None,
         }
     }
 
     pub(super) const COLUMNS: &'static str = "id, title, agent, state, attempts, failures, cause, \
         retry_at, approved, merge_state, created_at, updated_at, skipped, merge_note, conflicts, \
-        merge_commit, merge_approved, merge_wanted, next_start, pushed, origin";
+        merge_commit, merge_approved, merge_wanted, next_start, pushed, origin, parent";
 
     pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<TaskRow, String>> {
         let state: String = r.get(3)?;
@@ -134,6 +137,7 @@ impl TaskRow {
             next_start,
             pushed: r.get(19)?,
             origin: r.get(20)?,
+            parent: r.get(21)?,
         }))
     }
 }
@@ -151,7 +155,7 @@ pub struct AddedTaskRow {
 
 impl AddedTaskRow {
     pub(super) const COLUMNS: &'static str =
-        "id, agent, prompt, title, depends_on, origin, added_by, added_at";
+        "id, agent, prompt, title, depends_on, origin, added_by, added_at, parent";
 
     pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<AddedTaskRow, String>> {
         let depends_on: Option<String> = r.get(4)?;
@@ -164,6 +168,7 @@ impl AddedTaskRow {
                 depends_on: depends_on
                     .map(|text| text.lines().map(str::to_string).collect())
                     .unwrap_or_default(),
+                parent: r.get(8)?,
             },
             origin: r.get(5)?,
             added_by: r.get(6)?,

@@ -443,6 +443,7 @@ fn added(id: &str, deps: &[&str], at: i64) -> AddedTaskRow {
             prompt: format!("make {id}\nwith care"),
             title: (id == "b").then(|| "Bee".to_string()),
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            parent: (id == "c").then(|| "a".to_string()),
         },
         origin: ORIGIN_CLI.into(),
         added_by: "alice".into(),
@@ -460,6 +461,7 @@ fn added_tasks_and_origins_round_trip() {
     let second = added("c", &["a", "b"], 20);
     let mut row = task("c", TaskState::Pending);
     row.origin = ORIGIN_CLI.into();
+    row.parent = Some("a".into());
     let mut b = store.batch().unwrap();
     b.put_added_task(&second).unwrap();
     b.put_added_task(&first).unwrap();
@@ -474,8 +476,13 @@ fn added_tasks_and_origins_round_trip() {
         "in the order they were added"
     );
     assert_eq!(
-        reader.task("c").unwrap().map(|t| t.origin),
-        Some("cli".into())
+        reader.task("c").unwrap().map(|t| (t.origin, t.parent)),
+        Some(("cli".into(), Some("a".into())))
+    );
+    assert_eq!(
+        reader.added_tasks().unwrap()[1].task.parent.as_deref(),
+        Some("a"),
+        "a subtask's definition names its parent"
     );
     drop(reader);
 

@@ -308,6 +308,57 @@ fn pane(app: &App, width: u16, height: u16, pick: fn(&App) -> &dyn Pane) -> Stri
 }
 
 #[test]
+fn subtasks_are_nested_under_their_parent() {
+    let plan = "[agents.sh]\ncommand = [\"sh\", \"-c\", \"{prompt}\"]\n\
+                [[tasks]]\nid = \"p\"\nagent = \"sh\"\nprompt = \"x\"\n\
+                [[tasks]]\nid = \"after\"\nagent = \"sh\"\nprompt = \"x\"\ndepends_on = [\"p\"]\n";
+    let mut config = parse(plan, std::path::Path::new("orch.toml")).expect("plan parses");
+    for (id, parent, deps) in [
+        ("p-a", "p", vec![]),
+        ("p-b", "p", vec!["p-a"]),
+        ("p-b-x", "p-b", vec![]),
+    ] {
+        let task = config.resolve_added(&crate::config::NewTask {
+            id: id.into(),
+            agent: "sh".into(),
+            prompt: "x".into(),
+            title: None,
+            depends_on: deps.into_iter().map(str::to_string).collect(),
+            parent: Some(parent.into()),
+        });
+        config.tasks.push(task);
+    }
+    let rows = ["p", "after", "p-a", "p-b", "p-b-x"]
+        .iter()
+        .map(|id| {
+            let mut row = row(id, TaskState::Pending, 0, None);
+            row.parent = config
+                .tasks
+                .iter()
+                .find(|t| t.id == *id)
+                .and_then(|t| t.parent.clone());
+            row
+        })
+        .collect();
+    let keymap = Keymap::load("default", None).expect("default keymap");
+    let theme = Theme::load("dark", None).expect("theme");
+    let app = App::new(&config, rows, keymap, theme, t0());
+    let screen = pane(&app, 60, 8, |a| &a.task_list);
+    let names: Vec<&str> = screen
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.strip_prefix("│ "))
+        .filter_map(|l| Some(l[..l.find(" sh ")?].trim_end()))
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        names,
+        ["· p", "  · after", "  · p-a", "  · p-b", "    · p-b-x"],
+        "{screen}"
+    );
+}
+
+#[test]
 fn each_pane_alone() {
     use crate::ui::panes::status;
     let mut app = busy("dark");

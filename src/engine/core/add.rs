@@ -43,7 +43,8 @@ impl Core {
             });
         }
         let config = self.defs.config();
-        let problems = config.check_added(&new, self.defs.order().iter().map(String::as_str));
+        let mut problems = config.check_added(&new, self.defs.order().iter().map(String::as_str));
+        problems.extend(self.subtask_problems(actor, &new));
         if !problems.is_empty() {
             return Err(ActionError::Refused(problems.join("\n")));
         }
@@ -100,12 +101,14 @@ impl Core {
         let Some(mut row) = self.tasks.unarchive(&task.id) else {
             let mut row = TaskRow::pending(&task.id, &task.title, &task.agent, now);
             row.origin = origin.to_string();
+            row.parent = task.parent.clone();
             self.persist(Write::Task(row.clone()));
             self.tasks.put(row.clone());
             return (row, Admitted::New);
         };
-        let moved = row.origin != origin;
+        let moved = row.origin != origin || row.parent != task.parent;
         row.origin = origin.to_string();
+        row.parent = task.parent.clone();
         let pending = self.commits_pending.contains_key(&task.id);
         let admitted = if row.state == TaskState::Running && pending {
             Admitted::CommitPending
@@ -131,17 +134,24 @@ impl Core {
         (row, admitted)
     }
 
-    /// Each row of the plan says where its definition now comes from: a
-    /// reload can make `orch.toml` define an added task's id (the file
-    /// wins) or drop it again (the added definition is back).
-    pub(super) fn follow_origins(&mut self) {
+    /// Each row of the plan says where its definition now comes from, and
+    /// whose subtask it is: a reload can make `orch.toml` define an added
+    /// task's id (the file wins) or drop it again (the added definition is
+    /// back), or drop a subtask's parent.
+    pub(super) fn follow_definitions(&mut self) {
         for id in self.defs.order().to_vec() {
             let origin = self.defs.origin(&id);
-            let Some(row) = self.tasks.get(&id).filter(|r| r.origin != origin) else {
+            let parent = self.defs.parent(&id).map(str::to_string);
+            let Some(row) = self
+                .tasks
+                .get(&id)
+                .filter(|r| r.origin != origin || r.parent != parent)
+            else {
                 continue;
             };
             let mut row = row.clone();
             row.origin = origin.to_string();
+            row.parent = parent;
             self.persist(Write::Task(row.clone()));
             self.tasks.put(row);
         }

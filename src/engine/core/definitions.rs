@@ -19,6 +19,8 @@ pub(crate) struct Definitions {
     by_id: HashMap<String, TaskConfig>,
     /// The tasks whose definition is one added at run time.
     added: BTreeSet<String>,
+    /// Each parent's subtasks, in plan order (dependencies first).
+    children: HashMap<String, Vec<String>>,
 }
 
 /// Append the tasks added at run time to `config`'s, resolved in it, and
@@ -46,6 +48,10 @@ pub(crate) fn merge_added(config: &mut Config, added: &[AddedTaskRow]) -> BTreeS
     let known: HashSet<String> = config.tasks.iter().map(|t| t.id.clone()).collect();
     for task in config.tasks.iter_mut().filter(|t| ids.contains(&t.id)) {
         task.depends_on.retain(|dep| known.contains(dep));
+        // A subtask whose parent left the plan is a task of its own.
+        if task.parent.as_ref().is_some_and(|p| !known.contains(p)) {
+            task.parent = None;
+        }
     }
     ids
 }
@@ -55,17 +61,24 @@ impl Definitions {
     pub(crate) fn new(config: Config, added: BTreeSet<String>) -> Definitions {
         let plan = Plan::new(&config.tasks);
         let order: Vec<String> = plan.stages().into_iter().flatten().collect();
-        let by_id = config
+        let by_id: HashMap<String, TaskConfig> = config
             .tasks
             .iter()
             .map(|t| (t.id.clone(), t.clone()))
             .collect();
+        let mut children: HashMap<String, Vec<String>> = HashMap::new();
+        for id in &order {
+            if let Some(parent) = by_id.get(id).and_then(|t| t.parent.as_ref()) {
+                children.entry(parent.clone()).or_default().push(id.clone());
+            }
+        }
         Definitions {
             config,
             plan,
             order,
             by_id,
             added,
+            children,
         }
     }
 
@@ -97,6 +110,20 @@ impl Definitions {
 
     pub(crate) fn contains(&self, id: &str) -> bool {
         self.by_id.contains_key(id)
+    }
+
+    /// The task `id` is a subtask of, if it is one (and that task is in
+    /// the plan).
+    pub(crate) fn parent(&self, id: &str) -> Option<&str> {
+        self.by_id
+            .get(id)
+            .and_then(|t| t.parent.as_deref())
+            .filter(|p| self.by_id.contains_key(*p))
+    }
+
+    /// The subtasks of `id`, dependencies before dependents.
+    pub(crate) fn children(&self, id: &str) -> &[String] {
+        self.children.get(id).map_or(&[], Vec::as_slice)
     }
 
     /// Where the definition of `id` comes from (`TaskRow::origin`).

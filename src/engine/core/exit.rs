@@ -90,6 +90,18 @@ impl Core {
             Ok(commit) => {
                 row.status = AttemptStatus::Succeeded;
                 row.commit_id = commit;
+                if let Some((state, why)) = self.after_parent_success(id, &live.merged_children) {
+                    // Its subtasks' work is not in it yet: it waits for
+                    // them, or runs again at once to take it in.
+                    return self.transition(
+                        id,
+                        state,
+                        Some(why),
+                        Some(attempt),
+                        |_| {},
+                        vec![Write::Attempt(row)],
+                    );
+                }
                 self.transition(
                     id,
                     TaskState::Done,

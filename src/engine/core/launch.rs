@@ -35,6 +35,13 @@ impl Core {
         };
         let attempt = current.attempts + 1;
         let mode = current.next_start;
+        // A resolve start merges the base and leaves markers for the agent;
+        // the subtasks were taken in by the attempt that made it done.
+        let children = if mode == StartMode::Resolve {
+            Vec::new()
+        } else {
+            self.children_to_merge(id)
+        };
         let log_path = self.paths.log(id, attempt);
         let row = AttemptRow {
             task_id: id.to_string(),
@@ -78,6 +85,7 @@ impl Core {
                 sample: None,
                 worktree: None,
                 mode,
+                merged_children: children.iter().map(|(c, _)| c.clone()).collect(),
             },
         );
         let prepare = Prepare {
@@ -88,17 +96,23 @@ impl Core {
             known: self.worktrees.get(id).copied().unwrap_or(Known::No),
             mode,
             include: self.defs.config().project.worktree_include.clone(),
+            children,
         };
         self.out.push(Effect::PrepareWorktree { attempt, prepare });
         Ok(())
     }
 
-    /// The branches a new `orch/ID` is made from: its dependencies', in
-    /// plan order. A skipped dependency's branch holds work nobody accepted
-    /// (or none): its own dependencies stand in for it.
+    /// The branches a new `orch/ID` is made from: a subtask's parent's
+    /// first (as it stands when the subtask starts), then its dependencies',
+    /// in plan order. A skipped dependency's branch holds work nobody
+    /// accepted (or none): its own dependencies stand in for it.
     pub(super) fn start_deps(&self, id: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let mut seen: Vec<String> = Vec::new();
+        if let Some(parent) = self.defs.parent(id) {
+            out.push(parent.to_string());
+            seen.push(parent.to_string());
+        }
         let mut todo: Vec<String> = self
             .defs
             .plan()
@@ -179,6 +193,7 @@ impl Core {
         let task = live.task.clone();
         let path_str = worktree.path.display().to_string();
         let conflicts = worktree.conflicts.join(", ");
+        let children = self.children_text(id);
         let prompt = if live.mode == StartMode::Resolve {
             resolve_prompt(&task.prompt, &self.base_branch, &conflicts)
         } else {
@@ -190,6 +205,7 @@ impl Core {
             worktree: &path_str,
             branch: &worktree.branch,
             conflicts: &conflicts,
+            children: &children,
         };
         let resolved = match self.resolve_agent(&task.agent, &vars, &worktree.path) {
             Ok(resolved) => resolved,

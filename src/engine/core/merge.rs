@@ -36,6 +36,9 @@ impl Core {
         let Some(row) = self.tasks.get(dep) else {
             return Readiness::Waiting;
         };
+        if row.state == TaskState::Blocked && self.waiting_for_children(dep) {
+            return Readiness::Waiting;
+        }
         if row.state.blocks_dependents() {
             return Readiness::Blocked;
         }
@@ -68,6 +71,9 @@ impl Core {
     /// Why a dependency blocks, for the dependent's cause.
     pub(super) fn dep_block_reason(&self, dep: &str) -> Option<String> {
         let row = self.tasks.get(dep)?;
+        if row.state == TaskState::Blocked && self.waiting_for_children(dep) {
+            return None;
+        }
         if row.state.blocks_dependents() {
             return Some(format!("dependency {dep} is {}", row.state));
         }

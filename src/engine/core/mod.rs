@@ -16,6 +16,8 @@
 //! - `health`: samples, heartbeats, timeouts and stalls, the next wake-up.
 //! - `actions`: what users and flags ask for.
 //! - `add`: tasks added at run time; how any task joins the plan.
+//! - `subtasks`: tasks added with a parent: limits, the parent waiting for
+//!   them, their work merged into it.
 //! - `reload`: an edited `orch.toml` applied to the running plan.
 //! - `agents`: what agents say (heartbeats: progress and note) and what
 //!   they were refused (`security` events).
@@ -33,6 +35,7 @@ mod launch;
 mod merge;
 mod reconcile;
 mod reload;
+mod subtasks;
 mod tasks;
 mod transition;
 
@@ -145,6 +148,10 @@ pub(crate) struct Live {
     pub(crate) worktree: Option<PathBuf>,
     /// How its worktree was asked to start.
     pub(crate) mode: crate::git::StartMode,
+    /// The subtasks whose work its worktree job merged in (all those done
+    /// when it started): any other subtask the task has when the attempt
+    /// succeeds is work it has not taken in yet.
+    pub(crate) merged_children: Vec<String>,
 }
 
 impl Live {

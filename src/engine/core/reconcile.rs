@@ -77,6 +77,7 @@ impl Core {
             let Some(old) = existing.remove(&task.id) else {
                 let mut row = TaskRow::pending(&task.id, &task.title, &task.agent, now);
                 row.origin = origin.to_string();
+                row.parent = task.parent.clone();
                 self.persist(Write::Task(row.clone()));
                 self.persist_state_event(&row, None, None, Some("added to the plan".into()));
                 self.tasks.put(row);
@@ -86,6 +87,7 @@ impl Core {
             row.title = task.title.clone();
             row.agent = task.agent.clone();
             row.origin = origin.to_string();
+            row.parent = task.parent.clone();
             let timed_out_gate = row.state == TaskState::Rejected
                 && stored
                     .last_approvals
@@ -181,6 +183,9 @@ impl Core {
                 sample: None,
                 worktree: Some(worktree),
                 mode: crate::git::StartMode::Continue,
+                // Not known after a restart: a parent takes its subtasks
+                // in once more (merging what is there already is a no-op).
+                merged_children: Vec::new(),
             },
         );
     }

@@ -78,7 +78,7 @@ impl Core {
         self.tasks.archive_unless(|id| defs.contains(id));
         self.defs = defs;
         self.plan_generation += 1;
-        self.follow_origins();
+        self.follow_definitions();
         for id in pending {
             if let Some(attempt) = self.commits_pending.remove(&id) {
                 self.resume_commit(&id, attempt);

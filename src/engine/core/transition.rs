@@ -158,9 +158,9 @@ impl Core {
             let Some(state) = self.tasks.state(&id) else {
                 continue;
             };
-            let readiness =
-                schedule::readiness_of(self.defs.plan(), &id, |dep| self.dep_status(dep));
+            let readiness = self.readiness(&id);
             match (state, readiness) {
+                (TaskState::Blocked, Readiness::Blocked) => self.refresh_block_reason(&id),
                 (TaskState::Pending, Readiness::Blocked)
                 | (TaskState::Queued, Readiness::Blocked)
                 | (TaskState::AwaitingApproval, Readiness::Blocked) => {
@@ -229,15 +229,55 @@ impl Core {
         }
     }
 
+    /// Whether `id` may start: its dependencies' work is there to build
+    /// on, and (for a parent) its subtasks are done. A parent waiting for
+    /// its subtasks is blocked, not pending: it has run, and waits for
+    /// work it asked for.
+    fn readiness(&self, id: &str) -> Readiness {
+        let deps = schedule::readiness_of(self.defs.plan(), id, |dep| self.dep_status(dep));
+        match self.children_status(id) {
+            Some((Readiness::Blocked, _)) if deps != Readiness::Blocked => Readiness::Blocked,
+            _ => deps,
+        }
+    }
+
     fn block_reason(&self, id: &str) -> String {
-        let culprits: Vec<String> = self
+        let mut culprits: Vec<String> = self
             .defs
             .plan()
             .dependencies(id)
             .iter()
             .filter_map(|dep| self.dep_block_reason(dep))
             .collect();
+        if let Some((Readiness::Blocked, why)) = self.children_status(id) {
+            culprits.push(why);
+        }
         culprits.join(", ")
+    }
+
+    /// A blocked task's cause follows what it waits for (a parent's
+    /// subtasks finish one by one): the row is updated and shown, with no
+    /// state change to record.
+    fn refresh_block_reason(&mut self, id: &str) {
+        let why = self.block_reason(id);
+        let Some(row) = self
+            .tasks
+            .get(id)
+            .filter(|r| r.cause.as_deref() != Some(why.as_str()))
+        else {
+            return;
+        };
+        let mut row = row.clone();
+        row.cause = Some(why.clone());
+        row.updated_at = self.now.wall_ms;
+        self.persist(Write::Task(row.clone()));
+        self.tasks.put(row.clone());
+        self.publish(Event::Task {
+            row,
+            from: Some(TaskState::Blocked),
+            attempt: None,
+            why: Some(why),
+        });
     }
 
     fn any_merge_gate(&self) -> bool {

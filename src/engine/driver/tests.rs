@@ -321,6 +321,7 @@ fn a_task_added_to_a_running_engine_is_stored_runs_and_is_kept_by_the_next_start
         prompt: "true".into(),
         title: Some("An extra task".into()),
         depends_on: Vec::new(),
+        parent: None,
     };
     let alice = Actor::User("alice".into());
     let add = |new: crate::engine::message::NewTask| {

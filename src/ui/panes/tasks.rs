@@ -1,6 +1,6 @@
 //! The task tree: every task with its state, attempt, elapsed time, merge
 //! state (done tasks), agent and the cause of its last failure; nested
-//! under dependencies or grouped by stage.
+//! under parents (subtasks) and dependencies, or grouped by stage.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -212,32 +212,50 @@ impl Pane for TaskList {
     }
 }
 
-/// Each task nested under the dependency that finishes last (its
-/// deepest-stage dependency), so the tree reads top-down in run order.
+/// Each subtask nested under its parent task; every other task under the
+/// dependency that finishes last (its deepest-stage dependency), so the
+/// tree reads top-down in run order.
 fn tree_rows(table: &TaskTable) -> Vec<TreeRow> {
     let stage = table.plan().stage_of();
     let mut children: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     let mut roots = Vec::new();
     for (i, t) in table.tasks.iter().enumerate() {
-        let parent = t
+        let under = t
             .config
-            .depends_on
-            .iter()
-            .filter_map(|d| Some((stage.get(d).copied().unwrap_or(0), table.position(d)?)))
-            .max_by_key(|(s, idx)| (*s, usize::MAX - idx))
-            .map(|(_, idx)| idx);
-        match parent {
+            .parent
+            .as_deref()
+            .and_then(|p| table.position(p))
+            .filter(|&p| p != i)
+            .or_else(|| {
+                t.config
+                    .depends_on
+                    .iter()
+                    .filter_map(|d| Some((stage.get(d).copied().unwrap_or(0), table.position(d)?)))
+                    .max_by_key(|(s, idx)| (*s, usize::MAX - idx))
+                    .map(|(_, idx)| idx)
+            });
+        match under {
             Some(p) => children.entry(p).or_default().push(i),
             None => roots.push(i),
         }
     }
     let mut rows = Vec::new();
+    let mut shown = vec![false; table.tasks.len()];
     let mut stack: Vec<(usize, usize)> = roots.into_iter().rev().map(|i| (i, 0)).collect();
     while let Some((index, depth)) = stack.pop() {
+        if std::mem::replace(&mut shown[index], true) {
+            continue;
+        }
         rows.push(TreeRow::Task { index, depth });
         if let Some(kids) = children.get(&index) {
             stack.extend(kids.iter().rev().map(|&k| (k, depth + 1)));
         }
+    }
+    // Nesting by parent and by dependency together could, in a plan no
+    // check allows, make a loop that no root reaches: such tasks are
+    // still listed.
+    for (index, _) in shown.iter().enumerate().filter(|(_, s)| !**s) {
+        rows.push(TreeRow::Task { index, depth: 0 });
     }
     rows
 }

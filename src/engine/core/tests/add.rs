@@ -8,18 +8,19 @@ use super::*;
 use crate::engine::message::NewTask;
 use crate::store::{AddedTaskRow, ORIGIN_CLI, ORIGIN_CONFIG};
 
-fn new_task(id: &str, deps: &[&str]) -> NewTask {
+pub(super) fn new_task(id: &str, deps: &[&str]) -> NewTask {
     NewTask {
         id: id.into(),
         agent: "sh".into(),
         prompt: format!("make {id}"),
         title: None,
         depends_on: deps.iter().map(|d| d.to_string()).collect(),
+        parent: None,
     }
 }
 
 /// `ids` as tasks of the `sh` agent, with `extra` before them.
-fn plan(extra: &str, ids: &[&str]) -> String {
+pub(super) fn plan(extra: &str, ids: &[&str]) -> String {
     let mut text = format!("{AGENTS}{extra}");
     for id in ids {
         text.push_str(&format!(
@@ -30,11 +31,11 @@ fn plan(extra: &str, ids: &[&str]) -> String {
 }
 
 impl Harness {
-    fn add(&mut self, task: NewTask) -> Result<(), ActionError> {
+    pub(super) fn add(&mut self, task: NewTask) -> Result<(), ActionError> {
         self.request(Request::AddTask(task))
     }
 
-    fn reload(&mut self, text: &str) {
+    pub(super) fn reload(&mut self, text: &str) {
         self.request(Request::Reload {
             config: Box::new(config(text)),
         })
@@ -43,7 +44,7 @@ impl Harness {
 
     /// What a store would hold after every write so far: each task's last
     /// row, its attempts, the added tasks.
-    fn stored(&self) -> Stored {
+    pub(super) fn stored(&self) -> Stored {
         let mut tasks: Vec<TaskRow> = Vec::new();
         let mut attempts: HashMap<(String, u32), AttemptRow> = HashMap::new();
         let mut added = Vec::new();

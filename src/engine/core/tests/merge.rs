@@ -39,7 +39,7 @@ impl Harness {
         self.run_jobs();
     }
 
-    fn prepare_of(&self, id: &str) -> Option<crate::git::Prepare> {
+    pub(super) fn prepare_of(&self, id: &str) -> Option<crate::git::Prepare> {
         self.log.iter().rev().find_map(|e| match e {
             Effect::PrepareWorktree { prepare, .. } if prepare.task == id => Some(prepare.clone()),
             _ => None,

@@ -1237,3 +1237,4 @@ fn an_attempt_being_committed_frees_its_slot() {
 mod add;
 mod agents;
 mod merge;
+mod subtasks;
