@@ -63,7 +63,7 @@ pub fn run(config_path: &Path, task: &str, stat: bool) -> i32 {
         }
         return 0;
     }
-    let colour = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let colour = terminal && !crate::ui::no_color_wanted();
     let text = match (stat, colour) {
         (true, true) => colour_stat(&diff, terminal_width()),
         (true, false) => diff.stat_text(if terminal {

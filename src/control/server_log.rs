@@ -7,6 +7,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::agent::log_file::rotated_path as rotated;
+
 /// Bytes in `server.log` before it is rotated.
 pub const CAP: u64 = 8 * 1024 * 1024;
 
@@ -57,11 +59,6 @@ impl Write for ServerLog {
 
 fn append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
-}
-
-/// `server.log.1`.
-pub fn rotated(path: &Path) -> PathBuf {
-    crate::agent::log_file::rotated_path(path)
 }
 
 #[cfg(test)]
