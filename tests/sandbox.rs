@@ -223,3 +223,47 @@ fn check_says_how_each_sandboxed_agent_is_confined_here() {
         assert!(out.stdout.contains(&line), "missing {line:?}\n{out}");
     }
 }
+
+#[test]
+fn best_effort_runs_unconfined_and_says_why_where_no_sound_sandbox_exists() {
+    abi();
+    let repo = repo();
+    let scratch = tempfile::tempdir().expect("temp dir");
+    // The repository's parent holds the checkout: nothing sound to grant.
+    repo.write_config(
+        r#"
+[defaults]
+retries = 0
+merge = "never"
+
+[agents.loose]
+command = ["sh", "-c", "echo ran > ran.txt"]
+sandbox = "best-effort"
+writable = [".."]
+
+[[tasks]]
+id = "loose"
+agent = "loose"
+"#,
+    );
+    let check = run(&repo, scratch.path(), &["check"]);
+    assert_eq!(check.code, 0, "{check}");
+    assert!(
+        check
+            .stdout
+            .contains("agent loose: sandbox = \"best-effort\"")
+            && check.stdout.contains("not confined: writable path")
+            && check.stdout.contains("holds the repository's checkout"),
+        "{check}"
+    );
+    let out = run(&repo, scratch.path(), &["--no-tui"]);
+    assert_eq!(out.code, 0, "{out}");
+    let attempt = last_attempt(&repo, "loose");
+    assert_eq!(attempt["sandbox"], "unavailable", "{attempt}");
+    let events = repo.run(&["events"]);
+    assert!(
+        events.stdout.contains("not confined: writable path"),
+        "the reason is recorded: {}",
+        events.stdout
+    );
+}

@@ -1,70 +1,206 @@
-//! The commands agents run (`orch heartbeat`; `orch msg` is to come): they
-//! talk to the orch that started them through `ORCH_SOCKET`, presenting
-//! `ORCH_TOKEN`, and need no config. Which task they speak for is the
-//! server's to find (`control::identity`), never the command line's.
+//! The commands agents run: `orch heartbeat` and `orch msg send/poll`.
+//! They talk to the orch that started them through `ORCH_SOCKET`,
+//! presenting `ORCH_TOKEN`, and need no config. Which task they speak for
+//! is the server's to find (`control::identity`), never the command
+//! line's. `orch msg send` works for a person too: from a shell with no
+//! `ORCH_SOCKET`, it goes to the orch of the config (or, with none
+//! running, into state.db for the next run).
 
-use crate::control::client::{self, ClientError};
-use crate::control::protocol::Command;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// What an agent's environment gives it to reach orch.
-struct AgentEnv {
-    socket: std::path::PathBuf,
+use crate::control::client::{self, ClientError, Target};
+use crate::control::protocol::{Command, Mail, Reply};
+use crate::engine::message::check_message;
+
+/// `ORCH_SOCKET`, when this process is (or descends from) an agent.
+fn agent_socket() -> Option<PathBuf> {
+    std::env::var_os("ORCH_SOCKET")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
-/// `ORCH_SOCKET` and `ORCH_TOKEN`, or the message to exit 2 with.
-fn agent_env(command: &str) -> Result<AgentEnv, String> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let missing = |name: &str| {
-        format!(
-            "orch {command}: {name} is not set; orch {command} is for agents orch runs (it sets \
-             ORCH_SOCKET and ORCH_TOKEN in each agent's environment)"
-        )
-    };
-    let socket = var("ORCH_SOCKET").ok_or_else(|| missing("ORCH_SOCKET"))?;
-    var("ORCH_TOKEN").ok_or_else(|| missing("ORCH_TOKEN"))?;
-    Ok(AgentEnv {
-        socket: socket.into(),
-    })
+/// The message to exit 2 with when an agent-only command runs elsewhere.
+fn not_an_agent(command: &str) -> String {
+    format!(
+        "orch {command}: ORCH_SOCKET is not set; orch {command} is for agents orch runs (it \
+         sets ORCH_SOCKET and ORCH_TOKEN in each agent's environment)"
+    )
+}
+
+fn runtime(command: &str) -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => Some(runtime),
+        Err(err) => {
+            eprintln!("orch {command}: cannot start the async runtime: {err}");
+            None
+        }
+    }
+}
+
+/// A reply's exit status, its message printed (on stderr when refused).
+fn said(reply: Reply, quiet: bool) -> i32 {
+    if !reply.ok {
+        eprintln!("{}", reply.message);
+    } else if !quiet && !reply.message.is_empty() {
+        println!("{}", reply.message);
+    }
+    reply.code
+}
+
+fn failed(command: &str, err: ClientError) -> i32 {
+    match err {
+        ClientError::NotRunning(err) => {
+            eprintln!("orch {command}: no orch answers on ORCH_SOCKET: {err}")
+        }
+        err => eprintln!("orch {command}: {err}"),
+    }
+    1
 }
 
 /// `orch heartbeat [--progress PCT] [--note TEXT]`: 0 when orch heard it,
 /// 1 when it refused (the message says why), 2 for bad usage.
 pub fn heartbeat(progress: Option<u8>, note: Option<String>) -> i32 {
-    let env = match agent_env("heartbeat") {
-        Ok(env) => env,
-        Err(message) => {
-            eprintln!("{message}");
-            return 2;
-        }
+    let Some(socket) = agent_socket() else {
+        eprintln!("{}", not_an_agent("heartbeat"));
+        return 2;
     };
+    if std::env::var_os("ORCH_TOKEN").is_none_or(|t| t.is_empty()) {
+        eprintln!(
+            "{}",
+            not_an_agent("heartbeat").replace("ORCH_SOCKET is", "ORCH_TOKEN is")
+        );
+        return 2;
+    }
     if let Some(Err(err)) = note.as_deref().map(crate::engine::message::check_note) {
         eprintln!("orch heartbeat: {err}");
         return 2;
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("orch heartbeat: cannot start the async runtime: {err}");
-            return 1;
-        }
+    let Some(runtime) = runtime("heartbeat") else {
+        return 1;
     };
     let command = Command::Heartbeat { progress, note };
-    match runtime.block_on(client::command_at(&env.socket, command)) {
-        Ok(reply) if reply.ok => 0,
-        Ok(reply) => {
-            eprintln!("{}", reply.message);
-            reply.code
-        }
-        Err(ClientError::NotRunning(err)) => {
-            eprintln!("orch heartbeat: no orch answers on ORCH_SOCKET: {err}");
-            1
-        }
+    match runtime.block_on(client::command_at(&socket, command)) {
+        Ok(reply) => said(reply, true),
+        Err(err) => failed("heartbeat", err),
+    }
+}
+
+/// `orch msg send --to TASK [TEXT]` (the text from stdin when it is
+/// missing or `-`): 0 kept for the task, 1 refused, 2 bad usage.
+pub fn msg_send(config: &Path, to: &str, text: Option<String>) -> i32 {
+    let text = match text.filter(|t| t != "-") {
+        Some(text) => text,
+        None => match read_stdin() {
+            Ok(text) => text,
+            Err(err) => {
+                eprintln!("orch msg send: {err}");
+                return 2;
+            }
+        },
+    };
+    let text = match check_message(&text) {
+        Ok(text) => text,
         Err(err) => {
-            eprintln!("orch heartbeat: {err}");
-            1
+            eprintln!("orch msg send: {err}");
+            return 2;
+        }
+    };
+    let command = Command::MsgSend {
+        to: to.to_string(),
+        text: text.clone(),
+    };
+    if let Some(socket) = agent_socket() {
+        let Some(runtime) = runtime("msg send") else {
+            return 1;
+        };
+        return match runtime.block_on(client::command_at(&socket, command)) {
+            Ok(reply) => said(reply, false),
+            Err(err) => failed("msg send", err),
+        };
+    }
+    // A person: to the orch running here, else into state.db.
+    if let Some(message) = super::missing_config(config) {
+        eprintln!("{message}");
+        return 2;
+    }
+    let dir = super::state_dir_for(config);
+    let Some(runtime) = runtime("msg send") else {
+        return 1;
+    };
+    match runtime.block_on(client::command(&dir, command)) {
+        Ok(reply) => said(reply, false),
+        Err(ClientError::NotRunning(_)) => {
+            drop(runtime);
+            let request = crate::engine::Request::SendMessage {
+                to: to.to_string(),
+                text,
+                from_attempt: None,
+            };
+            super::act::run(config, request)
+        }
+        Err(err) => failed("msg send", err),
+    }
+}
+
+/// The text of a message given on stdin (a byte over the limit is enough
+/// to refuse it).
+fn read_stdin() -> Result<String, String> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(crate::engine::message::MESSAGE_MAX as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the message from stdin: {e}"))?;
+    String::from_utf8(bytes).map_err(|_| "the message on stdin is not UTF-8 text".to_string())
+}
+
+/// `orch msg poll [--wait D] [--json]`: print this agent's messages,
+/// oldest first, each once; 0 whether or not any came, 1 refused, 2 bad
+/// usage.
+pub fn msg_poll(wait: Duration, json: bool) -> i32 {
+    let Some(socket) = agent_socket() else {
+        eprintln!("{}", not_an_agent("msg poll"));
+        return 2;
+    };
+    let Some(runtime) = runtime("msg poll") else {
+        return 1;
+    };
+    let print = |mail: &[Mail]| print_mail(mail, json).is_ok();
+    match runtime.block_on(client::poll(Target::Socket(&socket), wait, print)) {
+        Ok(reply) => said(reply, true),
+        Err(err) => failed("msg poll", err),
+    }
+}
+
+/// Messages on stdout, flushed (only then are they acknowledged): `#ID
+/// from TASK: TEXT`, further lines indented; or one JSON object a line.
+fn print_mail(mail: &[Mail], json: bool) -> std::io::Result<()> {
+    // Rust's stdout takes writes to a closed descriptor as done: they
+    // would be acknowledged unread.
+    rustix::io::fcntl_getfd(rustix::stdio::stdout())?;
+    let mut out = std::io::stdout().lock();
+    for m in mail {
+        if json {
+            let line = serde_json::to_string(m).map_err(std::io::Error::other)?;
+            writeln!(out, "{line}")?;
+        } else {
+            let mut lines = m.text.lines();
+            writeln!(
+                out,
+                "#{} from {}: {}",
+                m.id,
+                m.from,
+                lines.next().unwrap_or("")
+            )?;
+            for line in lines {
+                writeln!(out, "  {line}")?;
+            }
         }
     }
+    out.flush()
 }

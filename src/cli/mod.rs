@@ -148,6 +148,12 @@ pub enum Sub {
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
     },
+    /// Messages between agents: `send` one to a task's agent (from an
+    /// agent, or from you), `poll` for your own (agents only).
+    Msg {
+        #[command(subcommand)]
+        action: MsgCmd,
+    },
     /// The server process `orch` starts in the background (not for direct use).
     #[command(name = "__server", hide = true)]
     Server {
@@ -233,6 +239,32 @@ pub enum TaskCmd {
     },
 }
 
+#[derive(Debug, Clone, Subcommand)]
+pub enum MsgCmd {
+    /// Send a message to a task's agent. It is kept in state.db until an
+    /// agent of that task reads it with `orch msg poll`, also when the task
+    /// has not started yet or orch restarts in between.
+    Send {
+        /// The task whose agent it is for.
+        #[arg(long, value_name = "TASK")]
+        to: String,
+        /// The message (up to 4096 bytes; lines allowed). Read from stdin
+        /// when missing or `-`.
+        text: Option<String>,
+    },
+    /// For agents orch runs: print the messages for your task, oldest
+    /// first, each once (`#ID from TASK: TEXT`). Exit 0 whether or not any
+    /// came.
+    Poll {
+        /// Wait this long for the first message when none is there (up to 1h).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+        wait: Option<Duration>,
+        /// One JSON object a line: id, from, from_attempt, text, sent_at (unix ms).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum WorktreeCmd {
     /// Merge a done task's branch onto the base branch (a no-fast-forward
@@ -285,7 +317,8 @@ pub fn main() -> i32 {
             | Some(Sub::Events { .. })
             | Some(Sub::Confine { .. })
             | Some(Sub::Heartbeat { .. })
-    );
+            | Some(Sub::Msg { .. })
+    ) && !agent_adding_a_task(&cli.command);
     if needs_config {
         if let Some(message) = missing_config(&cli.config) {
             eprintln!("{message}");
@@ -310,6 +343,10 @@ pub fn main() -> i32 {
         Some(Sub::Reject { task, reason }) => remote::reject(&cli.config, task, reason.clone()),
         Some(Sub::Events { follow, json }) => remote::events(&cli.config, *follow, *json),
         Some(Sub::Heartbeat { progress, note }) => agent::heartbeat(*progress, note.clone()),
+        Some(Sub::Msg { action }) => match action {
+            MsgCmd::Send { to, text } => agent::msg_send(&cli.config, to, text.clone()),
+            MsgCmd::Poll { wait, json } => agent::msg_poll(wait.unwrap_or_default(), *json),
+        },
         Some(Sub::Server { cols, rows }) => {
             crate::control::daemon::server_main(&crate::control::daemon::ServerArgs {
                 config: cli.config.clone(),
@@ -408,6 +445,17 @@ pub(crate) fn last_run_base(
 }
 
 /// A missing config file gets a hint instead of a parse error.
+/// `orch task add` from an agent (`ORCH_SOCKET` is set): it goes to the
+/// orch that started the agent, whatever config the agent's directory has.
+fn agent_adding_a_task(command: &Option<Sub>) -> bool {
+    matches!(
+        command,
+        Some(Sub::Task {
+            action: TaskCmd::Add { .. }
+        })
+    ) && std::env::var_os("ORCH_SOCKET").is_some_and(|s| !s.is_empty())
+}
+
 fn missing_config(path: &std::path::Path) -> Option<String> {
     if path.exists() {
         return None;

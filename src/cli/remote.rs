@@ -79,6 +79,22 @@ pub fn act(config_path: &Path, request: Request) -> i32 {
 }
 
 pub fn add_task(config_path: &Path, task: NewTask) -> i32 {
+    // An agent's subtask goes to the orch that runs the agent.
+    if let Some(socket) = std::env::var_os("ORCH_SOCKET").filter(|s| !s.is_empty()) {
+        let Some(runtime) = runtime() else {
+            return 1;
+        };
+        return match runtime.block_on(client::command_at(
+            Path::new(&socket),
+            Command::AddTask(task),
+        )) {
+            Ok(reply) => said(reply),
+            Err(err) => {
+                eprintln!("orch: no orch answers on ORCH_SOCKET: {err}");
+                1
+            }
+        };
+    }
     let dir = state_dir(config_path);
     match send(&dir, Command::AddTask(task)) {
         Ok(Some(reply)) => said(reply),

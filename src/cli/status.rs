@@ -23,6 +23,8 @@ struct TaskStatus {
     last_attempt: Option<AttemptRow>,
     agent_pid: Option<u32>,
     health: Option<SampleRow>,
+    /// Messages for it that its agent has not acknowledged (`orch msg`).
+    unread_messages: usize,
 }
 
 pub fn run(config_path: &Path, json: bool) -> i32 {
@@ -82,6 +84,7 @@ fn collect(
             .map(|(_, pid, _)| pid),
     };
     let samples = store.latest_samples()?;
+    let unread = store.unacknowledged_messages()?;
     let mut tasks = Vec::new();
     for mut task in store.tasks()? {
         let mut last_attempt = store.attempts(&task.id)?.pop();
@@ -93,11 +96,13 @@ fn collect(
             .filter(|a| a.status == AttemptStatus::Running && running_instance.is_some())
             .and_then(|a| a.pid);
         let health = agent_pid.and_then(|_| samples.iter().find(|s| s.task_id == task.id).cloned());
+        let unread_messages = unread.iter().filter(|m| m.to_task == task.id).count();
         tasks.push(TaskStatus {
             task,
             last_attempt,
             agent_pid,
             health,
+            unread_messages,
         });
     }
     Ok(Status {
@@ -184,6 +189,13 @@ fn render(status: &Status) -> String {
                 detail = format!("{said}; {detail}");
             }
         }
+        if t.unread_messages > 0 {
+            let unread = format!("{} unread message(s)", t.unread_messages);
+            detail = match detail.is_empty() {
+                true => unread,
+                false => format!("{detail}; {unread}"),
+            };
+        }
         let line = format!(
             "{:<id_w$}  {:<17}  {:>7}  {:<19}  {}",
             name(i, depth),
@@ -212,6 +224,7 @@ mod tests {
             last_attempt: None,
             agent_pid: None,
             health: None,
+            unread_messages: 0,
         }
     }
 

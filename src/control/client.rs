@@ -88,20 +88,80 @@ async fn greet(stream: tokio::net::UnixStream, role: Role) -> Result<(Conn, Welc
     }
 }
 
-/// Send one command and read its answer.
-pub async fn command(state_dir: &Path, command: Command) -> Result<Reply, ClientError> {
-    let (conn, _) = connect(state_dir, Role::Command).await?;
-    ask(conn, command).await
+/// Where a command goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// The orch of this state directory.
+    StateDir(&'a Path),
+    /// The socket at this path (an agent's `ORCH_SOCKET`: the link in the
+    /// state directory, followed).
+    Socket(&'a Path),
 }
 
-/// Send one command to the socket at `path` (an agent's `ORCH_SOCKET`: the
-/// link in the state directory, followed) and read its answer.
+/// A connection for one command, greeted.
+async fn open_command(target: Target<'_>) -> Result<Conn, ClientError> {
+    match target {
+        Target::StateDir(dir) => Ok(connect(dir, Role::Command).await?.0),
+        Target::Socket(path) => {
+            let stream = socket::connect_path(path)
+                .await
+                .map_err(ClientError::NotRunning)?;
+            Ok(greet(stream, Role::Command).await?.0)
+        }
+    }
+}
+
+/// Send one command and read its answer.
+pub async fn command(state_dir: &Path, command: Command) -> Result<Reply, ClientError> {
+    send_to(Target::StateDir(state_dir), command).await
+}
+
+/// Send one command to the socket at `path` and read its answer.
 pub async fn command_at(path: &Path, command: Command) -> Result<Reply, ClientError> {
-    let stream = socket::connect_path(path)
-        .await
-        .map_err(ClientError::NotRunning)?;
-    let (conn, _) = greet(stream, Role::Command).await?;
-    ask(conn, command).await
+    send_to(Target::Socket(path), command).await
+}
+
+/// Send one command to `target` and read its answer.
+pub async fn send_to(target: Target<'_>, command: Command) -> Result<Reply, ClientError> {
+    ask(open_command(target).await?, command).await
+}
+
+/// `orch msg poll`: ask for this agent's messages, waiting up to `wait`
+/// for the first. Each batch goes to `print`; once it says they are out
+/// (`true`), they are acknowledged and never handed out again. The answer
+/// says how many were read.
+pub async fn poll(
+    target: Target<'_>,
+    wait: Duration,
+    mut print: impl FnMut(&[protocol::Mail]) -> bool,
+) -> Result<Reply, ClientError> {
+    let mut conn = open_command(target).await?;
+    let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+    send(&conn, kind::COMMAND, &Command::MsgPoll { wait_ms }).await?;
+    loop {
+        let frame = conn
+            .inbox
+            .recv()
+            .await
+            .ok_or_else(|| ClientError::Protocol("it closed the connection".into()))?;
+        match frame.kind {
+            kind::MESSAGES => {
+                let bag = protocol::decode::<protocol::Mailbag>(&frame, kind::MESSAGES)
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                if !print(&bag.messages) {
+                    return Err(ClientError::Io(std::io::Error::other(
+                        "cannot print the messages (they stay unread)",
+                    )));
+                }
+                let ids: Vec<i64> = bag.messages.iter().map(|m| m.id).collect();
+                send(&conn, kind::ACK, &ids).await?;
+            }
+            _ => {
+                return protocol::decode::<Reply>(&frame, kind::REPLY)
+                    .map_err(|e| ClientError::Protocol(e.to_string()))
+            }
+        }
+    }
 }
 
 async fn ask(mut conn: Conn, command: Command) -> Result<Reply, ClientError> {

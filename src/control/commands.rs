@@ -36,8 +36,12 @@ pub async fn serve(shared: Arc<Shared>, mut conn: Conn, caller: Caller) {
     };
     if caller.is_agent() {
         if let Err(why) = identity::agent_may(&command, caller.attempt()) {
-            // A heartbeat orch cannot place is refused, not an offence.
-            if !matches!(command, Command::Heartbeat { .. }) {
+            // What an agent may do, from one orch cannot place, is refused
+            // but is no offence.
+            if !matches!(
+                command,
+                Command::Heartbeat { .. } | Command::MsgSend { .. } | Command::MsgPoll { .. }
+            ) {
                 record_security(&shared, &caller, &identity::what(&command), &why).await;
             }
             let reply = reply(false, format!("orch: {why}"), 1);
@@ -50,6 +54,13 @@ pub async fn serve(shared: Arc<Shared>, mut conn: Conn, caller: Caller) {
         Command::Stop => return stop(&shared, conn).await,
         Command::Heartbeat { progress, note } => {
             let reply = heartbeat(&shared, &caller, progress, note).await;
+            conn.finish(Outgoing::json(kind::REPLY, &reply)).await;
+        }
+        Command::MsgPoll { wait_ms } => {
+            return super::mail::poll(&shared, conn, &caller, Duration::from_millis(wait_ms)).await
+        }
+        Command::MsgSend { to, text } => {
+            let reply = super::mail::send(&shared, &caller, to, text).await;
             conn.finish(Outgoing::json(kind::REPLY, &reply)).await;
         }
         command => {
@@ -90,7 +101,7 @@ async fn heartbeat(
     }
 }
 
-fn reply(ok: bool, message: String, code: i32) -> Reply {
+pub(super) fn reply(ok: bool, message: String, code: i32) -> Reply {
     Reply { ok, message, code }
 }
 
@@ -139,7 +150,11 @@ async fn answer(shared: &Shared, caller: &Caller, command: Command) -> Reply {
         }
         Command::Merge { task } => return merge(shared, actor, task).await,
         // `serve` answers these itself.
-        Command::Watch | Command::Stop | Command::Heartbeat { .. } => {
+        Command::Watch
+        | Command::Stop
+        | Command::Heartbeat { .. }
+        | Command::MsgSend { .. }
+        | Command::MsgPoll { .. } => {
             return reply(false, "orch: not a one-answer command".into(), 2)
         }
     };
@@ -173,7 +188,10 @@ fn verb(request: &Request) -> &'static str {
         Request::Reload { .. }
         | Request::Shutdown { .. }
         | Request::Heartbeat { .. }
-        | Request::Security { .. } => "did",
+        | Request::Security { .. }
+        | Request::SendMessage { .. }
+        | Request::TakeMessages { .. }
+        | Request::AckMessages { .. } => "did",
     }
 }
 

@@ -236,19 +236,22 @@ fn parent_of(new: &crate::engine::message::NewTask) -> Option<&str> {
 }
 
 /// Whether an agent of `own` (if known) may send `command`; the refusal
-/// says why. `Watch` reads only. `orch msg send/poll` (not built yet) will
-/// be allowed here for the agent's own task, like `Heartbeat`.
+/// says why. `Watch` reads only. Heartbeats and messages speak for the
+/// agent's own task (a message may go to any task, and says whom it is
+/// from).
 pub fn agent_may(command: &Command, own: Option<&AttemptId>) -> Result<(), String> {
     match command {
         Command::Watch => Ok(()),
-        Command::Heartbeat { .. } => match own {
-            Some(_) => Ok(()),
-            None => Err(
-                "orch cannot tell which attempt this process works for (its agent \
+        Command::Heartbeat { .. } | Command::MsgSend { .. } | Command::MsgPoll { .. } => {
+            match own {
+                Some(_) => Ok(()),
+                None => Err(
+                    "orch cannot tell which attempt this process works for (its agent \
                  is not running, and ORCH_TOKEN is missing or not valid)"
-                    .to_string(),
-            ),
-        },
+                        .to_string(),
+                ),
+            }
+        }
         Command::AddTask(new) => match (own, parent_of(new)) {
             (Some(own), Some(parent)) if parent == own.task => Ok(()),
             _ => Err(format!(
@@ -274,6 +277,8 @@ pub fn what(command: &Command) -> String {
         Command::Stop => "stop".to_string(),
         Command::Watch => "events --follow".to_string(),
         Command::Heartbeat { .. } => "heartbeat".to_string(),
+        Command::MsgSend { to, .. } => format!("msg send --to {to}"),
+        Command::MsgPoll { .. } => "msg poll".to_string(),
     }
 }
 
@@ -456,6 +461,17 @@ mod tests {
         assert_eq!(agent_may(&heartbeat(), Some(&own)), Ok(()));
         assert!(agent_may(&heartbeat(), None).is_err(), "whose heartbeat?");
         assert_eq!(agent_may(&Command::Watch, None), Ok(()));
+        // Messages: to any task, from its own; polled for its own.
+        let send = Command::MsgSend {
+            to: "ui".into(),
+            text: "hi".into(),
+        };
+        let poll = Command::MsgPoll { wait_ms: 0 };
+        for command in [&send, &poll] {
+            assert_eq!(agent_may(command, Some(&own)), Ok(()));
+            assert!(agent_may(command, None).is_err(), "from whom?");
+        }
+        assert_eq!(what(&send), "msg send --to ui");
         let refused = [
             Command::Approve {
                 task: "api".into(),

@@ -26,6 +26,7 @@ pub mod conn;
 pub mod daemon;
 pub mod frame;
 pub mod identity;
+pub mod mail;
 pub mod protocol;
 pub mod remote_term;
 pub mod server;

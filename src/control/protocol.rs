@@ -13,7 +13,8 @@ use super::frame::Frame;
 
 /// The protocol this build speaks. Raised whenever a message changes.
 /// 2: the hello's `token`, the `heartbeat` command.
-pub const PROTOCOL: u32 = 2;
+/// 3: the `msg_send` and `msg_poll` commands, `MESSAGES` and `ACK`.
+pub const PROTOCOL: u32 = 3;
 
 /// A server that is ending refuses new clients with this reason; a client
 /// that wanted a control room waits for it to go and starts a new one.
@@ -36,6 +37,8 @@ pub mod kind {
     pub const RESUMED: u8 = 13;
     /// A command's request (JSON [`super::Command`]).
     pub const COMMAND: u8 = 14;
+    /// `orch msg poll` printed these messages (JSON list of their ids).
+    pub const ACK: u8 = 15;
     // Server to client.
     /// Bytes for the client's terminal, to be written as they are.
     pub const OUTPUT: u8 = 20;
@@ -47,6 +50,9 @@ pub mod kind {
     pub const REPLY: u8 = 23;
     /// Something was published (the events a `Watch` waits for); no payload.
     pub const WAKE: u8 = 24;
+    /// Messages for `orch msg poll` to print, then acknowledge with `ACK`
+    /// (JSON [`super::Mailbag`]).
+    pub const MESSAGES: u8 = 25;
 }
 
 /// A terminal's size.
@@ -114,6 +120,51 @@ pub enum Command {
         #[serde(default)]
         note: Option<String>,
     },
+    /// A message for `to`'s agent (`orch msg send`), from the caller: an
+    /// agent (its task) or the user.
+    MsgSend {
+        to: String,
+        text: String,
+    },
+    /// The calling agent's messages (`orch msg poll`): `MESSAGES` frames,
+    /// each answered by the client's `ACK` once printed, waiting up to
+    /// `wait_ms` for the first; then a `REPLY`.
+    MsgPoll {
+        #[serde(default)]
+        wait_ms: u64,
+    },
+}
+
+/// One message as `orch msg poll` gets it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mail {
+    pub id: i64,
+    /// The sending agent's task, or the person who sent it.
+    pub from: String,
+    /// The sending agent's attempt; `None` from a person.
+    #[serde(default)]
+    pub from_attempt: Option<u32>,
+    pub text: String,
+    /// Unix milliseconds.
+    pub sent_at: i64,
+}
+
+impl Mail {
+    pub fn of(row: &crate::store::MessageRow) -> Mail {
+        Mail {
+            id: row.id,
+            from: row.from_task.clone().unwrap_or_else(|| row.sender.clone()),
+            from_attempt: row.from_attempt,
+            text: row.text.clone(),
+            sent_at: row.sent_at,
+        }
+    }
+}
+
+/// A batch of messages for `orch msg poll`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mailbag {
+    pub messages: Vec<Mail>,
 }
 
 /// The answer to a [`Command`].

@@ -25,7 +25,8 @@ use crate::engine::clock::{Clock, SystemClock};
 use crate::engine::core::{Core, CoreError, CoreOptions, PathLookup, Setup, Stored};
 use crate::engine::effect::{Effect, SpawnOrder, Write};
 use crate::engine::message::{
-    ActionError, Actor, Event, HealthSample, Input, Request, RunOutcome, Snapshot, SpawnFailure,
+    ActionError, Actor, Answer, Event, HealthSample, Input, Request, RunOutcome, Snapshot,
+    SpawnFailure,
 };
 use crate::engine::state::TaskState;
 use crate::git::{GitError, Known, Repo, Workspace, BRANCH_PREFIX};
@@ -105,7 +106,7 @@ enum Envelope {
     Request {
         actor: Actor,
         request: Request,
-        reply: Option<oneshot::Sender<Result<(), ActionError>>>,
+        reply: Option<oneshot::Sender<Result<Answer, ActionError>>>,
     },
     Snapshot {
         reply: oneshot::Sender<Snapshot>,
@@ -175,6 +176,11 @@ impl EngineHandle {
 
     /// Ask for something and wait until it is done (persisted) or refused.
     pub async fn ask(&self, actor: Actor, request: Request) -> Result<(), ActionError> {
+        self.answer(actor, request).await.map(drop)
+    }
+
+    /// [`EngineHandle::ask`], with what the request answers.
+    pub async fn answer(&self, actor: Actor, request: Request) -> Result<Answer, ActionError> {
         let (tx, rx) = oneshot::channel();
         self.requests
             .send(Envelope::Request {
@@ -488,7 +494,7 @@ impl Engine {
                 request,
                 reply,
             } => {
-                let (answer, effects) = self.core.request(actor, request, self.clock.now())?;
+                let (answer, effects) = self.core.answer(actor, request, self.clock.now())?;
                 let done = self.execute(effects);
                 if let Some(reply) = reply {
                     let _ = reply.send(match &done {
@@ -671,6 +677,16 @@ impl Engine {
         self.tokens.insert(&token, &order.task, order.attempt);
         order.env.retain(|(k, _)| k != "ORCH_TOKEN");
         order.env.push(("ORCH_TOKEN".to_string(), token));
+        // The orch that runs it, for `orch heartbeat` and `orch msg` where
+        // orch is not on PATH (a build run with `cargo run`); an agent's
+        // config may name another.
+        if !order.env.iter().any(|(k, _)| k == "ORCH_BIN") {
+            if let Ok(exe) = std::env::current_exe() {
+                order
+                    .env
+                    .push(("ORCH_BIN".to_string(), exe.display().to_string()));
+            }
+        }
         let tx = self.inputs_tx.clone();
         let (task, attempt) = (order.task.clone(), order.attempt);
         let on_exit = Box::new(move |exit| {
@@ -804,6 +820,7 @@ fn apply(batch: &mut Batch<'_>, run_id: i64, write: Write) -> Result<(), StoreEr
         Write::Worktree(row) => batch.worktree(&row),
         Write::Merge(row) => batch.merge(&row),
         Write::AddedTask(row) => batch.put_added_task(&row),
+        Write::Message(row) => batch.put_message(&row),
     }
 }
 
@@ -832,6 +849,8 @@ fn read_stored(store: &Store) -> Result<Stored, StoreError> {
     let mut stored = Stored {
         running_attempts: store.running_attempts()?,
         added: store.added_tasks()?,
+        messages: store.unacknowledged_messages()?,
+        last_message_id: store.last_message_id()?,
         ..Stored::default()
     };
     for task in &tasks {

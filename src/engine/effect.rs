@@ -14,7 +14,8 @@ use crate::engine::message::Event;
 use crate::engine::state::TaskState;
 use crate::git::{MergeRequest, Prepare};
 use crate::store::{
-    AddedTaskRow, ApprovalRow, AttemptRow, EventRow, MergeRow, SampleRow, TaskRow, WorktreeRow,
+    AddedTaskRow, ApprovalRow, AttemptRow, EventRow, MergeRow, MessageRow, SampleRow, TaskRow,
+    WorktreeRow,
 };
 
 /// One row written to `state.db`.
@@ -35,6 +36,8 @@ pub enum Write {
     Merge(MergeRow),
     /// The definition of a task added at run time.
     AddedTask(AddedTaskRow),
+    /// A message as it now stands.
+    Message(MessageRow),
 }
 
 /// Everything needed to start one attempt's agent.

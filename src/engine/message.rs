@@ -23,7 +23,7 @@ use crate::agent::pty::AgentExit;
 use crate::engine::policy::Level;
 use crate::engine::state::TaskState;
 use crate::git::{MergeOutcome, Worktree};
-use crate::store::TaskRow;
+use crate::store::{MessageRow, TaskRow};
 
 pub use crate::config::NewTask;
 
@@ -159,6 +159,97 @@ pub enum Request {
         attempt: Option<u32>,
         cause: String,
     },
+    /// A message for `to`'s agent (`orch msg send`), from the actor: kept
+    /// `pending` until an agent of `to` polls it, however long that takes
+    /// (a restart of orch included). `from_attempt` is the sending agent's
+    /// attempt. Answered [`Answer::Sent`]; refused when `to` is unknown,
+    /// the text is not [`check_message`]'s, or `to` already has
+    /// [`UNREAD_MAX`] messages it has not acknowledged.
+    SendMessage {
+        to: String,
+        text: String,
+        from_attempt: Option<u32>,
+    },
+    /// Hand the running attempt's agent the messages for its task that it
+    /// has not acknowledged, oldest first, a batch at most
+    /// [`DELIVERY_MAX`] long: pending ones become `delivered` (to this
+    /// attempt); delivered ones not acknowledged are handed out again.
+    /// Counts as a sign of life. Answered [`Answer::Messages`].
+    TakeMessages { task: String, attempt: u32 },
+    /// The agent printed these (handed to this attempt): `acknowledged`,
+    /// never handed out again. Ids that are not such are left alone.
+    AckMessages {
+        task: String,
+        attempt: u32,
+        ids: Vec<i64>,
+    },
+}
+
+/// What the engine answers a request with, besides "done".
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Done,
+    /// A message was kept for its task (see [`Request::SendMessage`]).
+    Sent {
+        id: i64,
+        /// Where its task stands, and whether an agent of it runs now.
+        to_state: TaskState,
+        running: bool,
+    },
+    /// Messages handed out, and how many more wait behind them.
+    Messages {
+        messages: Vec<MessageRow>,
+        remaining: usize,
+    },
+}
+
+/// Messages a task may have that its agent has not acknowledged; beyond
+/// this, sending it more is refused until it reads them.
+pub const UNREAD_MAX: usize = 100;
+
+/// The longest message, in bytes of UTF-8.
+pub const MESSAGE_MAX: usize = 4096;
+
+/// Messages one poll hands out at most (the rest wait for the next round
+/// of the same poll): with [`MESSAGE_MAX`], well inside a frame.
+pub const DELIVERY_MAX: usize = 32;
+
+/// A message's text as it is kept: not empty, at most [`MESSAGE_MAX`]
+/// bytes, lines and tabs allowed but no other control characters (an
+/// escape sequence would reach the terminal of whoever reads it).
+pub fn check_message(text: &str) -> Result<String, ActionError> {
+    let text = text.trim_end_matches(['\n', '\r']);
+    if text.trim().is_empty() {
+        return Err(ActionError::Refused("a message needs some text".into()));
+    }
+    if text.len() > MESSAGE_MAX {
+        return Err(ActionError::Refused(format!(
+            "a message is at most {MESSAGE_MAX} bytes (this one is {})",
+            text.len()
+        )));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ActionError::Refused(
+            "a message is text: lines and tabs, no other control characters".into(),
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// A message's text on one line, cut to `max` characters, for event
+/// causes and flashes.
+pub fn message_preview(text: &str, max: usize) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
+        .collect();
+    match flat.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &flat[..cut]),
+        None => flat,
+    }
 }
 
 impl Request {
@@ -175,6 +266,8 @@ impl Request {
             Request::AddTask(new) => Some(&new.id),
             Request::Heartbeat { task, .. } => Some(task),
             Request::Security { task, .. } => task.as_deref(),
+            Request::SendMessage { to, .. } => Some(to),
+            Request::TakeMessages { task, .. } | Request::AckMessages { task, .. } => Some(task),
             Request::Reload { .. } | Request::Shutdown { .. } => None,
         }
     }
@@ -308,6 +401,9 @@ pub enum Event {
         task: Option<String>,
         text: String,
     },
+    /// A message changed: sent (`pending`), handed out (`delivered`) or
+    /// read (`acknowledged`); `row` is as stored.
+    Message(MessageRow),
     /// The plan itself changed (a reload, a task added): its config and
     /// the tasks now in it, in plan order, with their rows.
     /// [`crate::engine::EngineHandle::plan`] has it before this is heard.
@@ -375,6 +471,8 @@ pub struct Snapshot {
     pub agents: Vec<(String, u32)>,
     /// What running attempts' agents said of their progress.
     pub progress: Vec<Progress>,
+    /// Messages not acknowledged yet, oldest first.
+    pub messages: Vec<MessageRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -25,6 +25,6 @@ pub use driver::{
     Engine, EngineError, EngineHandle, EngineOptions, HealthSink, MakeBackend, OutputSignal, Parts,
 };
 pub use message::{
-    ActionError, Actor, Event, HealthSample, HealthView, Request, RunOutcome, Snapshot,
+    ActionError, Actor, Answer, Event, HealthSample, HealthView, Request, RunOutcome, Snapshot,
 };
 pub use state::TaskState;

@@ -69,6 +69,7 @@ impl Progress {
                 "progress",
                 &format!("attempt {}: {}", said.attempt, said.text()),
             )),
+            Event::Message(row) => Some(self.message_line(row)),
             Event::Security { task, text } => Some(self.plain_line(
                 timefmt::now_ms(),
                 task.as_deref().unwrap_or("orch"),
@@ -83,6 +84,35 @@ impl Progress {
             )),
             _ => None,
         }
+    }
+
+    /// A message's step: sent (with its text), handed out, read.
+    fn message_line(&self, row: &crate::store::MessageRow) -> String {
+        use crate::store::MessageState;
+        let from = row.from_task.as_deref().unwrap_or(&row.sender);
+        let (at, what) = match row.state {
+            MessageState::Pending => (
+                row.sent_at,
+                format!(
+                    "#{} from {from}: {}",
+                    row.id,
+                    crate::engine::message::message_preview(&row.text, 100)
+                ),
+            ),
+            MessageState::Delivered => (
+                row.delivered_at.unwrap_or(row.sent_at),
+                format!(
+                    "#{} from {from} handed to attempt {}",
+                    row.id,
+                    row.delivered_attempt.unwrap_or(0)
+                ),
+            ),
+            MessageState::Acknowledged => (
+                row.acked_at.unwrap_or(row.sent_at),
+                format!("#{} from {from} read", row.id),
+            ),
+        };
+        self.plain_line(at, &row.to_task, "message", &what)
     }
 
     fn health_line(&mut self, view: &HealthView) -> Option<String> {

@@ -166,4 +166,16 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE attempts ADD COLUMN progress INTEGER;
     ALTER TABLE attempts ADD COLUMN note TEXT;
     "#,
+    // 11: messages between agents (`orch msg send/poll`), on the table the
+    // first schema set aside: who sent each (agent task and attempt), where
+    // it is (pending -> delivered -> acknowledged), when and to which
+    // attempt it was handed out; `read_at` is when it was acknowledged.
+    r#"
+    ALTER TABLE messages ADD COLUMN from_task TEXT;
+    ALTER TABLE messages ADD COLUMN from_attempt INTEGER;
+    ALTER TABLE messages ADD COLUMN state TEXT NOT NULL DEFAULT 'pending';
+    ALTER TABLE messages ADD COLUMN delivered_at INTEGER;
+    ALTER TABLE messages ADD COLUMN delivered_attempt INTEGER;
+    CREATE INDEX messages_by_task ON messages(task_id, state, id);
+    "#,
 ];

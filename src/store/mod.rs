@@ -16,7 +16,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 
 pub use rows::{
     AddedTaskRow, ApprovalRow, AttemptRow, AttemptStatus, EventRow, Gate, MergeRow, MergeState,
-    SampleRow, TaskRow, Verdict, WorktreeRow, WorktreeState, ORIGIN_CLI, ORIGIN_CONFIG,
+    MessageRow, MessageState, SampleRow, TaskRow, Verdict, WorktreeRow, WorktreeState, ORIGIN_CLI,
+    ORIGIN_CONFIG,
 };
 
 use crate::engine::state::TaskState;
@@ -443,6 +444,50 @@ impl Store {
         self.collect(rows)
     }
 
+    /// Messages not acknowledged yet, oldest first: what agents are still
+    /// to read.
+    pub fn unacknowledged_messages(&self) -> Result<Vec<MessageRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {} FROM messages WHERE state != 'acknowledged' ORDER BY id",
+                MessageRow::COLUMNS
+            ))
+            .map_err(|e| sql(&self.path, e))?;
+        let rows = stmt
+            .query_map([], MessageRow::from_row)
+            .map_err(|e| sql(&self.path, e))?;
+        self.collect(rows)
+    }
+
+    /// The most recent messages (all states), oldest first; `task` keeps
+    /// those for or from that task.
+    pub fn messages(&self, task: Option<&str>, limit: usize) -> Result<Vec<MessageRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {} FROM messages WHERE (?1 IS NULL OR task_id = ?1 OR from_task = ?1)
+                 ORDER BY id DESC LIMIT ?2",
+                MessageRow::COLUMNS
+            ))
+            .map_err(|e| sql(&self.path, e))?;
+        let rows = stmt
+            .query_map(params![task, limit_param(limit)], MessageRow::from_row)
+            .map_err(|e| sql(&self.path, e))?;
+        let mut out = self.collect(rows)?;
+        out.reverse();
+        Ok(out)
+    }
+
+    /// The highest message id ever given (0 for none): new ones count on.
+    pub fn last_message_id(&self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| sql(&self.path, e))
+    }
+
     /// The run that is (or was last) in progress: (id, pid, ended?).
     pub fn last_run(&self) -> Result<Option<(i64, u32, bool)>> {
         self.conn
@@ -695,14 +740,54 @@ impl Batch<'_> {
             .map_err(|e| self.err(e))
     }
 
+    /// A message as it now stands (its id is the engine's).
+    pub fn put_message(&mut self, m: &MessageRow) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO messages (id, task_id, sender, from_task, from_attempt, body, at,
+                    state, delivered_at, delivered_attempt, read_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT(id) DO UPDATE SET state = ?8, delivered_at = ?9,
+                    delivered_attempt = ?10, read_at = ?11",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    m.id,
+                    m.to_task,
+                    m.sender,
+                    m.from_task,
+                    m.from_attempt,
+                    m.text,
+                    m.sent_at,
+                    m.state.as_str(),
+                    m.delivered_at,
+                    m.delivered_attempt,
+                    m.acked_at,
+                ])
+            })
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
     /// Append to the event history (`seq` is assigned here; the row's is ignored).
     pub fn event(&mut self, e: &EventRow) -> Result<()> {
         self.tx
-            .execute(
+            .prepare_cached(
                 "INSERT INTO events (at, run_id, task_id, attempt, kind, from_state, to_state, cause)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![e.at, e.run_id, e.task_id, e.attempt, e.kind, e.from_state, e.to_state, e.cause],
             )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    e.at,
+                    e.run_id,
+                    e.task_id,
+                    e.attempt,
+                    e.kind,
+                    e.from_state,
+                    e.to_state,
+                    e.cause
+                ])
+            })
             .map(drop)
             .map_err(|e| self.err(e))
     }

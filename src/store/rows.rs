@@ -351,6 +351,65 @@ impl EventRow {
     }
 }
 
+stored_enum! {
+    /// Where a message is on its way to its task's agent.
+    MessageState {
+        /// Kept for its task; no agent of it has polled it yet.
+        Pending => "pending",
+        /// Handed to an agent's `orch msg poll`, not confirmed yet: handed
+        /// out again by the next poll (of this attempt or a later one).
+        Delivered => "delivered",
+        /// The agent's `orch msg poll` printed it; never handed out again.
+        Acknowledged => "acknowledged",
+    }
+}
+
+/// A message for a task's agent (`orch msg send --to TASK`), from another
+/// task's agent or from a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageRow {
+    pub id: i64,
+    /// The task whose agent it is for.
+    pub to_task: String,
+    /// Who sent it, as [`crate::engine::message::Actor::as_stored`] writes it.
+    pub sender: String,
+    /// The sending agent's task and attempt; `None` from a person.
+    pub from_task: Option<String>,
+    pub from_attempt: Option<u32>,
+    pub text: String,
+    pub sent_at: i64,
+    pub state: MessageState,
+    /// When, and to which attempt, it was last handed out.
+    pub delivered_at: Option<i64>,
+    pub delivered_attempt: Option<u32>,
+    pub acked_at: Option<i64>,
+}
+
+impl MessageRow {
+    pub(super) const COLUMNS: &'static str = "id, task_id, sender, from_task, from_attempt, \
+        body, at, state, delivered_at, delivered_attempt, read_at";
+
+    pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<MessageRow, String>> {
+        let state: String = r.get(7)?;
+        let Some(state) = MessageState::parse(&state) else {
+            return Ok(Err(format!("unknown message state {state:?}")));
+        };
+        Ok(Ok(MessageRow {
+            id: r.get(0)?,
+            to_task: r.get(1)?,
+            sender: r.get(2)?,
+            from_task: r.get(3)?,
+            from_attempt: r.get(4)?,
+            text: r.get(5)?,
+            sent_at: r.get(6)?,
+            state,
+            delivered_at: r.get(8)?,
+            delivered_attempt: r.get(9)?,
+            acked_at: r.get(10)?,
+        }))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SampleRow {
     pub task_id: String,

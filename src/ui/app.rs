@@ -23,7 +23,7 @@ use ratatui::layout::Rect;
 use crate::config::Config;
 use crate::engine::{HealthView, TaskState};
 use crate::git::TaskDiff;
-use crate::store::{AttemptRow, MergeState, TaskRow};
+use crate::store::{MergeState, TaskRow};
 use crate::ui::jobs::{Job, JobDone};
 use crate::ui::keymap::{Action, Context, KeyChord, Keymap, Lookup};
 use crate::ui::layout;
@@ -33,7 +33,7 @@ use crate::ui::panes::dialog::{Confirmable, Dialog, Step};
 use crate::ui::panes::diff::{self as diff_view, DiffView};
 use crate::ui::panes::health::HealthPane;
 use crate::ui::panes::output::OutputPane;
-use crate::ui::panes::overlays::Attempts;
+use crate::ui::panes::overlays::{Attempts, TaskRecord};
 use crate::ui::panes::tasks::TaskList;
 use crate::ui::panes::{Ctx, Handled, Pane};
 use crate::ui::task_table::{Replay, TaskEntry, TaskTable, FINISHED_SCREENS_KEPT};
@@ -502,6 +502,27 @@ impl App {
         }
     }
 
+    /// A message was sent, handed out or read: a sent one is flashed and
+    /// marks its task; the details of either task it concerns are read
+    /// again.
+    pub fn on_message(&mut self, row: &crate::store::MessageRow) {
+        if row.state == crate::store::MessageState::Pending {
+            let from = row.from_task.as_deref().unwrap_or(&row.sender);
+            self.note_event(&row.to_task);
+            self.flash(format!(
+                "message #{} {from} → {}: {}",
+                row.id,
+                row.to_task,
+                crate::engine::message::message_preview(&row.text, 60)
+            ));
+        }
+        if let Mode::Details(shown) = &self.mode {
+            if *shown == row.to_task || row.from_task.as_deref() == Some(shown.as_str()) {
+                self.jobs.push(Job::Attempts(shown.clone()));
+            }
+        }
+    }
+
     /// A job finished. A replay that comes back after the selection moved
     /// on is kept for its own task (it is not shown for the wrong one); one
     /// overtaken by a live agent or a newer attempt is dropped. A diff asked
@@ -548,7 +569,7 @@ impl App {
         }
     }
 
-    fn on_attempts(&mut self, task: &str, result: Result<Vec<AttemptRow>, String>) {
+    fn on_attempts(&mut self, task: &str, result: Result<TaskRecord, String>) {
         if !matches!(&self.mode, Mode::Details(shown) if shown == task) {
             return;
         }

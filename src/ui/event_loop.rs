@@ -633,6 +633,7 @@ fn on_engine_event(app: &mut App, ctx: &LoopCtx, event: Event, now: Instant) {
             }
             app.flash(format!("security: {text}"));
         }
+        Event::Message(row) => app.on_message(&row),
         Event::PlanChanged { config, rows } => {
             for row in &rows {
                 app.note_event(&row.id);
@@ -942,6 +943,7 @@ mod tests {
             ],
             agents: Vec::new(),
             progress: Vec::new(),
+            messages: Vec::new(),
         };
         // Events were missed while waiting: ask again.
         assert!(apply_snapshot(
@@ -959,6 +961,7 @@ mod tests {
             tasks: vec![row("api", TaskState::Done, 1, None)],
             agents: Vec::new(),
             progress: Vec::new(),
+            messages: Vec::new(),
         };
         assert!(!apply_snapshot(
             &mut app,

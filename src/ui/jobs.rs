@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 use crate::git::{Repo, TaskDiff};
-use crate::store::{AttemptRow, Store};
+use crate::store::Store;
 use crate::ui::output_source::OutputSource;
+use crate::ui::panes::overlays::{TaskRecord, DETAILS_MESSAGES};
 
 /// Lines of history a replayed screen keeps, as a live agent's does.
 const REPLAY_HISTORY: usize = 10_000;
@@ -43,7 +44,7 @@ pub enum Job {
 pub enum JobDone {
     Attempts {
         task: String,
-        result: Result<Vec<AttemptRow>, String>,
+        result: Result<TaskRecord, String>,
     },
     /// `output` is `None` when the attempt left no log.
     Replay {
@@ -147,7 +148,7 @@ impl Jobs {
             .map_err(|e| e.to_string())
     }
 
-    fn attempts(&self, task: &str) -> Result<Vec<AttemptRow>, String> {
+    fn attempts(&self, task: &str) -> Result<TaskRecord, String> {
         let reader = self
             .reader
             .as_ref()
@@ -155,7 +156,12 @@ impl Jobs {
         // A poisoned lock means another job panicked mid-query; the
         // connection itself is still usable.
         let store = reader.lock().unwrap_or_else(|p| p.into_inner());
-        store.attempts(task).map_err(|e| e.to_string())
+        Ok(TaskRecord {
+            attempts: store.attempts(task).map_err(|e| e.to_string())?,
+            messages: store
+                .messages(Some(task), DETAILS_MESSAGES)
+                .map_err(|e| e.to_string())?,
+        })
     }
 }
 

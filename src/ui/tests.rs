@@ -14,6 +14,7 @@ use crate::ui::app::{App, Focus, Mode};
 use crate::ui::jobs::{Job, JobDone, Jobs};
 use crate::ui::keymap::Keymap;
 use crate::ui::output_source::OutputSource;
+use crate::ui::panes::overlays::TaskRecord;
 use crate::ui::panes::Pane;
 use crate::ui::theme::Theme;
 use crate::ui::view::{self, Now};
@@ -690,12 +691,56 @@ fn details_show_loading_until_the_attempts_arrive_and_reload_when_the_task_chang
         sandbox: Some("partial (ABI 2)".into()),
         ..attempt.clone()
     };
+    let message = crate::store::MessageRow {
+        id: 4,
+        to_task: "api".into(),
+        sender: "agent design".into(),
+        from_task: Some("design".into()),
+        from_attempt: Some(1),
+        text: "the schema is in schema.sql\nuse it".into(),
+        sent_at: 1_700_000_001_000,
+        state: crate::store::MessageState::Delivered,
+        delivered_at: Some(1_700_000_002_000),
+        delivered_attempt: Some(1),
+        acked_at: None,
+    };
+    let reply = crate::store::MessageRow {
+        id: 5,
+        to_task: "design".into(),
+        sender: "agent api".into(),
+        from_task: Some("api".into()),
+        state: crate::store::MessageState::Pending,
+        text: "thanks".into(),
+        ..message.clone()
+    };
     app.on_job_done(JobDone::Attempts {
         task: "api".into(),
-        result: Ok(vec![attempt, confined]),
+        result: Ok(TaskRecord {
+            attempts: vec![attempt, confined],
+            messages: vec![message, reply],
+        }),
     });
     let screen = text(&render(&mut app, 200, 50));
     assert!(!screen.contains("loading…"), "{screen}");
+    // Its messages, both ways, with where each stands.
+    let row4 = screen
+        .lines()
+        .find(|l| l.contains("#4"))
+        .unwrap_or_default();
+    assert!(
+        row4.contains("delivered")
+            && row4.contains("from design")
+            && row4.contains("the schema is in schema.sql use it"),
+        "{screen}"
+    );
+    let row5 = screen
+        .lines()
+        .find(|l| l.contains("#5"))
+        .unwrap_or_default();
+    assert!(
+        row5.contains("pending") && row5.contains("to design"),
+        "{screen}"
+    );
     assert!(
         screen.contains("#1") && screen.contains("exit 7"),
         "{screen}"

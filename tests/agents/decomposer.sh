@@ -4,13 +4,13 @@
 # depending on the first) and ends; on the next one, run once they are
 # done, their work is in its worktree: it checks that, writes the
 # integration and commits it. Its prompt ($1) lists the subtasks
-# ({children}). The orch binary is $ORCH_BIN; the config is found from
-# ORCH_CONFIG.
+# ({children}). The orch binary is $ORCH_BIN; the subtasks' agent is
+# $SUBTASK_AGENT (default sh, one whose prompt is a shell command).
 #   decomposer.sh PROMPT
 set -e
 id=$ORCH_TASK_ID
 add() {
-    "$ORCH_BIN" task add --parent "$id" --agent sh "$@"
+    "$ORCH_BIN" task add --parent "$id" --agent "${SUBTASK_AGENT:-sh}" "$@"
 }
 if [ "${ORCH_ATTEMPT:-1}" = 1 ]; then
     # Committed first: a subtask starts from the branch as it stands.

@@ -102,6 +102,8 @@ impl TestRepo {
         cmd.args(args)
             .current_dir(self.path())
             .env_remove("ORCH_CONFIG")
+            .env_remove("ORCH_SOCKET")
+            .env_remove("ORCH_TOKEN")
             .env("NO_COLOR", "1");
         cmd
     }

@@ -162,6 +162,26 @@ pub fn prepare(
         }
         rules::Decision::Confine { abi, level } => (abi, level),
     };
+    match confined(request, worktree, env, abi, level) {
+        // `best-effort` runs the agent unconfined where no sound ruleset
+        // exists here (the temp directory holds the checkout, say), and
+        // says why; `worktree` does not start it.
+        Err(cause) if request.mode == SandboxMode::BestEffort => {
+            let mut unconfined = Prepared::unconfined(Level::Unavailable);
+            unconfined.notes.push(format!("not confined: {cause}"));
+            Ok(unconfined)
+        }
+        other => other,
+    }
+}
+
+fn confined(
+    request: &SandboxRequest,
+    worktree: &Path,
+    env: &[(String, String)],
+    abi: u8,
+    level: Level,
+) -> Result<Prepared, String> {
     let (found, mut notes) = layout::discover(request, worktree, env)?;
     if let Level::Partial(abi) = level {
         notes.push(format!(
@@ -193,8 +213,17 @@ pub fn check(
         rules::Decision::Unconfined(level) => return Ok((level, support, Vec::new())),
         rules::Decision::Confine { level, .. } => level,
     };
-    let repo = layout::protected(&request.repo, &request.state_dir)?;
-    let (scratch, writable, notes) = layout::extras(&request.writable, env);
-    rules::check_extras(&repo, &scratch, &writable)?;
-    Ok((level, support, notes))
+    let sound = layout::protected(&request.repo, &request.state_dir).and_then(|repo| {
+        let (scratch, writable, notes) = layout::extras(&request.writable, env);
+        rules::check_extras(&repo, &scratch, &writable).map(|()| notes)
+    });
+    match sound {
+        Ok(notes) => Ok((level, support, notes)),
+        Err(cause) if request.mode == SandboxMode::BestEffort => Ok((
+            Level::Unavailable,
+            support,
+            vec![format!("not confined: {cause}")],
+        )),
+        Err(cause) => Err(cause),
+    }
 }

@@ -21,6 +21,7 @@
 //! - `reload`: an edited `orch.toml` applied to the running plan.
 //! - `agents`: what agents say (heartbeats: progress and note) and what
 //!   they were refused (`security` events).
+//! - `messages`: messages for tasks' agents, pending until one reads them.
 
 mod actions;
 mod add;
@@ -33,6 +34,7 @@ mod gates;
 mod health;
 mod launch;
 mod merge;
+mod messages;
 mod reconcile;
 mod reload;
 mod subtasks;
@@ -51,7 +53,7 @@ use crate::config::{Config, TaskConfig};
 use crate::engine::clock::Now;
 use crate::engine::effect::{Effect, Write};
 use crate::engine::message::{
-    ActionError, Actor, Event, Input, Paths, Request, RunOutcome, Snapshot,
+    ActionError, Actor, Answer, Event, Input, Paths, Request, RunOutcome, Snapshot,
 };
 use crate::engine::policy::{self, Level};
 use crate::engine::state::TaskState;
@@ -197,6 +199,8 @@ pub struct Core {
     follow_ups: after::FollowUps,
     /// Security events recorded per attempt (bounded: see `agents`).
     refusals: HashMap<(Option<String>, Option<u32>), u32>,
+    /// Messages not acknowledged yet.
+    inbox: messages::Inbox,
     jitter_state: u64,
     /// Transitions made so far; lets `settle` see whether a pass changed anything.
     transitions: u64,
@@ -256,6 +260,8 @@ impl Core {
         };
         let mut config = setup.config;
         let added = std::mem::take(&mut stored.added);
+        let inbox =
+            messages::Inbox::restore(std::mem::take(&mut stored.messages), stored.last_message_id);
         let from_added = definitions::merge_added(&mut config, &added);
         let mut core = Core {
             defs: Definitions::new(config, from_added),
@@ -276,6 +282,7 @@ impl Core {
             held_since: HashMap::new(),
             follow_ups: after::FollowUps::default(),
             refusals: HashMap::new(),
+            inbox,
             jitter_state: setup.seed | 1,
             transitions: 0,
             plan_generation: 0,
@@ -297,9 +304,37 @@ impl Core {
         request: Request,
         now: Now,
     ) -> Result<(Result<(), ActionError>, Vec<Effect>), CoreError> {
+        let (answer, effects) = self.answer(actor, request, now)?;
+        Ok((answer.map(drop), effects))
+    }
+
+    /// [`Core::request`], with what the request answers (messages handed
+    /// out, a message's id).
+    pub fn answer(
+        &mut self,
+        actor: Actor,
+        request: Request,
+        now: Now,
+    ) -> Result<(Result<Answer, ActionError>, Vec<Effect>), CoreError> {
         self.now = now;
         self.run.asked = true;
         let result = match request {
+            Request::SendMessage {
+                to,
+                text,
+                from_attempt,
+            } => {
+                return Ok((
+                    self.send_message(&actor, &to, text, from_attempt),
+                    self.take_effects(),
+                ))
+            }
+            Request::TakeMessages { task, attempt } => {
+                return Ok((self.take_messages(&task, attempt), self.take_effects()))
+            }
+            Request::AckMessages { task, attempt, ids } => {
+                return Ok((self.ack_messages(&task, attempt, &ids), self.take_effects()))
+            }
             Request::Approve { task, reason } => self.approve(&task, actor, reason),
             Request::Reject { task, reason } => self.reject(&task, actor, reason),
             Request::Retry { task, fresh } => self.retry(&task, fresh, &actor),
@@ -337,7 +372,7 @@ impl Core {
         if let Err(err) = &result {
             tracing::info!(%err, "request refused");
         }
-        Ok((result, self.take_effects()))
+        Ok((result.map(|()| Answer::Done), self.take_effects()))
     }
 
     /// The engine's own machinery reports something. Only
@@ -452,6 +487,7 @@ impl Core {
             tasks: self.rows(),
             agents,
             progress: self.progress(),
+            messages: self.unread_messages(),
         }
     }
 

@@ -13,7 +13,9 @@ use crate::engine::message::Actor;
 use crate::engine::policy::Level;
 use crate::engine::state::TaskState;
 use crate::git::Known;
-use crate::store::{AddedTaskRow, ApprovalRow, AttemptRow, AttemptStatus, EventRow, TaskRow};
+use crate::store::{
+    AddedTaskRow, ApprovalRow, AttemptRow, AttemptStatus, EventRow, MessageRow, TaskRow,
+};
 
 /// What the store held when the run started, read by the driver.
 #[derive(Debug, Clone, Default)]
@@ -31,6 +33,10 @@ pub struct Stored {
     pub worktrees: HashMap<String, Known>,
     /// The tasks added at run time, in the order they were added.
     pub added: Vec<AddedTaskRow>,
+    /// Messages not acknowledged yet, oldest first.
+    pub messages: Vec<MessageRow>,
+    /// The highest message id ever given.
+    pub last_message_id: i64,
 }
 
 impl Core {

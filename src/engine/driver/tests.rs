@@ -475,6 +475,12 @@ fn each_attempt_s_agent_gets_its_socket_and_a_token_valid_while_it_runs() {
             env_of(order, "ORCH_SOCKET").map(std::path::PathBuf::from),
             Some(socket.clone())
         );
+        let exe = std::env::current_exe().expect("this program");
+        assert_eq!(
+            env_of(order, "ORCH_BIN").map(std::path::PathBuf::from),
+            Some(exe),
+            "the orch that runs it"
+        );
         let token = env_of(order, "ORCH_TOKEN").expect("a token").to_string();
         assert!(crate::agent::token::well_formed(&token), "{token}");
         let id = handle.tokens().lookup(&token).expect("registered");

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::store::AttemptRow;
+use crate::store::{AttemptRow, MessageRow, MessageState};
 use crate::timefmt;
 use crate::ui::keymap::{Context, Keymap};
 use crate::ui::layout::centered;
@@ -18,9 +18,20 @@ use crate::ui::theme::Theme;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attempts {
     Loading,
-    Loaded(Vec<AttemptRow>),
+    Loaded(TaskRecord),
     Failed(String),
 }
+
+/// What the store holds of one task for its details: its attempts, and
+/// the latest messages for or from it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TaskRecord {
+    pub attempts: Vec<AttemptRow>,
+    pub messages: Vec<MessageRow>,
+}
+
+/// Messages the details dialog lists, newest last.
+pub const DETAILS_MESSAGES: usize = 8;
 
 pub fn overlay_block<'a>(theme: &Theme, title: &str) -> Block<'a> {
     Block::bordered()
@@ -187,11 +198,11 @@ pub fn draw_details(
             lines.push(dim(format!("  cannot read them: {err}")));
             &[]
         }
-        Attempts::Loaded(rows) if rows.is_empty() => {
+        Attempts::Loaded(record) if record.attempts.is_empty() => {
             lines.push(dim("  none yet".into()));
             &[]
         }
-        Attempts::Loaded(rows) => rows,
+        Attempts::Loaded(record) => &record.attempts,
     };
     for a in rows {
         let exit = match (a.exit_code, a.signal) {
@@ -227,6 +238,9 @@ pub fn draw_details(
             )),
         ]));
     }
+    if let Attempts::Loaded(record) = attempts {
+        message_lines(&mut lines, &t.row.id, &record.messages, theme);
+    }
     lines.push(Line::raw(""));
     lines.push(Line::from(Span::styled(
         "prompt",
@@ -245,4 +259,42 @@ pub fn draw_details(
             .block(overlay_block(theme, "Details")),
         rect,
     );
+}
+
+/// The details' "messages" section: the latest messages for or from the
+/// task (`orch msg`), with where each stands; nothing when there are none.
+fn message_lines(lines: &mut Vec<Line<'_>>, task: &str, messages: &[MessageRow], theme: &Theme) {
+    if messages.is_empty() {
+        return;
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::from(Span::styled(
+        "messages",
+        theme.style("help.section"),
+    )));
+    for m in messages {
+        let from = m.from_task.as_deref().unwrap_or(&m.sender);
+        let way = if m.to_task == task {
+            format!("from {from}")
+        } else {
+            format!("to {}", m.to_task)
+        };
+        let style = match m.state {
+            MessageState::Acknowledged => theme.style("text.dim"),
+            _ => theme.style("text"),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("  #{:<3}", m.id), theme.style("help.key")),
+            Span::styled(
+                format!(
+                    "{:<12} {:<14} {}  {}",
+                    m.state.as_str(),
+                    way,
+                    timefmt::date_time(m.sent_at),
+                    crate::engine::message::message_preview(&m.text, 120)
+                ),
+                style,
+            ),
+        ]));
+    }
 }

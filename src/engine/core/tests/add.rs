@@ -48,8 +48,15 @@ impl Harness {
         let mut tasks: Vec<TaskRow> = Vec::new();
         let mut attempts: HashMap<(String, u32), AttemptRow> = HashMap::new();
         let mut added = Vec::new();
+        let mut messages: Vec<crate::store::MessageRow> = Vec::new();
         for effect in &self.log {
             match effect {
+                Effect::Persist(Write::Message(m)) => {
+                    match messages.iter_mut().find(|known| known.id == m.id) {
+                        Some(known) => *known = m.clone(),
+                        None => messages.push(m.clone()),
+                    }
+                }
                 Effect::Persist(Write::Task(row)) => {
                     match tasks.iter_mut().find(|t| t.id == row.id) {
                         Some(known) => *known = row.clone(),
@@ -76,11 +83,15 @@ impl Harness {
                 Some((t.id.clone(), a.clone()))
             })
             .collect();
+        let last_message_id = messages.iter().map(|m| m.id).max().unwrap_or(0);
+        messages.retain(|m| m.state != crate::store::MessageState::Acknowledged);
         Stored {
             tasks,
             running_attempts,
             latest_attempts,
             added,
+            messages,
+            last_message_id,
             ..Stored::default()
         }
     }

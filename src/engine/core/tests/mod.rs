@@ -1237,4 +1237,5 @@ fn an_attempt_being_committed_frees_its_slot() {
 mod add;
 mod agents;
 mod merge;
+mod messages;
 mod subtasks;
