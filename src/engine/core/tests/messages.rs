@@ -7,17 +7,6 @@ use crate::engine::message::{Answer, DELIVERY_MAX, UNREAD_MAX};
 use crate::store::{MessageRow, MessageState};
 
 impl Harness {
-    fn answer_as(&mut self, actor: Actor, request: Request) -> Result<Answer, ActionError> {
-        let (answer, mut effects) = self.core.answer(actor, request, self.now).expect("core");
-        effects.extend(
-            self.core
-                .input(Input::Tick { heard: Vec::new() }, self.now)
-                .expect("core"),
-        );
-        self.record(effects);
-        answer
-    }
-
     fn send(
         &mut self,
         from: Option<(&str, u32)>,

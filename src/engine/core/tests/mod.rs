@@ -163,12 +163,19 @@ impl Harness {
         self.record(effects);
     }
 
-    /// A request and then a tick, as the driver does.
+    /// A request of the user and then a tick, as the driver does.
     fn request(&mut self, request: Request) -> Result<(), ActionError> {
-        let (answer, mut effects) = self
-            .core
-            .request(Actor::User("tester".into()), request, self.now)
-            .expect("core");
+        self.answer_as(Actor::User("tester".into()), request)
+            .map(drop)
+    }
+
+    /// A request of `actor` and then a tick, with what it answers.
+    fn answer_as(
+        &mut self,
+        actor: Actor,
+        request: Request,
+    ) -> Result<crate::engine::message::Answer, ActionError> {
+        let (answer, mut effects) = self.core.answer(actor, request, self.now).expect("core");
         effects.extend(
             self.core
                 .input(Input::Tick { heard: Vec::new() }, self.now)

@@ -16,17 +16,7 @@ fn child(id: &str, parent: &str, deps: &[&str]) -> NewTask {
 impl Harness {
     /// `request` as the agent of `task` asks it.
     fn request_as_agent(&mut self, task: &str, request: Request) -> Result<(), ActionError> {
-        let (answer, mut effects) = self
-            .core
-            .request(Actor::Agent(task.into()), request, self.now)
-            .expect("core");
-        effects.extend(
-            self.core
-                .input(Input::Tick { heard: Vec::new() }, self.now)
-                .expect("core"),
-        );
-        self.record(effects);
-        answer
+        self.answer_as(Actor::Agent(task.into()), request).map(drop)
     }
 
     fn refused(&mut self, task: NewTask) -> String {
