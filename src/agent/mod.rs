@@ -19,6 +19,8 @@
 //!   marks in their environment, and reaped when they exit.
 //! - `token`: each attempt's `ORCH_TOKEN` and the registry of those of
 //!   running attempts.
+//! - `waiting`: is an agent busy, idle or waiting for an answer: what its
+//!   screen and the operating system say.
 
 pub mod activity;
 pub mod backend;
@@ -31,4 +33,5 @@ pub mod sampler;
 pub mod sandbox;
 pub mod screen;
 pub mod token;
+pub mod waiting;
 pub mod which;

@@ -103,6 +103,42 @@ pub struct AgentConfig {
     pub writable: Vec<PathBuf>,
 }
 
+/// `kind` of an agent: which agent CLI it is, for the presets orch has for
+/// it (its hooks, the look of its prompts, how to resume a conversation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum AgentKind {
+    ClaudeCode,
+    Codex,
+    Aider,
+    Gemini,
+    #[default]
+    Generic,
+}
+
+impl AgentKind {
+    pub const ALL: [AgentKind; 5] = [
+        AgentKind::ClaudeCode,
+        AgentKind::Codex,
+        AgentKind::Aider,
+        AgentKind::Gemini,
+        AgentKind::Generic,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentKind::ClaudeCode => "claude-code",
+            AgentKind::Codex => "codex",
+            AgentKind::Aider => "aider",
+            AgentKind::Gemini => "gemini",
+            AgentKind::Generic => "generic",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AgentKind> {
+        AgentKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 /// `sandbox` of an agent: whether its writes are confined to its worktree
 /// (and the temp directory and its `writable` paths) by the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
