@@ -166,6 +166,7 @@ fn agent_report(config: &Config) -> (Vec<String>, Vec<String>) {
         branch: "",
         conflicts: "",
         children: "",
+        session_id: "",
     };
     let found = |name: &str| -> bool {
         config.agents.get(name).is_some_and(|agent| {

@@ -65,6 +65,7 @@ pub(super) struct PolicySlots {
     pub(super) cpu_warn: Slot<f64>,
     pub(super) cpu_critical: Slot<f64>,
     pub(super) merge: Slot<MergeMode>,
+    pub(super) input_timeout: Slot<Duration>,
 }
 
 impl PolicySlots {
@@ -79,6 +80,10 @@ impl PolicySlots {
             cpu_warn: self.cpu_warn.resolve(base.cpu_warn),
             cpu_critical: self.cpu_critical.resolve(base.cpu_critical),
             merge: self.merge.resolve(base.merge),
+            input_timeout: match &self.input_timeout {
+                Slot::Set(timeout, _) => Some(*timeout),
+                Slot::Absent | Slot::Invalid => base.input_timeout,
+            },
         }
     }
 }

@@ -12,11 +12,14 @@
 //! grammar, filling and checking), `validate` (the order of it all),
 //! `base_branch` (the one check against the repository), `added` (a task
 //! added at run time, checked and resolved as a `[[tasks]]` entry),
-//! `sandbox` (an agent's `sandbox` and `writable`, `~` expanded).
+//! `sandbox` (an agent's `sandbox` and `writable`, `~` expanded),
+//! `attention` (an agent's `kind`, `resume`, `waiting_patterns` and
+//! `auto_answer`, regexes compiled).
 
 pub mod model;
 
 mod added;
+mod attention;
 mod base_branch;
 mod cycles;
 mod defaults;

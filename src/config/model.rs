@@ -101,6 +101,51 @@ pub struct AgentConfig {
     /// Extra paths a confined agent may write: `~` expanded, relative
     /// ones joined to [`Config::root`]. Empty unless `sandbox` is set.
     pub writable: Vec<PathBuf>,
+    /// Which agent CLI it is: presets for its hooks, its prompts, `resume`.
+    pub kind: AgentKind,
+    /// The command that continues an interrupted conversation, with
+    /// `{session_id}`; empty: the kind's preset ([`AgentConfig::resume`]).
+    pub resume: Vec<String>,
+    /// Regexes over the bottom of its screen that mean it waits for an
+    /// answer, besides its kind's presets.
+    pub waiting_patterns: Vec<Pattern>,
+    /// Answers typed for it when its screen asks what a rule matches.
+    pub auto_answer: Vec<AutoAnswer>,
+}
+
+/// A regex as written in the config (compared by its text).
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    pub source: String,
+    pub regex: regex::Regex,
+}
+
+impl Pattern {
+    /// The error is the regex crate's message.
+    pub fn new(source: &str) -> Result<Pattern, String> {
+        regex::RegexBuilder::new(source)
+            .size_limit(1 << 20)
+            .build()
+            .map(|regex| Pattern {
+                source: source.to_string(),
+                regex,
+            })
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+/// One `auto_answer` rule: when the screen asks what `pattern` matches,
+/// type `answer`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoAnswer {
+    pub pattern: Pattern,
+    pub answer: String,
 }
 
 /// `kind` of an agent: which agent CLI it is, for the presets orch has for
@@ -168,6 +213,21 @@ impl AgentConfig {
     pub fn render_command(&self, vars: &Placeholders<'_>) -> Vec<String> {
         self.command.iter().map(|arg| vars.fill(arg)).collect()
     }
+
+    /// The command that continues a conversation: `resume` as written, else
+    /// the kind's preset (`claude --resume {session_id}` for Claude Code,
+    /// `codex resume {session_id}` for Codex); empty when there is none.
+    pub fn resume(&self) -> Vec<String> {
+        if !self.resume.is_empty() {
+            return self.resume.clone();
+        }
+        let preset: &[&str] = match self.kind {
+            AgentKind::ClaudeCode => &["claude", "--resume", "{session_id}"],
+            AgentKind::Codex => &["codex", "resume", "{session_id}"],
+            AgentKind::Aider | AgentKind::Gemini | AgentKind::Generic => &[],
+        };
+        preset.iter().map(|s| s.to_string()).collect()
+    }
 }
 
 /// What `push` sends to `remote`.
@@ -191,6 +251,9 @@ pub struct HooksConfig {
     pub on_merge: Vec<String>,
     /// `{task}` `{cause}`
     pub on_fail: Vec<String>,
+    /// `{task}` `{reason}` `{question}`: something joined the attention
+    /// queue (an agent waits for an answer or went idle).
+    pub on_attention: Vec<String>,
     /// How long a hook may run before it is killed.
     pub timeout: Duration,
 }
@@ -203,6 +266,7 @@ impl HooksConfig {
             HookVars::Done { .. } => &self.on_done,
             HookVars::Merge { .. } => &self.on_merge,
             HookVars::Fail { .. } => &self.on_fail,
+            HookVars::Attention { .. } => &self.on_attention,
         };
         (!argv.is_empty()).then(|| argv.iter().map(|arg| vars.fill(arg)).collect())
     }
@@ -214,6 +278,7 @@ impl Default for HooksConfig {
             on_done: Vec::new(),
             on_merge: Vec::new(),
             on_fail: Vec::new(),
+            on_attention: Vec::new(),
             timeout: Duration::from_secs(60),
         }
     }
@@ -275,6 +340,26 @@ pub struct Policy {
     pub cpu_warn: f64,
     pub cpu_critical: f64,
     pub merge: MergeMode,
+    /// How long an agent may wait for an answer (or sit idle after its
+    /// turn) before the attempt fails; `Some(ZERO)` waits forever, `None`
+    /// is the run's default (forever in the control room, five minutes
+    /// headless: [`Policy::input_timeout_in`]).
+    pub input_timeout: Option<Duration>,
+}
+
+/// `input_timeout` of a headless run that sets none.
+pub const HEADLESS_INPUT_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl Policy {
+    /// The input timeout in force; `None` waits forever.
+    pub fn input_timeout_in(&self, headless: bool) -> Option<Duration> {
+        match self.input_timeout {
+            Some(d) if d.is_zero() => None,
+            Some(d) => Some(d),
+            None if headless => Some(HEADLESS_INPUT_TIMEOUT),
+            None => None,
+        }
+    }
 }
 
 impl Default for Policy {
@@ -289,6 +374,7 @@ impl Default for Policy {
             cpu_warn: 80.0,
             cpu_critical: 95.0,
             merge: MergeMode::Manual,
+            input_timeout: None,
         }
     }
 }

@@ -36,6 +36,18 @@ const AGENT: &[&str] = &[
 const ON_DONE: &[&str] = &["task", "branch", "worktree"];
 const ON_MERGE: &[&str] = &["task", "branch", "commit"];
 const ON_FAIL: &[&str] = &["task", "cause"];
+const ON_ATTENTION: &[&str] = &["task", "reason", "question"];
+/// An agent's `resume` command: a command's names and the conversation's.
+const IN_RESUME: &[&str] = &["prompt", "task_id", "worktree", "branch", "session_id"];
+const RESUME_RECOGNISED: &[&str] = &[
+    "prompt",
+    "task_id",
+    "worktree",
+    "branch",
+    "conflicts",
+    "children",
+    "session_id",
+];
 
 /// Where a template is written: the names filled in there, and the names
 /// that mean something elsewhere and so are refused with a reason.
@@ -53,6 +65,21 @@ pub(crate) struct Scope {
 pub(crate) const COMMAND: Scope = Scope {
     allowed: ALL,
     recognised: AGENT,
+    reserved: &[
+        (
+            "conflicts",
+            "it is filled only in a task's prompt (which {prompt} brings here)",
+        ),
+        (
+            "children",
+            "it is filled only in a task's prompt (which {prompt} brings here)",
+        ),
+    ],
+};
+/// An agent's `resume` items: a command's, and `{session_id}`.
+pub(crate) const RESUME: Scope = Scope {
+    allowed: IN_RESUME,
+    recognised: RESUME_RECOGNISED,
     reserved: &[
         (
             "conflicts",
@@ -96,6 +123,16 @@ pub(crate) const HOOK_ON_FAIL: Scope = hook_scope(
     ],
 );
 
+pub(crate) const HOOK_ON_ATTENTION: Scope = hook_scope(
+    ON_ATTENTION,
+    &[
+        ("branch", "only on_done and on_merge have a branch"),
+        ("worktree", "only on_done has a worktree"),
+        ("commit", "only on_merge has a commit"),
+        ("cause", "only on_fail has a cause"),
+    ],
+);
+
 /// A hook's scope: its own names, and why the other hooks' are not here.
 const fn hook_scope(
     names: &'static [&'static str],
@@ -123,6 +160,9 @@ pub struct Placeholders<'a> {
     /// The task's subtasks, one a line (`ID: STATE`, and the cause where
     /// there is one); empty for a task without any.
     pub children: &'a str,
+    /// The agent's conversation to continue (in `resume` only); empty
+    /// otherwise.
+    pub session_id: &'a str,
 }
 
 impl Placeholders<'_> {
@@ -133,6 +173,16 @@ impl Placeholders<'_> {
     pub fn fill(&self, template: &str) -> String {
         fill(template, &COMMAND, |name| match name {
             "prompt" => Some(fill(self.prompt, &PROMPT, |name| self.value(name))),
+            name => self.value(name),
+        })
+    }
+
+    /// An agent's `resume` item with its placeholders (`{session_id}`
+    /// among them) filled in.
+    pub fn fill_resume(&self, template: &str) -> String {
+        fill(template, &RESUME, |name| match name {
+            "prompt" => Some(fill(self.prompt, &PROMPT, |name| self.value(name))),
+            "session_id" => Some(self.session_id.to_owned()),
             name => self.value(name),
         })
     }
@@ -169,6 +219,12 @@ pub enum HookVars<'a> {
     },
     /// `on_fail`: `{task}` `{cause}`.
     Fail { task: &'a str, cause: &'a str },
+    /// `on_attention`: `{task}` `{reason}` `{question}`.
+    Attention {
+        task: &'a str,
+        reason: &'a str,
+        question: &'a str,
+    },
 }
 
 impl HookVars<'_> {
@@ -179,7 +235,10 @@ impl HookVars<'_> {
             let value = match (*self, name) {
                 (HookVars::Done { task, .. }, "task")
                 | (HookVars::Merge { task, .. }, "task")
-                | (HookVars::Fail { task, .. }, "task") => task,
+                | (HookVars::Fail { task, .. }, "task")
+                | (HookVars::Attention { task, .. }, "task") => task,
+                (HookVars::Attention { reason, .. }, "reason") => reason,
+                (HookVars::Attention { question, .. }, "question") => question,
                 (HookVars::Done { branch, .. }, "branch")
                 | (HookVars::Merge { branch, .. }, "branch") => branch,
                 (HookVars::Done { worktree, .. }, "worktree") => worktree,
@@ -197,6 +256,7 @@ impl HookVars<'_> {
             HookVars::Done { .. } => "on_done",
             HookVars::Merge { .. } => "on_merge",
             HookVars::Fail { .. } => "on_fail",
+            HookVars::Attention { .. } => "on_attention",
         }
     }
 
@@ -205,13 +265,19 @@ impl HookVars<'_> {
             HookVars::Done { .. } => &HOOK_ON_DONE,
             HookVars::Merge { .. } => &HOOK_ON_MERGE,
             HookVars::Fail { .. } => &HOOK_ON_FAIL,
+            HookVars::Attention { .. } => &HOOK_ON_ATTENTION,
         }
     }
 }
 
 /// Does the prompt `template` use the placeholder `{name}`?
 pub fn mentions_placeholder(template: &str, name: &str) -> bool {
-    pieces(template, PROMPT.recognised)
+    mentions(template, name, &PROMPT)
+}
+
+/// Does `template`, written where `scope` applies, use `{name}`?
+pub(crate) fn mentions(template: &str, name: &str, scope: &Scope) -> bool {
+    pieces(template, scope.recognised)
         .iter()
         .any(|piece| matches!(piece, Piece::Placeholder { name: n, .. } if *n == name))
 }
@@ -360,6 +426,7 @@ mod tests {
             branch: "orch/t1",
             conflicts: "",
             children: "",
+            session_id: "",
         }
     }
 

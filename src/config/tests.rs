@@ -228,6 +228,7 @@ fn full_fixture_has_every_value() {
             .map(String::from)
             .to_vec(),
             on_fail: vec!["notify-send".into(), "{task} failed: {cause}".into()],
+            on_attention: Vec::new(),
             timeout: secs(120),
         }
     );
@@ -288,6 +289,7 @@ fn full_fixture_has_every_value() {
             cpu_warn: 150.0,
             cpu_critical: 190.5,
             merge: MergeMode::Never,
+            input_timeout: None,
         }
     );
 
@@ -311,6 +313,7 @@ fn full_fixture_has_every_value() {
             cpu_warn: 50.0,
             cpu_critical: 50.0,
             merge: MergeMode::Never,
+            input_timeout: None,
         }
     );
 
@@ -351,6 +354,7 @@ fn overrides_fixture_resolves_each_level() {
             cpu_warn: 10.0,
             cpu_critical: 20.5,
             merge: MergeMode::Manual,
+            input_timeout: None,
         }
     );
     assert_eq!(
@@ -456,10 +460,10 @@ on_sucess = []
         r#"orch.toml:2:1: unknown key "foo" at the top level (expected one of: project, ui, hooks, defaults, agents, tasks)"#,
         r#"orch.toml:4:1: unknown key "max_paralel" in [project] (expected one of: base_branch, max_parallel, state_dir, worktree_include, remote, push, max_subtasks, max_subtask_depth); did you mean "max_parallel"?"#,
         r#"orch.toml:6:1: unknown key "them" in [ui] (expected one of: theme, keymap); did you mean "theme"?"#,
-        r#"orch.toml:8:1: unknown key "retires" in [defaults] (expected one of: retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge); did you mean "retries"?"#,
-        r#"orch.toml:11:1: unknown key "colour" in [agents.x] (expected one of: command, env, max_instances, fallback, sandbox, writable)"#,
-        r#"orch.toml:15:1: unknown key "zzz" in task "t" (expected one of: id, title, agent, prompt, depends_on, approval, risk, retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge)"#,
-        r#"orch.toml:17:1: unknown key "on_sucess" in [hooks] (expected one of: on_done, on_merge, on_fail, timeout)"#,
+        r#"orch.toml:8:1: unknown key "retires" in [defaults] (expected one of: retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge, input_timeout); did you mean "retries"?"#,
+        r#"orch.toml:11:1: unknown key "colour" in [agents.x] (expected one of: command, env, max_instances, fallback, sandbox, writable, kind, resume, waiting_patterns, auto_answer)"#,
+        r#"orch.toml:15:1: unknown key "zzz" in task "t" (expected one of: id, title, agent, prompt, depends_on, approval, risk, retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge, input_timeout)"#,
+        r#"orch.toml:17:1: unknown key "on_sucess" in [hooks] (expected one of: on_done, on_merge, on_fail, on_attention, timeout)"#,
     ];
     assert_eq!(out, expected.join("\n"));
 }
@@ -468,7 +472,7 @@ on_sucess = []
 fn nested_unknown_key_is_reported_at_its_name() {
     assert_eq!(
         err1("[defaults.extra]\nx = 1\n"),
-        r#"orch.toml:1:11: unknown key "extra" in [defaults] (expected one of: retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge)"#
+        r#"orch.toml:1:11: unknown key "extra" in [defaults] (expected one of: retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge, input_timeout)"#
     );
 }
 
@@ -927,7 +931,7 @@ max_parallel = "four"
         [
             r#"orch.toml:3:9: unknown agent "nope" for task "b" (no agents are defined)"#,
             r#"orch.toml:4:15: task "b" depends on "zz", which is not a task"#,
-            r#"orch.toml:5:1: unknown key "retires" in task "b" (expected one of: id, title, agent, prompt, depends_on, approval, risk, retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge); did you mean "retries"?"#,
+            r#"orch.toml:5:1: unknown key "retires" in task "b" (expected one of: id, title, agent, prompt, depends_on, approval, risk, retries, backoff, backoff_max, timeout, heartbeat_warn, heartbeat_stall, cpu_warn, cpu_critical, merge, input_timeout); did you mean "retries"?"#,
             r#"orch.toml:8:9: merge must be one of "auto", "manual", "never", found "sometimes""#,
             r#"orch.toml:11:16: expected an integer for max_parallel, found a string"#,
         ]
@@ -1022,6 +1026,7 @@ prompt = "on {branch} in {worktree} for {task_id}; not {{prompt}}"
         branch: "orch/a",
         conflicts: "",
         children: "",
+        session_id: "",
     };
     assert_eq!(
         config.agents["all"].render_command(&vars)[2],
@@ -1125,13 +1130,144 @@ timeout = 5
 }
 
 #[test]
-fn on_attention_is_refused_not_ignored() {
-    let out = err1(&with_task("[hooks]\non_attention = [\"notify\"]\n"));
+fn on_attention_takes_its_own_placeholders() {
+    let config = ok(&with_task(
+        "[hooks]\non_attention = [\"notify-send\", \"orch: {task}\", \"{reason}: {question}\"]\n",
+    ));
+    let vars = HookVars::Attention {
+        task: "api",
+        reason: "waiting for input",
+        question: "Proceed? (y/n)",
+    };
+    assert_eq!(
+        config.hooks.render(&vars),
+        Some(vec![
+            "notify-send".to_string(),
+            "orch: api".to_string(),
+            "waiting for input: Proceed? (y/n)".to_string()
+        ])
+    );
+    let out = err1(&with_task(
+        "[hooks]\non_attention = [\"notify\", \"{cause}\"]\n",
+    ));
     assert!(
-        out.starts_with("orch.toml:2:1: on_attention is not supported yet"),
+        out.contains("\"{cause}\" cannot be used in on_attention[1]: only on_fail has a cause"),
         "{out}"
     );
-    assert!(out.contains("waits for input"), "{out}");
+}
+
+#[test]
+fn an_agent_s_kind_resume_patterns_and_auto_answers() {
+    let config = ok(&format!(
+        r#"
+[defaults]
+input_timeout = "10m"
+
+[agents.claude]
+command = ["claude", "{{prompt}}"]
+kind = "claude-code"
+waiting_patterns = ['\(y/n\)\s*$', 'Approve\?']
+auto_answer = [{{ pattern = 'Proceed\? \(y/n\)', answer = "y\r" }}]
+
+[agents.codex]
+command = ["codex", "{{prompt}}"]
+kind = "codex"
+resume = ["codex", "resume", "--yolo", "{{session_id}}"]
+
+[[tasks]]
+id = "a"
+agent = "claude"
+
+[[tasks]]
+id = "b"
+agent = "codex"
+input_timeout = 0
+{SH}"#
+    ));
+    let claude = &config.agents["claude"];
+    assert_eq!(claude.kind, AgentKind::ClaudeCode);
+    assert_eq!(claude.resume(), ["claude", "--resume", "{session_id}"]);
+    let sources: Vec<&str> = claude
+        .waiting_patterns
+        .iter()
+        .map(|p| p.source.as_str())
+        .collect();
+    assert_eq!(sources, [r"\(y/n\)\s*$", r"Approve\?"]);
+    assert!(claude.waiting_patterns[0].regex.is_match("Go on? (y/n) "));
+    assert_eq!(claude.auto_answer.len(), 1);
+    assert_eq!(claude.auto_answer[0].answer, "y\r");
+    assert!(claude.auto_answer[0]
+        .pattern
+        .regex
+        .is_match("Proceed? (y/n)"));
+    let codex = &config.agents["codex"];
+    assert_eq!(
+        codex.resume(),
+        ["codex", "resume", "--yolo", "{session_id}"]
+    );
+    assert!(
+        config.agents["sh"].resume().is_empty(),
+        "a generic agent has none"
+    );
+    assert_eq!(config.agents["sh"].kind, AgentKind::Generic);
+    let vars = Placeholders {
+        prompt: "p",
+        task_id: "b",
+        worktree: "/w/b",
+        branch: "orch/b",
+        conflicts: "",
+        children: "",
+        session_id: "0199-abc",
+    };
+    assert_eq!(vars.fill_resume("{session_id}"), "0199-abc");
+    assert_eq!(vars.fill("{session_id}"), "{session_id}", "only in resume");
+
+    let a = &task(&config, "a").policy;
+    assert_eq!(a.input_timeout, Some(secs(600)));
+    assert_eq!(a.input_timeout_in(false), Some(secs(600)));
+    let b = &task(&config, "b").policy;
+    assert_eq!(
+        b.input_timeout_in(true),
+        None,
+        "0 waits forever, headless too"
+    );
+    let built_in = Policy::default();
+    assert_eq!(built_in.input_timeout_in(false), None);
+    assert_eq!(
+        built_in.input_timeout_in(true),
+        Some(HEADLESS_INPUT_TIMEOUT)
+    );
+}
+
+#[test]
+fn bad_attention_keys_are_reported_where_they_are_written() {
+    let out = err(&format!(
+        r#"[agents.x]
+command = ["x"]
+kind = "cursor"
+resume = ["x", "--resume"]
+waiting_patterns = ['(unclosed', '']
+auto_answer = [{{ pattern = 'ok' }}, {{ answer = "y" }}, {{ pattern = 'a', answer = "", extra = 1 }}]
+
+[[tasks]]
+id = "t"
+agent = "x"
+input_timeout = "soon"
+"#
+    ));
+    for expected in [
+        "orch.toml:3:8: kind must be one of \"claude-code\", \"codex\", \"aider\", \"gemini\", \"generic\", found \"cursor\"",
+        "orch.toml:4:10: resume must contain {session_id}",
+        "orch.toml:5:21: invalid waiting_patterns pattern \"(unclosed\"",
+        "orch.toml:5:34: a waiting_patterns pattern must not be empty",
+        "an auto_answer entry needs an answer",
+        "an auto_answer entry needs a pattern",
+        "an auto_answer answer must not be empty",
+        "unknown key \"extra\" in an auto_answer entry",
+        "invalid duration \"soon\" for input_timeout",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
 }
 
 #[test]

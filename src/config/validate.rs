@@ -63,6 +63,10 @@ fn assemble(raw: RawConfig, path: &Path) -> Config {
                     fallback: agent.fallback.map(|(name, _)| name),
                     sandbox: agent.sandbox,
                     writable: agent.writable.iter().map(|p| root.join(p)).collect(),
+                    kind: agent.attention.kind,
+                    resume: agent.attention.resume,
+                    waiting_patterns: agent.attention.waiting_patterns,
+                    auto_answer: agent.attention.auto_answer,
                 };
                 (agent.name, config)
             })

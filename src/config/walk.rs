@@ -34,10 +34,7 @@ const PROJECT_KEYS: &[&str] = &[
 /// on a runaway agent, not settings anyone needs in the thousands.
 const MAX_SUBTASKS: i64 = 1000;
 const MAX_SUBTASK_DEPTH: i64 = 20;
-const HOOK_KEYS: &[&str] = &["on_done", "on_merge", "on_fail", "timeout"];
-/// A hook named in the design that needs what orch cannot do yet: refused
-/// with the reason rather than ignored, so nobody waits for it to run.
-const ON_ATTENTION: &str = "on_attention is not supported yet: it would run when an agent waits for input, and telling that an agent is waiting for input comes in a later version; remove it for now";
+const HOOK_KEYS: &[&str] = &["on_done", "on_merge", "on_fail", "on_attention", "timeout"];
 const UI_KEYS: &[&str] = &["theme", "keymap"];
 const POLICY_KEYS: &[&str] = &[
     "retries",
@@ -49,6 +46,7 @@ const POLICY_KEYS: &[&str] = &[
     "cpu_warn",
     "cpu_critical",
     "merge",
+    "input_timeout",
 ];
 const AGENT_KEYS: &[&str] = &[
     "command",
@@ -57,6 +55,10 @@ const AGENT_KEYS: &[&str] = &[
     "fallback",
     "sandbox",
     "writable",
+    "kind",
+    "resume",
+    "waiting_patterns",
+    "auto_answer",
 ];
 /// A task's own keys; it may also override every [`POLICY_KEYS`] one.
 const TASK_OWN_KEYS: &[&str] = &[
@@ -100,6 +102,7 @@ pub(super) struct RawAgent {
     pub(super) sandbox: SandboxMode,
     /// As expanded; relative ones are joined to the root when assembled.
     pub(super) writable: Vec<PathBuf>,
+    pub(super) attention: super::attention::Keys,
 }
 
 pub(super) struct RawTask {
@@ -279,11 +282,7 @@ fn ui(doc: &mut Doc<'_>, table: &DeTable<'_>) -> UiConfig {
 }
 
 fn hooks(doc: &mut Doc<'_>, table: &DeTable<'_>) -> HooksConfig {
-    let mut others = table.clone();
-    if let Some((key, _)) = others.remove_entry("on_attention") {
-        doc.error(key.span(), ON_ATTENTION);
-    }
-    doc.unknown_keys(&others, HOOK_KEYS, "in [hooks]");
+    doc.unknown_keys(table, HOOK_KEYS, "in [hooks]");
     let mut hooks = HooksConfig::default();
     let commands = [
         ("on_done", &placeholders::HOOK_ON_DONE, &mut hooks.on_done),
@@ -293,6 +292,11 @@ fn hooks(doc: &mut Doc<'_>, table: &DeTable<'_>) -> HooksConfig {
             &mut hooks.on_merge,
         ),
         ("on_fail", &placeholders::HOOK_ON_FAIL, &mut hooks.on_fail),
+        (
+            "on_attention",
+            &placeholders::HOOK_ON_ATTENTION,
+            &mut hooks.on_attention,
+        ),
     ];
     for (key, scope, slot) in commands {
         if let Some(value) = table.get(key) {
@@ -323,6 +327,7 @@ fn policy(doc: &mut Doc<'_>, table: &DeTable<'_>) -> PolicySlots {
         ("timeout", false, &mut slots.timeout),
         ("heartbeat_warn", false, &mut slots.heartbeat_warn),
         ("heartbeat_stall", false, &mut slots.heartbeat_stall),
+        ("input_timeout", true, &mut slots.input_timeout),
     ];
     for (key, zero_ok, slot) in durations {
         if let Some(v) = table.get(key) {
@@ -405,6 +410,7 @@ fn agents(doc: &mut Doc<'_>, table: &DeTable<'_>) -> Vec<RawAgent> {
             fallback: None,
             sandbox: SandboxMode::None,
             writable: Vec::new(),
+            attention: super::attention::Keys::default(),
         };
         // An agent whose table is wrong is still defined: tasks naming it
         // should not also be told it does not exist.
@@ -443,12 +449,13 @@ fn agent_body(
     }
     let home = std::env::var_os("HOME");
     (agent.sandbox, agent.writable) = sandbox::keys(doc, table, path, home.as_deref());
+    agent.attention = super::attention::keys(doc, table);
 }
 
 /// A program and its arguments (`key` is what holds them, for messages),
 /// each checked for the placeholders of `scope`. An empty list is an error
 /// when `required`.
-fn argv(
+pub(super) fn argv(
     doc: &mut Doc<'_>,
     key: &str,
     value: &Value<'_>,

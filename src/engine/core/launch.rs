@@ -206,6 +206,7 @@ impl Core {
             branch: &worktree.branch,
             conflicts: &conflicts,
             children: &children,
+            session_id: "",
         };
         let resolved = match self.resolve_agent(&task.agent, &vars, &worktree.path) {
             Ok(resolved) => resolved,
