@@ -1241,20 +1241,18 @@ input_timeout = 0
 
 #[test]
 fn bad_attention_keys_are_reported_where_they_are_written() {
-    let out = err(&format!(
-        r#"[agents.x]
+    let out = err(r#"[agents.x]
 command = ["x"]
 kind = "cursor"
 resume = ["x", "--resume"]
 waiting_patterns = ['(unclosed', '']
-auto_answer = [{{ pattern = 'ok' }}, {{ answer = "y" }}, {{ pattern = 'a', answer = "", extra = 1 }}]
+auto_answer = [{ pattern = 'ok' }, { answer = "y" }, { pattern = 'a', answer = "", extra = 1 }]
 
 [[tasks]]
 id = "t"
 agent = "x"
 input_timeout = "soon"
-"#
-    ));
+"#);
     for expected in [
         "orch.toml:3:8: kind must be one of \"claude-code\", \"codex\", \"aider\", \"gemini\", \"generic\", found \"cursor\"",
         "orch.toml:4:10: resume must contain {session_id}",
