@@ -62,9 +62,25 @@ fn failed(command: &str, err: ClientError) -> i32 {
     1
 }
 
-/// `orch heartbeat [--progress PCT] [--note TEXT]`: 0 when orch heard it,
-/// 1 when it refused (the message says why), 2 for bad usage.
-pub fn heartbeat(progress: Option<u8>, note: Option<String>) -> i32 {
+/// What one `orch heartbeat` says.
+#[derive(Debug, Clone, Default)]
+pub struct Beat {
+    pub progress: Option<u8>,
+    pub note: Option<String>,
+    pub activity: Option<crate::agent::waiting::Seen>,
+    pub session_id: Option<String>,
+}
+
+/// `orch heartbeat [--progress PCT] [--note TEXT] [--waiting Q | --idle |
+/// --busy] [--session-id ID]`: 0 when orch heard it, 1 when it refused
+/// (the message says why), 2 for bad usage.
+pub fn heartbeat(beat: Beat) -> i32 {
+    let Beat {
+        progress,
+        note,
+        activity,
+        session_id,
+    } = beat;
     let Some(socket) = agent_socket() else {
         eprintln!("{}", not_an_agent("heartbeat"));
         return 2;
@@ -83,7 +99,19 @@ pub fn heartbeat(progress: Option<u8>, note: Option<String>) -> i32 {
     let Some(runtime) = runtime("heartbeat") else {
         return 1;
     };
-    let command = Command::Heartbeat { progress, note };
+    if session_id
+        .as_deref()
+        .is_some_and(|s| s.is_empty() || s.len() > 200 || s.chars().any(char::is_control))
+    {
+        eprintln!("orch heartbeat: a session id is one word of up to 200 characters");
+        return 2;
+    }
+    let command = Command::Heartbeat {
+        progress,
+        note,
+        activity,
+        session_id,
+    };
     match runtime.block_on(client::command_at(&socket, command)) {
         Ok(reply) => said(reply, true),
         Err(err) => failed("heartbeat", err),

@@ -147,6 +147,21 @@ pub enum Sub {
         /// What you are doing, in one line (up to 200 characters; "" clears it).
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
+        /// You asked something and wait for the answer: you join the
+        /// attention queue with this question, and are never taken for
+        /// stalled (input_timeout decides how long you may wait).
+        #[arg(long, value_name = "QUESTION", conflicts_with_all = ["idle", "busy"])]
+        waiting: Option<String>,
+        /// You finished your turn and wait for the next prompt.
+        #[arg(long, conflicts_with = "busy")]
+        idle: bool,
+        /// You are working (again).
+        #[arg(long)]
+        busy: bool,
+        /// The conversation you are in, for a later attempt to resume
+        /// (the agent's `resume` command gets it as {session_id}).
+        #[arg(long, value_name = "ID")]
+        session_id: Option<String>,
     },
     /// Messages between agents: `send` one to a task's agent (from an
     /// agent, or from you), `poll` for your own (agents only).
@@ -342,7 +357,30 @@ pub fn main() -> i32 {
         Some(Sub::Approve { task, reason }) => remote::approve(&cli.config, task, reason.clone()),
         Some(Sub::Reject { task, reason }) => remote::reject(&cli.config, task, reason.clone()),
         Some(Sub::Events { follow, json }) => remote::events(&cli.config, *follow, *json),
-        Some(Sub::Heartbeat { progress, note }) => agent::heartbeat(*progress, note.clone()),
+        Some(Sub::Heartbeat {
+            progress,
+            note,
+            waiting,
+            idle,
+            busy,
+            session_id,
+        }) => {
+            use crate::agent::waiting::Seen;
+            let activity = match (waiting, idle, busy) {
+                (Some(question), _, _) => Some(Seen::Waiting {
+                    question: question.clone(),
+                }),
+                (None, true, _) => Some(Seen::Idle),
+                (None, false, true) => Some(Seen::Busy),
+                (None, false, false) => None,
+            };
+            agent::heartbeat(agent::Beat {
+                progress: *progress,
+                note: note.clone(),
+                activity,
+                session_id: session_id.clone(),
+            })
+        }
         Some(Sub::Msg { action }) => match action {
             MsgCmd::Send { to, text } => agent::msg_send(&cli.config, to, text.clone()),
             MsgCmd::Poll { wait, json } => agent::msg_poll(wait.unwrap_or_default(), *json),

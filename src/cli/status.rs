@@ -189,6 +189,23 @@ fn render(status: &Status) -> String {
                 detail = format!("{said}; {detail}");
             }
         }
+        // What a running agent is doing when it needs someone.
+        let marked = t
+            .agent_pid
+            .and(t.last_attempt.as_ref())
+            .and_then(|a| a.activity.as_ref())
+            .filter(|m| m.state != "busy");
+        if let Some(m) = marked {
+            let what = match &m.question {
+                Some(q) => format!("waiting for input: {q}"),
+                None => m.state.clone(),
+            };
+            let signal = m.signal.as_deref().unwrap_or("?");
+            detail = format!(
+                "{what} (since {}, said by {signal}); {detail}",
+                timefmt::date_time(m.since)
+            );
+        }
         if t.unread_messages > 0 {
             let unread = format!("{} unread message(s)", t.unread_messages);
             detail = match detail.is_empty() {

@@ -52,8 +52,19 @@ pub async fn serve(shared: Arc<Shared>, mut conn: Conn, caller: Caller) {
     match command {
         Command::Watch => return watch(&shared, conn).await,
         Command::Stop => return stop(&shared, conn).await,
-        Command::Heartbeat { progress, note } => {
-            let reply = heartbeat(&shared, &caller, progress, note).await;
+        Command::Heartbeat {
+            progress,
+            note,
+            activity,
+            session_id,
+        } => {
+            let said = Said {
+                progress,
+                note,
+                activity,
+                session_id,
+            };
+            let reply = heartbeat(&shared, &caller, said).await;
             conn.finish(Outgoing::json(kind::REPLY, &reply)).await;
         }
         Command::MsgPoll { wait_ms } => {
@@ -70,13 +81,22 @@ pub async fn serve(shared: Arc<Shared>, mut conn: Conn, caller: Caller) {
     }
 }
 
-/// An agent's heartbeat, for the attempt it was found to be.
-async fn heartbeat(
-    shared: &Shared,
-    caller: &Caller,
+/// What a heartbeat says.
+struct Said {
     progress: Option<u8>,
     note: Option<String>,
-) -> Reply {
+    activity: Option<crate::agent::waiting::Seen>,
+    session_id: Option<String>,
+}
+
+/// An agent's heartbeat, for the attempt it was found to be.
+async fn heartbeat(shared: &Shared, caller: &Caller, said: Said) -> Reply {
+    let Said {
+        progress,
+        note,
+        activity,
+        session_id,
+    } = said;
     let Some(id) = caller.attempt() else {
         return reply(
             false,
@@ -90,6 +110,8 @@ async fn heartbeat(
         attempt: id.attempt,
         progress,
         note,
+        activity,
+        session_id,
     };
     match shared
         .handle

@@ -452,6 +452,8 @@ mod tests {
         Command::Heartbeat {
             progress: Some(10),
             note: None,
+            activity: None,
+            session_id: None,
         }
     }
 

@@ -119,6 +119,13 @@ pub enum Command {
         progress: Option<u8>,
         #[serde(default)]
         note: Option<String>,
+        /// What the agent says it is doing (`--waiting`, `--idle`,
+        /// `--busy`, or its hooks).
+        #[serde(default)]
+        activity: Option<crate::agent::waiting::Seen>,
+        /// The conversation it is in, for a later attempt to resume.
+        #[serde(default)]
+        session_id: Option<String>,
     },
     /// A message for `to`'s agent (`orch msg send`), from the caller: an
     /// agent (its task) or the user.

@@ -347,6 +347,7 @@ impl Engine {
                 exit_when_settled: opts.exit_when_settled,
                 one_shot: opts.one_shot,
                 stop_grace: opts.stop_grace,
+                headless: opts.mode == "headless",
             },
             lookup: Box::new(PathLookup),
             seed: u64::try_from(now.wall_ms).unwrap_or(1),
@@ -591,6 +592,18 @@ impl Engine {
     fn carry_out(&mut self, effect: Effect) -> Result<Option<Input>, EngineError> {
         Ok(match effect {
             Effect::Persist(_) | Effect::Publish(_) => None,
+            Effect::Type {
+                task,
+                attempt,
+                bytes,
+            } => {
+                if let Some(terminal) = self.handle.agents().get(&task, Some(attempt)) {
+                    if let Err(err) = terminal.write_input(&bytes) {
+                        tracing::warn!(%task, "cannot type into the agent: {err}");
+                    }
+                }
+                None
+            }
             Effect::PrepareWorktree { attempt, prepare } => {
                 let report = |task, attempt, result| Input::WorktreeReady {
                     task,

@@ -71,6 +71,12 @@ pub enum Effect {
     /// Start the agent; reported back as `Input::Spawned`, later
     /// `Input::AgentExited`.
     Spawn(SpawnOrder),
+    /// Type into a running agent (an auto-answer).
+    Type {
+        task: String,
+        attempt: u32,
+        bytes: Vec<u8>,
+    },
     /// Stop an agent's whole process tree: SIGTERM, SIGKILL after `grace`.
     Stop {
         task: String,

@@ -23,7 +23,7 @@ use crate::agent::pty::AgentExit;
 use crate::engine::policy::Level;
 use crate::engine::state::TaskState;
 use crate::git::{MergeOutcome, Worktree};
-use crate::store::{MessageRow, TaskRow};
+use crate::store::{ActivityRow, MessageRow, TaskRow};
 
 pub use crate::config::NewTask;
 
@@ -151,6 +151,11 @@ pub enum Request {
         attempt: u32,
         progress: Option<u8>,
         note: Option<String>,
+        /// What it says it is doing (`--waiting`, `--idle`, `--busy`, or
+        /// its hooks), when it says.
+        activity: Option<crate::agent::waiting::Seen>,
+        /// The conversation it is in (its hooks report it), to resume.
+        session_id: Option<String>,
     },
     /// Something an agent tried and was refused (approving, attaching, a
     /// token that is not its own): recorded as a `security` event, shown.
@@ -327,6 +332,17 @@ pub enum Input {
         what: String,
         result: Result<(), String>,
     },
+    /// What the screen or the operating system (or input typed) says of a
+    /// running agent: `seen` `None` withdraws that signal's last word.
+    /// `auto_answer` is the agent's rule whose pattern the screen matched.
+    Observed {
+        task: String,
+        attempt: u32,
+        signal: crate::agent::waiting::Signal,
+        seen: Option<crate::agent::waiting::Seen>,
+        detail: String,
+        auto_answer: Option<usize>,
+    },
 }
 
 /// Why a spawn failed, and whether trying again can help.
@@ -395,6 +411,10 @@ pub enum Event {
     },
     /// A running attempt's progress or note changed (`orch heartbeat`).
     Progress(Progress),
+    /// What a running attempt's agent is doing changed (busy, idle,
+    /// waiting with its question), or a mark that stood long enough asks
+    /// the views to notify (`notify`).
+    Attention(Attention),
     /// An agent tried what agents may not (see `control::identity`);
     /// recorded in the events table as kind `security`.
     Security {
@@ -473,6 +493,19 @@ pub struct Snapshot {
     pub progress: Vec<Progress>,
     /// Messages not acknowledged yet, oldest first.
     pub messages: Vec<MessageRow>,
+    /// Running attempts whose agents need someone (idle or waiting).
+    pub attention: Vec<Attention>,
+}
+
+/// A running attempt's agent's activity as the views show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attention {
+    pub task: String,
+    pub attempt: u32,
+    pub activity: ActivityRow,
+    /// Ring: the mark has stood long enough, and this task has not rung
+    /// lately.
+    pub notify: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -70,6 +70,12 @@ impl Progress {
                 &format!("attempt {}: {}", said.attempt, said.text()),
             )),
             Event::Message(row) => Some(self.message_line(row)),
+            Event::Attention(a) if !a.notify => Some(self.plain_line(
+                a.activity.since,
+                &a.task,
+                &a.activity.state,
+                &attention_text(a),
+            )),
             Event::Security { task, text } => Some(self.plain_line(
                 timefmt::now_ms(),
                 task.as_deref().unwrap_or("orch"),
@@ -220,5 +226,21 @@ impl Progress {
             let _ = writeln!(out, "{line}");
             let _ = out.flush();
         }
+    }
+}
+
+/// What an agent's mark says, for its progress line: the question (or
+/// that it finished its turn, or works again) and which signal said so.
+fn attention_text(a: &crate::engine::message::Attention) -> String {
+    let what = match (a.activity.state.as_str(), &a.activity.question) {
+        ("waiting", Some(q)) => format!("waiting for input: {q}"),
+        ("idle", _) => "idle: finished its turn, waiting for the next prompt".to_string(),
+        ("busy", _) => "working again".to_string(),
+        (state, _) => state.to_string(),
+    };
+    match (&a.activity.signal, &a.activity.detail) {
+        (Some(signal), Some(detail)) => format!("{what} (attempt {}; {signal}: {detail})", a.attempt),
+        (Some(signal), None) => format!("{what} (attempt {}; {signal})", a.attempt),
+        _ => format!("{what} (attempt {})", a.attempt),
     }
 }

@@ -178,4 +178,19 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN delivered_attempt INTEGER;
     CREATE INDEX messages_by_task ON messages(task_id, state, id);
     "#,
+    // 12: agents that need a human. What each running attempt's agent is
+    // doing (busy | idle | waiting), since when, which signal said so
+    // (agent | os | screen | input), what decided it and the question it
+    // asked; the conversation (session id) its agent reported and the one
+    // it resumed; on the task, the conversation its next attempt resumes.
+    r#"
+    ALTER TABLE attempts ADD COLUMN activity TEXT;
+    ALTER TABLE attempts ADD COLUMN activity_since INTEGER;
+    ALTER TABLE attempts ADD COLUMN activity_signal TEXT;
+    ALTER TABLE attempts ADD COLUMN activity_detail TEXT;
+    ALTER TABLE attempts ADD COLUMN question TEXT;
+    ALTER TABLE attempts ADD COLUMN session_id TEXT;
+    ALTER TABLE attempts ADD COLUMN resumed TEXT;
+    ALTER TABLE tasks ADD COLUMN session_id TEXT;
+    "#,
 ];

@@ -16,7 +16,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 
 pub use rows::{
     AddedTaskRow, ApprovalRow, AttemptRow, AttemptStatus, EventRow, Gate, MergeRow, MergeState,
-    MessageRow, MessageState, SampleRow, TaskRow, Verdict, WorktreeRow, WorktreeState, ORIGIN_CLI,
+    ActivityRow, MessageRow, MessageState, SampleRow, TaskRow, Verdict, WorktreeRow, WorktreeState, ORIGIN_CLI,
     ORIGIN_CONFIG,
 };
 
@@ -556,14 +556,15 @@ impl Batch<'_> {
                 "INSERT INTO tasks (id, title, agent, state, attempts, failures, cause, retry_at,
                                     approved, merge_state, created_at, updated_at, skipped,
                                     merge_note, conflicts, merge_commit, merge_approved,
-                                    merge_wanted, next_start, pushed, origin, parent)
+                                    merge_wanted, next_start, pushed, origin, parent, session_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                         ?17, ?18, ?19, ?20, ?21, ?22)
+                         ?17, ?18, ?19, ?20, ?21, ?22, ?23)
                  ON CONFLICT(id) DO UPDATE SET title = ?2, agent = ?3, state = ?4, attempts = ?5,
                     failures = ?6, cause = ?7, retry_at = ?8, approved = ?9, merge_state = ?10,
                     updated_at = ?12, skipped = ?13, merge_note = ?14, conflicts = ?15,
                     merge_commit = ?16, merge_approved = ?17, merge_wanted = ?18,
-                    next_start = ?19, pushed = ?20, origin = ?21, parent = ?22",
+                    next_start = ?19, pushed = ?20, origin = ?21, parent = ?22,
+                    session_id = ?23",
                 params![
                     row.id,
                     row.title,
@@ -587,6 +588,7 @@ impl Batch<'_> {
                     row.pushed,
                     row.origin,
                     row.parent,
+                    row.session_id,
                 ],
             )
             .map(drop)
@@ -625,12 +627,16 @@ impl Batch<'_> {
             .execute(
                 "INSERT INTO attempts (task_id, attempt, agent, status, started_at, ended_at, pid,
                                        exit_code, signal, cause, log_path, commit_id, sandbox,
-                                       progress, note)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                                       progress, note, activity, activity_since, activity_signal,
+                                       activity_detail, question, session_id, resumed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                         ?17, ?18, ?19, ?20, ?21, ?22)
                  ON CONFLICT(task_id, attempt) DO UPDATE SET agent = ?3, status = ?4,
                     started_at = ?5, ended_at = ?6, pid = ?7, exit_code = ?8, signal = ?9,
                     cause = ?10, log_path = ?11, commit_id = ?12, sandbox = ?13,
-                    progress = ?14, note = ?15",
+                    progress = ?14, note = ?15, activity = ?16, activity_since = ?17,
+                    activity_signal = ?18, activity_detail = ?19, question = ?20,
+                    session_id = ?21, resumed = ?22",
                 params![
                     a.task_id,
                     a.attempt,
@@ -647,6 +653,13 @@ impl Batch<'_> {
                     a.sandbox,
                     a.progress,
                     a.note,
+                    a.activity.as_ref().map(|m| m.state.as_str()),
+                    a.activity.as_ref().map(|m| m.since),
+                    a.activity.as_ref().and_then(|m| m.signal.as_deref()),
+                    a.activity.as_ref().and_then(|m| m.detail.as_deref()),
+                    a.activity.as_ref().and_then(|m| m.question.as_deref()),
+                    a.session_id,
+                    a.resumed,
                 ],
             )
             .map(drop)

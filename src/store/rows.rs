@@ -47,6 +47,9 @@ pub struct TaskRow {
     pub origin: String,
     /// The task this one is a subtask of, if any.
     pub parent: Option<String>,
+    /// The conversation its next attempt continues (its agent's last
+    /// reported session), if its agent can resume one.
+    pub session_id: Option<String>,
 }
 
 /// A task defined in `orch.toml`.
@@ -92,12 +95,13 @@ impl TaskRow {
             pushed: false,
             origin: ORIGIN_CONFIG.to_string(),
             parent: None,
+            session_id: None,
         }
     }
 
     pub(super) const COLUMNS: &'static str = "id, title, agent, state, attempts, failures, cause, \
         retry_at, approved, merge_state, created_at, updated_at, skipped, merge_note, conflicts, \
-        merge_commit, merge_approved, merge_wanted, next_start, pushed, origin, parent";
+        merge_commit, merge_approved, merge_wanted, next_start, pushed, origin, parent, session_id";
 
     pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<TaskRow, String>> {
         let state: String = r.get(3)?;
@@ -138,6 +142,7 @@ impl TaskRow {
             pushed: r.get(19)?,
             origin: r.get(20)?,
             parent: r.get(21)?,
+            session_id: r.get(22)?,
         }))
     }
 }
@@ -277,11 +282,32 @@ pub struct AttemptRow {
     pub progress: Option<u8>,
     /// Its agent's last note (`orch heartbeat --note`).
     pub note: Option<String>,
+    /// What its agent is doing as orch last saw it (while it ran).
+    pub activity: Option<ActivityRow>,
+    /// The conversation its agent reported (Claude Code's session, Codex's
+    /// thread), for the next attempt to resume.
+    pub session_id: Option<String>,
+    /// The conversation this attempt continued (`resume`), if it did.
+    pub resumed: Option<String>,
+}
+
+/// What a running attempt's agent is doing: `busy`, `idle` (finished its
+/// turn) or `waiting` (asked something), since when (unix ms), which
+/// signal said so (`agent`, `os`, `screen`, `input`), what decided it (a
+/// rule, a hook) and, when waiting, the question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActivityRow {
+    pub state: String,
+    pub since: i64,
+    pub signal: Option<String>,
+    pub detail: Option<String>,
+    pub question: Option<String>,
 }
 
 impl AttemptRow {
     pub(super) const COLUMNS: &'static str = "task_id, attempt, agent, status, started_at, \
-        ended_at, pid, exit_code, signal, cause, log_path, commit_id, sandbox, progress, note";
+        ended_at, pid, exit_code, signal, cause, log_path, commit_id, sandbox, progress, note, \
+        activity, activity_since, activity_signal, activity_detail, question, session_id, resumed";
 
     pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<AttemptRow, String>> {
         let status: String = r.get(3)?;
@@ -304,6 +330,18 @@ impl AttemptRow {
             sandbox: r.get(12)?,
             progress: r.get(13)?,
             note: r.get(14)?,
+            activity: match (r.get::<_, Option<String>>(15)?, r.get::<_, Option<i64>>(16)?) {
+                (Some(state), Some(since)) => Some(ActivityRow {
+                    state,
+                    since,
+                    signal: r.get(17)?,
+                    detail: r.get(18)?,
+                    question: r.get(19)?,
+                }),
+                _ => None,
+            },
+            session_id: r.get(20)?,
+            resumed: r.get(21)?,
         }))
     }
 }

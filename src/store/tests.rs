@@ -86,6 +86,9 @@ fn batch_is_atomic_and_rows_round_trip() {
         sandbox: None,
         progress: None,
         note: None,
+        activity: None,
+        session_id: None,
+        resumed: None,
     };
     let mut b = store.batch().unwrap();
     b.put_task(&row).unwrap();
@@ -304,6 +307,9 @@ fn known_worktree_follows_the_intent_and_the_agents() {
         sandbox: None,
         progress: None,
         note: None,
+        activity: None,
+        session_id: None,
+        resumed: None,
     };
     let mut b = store.batch().unwrap();
     b.put_task(&task("a", TaskState::Running)).unwrap();
@@ -596,6 +602,9 @@ fn migration_9_adds_progress_and_note_of_attempts_none_for_earlier_ones() {
     let said = AttemptRow {
         progress: Some(42),
         note: Some("parsing the schema".into()),
+        activity: None,
+        session_id: None,
+        resumed: None,
         ..old
     };
     let mut b = store.batch().unwrap();

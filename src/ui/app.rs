@@ -189,6 +189,8 @@ pub struct App {
     /// Frames prepared so far: the clock of "least recently viewed".
     frame: u64,
     resync: Option<Resync>,
+    /// An agent asked to be noticed: ring with the next frame.
+    bell: bool,
 }
 
 impl App {
@@ -225,6 +227,7 @@ impl App {
             jobs: Vec::new(),
             frame: 0,
             resync: None,
+            bell: false,
         }
     }
 
@@ -490,6 +493,20 @@ impl App {
 
     pub fn on_health(&mut self, view: HealthView, now: Instant) {
         self.table.on_health(view, now);
+    }
+
+    /// What a running agent is doing changed (it waits, went idle, works
+    /// again); one that asks to be noticed rings the terminal.
+    pub fn on_attention(&mut self, attention: crate::engine::message::Attention) {
+        if attention.notify {
+            self.bell = true;
+        }
+        self.table.on_attention(attention);
+    }
+
+    /// Whether to ring the terminal (once) with the next frame.
+    pub fn take_bell(&mut self) -> bool {
+        std::mem::take(&mut self.bell)
     }
 
     /// A running agent's progress or note changed; the details dialog, if

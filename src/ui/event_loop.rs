@@ -122,6 +122,11 @@ pub async fn serve_view(
             app.on_progress(progress);
         }
     }
+    for attention in snapshot.attention {
+        if !app.touched_since_resync(&attention.task) {
+            app.on_attention(attention);
+        }
+    }
     for (task, attempt) in snapshot.agents {
         if let Some(process) = handle.agents().get(&task, Some(attempt)) {
             app.on_agent(&task, OutputSource::Live(process));
@@ -634,6 +639,7 @@ fn on_engine_event(app: &mut App, ctx: &LoopCtx, event: Event, now: Instant) {
             app.flash(format!("security: {text}"));
         }
         Event::Message(row) => app.on_message(&row),
+        Event::Attention(attention) => app.on_attention(attention),
         Event::PlanChanged { config, rows } => {
             for row in &rows {
                 app.note_event(&row.id);
@@ -668,6 +674,11 @@ fn apply_snapshot(app: &mut App, snapshot: Snapshot, agents: &AgentRegistry, now
     for progress in snapshot.progress {
         if !app.touched_since_resync(&progress.task) {
             app.on_progress(progress);
+        }
+    }
+    for attention in snapshot.attention {
+        if !app.touched_since_resync(&attention.task) {
+            app.on_attention(attention);
         }
     }
     for (task, attempt) in snapshot.agents {
@@ -944,6 +955,7 @@ mod tests {
             agents: Vec::new(),
             progress: Vec::new(),
             messages: Vec::new(),
+            attention: Vec::new(),
         };
         // Events were missed while waiting: ask again.
         assert!(apply_snapshot(
@@ -962,6 +974,7 @@ mod tests {
             agents: Vec::new(),
             progress: Vec::new(),
             messages: Vec::new(),
+            attention: Vec::new(),
         };
         assert!(!apply_snapshot(
             &mut app,

@@ -63,6 +63,9 @@ pub struct TaskEntry {
     pub viewed: u64,
     /// What the running attempt's agent last said (`orch heartbeat`).
     pub progress: Option<Progress>,
+    /// What the running attempt's agent is doing, when it needs someone
+    /// (idle, or waiting with its question).
+    pub attention: Option<crate::engine::message::Attention>,
 }
 
 impl TaskEntry {
@@ -82,6 +85,7 @@ impl TaskEntry {
             replay: Replay::Idle,
             viewed: 0,
             progress: None,
+            attention: None,
         }
     }
 
@@ -281,9 +285,20 @@ impl TaskTable {
         // Said by an attempt that is over.
         if row.state != TaskState::Running || row.attempts != entry.row.attempts {
             entry.progress = None;
+            entry.attention = None;
         }
         entry.row = row;
         true
+    }
+
+    /// What a running attempt's agent is doing changed: kept while it
+    /// needs someone.
+    pub fn on_attention(&mut self, attention: crate::engine::message::Attention) {
+        if let Some(entry) = self.task_mut(&attention.task) {
+            if entry.row.state == TaskState::Running && entry.row.attempts == attention.attempt {
+                entry.attention = (attention.activity.state != "busy").then_some(attention);
+            }
+        }
     }
 
     /// A running attempt's agent said how far it is.

@@ -684,6 +684,9 @@ fn details_show_loading_until_the_attempts_arrive_and_reload_when_the_task_chang
         commit_id: None,
         progress: None,
         note: None,
+        activity: None,
+        session_id: None,
+        resumed: None,
         sandbox: Some("none".into()),
     };
     let confined = crate::store::AttemptRow {

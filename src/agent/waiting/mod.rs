@@ -12,10 +12,10 @@
 //!
 //! The engine core combines what they see (`engine::core::attention`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What an agent is doing, as one signal sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum Seen {
     /// Working: a spinner, output, a tool running.
@@ -26,7 +26,31 @@ pub enum Seen {
     Waiting { question: String },
 }
 
+/// The longest question kept, in characters.
+pub const QUESTION_MAX: usize = 200;
+
 impl Seen {
+    /// `self` with its question on one line, without control characters,
+    /// at most [`QUESTION_MAX`] characters: it is drawn in every view.
+    pub fn cleaned(self) -> Seen {
+        match self {
+            Seen::Waiting { question } => {
+                let flat: String = question
+                    .chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .collect();
+                let words: Vec<&str> = flat.split_whitespace().collect();
+                let mut question = words.join(" ");
+                if let Some((cut, _)) = question.char_indices().nth(QUESTION_MAX) {
+                    question.truncate(cut);
+                    question.push('…');
+                }
+                Seen::Waiting { question }
+            }
+            other => other,
+        }
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Seen::Busy => "busy",

@@ -111,6 +111,11 @@ impl Core {
         );
     }
 
+    /// `on_attention`: something joined the attention queue.
+    pub(super) fn run_attention_hook(&mut self, id: &str, vars: HookVars<'_>) {
+        self.run_hook(id, vars);
+    }
+
     fn run_hook(&mut self, id: &str, vars: HookVars<'_>) {
         let Some(argv) = self.defs.config().hooks.render(&vars) else {
             return;

@@ -4,6 +4,7 @@
 //! is decided before it gets here (`control::identity`): a request names
 //! only the attempt the caller was found to be.
 
+use crate::agent::waiting::{Seen, Signal};
 use crate::engine::core::{Core, Phase};
 use crate::engine::effect::Write;
 use crate::engine::message::{check_note, ActionError, Event, Progress};
@@ -24,6 +25,8 @@ impl Core {
         attempt: u32,
         progress: Option<u8>,
         note: Option<String>,
+        activity: Option<Seen>,
+        session_id: Option<String>,
     ) -> Result<(), ActionError> {
         if progress.is_some_and(|p| p > 100) {
             return Err(ActionError::Refused(
@@ -31,6 +34,14 @@ impl Core {
             ));
         }
         let note = note.map(|n| check_note(&n)).transpose()?;
+        if session_id
+            .as_deref()
+            .is_some_and(|s| s.is_empty() || s.len() > 200 || s.chars().any(char::is_control))
+        {
+            return Err(ActionError::Refused(
+                "a session id is one word of up to 200 characters".into(),
+            ));
+        }
         let now = self.now.mono;
         let Some(live) = self
             .live
@@ -43,6 +54,20 @@ impl Core {
         };
         // A sign of life like output: the stall clock starts again.
         live.heard = Some(live.heard.map_or(now, |h| h.max(now)));
+        let session_changed = session_id.is_some() && live.row.session_id != session_id;
+        if session_changed {
+            live.row.session_id = session_id.clone();
+        }
+        if let Some(seen) = activity {
+            live.watch_word(Signal::Agent, seen.cleaned());
+            self.remark(task, None);
+        }
+        if let Some(session) = session_id.filter(|_| session_changed) {
+            self.learn_session(task, attempt, session);
+        }
+        let Some(live) = self.live.get_mut(task) else {
+            return Ok(());
+        };
         let before = (live.row.progress, live.row.note.clone());
         if let Some(progress) = progress {
             live.row.progress = Some(progress);
@@ -51,6 +76,10 @@ impl Core {
             live.row.note = (!note.is_empty()).then_some(note);
         }
         if before == (live.row.progress, live.row.note.clone()) {
+            if session_changed {
+                let row = live.row.clone();
+                self.persist(Write::Attempt(row));
+            }
             return Ok(());
         }
         let row = live.row.clone();

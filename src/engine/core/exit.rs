@@ -39,6 +39,10 @@ impl Core {
                 let cause = format!("stalled: no output for {}", format_duration(limit));
                 self.fail_attempt(id, row, cause, true)
             }
+            Some(StopReason::NoAnswer { question, limit }) => {
+                let cause = Core::no_answer_cause(&question, limit);
+                self.fail_attempt(id, row, cause, true)
+            }
             None if exit.success() => {
                 row.status = AttemptStatus::Succeeded;
                 self.persist(Write::Attempt(row.clone()));

@@ -94,9 +94,13 @@ impl Core {
                     });
                 }
             }
+            // An agent waiting for someone is not stalled: `input_timeout`
+            // (see `attention`) decides how long it may wait.
             let reason = if now.saturating_duration_since(live.started) >= policy.timeout {
                 Some(StopReason::Timeout(policy.timeout))
-            } else if policy::heartbeat_level(silent, policy) == Level::Critical {
+            } else if policy::heartbeat_level(silent, policy) == Level::Critical
+                && !live.watch.needs_someone()
+            {
                 Some(StopReason::Stalled(policy.heartbeat_stall))
             } else {
                 None
@@ -114,6 +118,7 @@ impl Core {
         for view in views {
             self.publish(Event::Health(view));
         }
+        self.attend();
     }
 
     /// The next moment something time-based can happen.
@@ -128,6 +133,9 @@ impl Core {
             for at in self.tasks.retry_times() {
                 wake = wake.min(now.mono_at(at));
             }
+        }
+        if let Some(at) = self.next_attention() {
+            wake = wake.min(at);
         }
         if let Some(at) = self
             .opts

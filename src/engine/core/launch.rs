@@ -58,6 +58,9 @@ impl Core {
             commit_id: None,
             progress: None,
             note: None,
+            activity: None,
+            session_id: None,
+            resumed: None,
             sandbox: None,
         };
         // Persisted before anything else happens: if orch dies from here on,
@@ -86,6 +89,7 @@ impl Core {
                 worktree: None,
                 mode,
                 merged_children: children.iter().map(|(c, _)| c.clone()).collect(),
+                watch: super::attention::Watch::new(self.now.mono, self.now.wall_ms),
             },
         );
         let prepare = Prepare {
@@ -408,7 +412,10 @@ impl Core {
                     vec![Write::Attempt(row)],
                 )
             }
-            StopReason::Shutdown | StopReason::Timeout(_) | StopReason::Stalled(_) => {
+            StopReason::Shutdown
+            | StopReason::Timeout(_)
+            | StopReason::Stalled(_)
+            | StopReason::NoAnswer { .. } => {
                 row.status = AttemptStatus::Interrupted;
                 row.cause = Some("orch was stopped".into());
                 let why = Some(format!("attempt {attempt} interrupted: orch was stopped"));

@@ -22,11 +22,15 @@
 //! - `agents`: what agents say (heartbeats: progress and note) and what
 //!   they were refused (`security` events).
 //! - `messages`: messages for tasks' agents, pending until one reads them.
+//! - `attention`: what running agents are doing (busy, idle, waiting for
+//!   an answer) from their signals; notifications, input timeouts,
+//!   auto-answers.
 
 mod actions;
 mod add;
 mod after;
 mod agents;
+mod attention;
 mod attempts;
 mod definitions;
 mod exit;
@@ -108,6 +112,9 @@ pub struct CoreOptions {
     pub one_shot: bool,
     /// SIGTERM to SIGKILL.
     pub stop_grace: Duration,
+    /// A headless run (`--no-tui`): its `input_timeout` default is five
+    /// minutes, not forever.
+    pub headless: bool,
 }
 
 /// Where an attempt is between "running" and its agent's exit.
@@ -126,6 +133,8 @@ pub(crate) enum Phase {
 pub(crate) enum StopReason {
     Timeout(Duration),
     Stalled(Duration),
+    /// Waited for an answer (or sat idle) past its `input_timeout`.
+    NoAnswer { question: String, limit: Duration },
     Cancelled,
     Shutdown,
 }
@@ -154,6 +163,8 @@ pub(crate) struct Live {
     /// when it started): any other subtask the task has when the attempt
     /// succeeds is work it has not taken in yet.
     pub(crate) merged_children: Vec<String>,
+    /// What its agent is doing, from its signals.
+    pub(crate) watch: attention::Watch,
 }
 
 impl Live {
@@ -201,6 +212,8 @@ pub struct Core {
     refusals: HashMap<(Option<String>, Option<u32>), u32>,
     /// Messages not acknowledged yet.
     inbox: messages::Inbox,
+    /// When each task last notified that it needs someone.
+    notified: HashMap<String, Instant>,
     jitter_state: u64,
     /// Transitions made so far; lets `settle` see whether a pass changed anything.
     transitions: u64,
@@ -283,6 +296,7 @@ impl Core {
             follow_ups: after::FollowUps::default(),
             refusals: HashMap::new(),
             inbox,
+            notified: HashMap::new(),
             jitter_state: setup.seed | 1,
             transitions: 0,
             plan_generation: 0,
@@ -352,7 +366,9 @@ impl Core {
                 attempt,
                 progress,
                 note,
-            } => Ok(self.heartbeat(&task, attempt, progress, note)),
+                activity,
+                session_id,
+            } => Ok(self.heartbeat(&task, attempt, progress, note, activity, session_id)),
             Request::Security {
                 task,
                 attempt,
@@ -418,6 +434,14 @@ impl Core {
                 summary,
             } => self.on_hook_done(hook, &task, summary),
             Input::Pushed { task, what, result } => self.on_pushed(&task, what, result),
+            Input::Observed {
+                task,
+                attempt,
+                signal,
+                seen,
+                detail,
+                auto_answer,
+            } => self.observe(&task, attempt, signal, seen, detail, auto_answer),
         }
         Ok(self.take_effects())
     }
@@ -488,6 +512,7 @@ impl Core {
             agents,
             progress: self.progress(),
             messages: self.unread_messages(),
+            attention: self.attention(),
         }
     }
 

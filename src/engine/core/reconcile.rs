@@ -192,6 +192,7 @@ impl Core {
                 // Not known after a restart: a parent takes its subtasks
                 // in once more (merging what is there already is a no-op).
                 merged_children: Vec::new(),
+                watch: super::attention::Watch::new(self.now.mono, self.now.wall_ms),
             },
         );
     }

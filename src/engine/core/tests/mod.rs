@@ -69,6 +69,9 @@ fn cut_attempt(task: &str, attempt: u32, pid: u32) -> AttemptRow {
         commit_id: None,
         progress: None,
         note: None,
+        activity: None,
+        session_id: None,
+        resumed: None,
         sandbox: None,
     }
 }
