@@ -239,7 +239,9 @@ fn attention_text(a: &crate::engine::message::Attention) -> String {
         (state, _) => state.to_string(),
     };
     match (&a.activity.signal, &a.activity.detail) {
-        (Some(signal), Some(detail)) => format!("{what} (attempt {}; {signal}: {detail})", a.attempt),
+        (Some(signal), Some(detail)) => {
+            format!("{what} (attempt {}; {signal}: {detail})", a.attempt)
+        }
         (Some(signal), None) => format!("{what} (attempt {}; {signal})", a.attempt),
         _ => format!("{what} (attempt {})", a.attempt),
     }

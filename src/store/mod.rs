@@ -15,9 +15,9 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 
 pub use rows::{
-    AddedTaskRow, ApprovalRow, AttemptRow, AttemptStatus, EventRow, Gate, MergeRow, MergeState,
-    ActivityRow, MessageRow, MessageState, SampleRow, TaskRow, Verdict, WorktreeRow, WorktreeState, ORIGIN_CLI,
-    ORIGIN_CONFIG,
+    ActivityRow, AddedTaskRow, ApprovalRow, AttemptRow, AttemptStatus, EventRow, Gate, MergeRow,
+    MergeState, MessageRow, MessageState, SampleRow, TaskRow, Verdict, WorktreeRow, WorktreeState,
+    ORIGIN_CLI, ORIGIN_CONFIG,
 };
 
 use crate::engine::state::TaskState;

@@ -330,7 +330,10 @@ impl AttemptRow {
             sandbox: r.get(12)?,
             progress: r.get(13)?,
             note: r.get(14)?,
-            activity: match (r.get::<_, Option<String>>(15)?, r.get::<_, Option<i64>>(16)?) {
+            activity: match (
+                r.get::<_, Option<String>>(15)?,
+                r.get::<_, Option<i64>>(16)?,
+            ) {
                 (Some(state), Some(since)) => Some(ActivityRow {
                     state,
                     since,

@@ -216,7 +216,10 @@ impl Core {
             }
             if live.watch.notify_at.is_some_and(|at| at <= now) {
                 live.watch.notify_at = None;
-                let recent = self.notified.get(id).is_some_and(|at| now < *at + NOTIFY_EVERY);
+                let recent = self
+                    .notified
+                    .get(id)
+                    .is_some_and(|at| now < *at + NOTIFY_EVERY);
                 if !recent {
                     notify.push(id.clone());
                 }
@@ -314,7 +317,10 @@ impl Core {
             return;
         }
         let uses = live.watch.answers.entry(rule).or_default();
-        while uses.front().is_some_and(|t| now.saturating_duration_since(*t) > AUTO_ANSWER_WINDOW) {
+        while uses
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) > AUTO_ANSWER_WINDOW)
+        {
             uses.pop_front();
         }
         if uses.len() >= AUTO_ANSWER_MAX {

@@ -30,8 +30,8 @@ mod actions;
 mod add;
 mod after;
 mod agents;
-mod attention;
 mod attempts;
+mod attention;
 mod definitions;
 mod exit;
 mod gates;
@@ -134,7 +134,10 @@ pub(crate) enum StopReason {
     Timeout(Duration),
     Stalled(Duration),
     /// Waited for an answer (or sat idle) past its `input_timeout`.
-    NoAnswer { question: String, limit: Duration },
+    NoAnswer {
+        question: String,
+        limit: Duration,
+    },
     Cancelled,
     Shutdown,
 }

@@ -10,6 +10,8 @@ fn heartbeat(task: &str, attempt: u32, progress: Option<u8>, note: Option<&str>)
         attempt,
         progress,
         note: note.map(str::to_string),
+        activity: None,
+        session_id: None,
     }
 }
 

@@ -106,6 +106,7 @@ fn options() -> CoreOptions {
         exit_when_settled: true,
         one_shot: false,
         stop_grace: Duration::from_secs(5),
+        headless: true,
     }
 }
 
@@ -1246,6 +1247,7 @@ fn an_attempt_being_committed_frees_its_slot() {
 
 mod add;
 mod agents;
+mod attention;
 mod merge;
 mod messages;
 mod subtasks;
