@@ -25,6 +25,7 @@
 pub mod activity;
 pub mod backend;
 pub mod history;
+pub mod kinds;
 pub mod log_file;
 pub mod proc_tree;
 pub mod pty;

@@ -232,3 +232,64 @@ fn print_mail(mail: &[Mail], json: bool) -> std::io::Result<()> {
     }
     out.flush()
 }
+
+/// The most a hook's JSON may be, in bytes.
+const HOOK_PAYLOAD_MAX: u64 = 1 << 20;
+
+/// `orch __hook KIND [PAYLOAD]`: an agent CLI's hook event, told to the
+/// orch that runs the agent as a heartbeat (see `agent::kinds`). Silent
+/// and always 0, whatever goes wrong (it is logged on stderr, which the
+/// agent keeps to its debug log).
+pub fn hook(kind: &str, payload: Option<String>) -> i32 {
+    let text = match payload {
+        Some(text) => text,
+        None => {
+            let mut bytes = Vec::new();
+            let read = std::io::stdin()
+                .lock()
+                .take(HOOK_PAYLOAD_MAX)
+                .read_to_end(&mut bytes);
+            if let Err(err) = read {
+                eprintln!("orch __hook: cannot read the event: {err}");
+                return 0;
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+    };
+    let value: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(value) => value,
+        Err(err) => {
+            eprintln!("orch __hook: the event is not JSON: {err}");
+            return 0;
+        }
+    };
+    let beat = match kind {
+        "claude-code" => crate::agent::kinds::claude_event(&value),
+        "codex" => crate::agent::kinds::codex_event(&value),
+        other => {
+            eprintln!("orch __hook: no hooks for agents of kind {other:?}");
+            return 0;
+        }
+    };
+    if beat.activity.is_none() && beat.session_id.is_none() {
+        return 0;
+    }
+    let Some(socket) = agent_socket() else {
+        return 0;
+    };
+    let Some(runtime) = runtime("__hook") else {
+        return 0;
+    };
+    let command = Command::Heartbeat {
+        progress: None,
+        note: None,
+        activity: beat.activity,
+        session_id: beat.session_id,
+    };
+    match runtime.block_on(client::command_at(&socket, command)) {
+        Ok(reply) if !reply.ok => eprintln!("{}", reply.message),
+        Ok(_) => {}
+        Err(err) => eprintln!("orch __hook: {err}"),
+    }
+    0
+}

@@ -169,6 +169,17 @@ pub enum Sub {
         #[command(subcommand)]
         action: MsgCmd,
     },
+    /// What an agent CLI's own hooks run (not for direct use): Claude Code's
+    /// hooks with the event's JSON on stdin, Codex's notify with it as the
+    /// last argument; told to orch as a heartbeat. Prints nothing, always
+    /// exits 0: a hook must never disturb its agent.
+    #[command(name = "__hook", hide = true)]
+    Hook {
+        /// The agent's kind: claude-code or codex.
+        kind: String,
+        /// The event's JSON (Codex); read from stdin when missing.
+        payload: Option<String>,
+    },
     /// The server process `orch` starts in the background (not for direct use).
     #[command(name = "__server", hide = true)]
     Server {
@@ -333,6 +344,7 @@ pub fn main() -> i32 {
             | Some(Sub::Confine { .. })
             | Some(Sub::Heartbeat { .. })
             | Some(Sub::Msg { .. })
+            | Some(Sub::Hook { .. })
     ) && !agent_adding_a_task(&cli.command);
     if needs_config {
         if let Some(message) = missing_config(&cli.config) {
@@ -381,6 +393,7 @@ pub fn main() -> i32 {
                 session_id: session_id.clone(),
             })
         }
+        Some(Sub::Hook { kind, payload }) => agent::hook(kind, payload.clone()),
         Some(Sub::Msg { action }) => match action {
             MsgCmd::Send { to, text } => agent::msg_send(&cli.config, to, text.clone()),
             MsgCmd::Poll { wait, json } => agent::msg_poll(wait.unwrap_or_default(), *json),

@@ -215,18 +215,24 @@ impl AgentConfig {
     }
 
     /// The command that continues a conversation: `resume` as written, else
-    /// the kind's preset (`claude --resume {session_id}` for Claude Code,
-    /// `codex resume {session_id}` for Codex); empty when there is none.
+    /// the kind's preset with the agent's own program (`claude --resume
+    /// {session_id}` for Claude Code, `codex resume {session_id}` for
+    /// Codex); empty when there is none.
     pub fn resume(&self) -> Vec<String> {
         if !self.resume.is_empty() {
             return self.resume.clone();
         }
-        let preset: &[&str] = match self.kind {
-            AgentKind::ClaudeCode => &["claude", "--resume", "{session_id}"],
-            AgentKind::Codex => &["codex", "resume", "{session_id}"],
-            AgentKind::Aider | AgentKind::Gemini | AgentKind::Generic => &[],
+        let Some(program) = self.command.first() else {
+            return Vec::new();
         };
-        preset.iter().map(|s| s.to_string()).collect()
+        let preset: &[&str] = match self.kind {
+            AgentKind::ClaudeCode => &["--resume", "{session_id}"],
+            AgentKind::Codex => &["resume", "{session_id}"],
+            AgentKind::Aider | AgentKind::Gemini | AgentKind::Generic => return Vec::new(),
+        };
+        std::iter::once(program.clone())
+            .chain(preset.iter().map(|s| s.to_string()))
+            .collect()
     }
 }
 

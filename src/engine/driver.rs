@@ -348,6 +348,9 @@ impl Engine {
                 one_shot: opts.one_shot,
                 stop_grace: opts.stop_grace,
                 headless: opts.mode == "headless",
+                orch_bin: std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| "orch".into()),
             },
             lookup: Box::new(PathLookup),
             seed: u64::try_from(now.wall_ms).unwrap_or(1),

@@ -100,7 +100,8 @@ impl Store {
     }
 
     /// Open an existing database for reading only. An empty or truncated
-    /// file is [`StoreError::Empty`], not a store without tasks.
+    /// file is [`StoreError::Empty`], not a store without tasks; one an
+    /// older orch wrote is migrated first.
     pub fn open_read_only(path: &Path) -> Result<Store> {
         match std::fs::metadata(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -139,6 +140,13 @@ impl Store {
             return Err(StoreError::Empty {
                 path: store.path.clone(),
             });
+        }
+        if version < known {
+            // Written by an older orch: brought up to this one's schema
+            // (each step only adds), so reading it works. An older orch
+            // still running here keeps working on it.
+            drop(store);
+            return Store::open(path);
         }
         Ok(store)
     }
@@ -189,18 +197,18 @@ impl Store {
                 known,
             });
         }
-        for (index, step) in migrations::MIGRATIONS
-            .iter()
-            .enumerate()
-            .skip(version as usize)
-        {
-            let tx = self.conn.transaction().map_err(|e| sql(&self.path, e))?;
-            tx.execute_batch(step).map_err(|e| sql(&self.path, e))?;
-            tx.pragma_update(None, "user_version", index as i64 + 1)
-                .map_err(|e| sql(&self.path, e))?;
-            tx.commit().map_err(|e| sql(&self.path, e))?;
+        if version == known {
+            return Ok(());
         }
-        Ok(())
+        // All the steps in one transaction: a reader (`orch status` while
+        // a new run starts) sees the old schema or the new one, never half.
+        let tx = self.conn.transaction().map_err(|e| sql(&self.path, e))?;
+        for step in migrations::MIGRATIONS.iter().skip(version as usize) {
+            tx.execute_batch(step).map_err(|e| sql(&self.path, e))?;
+        }
+        tx.pragma_update(None, "user_version", known)
+            .map_err(|e| sql(&self.path, e))?;
+        tx.commit().map_err(|e| sql(&self.path, e))
     }
 
     pub fn schema_version(&self) -> Result<i64> {

@@ -21,6 +21,8 @@ struct Resolved {
     env: Vec<(String, String)>,
     sandbox: SandboxMode,
     writable: Vec<std::path::PathBuf>,
+    /// It continues the conversation `vars.session_id` (its `resume`).
+    resumed: bool,
 }
 
 impl Core {
@@ -179,7 +181,11 @@ impl Core {
                     // the worktree as it is.
                     row.conflicts = worktree.conflicts.clone();
                 } else {
-                    // Done with: a crash from here on continues here.
+                    // Done with: a crash from here on continues here. A
+                    // fresh start starts a new conversation too.
+                    if live.mode == StartMode::Fresh {
+                        row.session_id = None;
+                    }
                     row.next_start = StartMode::Continue;
                 }
                 self.persist(Write::Task(row.clone()));
@@ -198,6 +204,10 @@ impl Core {
         let path_str = worktree.path.display().to_string();
         let conflicts = worktree.conflicts.join(", ");
         let children = self.children_text(id);
+        let session = match live.mode {
+            StartMode::Fresh => None,
+            _ => self.tasks.get(id).and_then(|t| t.session_id.clone()),
+        };
         let prompt = if live.mode == StartMode::Resolve {
             resolve_prompt(&task.prompt, &self.base_branch, &conflicts)
         } else {
@@ -210,7 +220,7 @@ impl Core {
             branch: &worktree.branch,
             conflicts: &conflicts,
             children: &children,
-            session_id: "",
+            session_id: session.as_deref().unwrap_or(""),
         };
         let resolved = match self.resolve_agent(&task.agent, &vars, &worktree.path) {
             Ok(resolved) => resolved,
@@ -246,6 +256,12 @@ impl Core {
             branch: worktree.branch.clone(),
         });
         let mut live = live;
+        if resolved.resumed {
+            if let Some(session) = &session {
+                live.row.resumed = Some(session.clone());
+                self.note(id, "resume", format!("continues conversation {session}"));
+            }
+        }
         live.row.agent = resolved.name;
         live.worktree = Some(worktree.path.clone());
         self.out.push(Effect::Spawn(SpawnOrder {
@@ -342,7 +358,16 @@ impl Core {
             let Some(agent) = self.defs.agent(&current) else {
                 return Err(format!("unknown agent {current:?}"));
             };
-            let argv = agent.render_command(vars);
+            // A conversation to continue, with an agent that can: its
+            // `resume` command instead of its command.
+            let resume = agent.resume();
+            let resumed = !vars.session_id.is_empty() && !resume.is_empty();
+            let argv = if resumed {
+                resume.iter().map(|a| vars.fill_resume(a)).collect()
+            } else {
+                agent.render_command(vars)
+            };
+            let argv = crate::agent::kinds::wire_hooks(agent.kind, argv, &self.opts.orch_bin);
             let env = render_env(agent, vars);
             let path_var = env
                 .iter()
@@ -356,6 +381,7 @@ impl Core {
                     env,
                     sandbox: agent.sandbox,
                     writable: agent.writable.clone(),
+                    resumed,
                 });
             }
             missing.push(format!("{program:?} (agent {current})"));

@@ -115,6 +115,8 @@ pub struct CoreOptions {
     /// A headless run (`--no-tui`): its `input_timeout` default is five
     /// minutes, not forever.
     pub headless: bool,
+    /// The orch program agents' hooks call (`orch __hook`).
+    pub orch_bin: String,
 }
 
 /// Where an attempt is between "running" and its agent's exit.

@@ -107,6 +107,7 @@ fn options() -> CoreOptions {
         one_shot: false,
         stop_grace: Duration::from_secs(5),
         headless: true,
+        orch_bin: "/bin/orch".into(),
     }
 }
 

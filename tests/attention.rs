@@ -1,0 +1,140 @@
+//! Agents that need a human, end to end: a Claude Code stand-in whose own
+//! hooks (passed with `--settings`) tell orch it is busy, asks a
+//! permission, and is idle; the waiting agent is never taken for stalled;
+//! killed with orch (kill -9), it is relaunched with `--resume` and its
+//! session id; and a headless agent nobody answers ends at
+//! `input_timeout` with its question.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// The task's last attempt per `orch status --json`; null while nothing
+/// can be read yet (the run is starting).
+fn last_attempt(repo: &TestRepo, task: &str) -> serde_json::Value {
+    let out = repo.run(&["status", "--json"]);
+    let Ok(status) = serde_json::from_str::<serde_json::Value>(&out.stdout) else {
+        return serde_json::Value::Null;
+    };
+    status["tasks"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["id"] == task))
+        .map(|t| t["last_attempt"].clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn claude_s_hooks_mark_it_waiting_it_never_stalls_and_resumes_its_conversation_after_kill_9() {
+    let repo = TestRepo::new();
+    let go = repo.path().join("go");
+    let log = repo.path().join("claude-runs.log");
+    repo.write_config(&format!(
+        r#"[defaults]
+retries = 1
+heartbeat_warn = "1s"
+heartbeat_stall = "2s"
+input_timeout = 0
+
+[agents.claude]
+command = ["{claude}", "--model", "opus", "{{prompt}}"]
+kind = "claude-code"
+env = {{ FAKE_CLAUDE_GO = "{go}", FAKE_CLAUDE_LOG = "{log}" }}
+
+[[tasks]]
+id = "fix"
+agent = "claude"
+prompt = "fix the tests"
+merge = "never"
+"#,
+        claude = agent("bin/claude"),
+        go = go.display(),
+        log = log.display(),
+    ));
+    let mut orch = repo.spawn(&["--no-tui"]);
+    let waiting = wait_until(Duration::from_secs(30), || {
+        last_attempt(&repo, "fix")["activity"]["state"] == "waiting"
+    });
+    assert!(
+        waiting,
+        "never marked waiting: {}",
+        last_attempt(&repo, "fix")
+    );
+    let attempt = last_attempt(&repo, "fix");
+    assert_eq!(attempt["activity"]["question"], "Allow Bash? make test");
+    assert_eq!(attempt["activity"]["signal"], "agent");
+    let session = attempt["session_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(session.starts_with("fake-"), "{attempt}");
+    // Well past heartbeat_stall without a byte of output: still there.
+    std::thread::sleep(Duration::from_secs(4));
+    let attempt = last_attempt(&repo, "fix");
+    assert_eq!(attempt["status"], "running", "{attempt}");
+    assert_eq!(attempt["attempt"], 1, "not stalled and retried: {attempt}");
+
+    // orch dies; the next run continues the conversation.
+    orch.kill().expect("kill -9 orch");
+    let _ = orch.wait();
+    std::fs::write(&go, "").expect("answer");
+    let out = repo.run(&["--no-tui"]);
+    assert_eq!(out.code, 0, "{out}");
+    let runs = std::fs::read_to_string(&log).expect("runs");
+    let lines: Vec<&str> = runs.lines().collect();
+    assert_eq!(lines.len(), 2, "{runs}");
+    assert_eq!(lines[0], "settings=yes resume= prompt=fix the tests");
+    assert_eq!(
+        lines[1],
+        format!("settings=yes resume={session} prompt="),
+        "resumed with its session id"
+    );
+    let attempt = last_attempt(&repo, "fix");
+    assert_eq!(attempt["attempt"], 2);
+    assert_eq!(attempt["resumed"], session.as_str());
+    assert!(
+        out.stdout
+            .contains(&format!("continues conversation {session}")),
+        "{out}"
+    );
+    // The turn's end was heard: idle, then the agent exited.
+    assert_eq!(attempt["activity"]["state"], "idle", "{attempt}");
+    kill_leftovers(repo.path());
+}
+
+#[test]
+fn a_headless_agent_nobody_answers_ends_at_input_timeout_with_its_question() {
+    let repo = TestRepo::new();
+    repo.write_config(&format!(
+        r#"[defaults]
+retries = 0
+heartbeat_warn = "1s"
+heartbeat_stall = "30s"
+input_timeout = "2s"
+
+[agents.asker]
+command = ["sh", "-c", "{{prompt}}"]
+env = {{ ORCH_BIN = "{orch}" }}
+
+[[tasks]]
+id = "ask"
+agent = "asker"
+prompt = "printf 'Overwrite config? (y/n) '; $ORCH_BIN heartbeat --waiting 'Overwrite config? (y/n)'; sleep 60"
+"#,
+        orch = ORCH,
+    ));
+    let out = repo.run(&["--no-tui"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(repo.task_state("ask").as_deref(), Some("needs_review"));
+    let attempt = last_attempt(&repo, "ask");
+    assert_eq!(
+        attempt["cause"], "no answer to: Overwrite config? (y/n)",
+        "{attempt}"
+    );
+    assert!(
+        out.stdout
+            .contains("waiting for input: Overwrite config? (y/n)"),
+        "the progress line says what it asked: {out}"
+    );
+}
