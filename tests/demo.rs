@@ -16,8 +16,10 @@ fn copy_demo(repo: &TestRepo) {
     std::fs::create_dir_all(&agents).expect("agents dir");
     for entry in std::fs::read_dir(root.join("tests/agents")).expect("agents") {
         let path = entry.expect("entry").path();
-        let to = agents.join(path.file_name().expect("name"));
-        std::fs::copy(&path, &to).expect("copy agent");
+        if path.is_file() {
+            let to = agents.join(path.file_name().expect("name"));
+            std::fs::copy(&path, &to).expect("copy agent");
+        }
     }
     repo.git(&["add", "."]);
     repo.git(&["commit", "-q", "-m", "the demo plan"]);
@@ -49,7 +51,7 @@ fn the_demo_plan_runs_every_task_to_done_and_shows_its_features() {
         "approved by --approve-all",
         "added by agent tests",
         "merged the work of subtask(s) tests-base, tests-left, tests-right",
-        "#1 from storage: schema: users(id, name)",
+        "#1 from task storage: schema: users(id, name)",
     ] {
         assert!(out.stdout.contains(seen), "missing {seen:?}\n{out}");
     }

@@ -138,8 +138,8 @@ merge = "never"
     let inbox = repo.git(&["show", "orch/reader:inbox.txt"]);
     assert_eq!(
         inbox,
-        "#1 from writer: schema: users(id, name)\n\
-         #2 from writer: columns:\n    id integer\n    name text\n",
+        "#1 from task writer: schema: users(id, name)\n\
+         #2 from task writer: columns:\n    id integer\n    name text\n",
     );
     let stored = messages(&repo);
     assert_eq!(stored.len(), 2, "{stored:?}");
@@ -183,13 +183,11 @@ merge = "never"
         first.contains(&(Some("delivered".into()), "delivered".into())),
         "the unprinted message was handed out again: {events:?}"
     );
-    assert!(events
-        .iter()
-        .any(|(_, _, to, cause)| to == "pending"
-            && cause == "#1 from writer: schema: users(id, name)"));
+    assert!(events.iter().any(|(_, _, to, cause)| to == "pending"
+        && cause == "#1 from task writer: schema: users(id, name)"));
     // And the progress lines said so as it happened.
     assert!(
-        out.stdout.contains("message") && out.stdout.contains("#2 from writer: columns:"),
+        out.stdout.contains("message") && out.stdout.contains("#2 from task writer: columns:"),
         "{}",
         out.stdout
     );
@@ -295,7 +293,8 @@ merge = "never"
     let lines: Vec<&str> = inbox.lines().collect();
     assert_eq!(lines.len(), 2, "{inbox}");
     assert!(
-        lines[0].starts_with("#1 from ") && lines[0].ends_with(": from a person, while orch runs"),
+        lines[0].starts_with("#1 from user ")
+            && lines[0].ends_with(": from a person, while orch runs"),
         "{inbox}"
     );
     assert!(lines[1].ends_with(": and one while nothing ran"), "{inbox}");

@@ -225,7 +225,7 @@ fn check_says_how_each_sandboxed_agent_is_confined_here() {
 }
 
 #[test]
-fn best_effort_runs_unconfined_and_says_why_where_no_sound_sandbox_exists() {
+fn best_effort_confines_without_what_cannot_be_granted_soundly_and_says_so() {
     abi();
     let repo = repo();
     let scratch = tempfile::tempdir().expect("temp dir");
@@ -252,17 +252,20 @@ agent = "loose"
         check
             .stdout
             .contains("agent loose: sandbox = \"best-effort\"")
-            && check.stdout.contains("not confined: writable path")
+            && check.stdout.contains("not granted: writable path")
             && check.stdout.contains("holds the repository's checkout"),
         "{check}"
     );
     let out = run(&repo, scratch.path(), &["--no-tui"]);
     assert_eq!(out.code, 0, "{out}");
     let attempt = last_attempt(&repo, "loose");
-    assert_eq!(attempt["sandbox"], "unavailable", "{attempt}");
+    assert_eq!(
+        attempt["sandbox"], "worktree",
+        "confined all the same: {attempt}"
+    );
     let events = repo.run(&["events"]);
     assert!(
-        events.stdout.contains("not confined: writable path"),
+        events.stdout.contains("not granted: writable path"),
         "the reason is recorded: {}",
         events.stdout
     );

@@ -107,3 +107,16 @@ mod tests {
         assert!(find_program("sh", Path::new("/"), None).is_some());
     }
 }
+
+/// The running orch program, for agents to call back (`ORCH_BIN`, their
+/// hooks): its path, or, once that file was replaced or removed (a rebuild
+/// under a running server), `/proc/PID/exe`, which still runs this very
+/// build as long as orch does.
+pub fn orch_program() -> String {
+    match std::env::current_exe() {
+        Ok(path) if path.exists() && !path.to_string_lossy().ends_with(" (deleted)") => {
+            path.display().to_string()
+        }
+        _ => format!("/proc/{}/exe", std::process::id()),
+    }
+}

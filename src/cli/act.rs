@@ -28,7 +28,7 @@ pub fn run(config_path: &Path, request: Request) -> i32 {
     let Some(task) = request.task().map(str::to_string) else {
         return 2;
     };
-    if !config.tasks.iter().any(|t| t.id == task) {
+    if !config.tasks.iter().any(|t| t.id == task) && !added_at_run_time(&config, &task) {
         let known: Vec<&str> = config.tasks.iter().map(|t| t.id.as_str()).collect();
         eprintln!(
             "orch: no task {task:?} in {} (tasks: {})",
@@ -72,6 +72,15 @@ pub fn run(config_path: &Path, request: Request) -> i32 {
         }
     };
     runtime.block_on(carry_out(session, request, &task))
+}
+
+/// Whether `task` was added at run time (`orch task add`): state.db keeps
+/// its definition, and the engine puts it back in the plan.
+pub(super) fn added_at_run_time(config: &crate::config::Config, task: &str) -> bool {
+    let db = session::absolute(&config.root.join(&config.project.state_dir)).join("state.db");
+    Store::open_read_only(&db)
+        .and_then(|store| store.added_tasks())
+        .is_ok_and(|added| added.iter().any(|a| a.task.id == task))
 }
 
 /// Sets `config`'s base branch to the last run's, saying so when it is
@@ -140,8 +149,19 @@ async fn carry_out(session: Session, request: Request, task: &str) -> i32 {
     let events = handle.subscribe();
     let printer = tokio::spawn(progress.follow(events));
     let run = tokio::spawn(engine.run());
-    let answer = handle.ask(Actor::current_user(), request).await;
+    let answer = handle.answer(Actor::current_user(), request).await;
     let refused = answer.is_err();
+    if let Ok(crate::engine::Answer::Sent {
+        id,
+        to_state,
+        running,
+    }) = &answer
+    {
+        println!(
+            "{}",
+            crate::control::mail::sent_line(*id, task, *to_state, *running)
+        );
+    }
     if let Err(err) = answer {
         eprintln!("orch: {err}");
         let _ = handle

@@ -164,6 +164,15 @@ pub fn msg_send(config: &Path, to: &str, text: Option<String>) -> i32 {
         Ok(reply) => said(reply, false),
         Err(ClientError::NotRunning(_)) => {
             drop(runtime);
+            // As a running orch answers a task it does not know.
+            if let Ok(plan) = crate::session::load_config(config) {
+                if !plan.tasks.iter().any(|t| t.id == to)
+                    && !super::act::added_at_run_time(&plan, to)
+                {
+                    eprintln!("orch: no task {to:?} in this plan");
+                    return 1;
+                }
+            }
             let request = crate::engine::Request::SendMessage {
                 to: to.to_string(),
                 text,
@@ -178,12 +187,22 @@ pub fn msg_send(config: &Path, to: &str, text: Option<String>) -> i32 {
 /// The text of a message given on stdin (a byte over the limit is enough
 /// to refuse it).
 fn read_stdin() -> Result<String, String> {
+    use std::io::IsTerminal;
+    let max = crate::engine::message::MESSAGE_MAX;
+    if std::io::stdin().is_terminal() {
+        return Err(
+            "no message: give its text as an argument, or on stdin (not a terminal)".into(),
+        );
+    }
     let mut bytes = Vec::new();
     std::io::stdin()
         .lock()
-        .take(crate::engine::message::MESSAGE_MAX as u64 + 1)
+        .take(max as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read the message from stdin: {e}"))?;
+    if bytes.len() > max {
+        return Err(format!("a message is at most {max} bytes (stdin has more)"));
+    }
     String::from_utf8(bytes).map_err(|_| "the message on stdin is not UTF-8 text".to_string())
 }
 
@@ -191,6 +210,10 @@ fn read_stdin() -> Result<String, String> {
 /// oldest first, each once; 0 whether or not any came, 1 refused, 2 bad
 /// usage.
 pub fn msg_poll(wait: Duration, json: bool) -> i32 {
+    if wait > crate::control::mail::POLL_WAIT_MAX {
+        eprintln!("orch msg poll: --wait is at most 1h");
+        return 2;
+    }
     let Some(socket) = agent_socket() else {
         eprintln!("{}", not_an_agent("msg poll"));
         return 2;
@@ -220,8 +243,9 @@ fn print_mail(mail: &[Mail], json: bool) -> std::io::Result<()> {
             let mut lines = m.text.lines();
             writeln!(
                 out,
-                "#{} from {}: {}",
+                "#{} from {} {}: {}",
                 m.id,
+                m.from_kind,
                 m.from,
                 lines.next().unwrap_or("")
             )?;

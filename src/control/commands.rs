@@ -213,7 +213,8 @@ fn verb(request: &Request) -> &'static str {
         | Request::Security { .. }
         | Request::SendMessage { .. }
         | Request::TakeMessages { .. }
-        | Request::AckMessages { .. } => "did",
+        | Request::AckMessages { .. }
+        | Request::ReleaseMessages { .. } => "did",
     }
 }
 

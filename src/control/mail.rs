@@ -22,10 +22,6 @@ pub const POLL_WAIT_MAX: Duration = Duration::from_secs(3600);
 /// an agent waiting for a message is never taken for stalled.
 const LOOK_EVERY: Duration = Duration::from_secs(30);
 
-/// How long the client has to acknowledge a batch it was handed; what it
-/// does not acknowledge stays `delivered` and is handed out again.
-const ACK_WITHIN: Duration = Duration::from_secs(30);
-
 /// A message from the caller (an agent: its task; else the user).
 pub async fn send(shared: &Shared, caller: &Caller, to: String, text: String) -> Reply {
     let (actor, from_attempt) = match caller.attempt() {
@@ -60,9 +56,14 @@ pub fn sent_line(id: i64, to: &str, state: TaskState, running: bool) -> String {
     format!("orch: message #{id} kept for {to}; {when}")
 }
 
+/// Numbers polls, so the engine knows which holds what.
+static POLLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// An agent's poll: batches of its messages until none is left, each
 /// acknowledged by the client before the next; with nothing there, wait
-/// up to `wait` for the first. Ends with a reply saying how many.
+/// up to `wait` for the first. Ends with a reply saying how many were
+/// read. What the poll was handed and did not acknowledge (the client
+/// left, or acknowledged nothing) is released for the next poll.
 pub async fn poll(shared: &Shared, mut conn: Conn, caller: &Caller, wait: Duration) {
     let Some(id) = caller.attempt().cloned() else {
         let refused = reply(
@@ -75,6 +76,7 @@ pub async fn poll(shared: &Shared, mut conn: Conn, caller: &Caller, wait: Durati
         conn.finish(Outgoing::json(kind::REPLY, &refused)).await;
         return;
     };
+    let poll = POLLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let actor = Actor::Agent(id.task.clone());
     let deadline = tokio::time::Instant::now() + wait.min(POLL_WAIT_MAX);
     // Subscribed before the first look, so a message sent in between wakes it.
@@ -84,6 +86,7 @@ pub async fn poll(shared: &Shared, mut conn: Conn, caller: &Caller, wait: Durati
         let take = Request::TakeMessages {
             task: id.task.clone(),
             attempt: id.attempt,
+            poll,
         };
         let (messages, remaining) = match shared.handle.answer(actor.clone(), take).await {
             Ok(Answer::Messages {
@@ -101,22 +104,25 @@ pub async fn poll(shared: &Shared, mut conn: Conn, caller: &Caller, wait: Durati
                 break Err("cannot encode the messages".into());
             };
             if conn.outbox.send(frame).await.is_err() {
-                return;
+                break Ok(());
             }
+            // However long the client takes to print them: it holds them.
             let Some(ids) = acknowledged(&mut conn).await else {
-                // Not acknowledged: they stay delivered, for the next poll.
-                return;
+                break Ok(());
             };
             let ack = Request::AckMessages {
                 task: id.task.clone(),
                 attempt: id.attempt,
-                ids: ids.clone(),
+                ids,
             };
-            if let Err(err) = shared.handle.ask(actor.clone(), ack).await {
-                break Err(err.to_string());
-            }
-            read += ids.len();
-            if remaining > 0 {
+            let acked = match shared.handle.answer(actor.clone(), ack).await {
+                Ok(Answer::Acknowledged(n)) => n,
+                Ok(_) => 0,
+                Err(err) => break Err(err.to_string()),
+            };
+            read += acked;
+            // A client that acknowledges nothing is done (or playing).
+            if remaining > 0 && acked > 0 {
                 continue;
             }
             break Ok(());
@@ -126,10 +132,15 @@ pub async fn poll(shared: &Shared, mut conn: Conn, caller: &Caller, wait: Durati
         }
         match wait_for_mail(&mut events, &mut conn, &id.task, deadline).await {
             Woke::Look => {}
-            Woke::Gone => return,
+            Woke::Gone => break Ok(()),
             Woke::Ended => break Err(ActionError::ShuttingDown.to_string()),
         }
     };
+    let release = Request::ReleaseMessages {
+        task: id.task.clone(),
+        poll,
+    };
+    let _ = shared.handle.tell(actor, release).await;
     let answer = match outcome {
         Ok(()) => reply(true, format!("orch: {read} message(s) read"), 0),
         Err(err) => reply(false, format!("orch: {err}"), 1),
@@ -137,12 +148,10 @@ pub async fn poll(shared: &Shared, mut conn: Conn, caller: &Caller, wait: Durati
     conn.finish(Outgoing::json(kind::REPLY, &answer)).await;
 }
 
-/// The ids the client says it printed; `None` if it said nothing in time,
-/// something else, or left.
+/// The ids the client says it printed; `None` if it said something else,
+/// or left.
 async fn acknowledged(conn: &mut Conn) -> Option<Vec<i64>> {
-    let frame = tokio::time::timeout(ACK_WITHIN, conn.inbox.recv())
-        .await
-        .ok()??;
+    let frame = conn.inbox.recv().await?;
     protocol::decode::<Vec<i64>>(&frame, kind::ACK).ok()
 }
 

@@ -148,6 +148,8 @@ pub struct Mail {
     pub id: i64,
     /// The sending agent's task, or the person who sent it.
     pub from: String,
+    /// `task` (an agent sent it) or `user` (a person did).
+    pub from_kind: String,
     /// The sending agent's attempt; `None` from a person.
     #[serde(default)]
     pub from_attempt: Option<u32>,
@@ -161,6 +163,12 @@ impl Mail {
         Mail {
             id: row.id,
             from: row.from_task.clone().unwrap_or_else(|| row.sender.clone()),
+            from_kind: if row.from_task.is_some() {
+                "task"
+            } else {
+                "user"
+            }
+            .to_string(),
             from_attempt: row.from_attempt,
             text: row.text.clone(),
             sent_at: row.sent_at,

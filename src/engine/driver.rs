@@ -348,9 +348,7 @@ impl Engine {
                 one_shot: opts.one_shot,
                 stop_grace: opts.stop_grace,
                 headless: opts.mode == "headless",
-                orch_bin: std::env::current_exe()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|_| "orch".into()),
+                orch_bin: crate::agent::which::orch_program(),
             },
             lookup: Box::new(PathLookup),
             seed: u64::try_from(now.wall_ms).unwrap_or(1),
@@ -697,11 +695,9 @@ impl Engine {
         // orch is not on PATH (a build run with `cargo run`); an agent's
         // config may name another.
         if !order.env.iter().any(|(k, _)| k == "ORCH_BIN") {
-            if let Ok(exe) = std::env::current_exe() {
-                order
-                    .env
-                    .push(("ORCH_BIN".to_string(), exe.display().to_string()));
-            }
+            order
+                .env
+                .push(("ORCH_BIN".to_string(), crate::agent::which::orch_program()));
         }
         let tx = self.inputs_tx.clone();
         let (task, attempt) = (order.task.clone(), order.attempt);

@@ -175,19 +175,29 @@ pub enum Request {
         text: String,
         from_attempt: Option<u32>,
     },
-    /// Hand the running attempt's agent the messages for its task that it
-    /// has not acknowledged, oldest first, a batch at most
-    /// [`DELIVERY_MAX`] long: pending ones become `delivered` (to this
-    /// attempt); delivered ones not acknowledged are handed out again.
-    /// Counts as a sign of life. Answered [`Answer::Messages`].
-    TakeMessages { task: String, attempt: u32 },
+    /// Hand the running attempt's agent, for its poll `poll`, the messages
+    /// for its task that it has not acknowledged and no other poll holds,
+    /// oldest first, a batch at most [`DELIVERY_MAX`] long: pending ones
+    /// become `delivered` (to this attempt); delivered ones not
+    /// acknowledged are handed out again. The poll holds them until it
+    /// acknowledges or releases them. Counts as a sign of life. Answered
+    /// [`Answer::Messages`].
+    TakeMessages {
+        task: String,
+        attempt: u32,
+        poll: u64,
+    },
     /// The agent printed these (handed to this attempt): `acknowledged`,
     /// never handed out again. Ids that are not such are left alone.
+    /// Answered [`Answer::Acknowledged`] with how many were.
     AckMessages {
         task: String,
         attempt: u32,
         ids: Vec<i64>,
     },
+    /// Poll `poll` ended without acknowledging what it holds: another
+    /// poll may have them.
+    ReleaseMessages { task: String, poll: u64 },
 }
 
 /// What the engine answers a request with, besides "done".
@@ -206,6 +216,8 @@ pub enum Answer {
         messages: Vec<MessageRow>,
         remaining: usize,
     },
+    /// How many messages were acknowledged.
+    Acknowledged(usize),
 }
 
 /// Messages a task may have that its agent has not acknowledged; beyond
@@ -223,6 +235,7 @@ pub const DELIVERY_MAX: usize = 32;
 /// bytes, lines and tabs allowed but no other control characters (an
 /// escape sequence would reach the terminal of whoever reads it).
 pub fn check_message(text: &str) -> Result<String, ActionError> {
+    let text = text.replace("\r\n", "\n");
     let text = text.trim_end_matches(['\n', '\r']);
     if text.trim().is_empty() {
         return Err(ActionError::Refused("a message needs some text".into()));
@@ -272,7 +285,9 @@ impl Request {
             Request::Heartbeat { task, .. } => Some(task),
             Request::Security { task, .. } => task.as_deref(),
             Request::SendMessage { to, .. } => Some(to),
-            Request::TakeMessages { task, .. } | Request::AckMessages { task, .. } => Some(task),
+            Request::TakeMessages { task, .. }
+            | Request::AckMessages { task, .. }
+            | Request::ReleaseMessages { task, .. } => Some(task),
             Request::Reload { .. } | Request::Shutdown { .. } => None,
         }
     }
@@ -491,8 +506,6 @@ pub struct Snapshot {
     pub agents: Vec<(String, u32)>,
     /// What running attempts' agents said of their progress.
     pub progress: Vec<Progress>,
-    /// Messages not acknowledged yet, oldest first.
-    pub messages: Vec<MessageRow>,
     /// Running attempts whose agents need someone (idle or waiting).
     pub attention: Vec<Attention>,
 }

@@ -95,7 +95,7 @@ impl Progress {
     /// A message's step: sent (with its text), handed out, read.
     fn message_line(&self, row: &crate::store::MessageRow) -> String {
         use crate::store::MessageState;
-        let from = row.from_task.as_deref().unwrap_or(&row.sender);
+        let from = row.from_label();
         let (at, what) = match row.state {
             MessageState::Pending => (
                 row.sent_at,

@@ -427,6 +427,15 @@ pub struct MessageRow {
 }
 
 impl MessageRow {
+    /// Who sent it, as every view says it: `task ID` for an agent, `user
+    /// NAME` for a person, so neither can pass for the other.
+    pub fn from_label(&self) -> String {
+        match &self.from_task {
+            Some(task) => format!("task {task}"),
+            None => format!("user {}", self.sender),
+        }
+    }
+
     pub(super) const COLUMNS: &'static str = "id, task_id, sender, from_task, from_attempt, \
         body, at, state, delivered_at, delivered_attempt, read_at";
 

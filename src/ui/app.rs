@@ -524,7 +524,7 @@ impl App {
     /// again.
     pub fn on_message(&mut self, row: &crate::store::MessageRow) {
         if row.state == crate::store::MessageState::Pending {
-            let from = row.from_task.as_deref().unwrap_or(&row.sender);
+            let from = row.from_label();
             self.note_event(&row.to_task);
             self.flash(format!(
                 "message #{} {from} → {}: {}",

@@ -954,7 +954,6 @@ mod tests {
             ],
             agents: Vec::new(),
             progress: Vec::new(),
-            messages: Vec::new(),
             attention: Vec::new(),
         };
         // Events were missed while waiting: ask again.
@@ -973,7 +972,6 @@ mod tests {
             tasks: vec![row("api", TaskState::Done, 1, None)],
             agents: Vec::new(),
             progress: Vec::new(),
-            messages: Vec::new(),
             attention: Vec::new(),
         };
         assert!(!apply_snapshot(

@@ -732,7 +732,7 @@ fn details_show_loading_until_the_attempts_arrive_and_reload_when_the_task_chang
         .unwrap_or_default();
     assert!(
         row4.contains("delivered")
-            && row4.contains("from design")
+            && row4.contains("from task design")
             && row4.contains("the schema is in schema.sql use it"),
         "{screen}"
     );

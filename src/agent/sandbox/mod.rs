@@ -182,7 +182,15 @@ fn confined(
     abi: u8,
     level: Level,
 ) -> Result<Prepared, String> {
-    let (found, mut notes) = layout::discover(request, worktree, env)?;
+    let (mut found, mut notes) = layout::discover(request, worktree, env)?;
+    if request.mode == SandboxMode::BestEffort {
+        // Confined all the same, without what cannot be granted soundly.
+        notes.extend(drop_unsound(
+            &found.repo,
+            &mut found.scratch,
+            &mut found.writable,
+        ));
+    }
     if let Level::Partial(abi) = level {
         notes.push(format!(
             "confined as far as Landlock ABI {abi} goes: truncate(2) is not confined before \
@@ -200,6 +208,35 @@ fn confined(
     })
 }
 
+/// Remove the extras that would expose the checkout, the git directory or
+/// orch's state; a note for each.
+fn drop_unsound(
+    repo: &rules::Protected,
+    scratch: &mut Vec<rules::Extra>,
+    writable: &mut Vec<rules::Extra>,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    scratch.retain(
+        |e| match rules::check_extras(repo, std::slice::from_ref(e), &[]) {
+            Ok(()) => true,
+            Err(why) => {
+                notes.push(format!("not granted: {why}"));
+                false
+            }
+        },
+    );
+    writable.retain(
+        |e| match rules::check_extras(repo, &[], std::slice::from_ref(e)) {
+            Ok(()) => true,
+            Err(why) => {
+                notes.push(format!("not granted: {why}"));
+                false
+            }
+        },
+    );
+    notes
+}
+
 /// What `orch check` says of an agent's sandbox here, before any worktree
 /// exists: the level its agents would get, the ABI, and notes; the error
 /// is why its agents would not start.
@@ -214,7 +251,10 @@ pub fn check(
         rules::Decision::Confine { level, .. } => level,
     };
     let sound = layout::protected(&request.repo, &request.state_dir).and_then(|repo| {
-        let (scratch, writable, notes) = layout::extras(&request.writable, env);
+        let (mut scratch, mut writable, mut notes) = layout::extras(&request.writable, env);
+        if request.mode == SandboxMode::BestEffort {
+            notes.extend(drop_unsound(&repo, &mut scratch, &mut writable));
+        }
         rules::check_extras(&repo, &scratch, &writable).map(|()| notes)
     });
     match sound {

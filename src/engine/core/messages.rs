@@ -27,6 +27,9 @@ pub(super) struct Inbox {
     by_task: HashMap<String, Vec<MessageRow>>,
     /// The last id given; ids only grow.
     last_id: i64,
+    /// Messages a poll holds (handed to it, not acknowledged yet): by id,
+    /// the poll. Not stored: after a restart no poll holds anything.
+    held: HashMap<i64, u64>,
 }
 
 impl Inbox {
@@ -35,6 +38,7 @@ impl Inbox {
         let mut inbox = Inbox {
             by_task: HashMap::new(),
             last_id,
+            held: HashMap::new(),
         };
         for m in messages {
             inbox.last_id = inbox.last_id.max(m.id);
@@ -48,6 +52,7 @@ impl Inbox {
     }
 
     /// Every message not acknowledged, oldest first.
+    #[cfg(test)]
     pub(super) fn all(&self) -> Vec<MessageRow> {
         let mut all: Vec<MessageRow> = self.by_task.values().flatten().cloned().collect();
         all.sort_by_key(|m| m.id);
@@ -113,6 +118,7 @@ impl Core {
         &mut self,
         task: &str,
         attempt: u32,
+        poll: u64,
     ) -> Result<Answer, ActionError> {
         self.running_agent(task, attempt)?;
         let now = self.now;
@@ -122,8 +128,13 @@ impl Core {
         let mut handed = Vec::new();
         let mut remaining = 0;
         let mut changed = Vec::new();
+        let held = &mut self.inbox.held;
         if let Some(unread) = self.inbox.by_task.get_mut(task) {
             for m in unread.iter_mut() {
+                // Another poll (of this attempt) has it in hand.
+                if held.get(&m.id).is_some_and(|p| *p != poll) {
+                    continue;
+                }
                 if handed.len() >= DELIVERY_MAX {
                     remaining += 1;
                     continue;
@@ -135,6 +146,7 @@ impl Core {
                 m.delivered_at = Some(now.wall_ms);
                 m.delivered_attempt = Some(attempt);
                 changed.push((m.clone(), from));
+                held.insert(m.id, poll);
                 handed.push(m.clone());
             }
         }
@@ -157,7 +169,7 @@ impl Core {
     ) -> Result<Answer, ActionError> {
         self.running_agent(task, attempt)?;
         let Some(unread) = self.inbox.by_task.get_mut(task) else {
-            return Ok(Answer::Done);
+            return Ok(Answer::Acknowledged(0));
         };
         let (read, kept): (Vec<MessageRow>, Vec<MessageRow>) =
             std::mem::take(unread).into_iter().partition(|m| {
@@ -169,15 +181,34 @@ impl Core {
         if unread.is_empty() {
             self.inbox.by_task.remove(task);
         }
+        let count = read.len();
         for mut row in read {
+            self.inbox.held.remove(&row.id);
             row.state = MessageState::Acknowledged;
             row.acked_at = Some(self.now.wall_ms);
             self.record_message(&row, Some(MessageState::Delivered));
         }
-        Ok(Answer::Done)
+        Ok(Answer::Acknowledged(count))
+    }
+
+    /// Poll `poll` of `task`'s agent ended without acknowledging what it
+    /// held (see [`crate::engine::Request::ReleaseMessages`]).
+    pub(super) fn release_messages(&mut self, task: &str, poll: u64) {
+        let ids: Vec<i64> = self
+            .inbox
+            .by_task
+            .get(task)
+            .map(|unread| unread.iter().map(|m| m.id).collect())
+            .unwrap_or_default();
+        for id in ids {
+            if self.inbox.held.get(&id) == Some(&poll) {
+                self.inbox.held.remove(&id);
+            }
+        }
     }
 
     /// Messages not acknowledged yet, oldest first.
+    #[cfg(test)]
     pub(super) fn unread_messages(&self) -> Vec<MessageRow> {
         self.inbox.all()
     }
@@ -196,10 +227,7 @@ impl Core {
     /// Write the message as it now stands and its event, then tell the
     /// views (and any poll waiting for it).
     fn record_message(&mut self, row: &MessageRow, from: Option<MessageState>) {
-        let from_who = match &row.from_task {
-            Some(task) => task.clone(),
-            None => row.sender.clone(),
-        };
+        let from_who = row.from_label();
         let cause = match row.state {
             MessageState::Pending => format!(
                 "#{} from {from_who}: {}",

@@ -348,8 +348,19 @@ impl Core {
                     self.take_effects(),
                 ))
             }
-            Request::TakeMessages { task, attempt } => {
-                return Ok((self.take_messages(&task, attempt), self.take_effects()))
+            Request::TakeMessages {
+                task,
+                attempt,
+                poll,
+            } => {
+                return Ok((
+                    self.take_messages(&task, attempt, poll),
+                    self.take_effects(),
+                ))
+            }
+            Request::ReleaseMessages { task, poll } => {
+                self.release_messages(&task, poll);
+                return Ok((Ok(Answer::Done), self.take_effects()));
             }
             Request::AckMessages { task, attempt, ids } => {
                 return Ok((self.ack_messages(&task, attempt, &ids), self.take_effects()))
@@ -516,7 +527,6 @@ impl Core {
             tasks: self.rows(),
             agents,
             progress: self.progress(),
-            messages: self.unread_messages(),
             attention: self.attention(),
         }
     }

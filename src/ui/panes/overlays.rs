@@ -273,7 +273,7 @@ fn message_lines(lines: &mut Vec<Line<'_>>, task: &str, messages: &[MessageRow],
         theme.style("help.section"),
     )));
     for m in messages {
-        let from = m.from_task.as_deref().unwrap_or(&m.sender);
+        let from = m.from_label();
         let way = if m.to_task == task {
             format!("from {from}")
         } else {

@@ -27,9 +27,20 @@ impl Harness {
 
     /// The messages `attempt` of `task` is handed (and how many wait).
     fn take(&mut self, task: &str, attempt: u32) -> Result<(Vec<MessageRow>, usize), ActionError> {
+        self.take_for(task, attempt, 1)
+    }
+
+    /// The same, for poll `poll`.
+    fn take_for(
+        &mut self,
+        task: &str,
+        attempt: u32,
+        poll: u64,
+    ) -> Result<(Vec<MessageRow>, usize), ActionError> {
         let request = Request::TakeMessages {
             task: task.into(),
             attempt,
+            poll,
         };
         match self.answer_as(Actor::Agent(task.into()), request)? {
             Answer::Messages {
@@ -134,7 +145,7 @@ fn a_message_waits_for_a_task_that_has_not_started_then_is_delivered_and_acknowl
             "b".into(),
             None,
             "pending".into(),
-            "#1 from a: the schema is in schema.sql use it".into()
+            "#1 from task a: the schema is in schema.sql use it".into()
         )]
     );
     // Not running: nothing to hand out to it yet.
@@ -154,11 +165,11 @@ fn a_message_waits_for_a_task_that_has_not_started_then_is_delivered_and_acknowl
             "b".into(),
             Some("pending".into()),
             "delivered".into(),
-            "#1 from a".into()
+            "#1 from task a".into()
         )]
     );
 
-    assert_eq!(h.ack("b", 1, &[1]), Ok(Answer::Done));
+    assert_eq!(h.ack("b", 1, &[1]), Ok(Answer::Acknowledged(1)));
     let read = h.message_writes();
     assert_eq!(read.len(), 1);
     assert_eq!(read[0].state, MessageState::Acknowledged);
@@ -169,14 +180,14 @@ fn a_message_waits_for_a_task_that_has_not_started_then_is_delivered_and_acknowl
             "b".into(),
             Some("delivered".into()),
             "acknowledged".into(),
-            "#1 from a".into()
+            "#1 from task a".into()
         )]
     );
     // Read: never handed out again, and no longer in the snapshot.
     let (again, _) = h.take("b", 1).expect("b runs");
     assert!(again.is_empty());
     assert!(h.message_writes().is_empty());
-    assert!(h.core.snapshot().messages.is_empty());
+    assert!(h.core.unread_messages().is_empty());
 }
 
 #[test]
@@ -198,9 +209,9 @@ fn a_message_not_acknowledged_is_handed_out_again_also_to_the_attempt_after_a_re
     assert_eq!(h.message_writes(), second);
     assert_eq!(
         h.message_events()[0].3,
-        "#1 from tester, handed out again (not acknowledged)"
+        "#1 from user tester, handed out again (not acknowledged)"
     );
-    assert_eq!(h.core.snapshot().messages, second);
+    assert_eq!(h.core.unread_messages(), second);
 
     // orch is killed; the next run finds the message delivered, not read.
     let stored = h.stored();
@@ -218,7 +229,7 @@ fn a_message_not_acknowledged_is_handed_out_again_also_to_the_attempt_after_a_re
             "t".into(),
             Some("delivered".into()),
             "delivered".into(),
-            "#1 from tester, handed out again (not acknowledged)".into()
+            "#1 from user tester, handed out again (not acknowledged)".into()
         )]
     );
     // An acknowledgement in the name of the dead attempt counts for nothing.
@@ -287,4 +298,26 @@ fn messages_to_unknown_tasks_and_messages_that_are_not_text_are_refused() {
     h.send(None, "t", "tabs\tand\nlines are fine\n")
         .expect("kept");
     assert_eq!(h.message_writes()[0].text, "tabs\tand\nlines are fine");
+}
+
+#[test]
+fn a_message_one_poll_holds_is_not_handed_to_another_until_it_is_released() {
+    let mut h = start(&one_task(""));
+    h.run_jobs();
+    h.send(None, "t", "only one").expect("kept");
+    let (first, _) = h.take_for("t", 1, 7).expect("running");
+    assert_eq!(ids(&first), vec![1]);
+    let (second, _) = h.take_for("t", 1, 8).expect("running");
+    assert!(second.is_empty(), "poll 7 holds it");
+    h.answer_as(
+        Actor::Agent("t".into()),
+        Request::ReleaseMessages {
+            task: "t".into(),
+            poll: 7,
+        },
+    )
+    .expect("released");
+    let (third, _) = h.take_for("t", 1, 8).expect("running");
+    assert_eq!(ids(&third), vec![1], "released: the next poll has it");
+    assert_eq!(h.ack("t", 1, &[1]), Ok(Answer::Acknowledged(1)));
 }
