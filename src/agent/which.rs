@@ -51,6 +51,19 @@ fn is_executable_file(path: &Path) -> bool {
     rustix::fs::access(path, rustix::fs::Access::EXEC_OK).is_ok()
 }
 
+/// The running orch program, for agents to call back (`ORCH_BIN`, their
+/// hooks): its path, or, once that file was replaced or removed (a rebuild
+/// under a running server), `/proc/PID/exe`, which still runs this very
+/// build as long as orch does.
+pub fn orch_program() -> String {
+    match std::env::current_exe() {
+        Ok(path) if path.exists() && !path.to_string_lossy().ends_with(" (deleted)") => {
+            path.display().to_string()
+        }
+        _ => format!("/proc/{}/exe", std::process::id()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,18 +118,5 @@ mod tests {
     #[test]
     fn falls_back_to_our_own_path() {
         assert!(find_program("sh", Path::new("/"), None).is_some());
-    }
-}
-
-/// The running orch program, for agents to call back (`ORCH_BIN`, their
-/// hooks): its path, or, once that file was replaced or removed (a rebuild
-/// under a running server), `/proc/PID/exe`, which still runs this very
-/// build as long as orch does.
-pub fn orch_program() -> String {
-    match std::env::current_exe() {
-        Ok(path) if path.exists() && !path.to_string_lossy().ends_with(" (deleted)") => {
-            path.display().to_string()
-        }
-        _ => format!("/proc/{}/exe", std::process::id()),
     }
 }
