@@ -114,6 +114,7 @@ fn main() {
                 let take = Request::TakeMessages {
                     task: "reader".into(),
                     attempt,
+                    poll: 1,
                 };
                 let Ok(Answer::Messages { messages, .. }) =
                     handle.answer(agent.clone(), take).await
