@@ -311,6 +311,20 @@ impl AgentProcess {
     pub fn has_exited(&self) -> bool {
         self.shared.exited.load(Ordering::Acquire)
     }
+
+    /// The terminal's foreground process group now (`tcgetpgrp` on the
+    /// master): the job whose reads get what is typed, the agent itself or
+    /// whatever it runs in the foreground. `None` once the agent has exited
+    /// (its session leader gone, the terminal has no foreground group) or
+    /// its terminal is closed. For [`crate::agent::waiting::os`].
+    pub fn foreground_group(&self) -> Option<u32> {
+        if self.has_exited() {
+            return None;
+        }
+        let master = lock(&self.shared.master);
+        let pgrp = master.as_ref()?.process_group_leader()?;
+        u32::try_from(pgrp).ok().filter(|&p| p > 0)
+    }
 }
 
 impl Drop for AgentProcess {
