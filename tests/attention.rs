@@ -138,3 +138,42 @@ prompt = "printf 'Overwrite config? (y/n) '; $ORCH_BIN heartbeat --waiting 'Over
         "the progress line says what it asked: {out}"
     );
 }
+
+#[test]
+fn an_agent_reading_its_terminal_is_seen_waiting_by_the_os_and_ends_at_input_timeout() {
+    let repo = TestRepo::new();
+    repo.write_config(
+        r#"[defaults]
+retries = 0
+heartbeat_warn = "1s"
+heartbeat_stall = "2s"
+input_timeout = "4s"
+
+[agents.sh]
+command = ["sh", "-c", "{prompt}"]
+
+[[tasks]]
+id = "name"
+agent = "sh"
+prompt = "printf 'What is the project called? '; read name; echo \"called $name\""
+"#,
+    );
+    let mut orch = repo.spawn(&["--no-tui"]);
+    let seen = wait_until(Duration::from_secs(20), || {
+        last_attempt(&repo, "name")["activity"]["signal"] == "os"
+    });
+    let attempt = last_attempt(&repo, "name");
+    assert!(seen, "the OS never saw it read: {attempt}");
+    assert_eq!(attempt["activity"]["state"], "waiting");
+    assert_eq!(
+        attempt["activity"]["question"],
+        "What is the project called?"
+    );
+    let status = orch.wait().expect("orch ends");
+    assert_eq!(status.code(), Some(1));
+    let attempt = last_attempt(&repo, "name");
+    assert_eq!(
+        attempt["cause"], "no answer to: What is the project called?",
+        "not stalled at 2s: ended by input_timeout; {attempt}"
+    );
+}

@@ -142,8 +142,8 @@ fn config_mistakes_that_used_to_slip_through_are_refused() {
             "orch.toml:8:12: approval = \"before_merge\" cannot be used with merge = \"never\" (from [defaults])",
         ),
         (
-            b"[hooks]\non_attention = [\"notify-send\", \"{task}\"]\n[agents.sh]\ncommand = [\"true\"]\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n",
-            "orch.toml:2:1: on_attention is not supported yet",
+            b"[hooks]\non_attention = [\"notify-send\", \"{cause}\"]\n[agents.sh]\ncommand = [\"true\"]\n[[tasks]]\nid = \"a\"\nagent = \"sh\"\n",
+            "orch.toml:2:33: \"{cause}\" cannot be used in on_attention[1]: only on_fail has a cause",
         ),
     ];
     for (bytes, expected) in cases {

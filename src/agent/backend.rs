@@ -42,6 +42,14 @@ pub trait AgentTerminal: Send + Sync {
     /// A full repaint of the screen now and the raw output after it, for a
     /// client that attaches late.
     fn subscribe_output(&self) -> OutputSubscription;
+    /// Grows with every write of input (see `agent::waiting::watcher`).
+    fn input_seq(&self) -> u64 {
+        0
+    }
+    /// The terminal's foreground process group, if known.
+    fn foreground_group(&self) -> Option<u32> {
+        None
+    }
 }
 
 impl AgentTerminal for AgentProcess {
@@ -71,6 +79,12 @@ impl AgentTerminal for AgentProcess {
     }
     fn subscribe_output(&self) -> OutputSubscription {
         AgentProcess::subscribe_output(self)
+    }
+    fn input_seq(&self) -> u64 {
+        AgentProcess::input_seq(self)
+    }
+    fn foreground_group(&self) -> Option<u32> {
+        AgentProcess::foreground_group(self)
     }
 }
 

@@ -254,6 +254,8 @@ pub struct Engine {
     startup: Vec<Effect>,
     /// Where hooks run and pushes are made from.
     repo_root: PathBuf,
+    /// Watches running agents' terminals and processes for waiting.
+    _watcher: Option<crate::agent::waiting::watcher::Watcher>,
 }
 
 const INBOX: usize = 1024;
@@ -332,6 +334,22 @@ impl Engine {
             health_tx.blocking_send(input).is_ok()
         });
         let backend = (parts.backend)(health, registry.clone()).map_err(EngineError::Sampler)?;
+        let watch_tx = inputs_tx.clone();
+        let watcher = crate::agent::waiting::watcher::Watcher::start(
+            registry.clone(),
+            Box::new(move |o| {
+                let input = Input::Observed {
+                    task: o.task,
+                    attempt: o.attempt,
+                    signal: o.signal,
+                    seen: o.seen,
+                    detail: o.detail,
+                    auto_answer: None,
+                };
+                watch_tx.blocking_send(input).is_ok()
+            }),
+        )
+        .map_err(EngineError::Sampler)?;
         let clock = parts.clock;
         let now = clock.now();
         let run_id = start_run(&mut store, opts.mode, &base_branch, now.wall_ms)?;
@@ -383,6 +401,7 @@ impl Engine {
             settled,
             startup: Vec::new(),
             repo_root,
+            _watcher: Some(watcher),
         };
         // The reconciled state is saved now; jobs wait for the runtime.
         let (jobs, now_effects): (Vec<Effect>, Vec<Effect>) = effects.into_iter().partition(|e| {

@@ -79,6 +79,9 @@ struct Shared {
     /// Milliseconds since `started_at` of the last output, plus one; 0: none.
     last_output_ms: AtomicU64,
     output_seq: AtomicU64,
+    /// Grows with every write of keys or text for the agent (someone
+    /// typed, or an auto-answer): whatever it asked has been answered.
+    input_seq: AtomicU64,
     screen: Mutex<TerminalScreen>,
     /// Locked only inside the screen lock (see [`tap`]).
     tap: Mutex<OutputTap>,
@@ -261,7 +264,10 @@ impl AgentProcess {
             ));
         };
         match tx.try_send(bytes.to_vec()) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.shared.input_seq.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
             Err(TrySendError::Full(_)) => Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
                 "the agent is not reading its input; keys dropped",
@@ -271,6 +277,11 @@ impl AgentProcess {
                 "agent has exited",
             )),
         }
+    }
+
+    /// Grows with every write for the agent ([`AgentProcess::write_input`]).
+    pub fn input_seq(&self) -> u64 {
+        self.shared.input_seq.load(Ordering::Relaxed)
     }
 
     /// Resize the screen and the PTY together (the agent gets SIGWINCH).

@@ -226,6 +226,7 @@ impl AgentProcess {
             last_output_ms: AtomicU64::new(0),
             log_flushed_ms: AtomicU64::new(0),
             output_seq: AtomicU64::new(0),
+            input_seq: AtomicU64::new(0),
             screen: Mutex::new(TerminalScreen::new(rows, cols, spec.history_lines)),
             tap: Mutex::new(OutputTap::new()),
             log: Mutex::new(log),

@@ -7,12 +7,15 @@
 //!   `waiting_patterns`, only when the screen changed and has settled.
 //! - `os`: the operating system: the terminal's foreground process group
 //!   blocked reading the terminal.
+//! - `watcher`: the thread that looks at running agents for these (and
+//!   for input typed into them) and tells the engine what changed.
 //! - the agent itself says so (`orch heartbeat --waiting/--idle/--busy`,
 //!   its own hooks): that one arrives over the socket, not here.
 //!
 //! The engine core combines what they see (`engine::core::attention`).
 
 pub mod os;
+pub mod watcher;
 
 use serde::{Deserialize, Serialize};
 
