@@ -49,6 +49,7 @@ pub fn run(cli: &Cli) -> i32 {
             theme: cli.theme.clone(),
             keymap: cli.keymap.clone(),
             no_color: crate::ui::no_color_wanted(),
+            in_tmux: false,
         };
         match crate::ui::load_style(&config, &choice) {
             Ok(style) => Some(style),

@@ -269,6 +269,7 @@ pub async fn control_room(
         theme,
         keymap,
         no_color: crate::ui::no_color_wanted(),
+        in_tmux: std::env::var_os("TMUX").is_some_and(|v| !v.is_empty()),
     };
     let (mut conn, _) = connect(state_dir, role).await?;
     let guard = crate::ui::terminal::ClientTerminal::enter()?;

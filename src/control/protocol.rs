@@ -234,6 +234,10 @@ pub enum Role {
         /// `NO_COLOR` is set where the client runs.
         #[serde(default)]
         no_color: bool,
+        /// The client runs inside tmux (`TMUX` is set): notifications
+        /// (OSC 9, OSC 777) are wrapped for tmux to pass them on.
+        #[serde(default)]
+        in_tmux: bool,
     },
     /// `orch attach TASK` in a terminal of this size.
     Attach { task: String, cols: u16, rows: u16 },

@@ -384,12 +384,14 @@ async fn serve(stream: UnixStream, arriving: Arriving) {
             theme,
             keymap,
             no_color,
+            in_tmux,
         } => {
             let size = (cols, rows);
             let choice = crate::ui::UiChoice {
                 theme,
                 keymap,
                 no_color,
+                in_tmux,
             };
             crate::ui::serve_view(shared.clone(), conn, client, size, choice).await;
         }

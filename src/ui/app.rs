@@ -191,6 +191,12 @@ pub struct App {
     resync: Option<Resync>,
     /// An agent asked to be noticed: ring with the next frame.
     bell: bool,
+    /// What the last notification is about (`task: question`).
+    notice: Option<String>,
+    /// The count of what needs you the terminal's title last said.
+    titled: Option<usize>,
+    /// The client runs inside tmux (notifications are wrapped for it).
+    pub in_tmux: bool,
 }
 
 impl App {
@@ -228,6 +234,9 @@ impl App {
             frame: 0,
             resync: None,
             bell: false,
+            notice: None,
+            titled: None,
+            in_tmux: false,
         }
     }
 
@@ -323,7 +332,7 @@ impl App {
         if !matches!(self.mode, Mode::Attached(_)) {
             let areas = layout::split(
                 area,
-                self.table.approvals().len(),
+                self.table.needs_you().len(),
                 self.table.running().len(),
             );
             let inner = ratatui::widgets::Block::bordered().inner(areas.output);
@@ -457,7 +466,7 @@ impl App {
             Some(id) if self.table.position(&id).is_some() => self.select_task(&id),
             _ => self.task_list.select_first_task(),
         }
-        self.queue.clamp(self.table.approvals().len());
+        self.queue.clamp(self.table.needs_you().len());
     }
 
     /// A task changed. Returns whether it is a task of this plan.
@@ -473,7 +482,7 @@ impl App {
                 view.mark_stale();
             }
         }
-        self.queue.clamp(self.table.approvals().len());
+        self.queue.clamp(self.table.needs_you().len());
         // The details dialog shows this task's attempts: read them again
         // (the old ones stay on screen until the new ones arrive).
         if matches!(&self.mode, Mode::Details(shown) if *shown == id) {
@@ -500,13 +509,38 @@ impl App {
     pub fn on_attention(&mut self, attention: crate::engine::message::Attention) {
         if attention.notify {
             self.bell = true;
+            let what = match &attention.activity.question {
+                Some(q) => q.clone(),
+                None => "idle: finished its turn".to_string(),
+            };
+            self.notice = Some(format!("{}: {what}", attention.task));
         }
         self.table.on_attention(attention);
+        self.queue.clamp(self.table.needs_you().len());
     }
 
     /// Whether to ring the terminal (once) with the next frame.
     pub fn take_bell(&mut self) -> bool {
         std::mem::take(&mut self.bell)
+    }
+
+    /// What the pending notification says.
+    pub fn notification_text(&self) -> Option<String> {
+        self.notice.as_ref().map(|n| format!("orch: {n}"))
+    }
+
+    /// The terminal's title, when what it should say changed: how many
+    /// things need you.
+    pub fn take_title(&mut self) -> Option<String> {
+        let needs = self.table.needs_you().len();
+        if self.titled == Some(needs) {
+            return None;
+        }
+        self.titled = Some(needs);
+        Some(match needs {
+            0 => "orch".to_string(),
+            n => format!("orch: {n} need{} you", if n == 1 { "s" } else { "" }),
+        })
     }
 
     /// A running agent's progress or note changed; the details dialog, if
@@ -878,6 +912,13 @@ impl App {
             Action::FocusHealth => self.focus = Focus::Health,
             Action::FocusOutput => self.focus = Focus::Output,
             Action::FocusApprovals => self.focus = Focus::Approvals,
+            Action::AttentionNext => match self.queue.select_next(&self.table) {
+                Some(id) => {
+                    self.focus = Focus::Approvals;
+                    self.select_task(&id);
+                }
+                None => self.flash("nothing needs you".to_string()),
+            },
             _ => return None,
         }
         Some(vec![Effect::Redraw])
@@ -1074,7 +1115,15 @@ impl App {
     }
 
     fn attach(&mut self) -> Vec<Effect> {
-        let Some(t) = self.selected() else {
+        // From the queue: the agent under its cursor.
+        let queued = (self.focus == Focus::Approvals)
+            .then(|| self.queue.selected_id(&self.table))
+            .flatten();
+        let t = match &queued {
+            Some(id) => self.table.task(id),
+            None => self.selected(),
+        };
+        let Some(t) = t else {
             return Vec::new();
         };
         let id = t.config.id.clone();
@@ -1149,7 +1198,12 @@ impl App {
     /// The approval a key acts on: the selected one in the approvals pane,
     /// else the selected task if it is waiting, else the oldest waiting.
     fn approval_target(&self) -> Option<String> {
-        if self.focus == Focus::Approvals {
+        if self.focus == Focus::Approvals
+            && self
+                .queue
+                .selected_kind(&self.table)
+                .is_some_and(|k| k.is_approval())
+        {
             return self.queue.selected_id(&self.table);
         }
         if let Some(t) = self.target().filter(|t| t.awaits_approval()) {

@@ -489,8 +489,8 @@ fn the_tree_shows_each_done_tasks_merge_state_and_the_queue_its_merge_gate() {
         "merge?",
         "waiting",
         "unmerged",
-        "Approvals 1",
-        "merge  storage",
+        "Needs you 2",
+        "conflict       api",
     ] {
         assert!(screen.contains(needle), "{needle:?} missing:\n{screen}");
     }
@@ -586,9 +586,22 @@ fn from_the_diff_view_a_merge_dialog_returns_to_the_view() {
 }
 
 #[test]
-fn the_approvals_pane_opens_the_diff_of_the_approval_under_its_cursor() {
+fn the_queue_opens_the_diff_of_the_item_under_its_cursor_and_approves_only_approvals() {
     let mut app = merge_states();
     app.focus = crate::ui::app::Focus::Approvals;
+    // Oldest first: api's conflict, then storage's merge gate.
+    press(&mut app, "d");
+    assert_eq!(app.mode, Mode::Diff("api".into()));
+    press(&mut app, "q");
+    // `a` on the conflict approves the oldest approval instead.
+    press(&mut app, "a");
+    assert!(
+        matches!(&app.mode, Mode::Dialog(_)) || app.mode == Mode::Normal,
+        "{:?}",
+        app.mode
+    );
+    app.mode = Mode::Normal;
+    app.on_key(&key(KeyCode::Down));
     press(&mut app, "d");
     assert_eq!(app.mode, Mode::Diff("storage".into()));
 }

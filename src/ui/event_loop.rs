@@ -48,6 +48,8 @@ pub struct UiChoice {
     pub keymap: Option<String>,
     /// `NO_COLOR` (<https://no-color.org>) where the client runs.
     pub no_color: bool,
+    /// The client runs inside tmux.
+    pub in_tmux: bool,
 }
 
 /// Whether this process's environment asks for no colours.
@@ -115,6 +117,7 @@ pub async fn serve_view(
     };
     let mut app = App::new(&config, snapshot.tasks, keymap, theme, Instant::now());
     app.base_branch = Some(shared.base_branch.clone());
+    app.in_tmux = choice.in_tmux;
     app.foreground_run = handle.mode() == "headless";
     app.config_error = shared.config_error.borrow().clone();
     for progress in snapshot.progress {
@@ -451,6 +454,14 @@ fn on_term_event(
 fn draw(term: &mut RemoteTerminal, app: &mut App) -> std::io::Result<Vec<u8>> {
     let (cols, rows) = term.size();
     app.prepare_frame(Rect::new(0, 0, cols, rows));
+    // Something joined the "needs you" queue and stood a moment: ring,
+    // and a desktop notification through the terminal.
+    if let Some(text) = app.take_bell().then(|| app.notification_text()).flatten() {
+        term.write_raw(&crate::ui::notify::bell_and_notify(&text, app.in_tmux));
+    }
+    if let Some(title) = app.take_title() {
+        term.write_raw(&crate::ui::notify::title(&title));
+    }
     let now = Now::current();
     let app: &App = app;
     // Synchronized update: a slow terminal never shows half a frame.

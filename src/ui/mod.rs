@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod keymap;
 pub mod keys;
 pub mod layout;
+pub mod notify;
 pub mod output_source;
 pub mod pager;
 pub mod panes;

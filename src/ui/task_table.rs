@@ -243,6 +243,41 @@ impl TaskTable {
         waiting
     }
 
+    /// Everything that needs a person, oldest first: tasks at a gate,
+    /// agents waiting for an answer or idle after their turn, merges that
+    /// conflicted.
+    pub fn needs_you(&self) -> Vec<Need<'_>> {
+        let mut needs: Vec<Need<'_>> = self
+            .tasks
+            .iter()
+            .filter_map(|t| {
+                let (kind, at) = if t.row.state == TaskState::AwaitingApproval {
+                    (NeedKind::Start, t.row.updated_at)
+                } else if t.awaits_merge_approval() {
+                    (NeedKind::Merge, t.row.updated_at)
+                } else if let Some(a) = t
+                    .attention
+                    .as_ref()
+                    .filter(|_| t.row.state == TaskState::Running)
+                {
+                    match &a.activity.question {
+                        Some(q) => (NeedKind::Waiting(q.clone()), a.activity.since),
+                        None => (NeedKind::Idle, a.activity.since),
+                    }
+                } else if t.row.state == TaskState::Done
+                    && t.row.merge_state == MergeState::Conflict
+                {
+                    (NeedKind::Conflict, t.row.updated_at)
+                } else {
+                    return None;
+                };
+                Some(Need { entry: t, kind, at })
+            })
+            .collect();
+        needs.sort_by_key(|n| n.at);
+        needs
+    }
+
     /// Running tasks, in plan order.
     pub fn running(&self) -> Vec<&TaskEntry> {
         self.tasks
@@ -478,5 +513,47 @@ mod tests {
             table.tasks[0].sampled_heartbeat_age(t0 + Duration::from_secs(2)),
             Some(Duration::from_secs(6))
         );
+    }
+}
+
+/// One item of the "needs you" queue.
+#[derive(Debug)]
+pub struct Need<'a> {
+    pub entry: &'a TaskEntry,
+    pub kind: NeedKind,
+    /// Since when (unix ms).
+    pub at: i64,
+}
+
+/// What a person is needed for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NeedKind {
+    /// Approve or reject the start.
+    Start,
+    /// Approve or reject the merge.
+    Merge,
+    /// The agent asked this and waits.
+    Waiting(String),
+    /// The agent finished its turn and waits for the next prompt.
+    Idle,
+    /// Its merge conflicted: resolve it (or hand it back to the agent).
+    Conflict,
+}
+
+impl NeedKind {
+    /// The column the queue shows it under.
+    pub fn label(&self) -> &'static str {
+        match self {
+            NeedKind::Start => "start",
+            NeedKind::Merge => "merge",
+            NeedKind::Waiting(_) => "input",
+            NeedKind::Idle => "idle",
+            NeedKind::Conflict => "conflict",
+        }
+    }
+
+    /// An approval: `a` and `x` act on it.
+    pub fn is_approval(&self) -> bool {
+        matches!(self, NeedKind::Start | NeedKind::Merge)
     }
 }

@@ -81,6 +81,8 @@ pub const SCOPES: &[&str] = &[
     "merge.merged",
     "merge.conflict",
     "merge.never",
+    "attention.waiting",
+    "attention.idle",
 ];
 
 const BUILTINS: &[(&str, &str)] = &[

@@ -34,7 +34,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: Now) {
         output::draw_attached(frame, area, &ctx, task);
         return;
     }
-    let areas = layout::split(area, ctx.table.approvals().len(), ctx.table.running().len());
+    let areas = layout::split(area, ctx.table.needs_you().len(), ctx.table.running().len());
     app.task_list.draw(frame, areas.tasks, &ctx, now);
     app.health.draw(frame, areas.health, &ctx, now);
     app.output.draw(frame, areas.output, &ctx, now);

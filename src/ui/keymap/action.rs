@@ -79,6 +79,7 @@ actions! {
     DiffPrevHunk => "diff.prev_hunk", "Previous hunk";
     ApprovalApprove => "approval.approve", "Approve";
     ApprovalReject => "approval.reject", "Reject";
+    AttentionNext => "attention.next", "Jump to the next item that needs you";
     AttachedDetach => "attached.detach", "Detach from the task";
     AttachedScrollMode => "attached.scroll_mode", "Scroll back through the task's output";
     None => "none", "Unbind an inherited binding";
@@ -177,7 +178,7 @@ mod tests {
             assert!(!action.description().is_empty());
         }
         assert_eq!(Action::from_name("app.quitt"), Option::None);
-        assert_eq!(Action::ALL.len(), 49);
+        assert_eq!(Action::ALL.len(), 50);
     }
 
     #[test]

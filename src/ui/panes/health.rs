@@ -87,7 +87,10 @@ impl Pane for HealthPane {
             let used = id_width + 8 + 5 + 13 + 6 + 8;
             // What the agent says of itself (`orch heartbeat`), else where
             // it works.
-            let said = t.progress.as_ref().map(|p| p.text());
+            let said = match t.attention.as_ref() {
+                Some(a) => Some(attention_text(a, now)),
+                None => t.progress.as_ref().map(|p| p.text()),
+            };
             if let Some(said) = said.filter(|s| !s.is_empty() && width > used + 4) {
                 spans.push(Span::styled(
                     format!(" {}", fit(&said, width - used - 1)),
@@ -144,5 +147,17 @@ mod tests {
         // Two samples: right-aligned, blanks before.
         let short: std::collections::VecDeque<u64> = [0, 95].into_iter().collect();
         assert_eq!(sparkline(&short, 95.0), format!("{}█", " ".repeat(11)));
+    }
+}
+
+/// A marked agent, for the health pane: what it needs, since when and
+/// which signal said so (`waiting 12s (os): Name?`).
+fn attention_text(a: &crate::engine::message::Attention, now: Now) -> String {
+    let since =
+        crate::timefmt::short_duration(crate::timefmt::between(a.activity.since, now.wall_ms));
+    let signal = a.activity.signal.as_deref().unwrap_or("?");
+    match &a.activity.question {
+        Some(q) => format!("waiting {since} ({signal}): {q}"),
+        None => format!("idle {since} ({signal})"),
     }
 }

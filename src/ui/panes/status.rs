@@ -61,6 +61,16 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: Now) {
             }
         }
     }
+    // What needs a person, always in sight.
+    let needs = app.table.needs_you().len();
+    if needs > 0 {
+        let badge = format!(" {needs} need{} you ", if needs == 1 { "s" } else { "" });
+        let style = app.theme.style("attention.waiting");
+        let used: usize = spans.iter().map(|s| s.width()).sum();
+        if used + badge.chars().count() + app.title.chars().count() + 2 <= usize::from(area.width) {
+            spans.push(Span::styled(badge, style));
+        }
+    }
     let right = format!(" {} ", app.title);
     let used: usize = spans.iter().map(|s| s.width()).sum();
     let pad = usize::from(area.width).saturating_sub(used + right.chars().count());

@@ -432,8 +432,22 @@ fn task_line(
             spans.push(Span::styled(format!(" {symbol}"), style));
         }
     }
-    // A running agent's own word on how far it is, and its note.
+    // A running agent that needs someone says so first, with its question.
     let mut room = room;
+    if let Some(a) = t.attention.as_ref().filter(|_| state == TaskState::Running) {
+        let (word, style) = match &a.activity.question {
+            Some(_) => ("? waiting", theme.style("attention.waiting")),
+            None => ("idle", theme.style("attention.idle")),
+        };
+        if room > word.len() + 1 {
+            spans.push(Span::styled(format!(" {word}"), style));
+            room -= word.len() + 1;
+            if let Some(q) = a.activity.question.as_deref().filter(|_| room > 4) {
+                spans.push(Span::styled(format!(" {}", fit(q, room - 1)), style));
+                room = 0;
+            }
+        }
+    }
     if let Some(said) = t.progress.as_ref().filter(|_| state == TaskState::Running) {
         if let Some(percent) = said.progress.filter(|_| room >= 5) {
             spans.push(Span::styled(
