@@ -132,6 +132,18 @@ fn sparkline(history: &std::collections::VecDeque<u64>, critical: f64) -> String
     out
 }
 
+/// A marked agent, for the health pane: what it needs, since when and
+/// which signal said so (`waiting 12s (os): Name?`).
+fn attention_text(a: &crate::engine::message::Attention, now: Now) -> String {
+    let since =
+        crate::timefmt::short_duration(crate::timefmt::between(a.activity.since, now.wall_ms));
+    let signal = a.activity.signal.as_deref().unwrap_or("?");
+    match &a.activity.question {
+        Some(q) => format!("waiting {since} ({signal}): {q}"),
+        None => format!("idle {since} ({signal})"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,17 +159,5 @@ mod tests {
         // Two samples: right-aligned, blanks before.
         let short: std::collections::VecDeque<u64> = [0, 95].into_iter().collect();
         assert_eq!(sparkline(&short, 95.0), format!("{}█", " ".repeat(11)));
-    }
-}
-
-/// A marked agent, for the health pane: what it needs, since when and
-/// which signal said so (`waiting 12s (os): Name?`).
-fn attention_text(a: &crate::engine::message::Attention, now: Now) -> String {
-    let since =
-        crate::timefmt::short_duration(crate::timefmt::between(a.activity.since, now.wall_ms));
-    let signal = a.activity.signal.as_deref().unwrap_or("?");
-    match &a.activity.question {
-        Some(q) => format!("waiting {since} ({signal}): {q}"),
-        None => format!("idle {since} ({signal})"),
     }
 }
