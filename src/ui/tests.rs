@@ -851,3 +851,71 @@ fn a_running_agent_s_progress_shows_in_the_tree_and_the_agents_pane_until_its_at
     app.on_task(row("api", TaskState::Done, 2, None), t0());
     assert!(!pane(&app, 100, 10, |a| &a.task_list).contains("42%"));
 }
+
+#[test]
+fn a_waiting_agent_joins_the_queue_with_its_question_rings_once_and_leaves_when_answered() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut app = busy("dark");
+    let waiting = crate::engine::message::Attention {
+        task: "api".into(),
+        attempt: 2,
+        activity: crate::store::ActivityRow {
+            state: "waiting".into(),
+            since: crate::timefmt::now_ms(),
+            signal: Some("os".into()),
+            detail: Some("pid 42 reads the terminal".into()),
+            question: Some("Overwrite schema.sql? [y/N]".into()),
+        },
+        notify: false,
+    };
+    app.on_attention(waiting.clone());
+    assert!(!app.take_bell(), "not before it stood a moment");
+    let screen = text(&render(&mut app, 200, 50));
+    assert!(screen.contains("Needs you 2"), "{screen}");
+    let row = screen
+        .lines()
+        .find(|l| l.contains("input") && l.contains("api"))
+        .unwrap_or_default();
+    assert!(row.contains("Overwrite schema.sql? [y/N]"), "{screen}");
+    assert!(
+        screen.contains("2 need you"),
+        "the status bar counts: {screen}"
+    );
+    assert!(
+        screen.contains("? waiting Overwrite schema.sql?"),
+        "the tree marks it: {screen}"
+    );
+    assert!(
+        screen.contains("(os): Over"),
+        "the agents pane says which signal: {screen}"
+    );
+    assert_eq!(app.take_title().as_deref(), Some("orch: 2 need you"));
+    assert_eq!(app.take_title(), None, "said once");
+    // It stood: one ring, naming the task and the question.
+    app.on_attention(crate::engine::message::Attention {
+        notify: true,
+        ..waiting.clone()
+    });
+    assert!(app.take_bell());
+    assert!(!app.take_bell());
+    assert_eq!(
+        app.notification_text().as_deref(),
+        Some("orch: api: Overwrite schema.sql? [y/N]")
+    );
+    // `!` from the task list goes to the queue, on the next item.
+    app.on_key(&KeyEvent::new(KeyCode::Char('!'), KeyModifiers::NONE));
+    assert_eq!(app.focus, Focus::Approvals);
+    // Answered: busy again, it leaves the queue.
+    app.on_attention(crate::engine::message::Attention {
+        activity: crate::store::ActivityRow {
+            state: "busy".into(),
+            signal: Some("input".into()),
+            question: None,
+            ..waiting.activity.clone()
+        },
+        ..waiting
+    });
+    let screen = text(&render(&mut app, 200, 50));
+    assert!(screen.contains("Needs you 1"), "{screen}");
+    assert_eq!(app.take_title().as_deref(), Some("orch: 1 needs you"));
+}

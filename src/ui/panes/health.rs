@@ -135,8 +135,9 @@ fn sparkline(history: &std::collections::VecDeque<u64>, critical: f64) -> String
 /// A marked agent, for the health pane: what it needs, since when and
 /// which signal said so (`waiting 12s (os): Name?`).
 fn attention_text(a: &crate::engine::message::Attention, now: Now) -> String {
-    let since =
-        crate::timefmt::short_duration(crate::timefmt::between(a.activity.since, now.wall_ms));
+    // Whole seconds: a mark is a matter of seconds and minutes.
+    let age = crate::timefmt::between(a.activity.since, now.wall_ms);
+    let since = crate::timefmt::short_duration(std::time::Duration::from_secs(age.as_secs()));
     let signal = a.activity.signal.as_deref().unwrap_or("?");
     match &a.activity.question {
         Some(q) => format!("waiting {since} ({signal}): {q}"),
