@@ -37,14 +37,22 @@ depends_on = ["gate"]
         ask = agent("ask.sh"),
     ));
     let tmux = Tmux::start("attach", repo.path(), common::ORCH);
-    tmux.wait_for("Approvals 1");
+    // The gate and the agent asking its question (seen reading its
+    // terminal) both need you.
+    tmux.wait_for("Needs you 2");
+    tmux.wait_for("Shall I proceed");
 
-    // Approve the gated task from the approvals pane.
+    // Approve the gated task (the oldest approval, from any pane).
     tmux.keys(&["a"]);
     tmux.wait_for("approved gate");
-    tmux.wait_for("Approvals 0");
+    tmux.wait_for("Needs you 1");
 
-    // Select the asking agent and attach to it.
+    // From the queue, Enter attaches straight to the waiting agent.
+    tmux.keys(&["3", "Enter"]);
+    tmux.wait_for("attached to ask");
+    tmux.keys(&["C-]"]);
+
+    // Select the asking agent in the task list and attach to it.
     tmux.keys(&["1", "Up", "Up", "Up", "Up"]);
     let mut screen = tmux.screen();
     for _ in 0..5 {
@@ -56,7 +64,6 @@ depends_on = ["gate"]
         screen = tmux.screen();
     }
     assert!(screen.contains("Output: ask"), "{screen}");
-    tmux.wait_for("Shall I proceed");
     tmux.keys(&["Enter"]);
     tmux.wait_for("attached to ask");
 
