@@ -177,3 +177,89 @@ prompt = "printf 'What is the project called? '; read name; echo \"called $name\
         "not stalled at 2s: ended by input_timeout; {attempt}"
     );
 }
+
+#[test]
+fn a_waiting_pattern_on_the_screen_marks_an_agent_that_does_not_read_its_terminal() {
+    let repo = TestRepo::new();
+    repo.write_config(
+        r#"[defaults]
+retries = 0
+heartbeat_warn = "1s"
+heartbeat_stall = "2s"
+input_timeout = "4s"
+
+[agents.deployer]
+command = ["sh", "-c", "{prompt}"]
+waiting_patterns = ['\(yes/no\)\s*$']
+
+[[tasks]]
+id = "deploy"
+agent = "deployer"
+prompt = '''printf '\033[1mApprove deploy?\033[0m (yes/no) '; sleep 60'''
+"#,
+    );
+    let out = repo.run(&["--no-tui"]);
+    assert_eq!(out.code, 1, "{out}");
+    let attempt = last_attempt(&repo, "deploy");
+    assert_eq!(
+        attempt["cause"], "no answer to: Approve deploy? (yes/no)",
+        "{attempt}"
+    );
+    assert!(
+        out.stdout.contains("screen: waiting pattern"),
+        "which signal, and which rule: {out}"
+    );
+}
+
+fn auto_answer_plan(repo: &TestRepo, risk: &str) {
+    repo.write_config(&format!(
+        r#"[defaults]
+retries = 0
+input_timeout = "4s"
+
+[agents.asker]
+command = ["sh", "-c", "{{prompt}}"]
+auto_answer = [{{ pattern = 'Proceed\? \(y/n\)', answer = "y\r" }}]
+
+[[tasks]]
+id = "ask"
+agent = "asker"
+risk = "{risk}"
+merge = "never"
+prompt = "printf 'Proceed? (y/n) '; read answer; echo \"you said: $answer\"; [ \"$answer\" = y ]"
+"#
+    ));
+}
+
+#[test]
+fn an_auto_answer_is_typed_for_the_agent_and_recorded_but_never_on_a_high_risk_task() {
+    let repo = TestRepo::new();
+    auto_answer_plan(&repo, "low");
+    let out = repo.run(&["--no-tui"]);
+    assert_eq!(out.code, 0, "{out}");
+    let events = repo.run(&["events"]);
+    assert!(
+        events
+            .stdout
+            .contains("typed \"y\\r\" (rule \"Proceed\\\\? \\\\(y/n\\\\)\") to: Proceed? (y/n)"),
+        "{}",
+        events.stdout
+    );
+
+    let repo = TestRepo::new();
+    auto_answer_plan(&repo, "high");
+    let out = repo.run(&["--no-tui", "--approve-all"]);
+    assert_eq!(out.code, 1, "{out}");
+    let attempt = last_attempt(&repo, "ask");
+    assert_eq!(
+        attempt["cause"], "no answer to: Proceed? (y/n)",
+        "{attempt}"
+    );
+    let events = repo.run(&["events"]);
+    assert!(
+        events.stdout.contains("auto_answer_refused"),
+        "{}",
+        events.stdout
+    );
+    assert!(!events.stdout.contains("typed \"y"), "{}", events.stdout);
+}

@@ -357,6 +357,7 @@ mod tests {
             env: Vec::new(),
             log_path: dir.join("logs/1.log"),
             sandbox: None,
+            screen: Default::default(),
         }
     }
 

@@ -255,7 +255,7 @@ pub struct Engine {
     /// Where hooks run and pushes are made from.
     repo_root: PathBuf,
     /// Watches running agents' terminals and processes for waiting.
-    _watcher: Option<crate::agent::waiting::watcher::Watcher>,
+    watcher: crate::agent::waiting::watcher::Watcher,
 }
 
 const INBOX: usize = 1024;
@@ -344,7 +344,7 @@ impl Engine {
                     signal: o.signal,
                     seen: o.seen,
                     detail: o.detail,
-                    auto_answer: None,
+                    auto_answer: o.auto_answer,
                 };
                 watch_tx.blocking_send(input).is_ok()
             }),
@@ -401,7 +401,7 @@ impl Engine {
             settled,
             startup: Vec::new(),
             repo_root,
-            _watcher: Some(watcher),
+            watcher,
         };
         // The reconciled state is saved now; jobs wait for the runtime.
         let (jobs, now_effects): (Vec<Effect>, Vec<Effect>) = effects.into_iter().partition(|e| {
@@ -729,8 +729,11 @@ impl Engine {
             });
         });
         let result = self.backend.spawn(&order, on_exit);
-        if result.is_err() {
-            self.tokens.remove(&order.task, order.attempt);
+        match &result {
+            Ok(_) => self
+                .watcher
+                .watch(&order.task, order.attempt, order.screen.clone()),
+            Err(_) => self.tokens.remove(&order.task, order.attempt),
         }
         let result = result.map_err(|err| {
             let retryable = !matches!(

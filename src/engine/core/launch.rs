@@ -23,6 +23,7 @@ struct Resolved {
     writable: Vec<std::path::PathBuf>,
     /// It continues the conversation `vars.session_id` (its `resume`).
     resumed: bool,
+    screen: crate::engine::effect::ScreenPatterns,
 }
 
 impl Core {
@@ -272,6 +273,7 @@ impl Core {
             env,
             log_path: self.paths.log(id, attempt),
             sandbox,
+            screen: resolved.screen,
         }));
         self.live.insert(id, live);
         Ok(())
@@ -382,6 +384,14 @@ impl Core {
                     sandbox: agent.sandbox,
                     writable: agent.writable.clone(),
                     resumed,
+                    screen: crate::engine::effect::ScreenPatterns {
+                        waiting: agent.waiting_patterns.clone(),
+                        auto_answer: agent
+                            .auto_answer
+                            .iter()
+                            .map(|a| a.pattern.clone())
+                            .collect(),
+                    },
                 });
             }
             missing.push(format!("{program:?} (agent {current})"));
