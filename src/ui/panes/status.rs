@@ -42,8 +42,15 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: Now) {
             GLOBAL_COMMANDS
         };
         let hints = app.focused_commands().iter().chain(global);
-        // Only as many hints as fit beside the title.
-        let room = usize::from(area.width).saturating_sub(app.title.chars().count() + 2);
+        // Only as many hints as fit beside the title and the count of what
+        // needs you, which always has its place.
+        let needs = app.table.needs_you().len();
+        let badge = if needs > 0 {
+            needs_badge(needs).chars().count()
+        } else {
+            0
+        };
+        let room = usize::from(area.width).saturating_sub(app.title.chars().count() + 2 + badge);
         let mut used = 0;
         for &(action, label) in hints {
             if let Some(keys) = app
@@ -64,7 +71,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: Now) {
     // What needs a person, always in sight.
     let needs = app.table.needs_you().len();
     if needs > 0 {
-        let badge = format!(" {needs} need{} you ", if needs == 1 { "s" } else { "" });
+        let badge = needs_badge(needs);
         let style = app.theme.style("attention.waiting");
         let used: usize = spans.iter().map(|s| s.width()).sum();
         if used + badge.chars().count() + app.title.chars().count() + 2 <= usize::from(area.width) {
@@ -77,4 +84,9 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: Now) {
     spans.push(Span::styled(" ".repeat(pad), bar));
     spans.push(Span::styled(right, bar));
     frame.render_widget(Paragraph::new(Line::from(spans)).style(bar), area);
+}
+
+/// ` 2 need you `.
+fn needs_badge(needs: usize) -> String {
+    format!(" {needs} need{} you ", if needs == 1 { "s" } else { "" })
 }

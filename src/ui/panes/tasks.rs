@@ -446,6 +446,15 @@ fn task_line(
                 spans.push(Span::styled(format!(" {}", fit(q, room - 1)), style));
                 room = 0;
             }
+        } else if room >= 2 {
+            // Narrow: a symbol, in the same colour.
+            let symbol = if a.activity.question.is_some() {
+                "?"
+            } else {
+                "…"
+            };
+            spans.push(Span::styled(format!(" {symbol}"), style));
+            room -= 2;
         }
     }
     if let Some(said) = t.progress.as_ref().filter(|_| state == TaskState::Running) {
