@@ -11,30 +11,17 @@
 //!
 //! `cargo bench --bench attention`
 
-use std::path::Path;
+mod common;
+
 use std::process::Command;
+
 use std::time::{Duration, Instant};
 
 use orch::engine::{Engine, EngineOptions};
 use orch::session::{load_config, Session};
 
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-        .status()
-        .expect("git");
-    assert!(status.success(), "git {args:?}");
-}
-
 /// A repository whose plan is `tasks` (id, shell prompt).
 fn repo(tasks: &[(String, String)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    git(dir.path(), &["init", "-q", "-b", "main"]);
     let mut toml = format!(
         "[project]\nmax_parallel = 10\n[defaults]\nretries = 0\ninput_timeout = 0\n\
          [agents.sh]\ncommand = [\"sh\", \"-c\", \"{{prompt}}\"]\nenv = {{ ORCH_BIN = \"{}\" }}\n",
@@ -45,10 +32,7 @@ fn repo(tasks: &[(String, String)]) -> tempfile::TempDir {
             "[[tasks]]\nid = \"{id}\"\nagent = \"sh\"\nmerge = \"never\"\nprompt = '''{prompt}'''\n"
         ));
     }
-    std::fs::write(dir.path().join("orch.toml"), toml).expect("config");
-    git(dir.path(), &["add", "."]);
-    git(dir.path(), &["commit", "-q", "-m", "init"]);
-    dir
+    common::repo_with(&toml)
 }
 
 fn now_ns() -> u128 {

@@ -13,7 +13,10 @@
 //!
 //! `cargo bench --bench messages` (add `-- N` for another number of rounds).
 
+mod common;
+
 use std::path::Path;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -21,32 +24,12 @@ use orch::engine::message::{Answer, UNREAD_MAX};
 use orch::engine::{Actor, Engine, EngineOptions, Event, Request};
 use orch::session::{load_config, Session};
 
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-        .status()
-        .expect("git");
-    assert!(status.success(), "git {args:?}");
-}
-
 /// A repository whose plan is one task, `reader`, whose agent sleeps.
 fn repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    git(dir.path(), &["init", "-q", "-b", "main"]);
-    std::fs::write(
-        dir.path().join("orch.toml"),
+    common::repo_with(
         "[defaults]\nretries = 0\n[agents.sh]\ncommand = [\"sh\", \"-c\", \"{prompt}\"]\n\
          [[tasks]]\nid = \"reader\"\nagent = \"sh\"\nprompt = \"sleep 600\"\nmerge = \"never\"\n",
     )
-    .expect("write config");
-    git(dir.path(), &["add", "."]);
-    git(dir.path(), &["commit", "-q", "-m", "init"]);
-    dir
 }
 
 fn quantile(sorted: &[Duration], q: f64) -> f64 {
