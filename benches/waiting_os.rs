@@ -4,7 +4,10 @@
 //! - blocked in `read` (`sh -c 'read x'`): the full path, every member's
 //!   `syscall` read and its descriptor checked;
 //! - busy in a loop: stopped at the first running process;
-//! - an event loop in poll (`tests/agents/event_loop.sh`);
+//! - an event loop in poll (`tests/agents/event_loop.sh`), settled by the
+//!   group's leader alone;
+//! - the same behind a wrapper shell (`sh -c '...; echo done'`): the walk
+//!   stops at the loop;
 //! - a shell with 8 sleeping background jobs and `cat` reading in the
 //!   foreground: the walk of a larger tree.
 //!
@@ -102,7 +105,7 @@ fn measure(name: &str, mut f: impl FnMut()) {
     let mean = samples.iter().map(|&d| us(d)).sum::<f64>() / samples.len() as f64;
     let p99 = samples[samples.len() * 99 / 100];
     println!(
-        "{name:<44} median {:>7.1} µs  p99 {:>7.1} µs  mean {:>7.1} µs",
+        "{name:<48} median {:>7.1} µs  p99 {:>7.1} µs  mean {:>7.1} µs",
         us(samples[samples.len() / 2]),
         us(p99),
         mean
@@ -135,6 +138,13 @@ fn main() {
         assert!(poller.check().is_none());
     });
 
+    let wrapped_loop = format!("{event_loop}; echo done");
+    let wrapped = start(&["sh", "-c", &wrapped_loop]);
+    wait_until(|| screen_has(&wrapped, "ready"), "the wrapped event loop");
+    measure("wrapper shell around an event loop (not found)", || {
+        assert!(wrapped.check().is_none());
+    });
+
     let jobs = "for i in 1 2 3 4 5 6 7 8; do sleep 600 & done; cat";
     let big = start(&["sh", "-c", jobs]);
     wait_until(|| big.check().is_some(), "cat found among the jobs");
@@ -142,7 +152,7 @@ fn main() {
         assert!(big.check().is_some());
     });
 
-    for a in [reader, busy, poller, big] {
+    for a in [reader, busy, poller, wrapped, big] {
         a.stop();
     }
 }

@@ -7,7 +7,7 @@
 //! Two halves:
 //! - [`blocked_reader`]: the decision, over plain data ([`ProcState`])
 //!   from a [`ProcSource`], so it is tested with fakes;
-//! - [`Proc`]: the real source, reading `/proc` (see [`proc`]), and
+//! - [`Proc`]: the real source, reading `/proc` (its `proc` module), and
 //!   [`agent_blocked_reading`], the check for one running agent.
 //!
 //! What counts as reading the terminal, for one process of the group:

@@ -1,19 +1,21 @@
 //! The real [`ProcSource`]: `/proc`, read as little as the check needs.
 //!
 //! Members of the foreground group are found among the agent's own
-//! subtree ([`proc_tree::tree`]: its processes' `task/*/children` files),
-//! never by scanning all of `/proc`, and only when the group's leader does
-//! not settle the answer alone. Each is `stat`ed; only when every member
-//! is asleep are their `syscall` files read, and `wchan` only where
+//! subtree (its processes' `task/*/children` files, as
+//! [`crate::agent::proc_tree::tree`] walks it, but stopping as soon as the
+//! answer is known and skipping the `task` listing of a single-threaded
+//! process), never by scanning all of `/proc`, and only when the group's
+//! leader does not settle the answer alone. Each process is `stat`ed; an
+//! asleep member's `syscall` file is read, and `wchan` only where
 //! `syscall` cannot be (it needs ptrace access, which Yama's
 //! `ptrace_scope` 2 or 3 refuses; `wchan` and the descriptors need only
 //! read access). A process gone in between is simply left out.
 
+use std::collections::{HashSet, VecDeque};
 use std::fs;
 use std::io::Read;
 
 use super::{disqualifies_alone, is_terminal_device, ProcSource, ProcState, Syscall};
-use crate::agent::proc_tree;
 
 /// `/proc` itself.
 #[derive(Debug, Clone, Copy, Default)]
@@ -48,54 +50,89 @@ impl ProcSource for Seeded {
 /// [`ProcSource::members`]). The group's leader (pid `pgrp`) is looked at
 /// first: awake, or asleep in an event loop's wait, it settles the answer
 /// alone, without walking the tree. That is the usual case: a busy agent,
-/// or a TUI in its loop.
+/// or a TUI in its loop. Otherwise the subtree is walked breadth first and
+/// each member looked at as it is met, so the walk stops at the first
+/// member that settles it (a wrapper shell's busy or looping child).
 fn members(pgrp: u32, session_root: u32, seed: Option<Stat>) -> Vec<ProcState> {
     let stat_of = |pid: u32| match seed {
         Some(stat) if stat.pid == pid => Some(stat),
         _ => read_stat(pid),
     };
-    let mut leader = None;
-    if let Some(stat) = stat_of(pgrp).filter(|s| s.pgrp == pgrp && s.session == session_root) {
+    // Each member's state, and whether it settles the answer alone.
+    let look = |stat: Stat| {
         let mut state = stat.into_state();
         if !dormant(stat.state) {
-            return vec![state];
+            return (state, true);
         }
         if stat.state == 'S' {
             read_wait(&mut state);
-            if disqualifies_alone(&state) {
-                return vec![state];
-            }
         }
-        leader = Some(state);
+        let settles = disqualifies_alone(&state);
+        (state, settles)
+    };
+    let mut leader = None;
+    if let Some(stat) = stat_of(pgrp).filter(|s| s.pgrp == pgrp && s.session == session_root) {
+        let (state, settles) = look(stat);
+        if settles {
+            return vec![state];
+        }
+        leader = Some((stat, state));
     }
     let mut out = Vec::new();
-    for pid in proc_tree::tree(session_root) {
-        if pid == pgrp {
-            if let Some(state) = leader.take() {
+    let mut queue = VecDeque::from([session_root]);
+    let mut seen = HashSet::from([session_root]);
+    while let Some(pid) = queue.pop_front() {
+        let stat = match leader.take_if(|(stat, _)| stat.pid == pid) {
+            Some((stat, state)) => {
                 out.push(state);
-                continue;
+                stat
+            }
+            None => {
+                // Gone: its children went to a reaper, out of this tree.
+                let Some(stat) = stat_of(pid) else {
+                    continue;
+                };
+                if stat.pgrp == pgrp {
+                    let (state, settles) = look(stat);
+                    if settles {
+                        return vec![state];
+                    }
+                    out.push(state);
+                }
+                stat
+            }
+        };
+        for child in children(pid, stat.threads) {
+            if seen.insert(child) {
+                queue.push_back(child);
             }
         }
-        let Some(stat) = stat_of(pid) else {
-            continue;
-        };
-        if stat.pgrp != pgrp {
-            continue;
-        }
-        let awake = !dormant(stat.state);
-        out.push(stat.into_state());
-        if awake {
-            return out;
-        }
-    }
-    // The leader's was read already (unless it could not be).
-    for p in out
-        .iter_mut()
-        .filter(|p| p.state == 'S' && p.syscall.is_none() && p.wchan.is_none())
-    {
-        read_wait(p);
     }
     out
+}
+
+/// The children of `pid`: from its one `children` file when it has one
+/// thread, else from every thread's (a child's parent is the thread that
+/// forked it). `threads` 0: not known.
+fn children(pid: u32, threads: u32) -> Vec<u32> {
+    let parse = |text: String| -> Vec<u32> {
+        text.split_ascii_whitespace()
+            .filter_map(|s| s.parse().ok())
+            .collect()
+    };
+    if threads == 1 {
+        return fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .map(parse)
+            .unwrap_or_default();
+    }
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(parse)
+        .collect()
 }
 
 /// Fill in what the asleep `p` waits in: its `syscall`, else its `wchan`.
@@ -142,6 +179,8 @@ pub(super) struct Stat {
     pub(super) pgrp: u32,
     pub(super) session: u32,
     pub(super) tty_nr: u64,
+    /// 0: not known.
+    pub(super) threads: u32,
 }
 
 impl Stat {
@@ -172,12 +211,16 @@ pub(super) fn parse_stat(pid: u32, text: &str) -> Option<Stat> {
     let session = fields.next()?.parse().ok()?;
     // A signed int in the kernel; never negative for a real device.
     let tty_nr = fields.next()?.parse::<i64>().ok()?;
+    // tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
+    // priority nice num_threads.
+    let threads = fields.nth(12).and_then(|s| s.parse().ok()).unwrap_or(0);
     Some(Stat {
         pid,
         state,
         pgrp,
         session,
         tty_nr: u64::try_from(tty_nr).unwrap_or(0),
+        threads,
     })
 }
 

@@ -397,3 +397,37 @@ fn a_busy_or_looping_group_leader_settles_it_without_the_tree() {
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert!(disqualifies_alone(&seen[0]), "{seen:?}");
 }
+
+#[test]
+fn a_wrapper_shell_is_seen_through() {
+    // The shell waits for its child; the child decides.
+    let a = start(&[
+        "sh",
+        "-c",
+        &format!("{}; echo done", script("event_loop.sh")),
+    ]);
+    a.wait_for_screen("ready");
+    let looper = *proc_tree::tree(a.pid()).get(1).expect("the child");
+    wait_asleep(looper, "the event loop");
+    let seen = Proc.members(a.pid(), a.pid());
+    assert_eq!(seen.len(), 1, "stopped at the loop: {seen:?}");
+    assert_eq!(seen[0].pid, looper);
+    a.assert_never_reading("a wrapped event loop");
+}
+
+#[test]
+fn a_reader_started_by_another_thread_is_found() {
+    // Its parent is the thread that forked it, listed in that thread's
+    // `children` file only.
+    if !have("python3") {
+        eprintln!("skipped: no python3 here");
+        return;
+    }
+    let program = "import subprocess, threading\n\
+        t = threading.Thread(target=lambda: subprocess.run(['cat']))\n\
+        t.start()\n\
+        t.join()";
+    let a = start(&["python3", "-c", program]);
+    let cat = a.wait_process("cat");
+    assert_eq!(a.wait_reader("cat, a thread's child"), cat);
+}

@@ -250,6 +250,9 @@ fn stat_lines_parse_whatever_the_name() {
     );
     let detached = parse_stat(7, "7 (d) R 1 7 7 0 -1 0").expect("parses");
     assert_eq!((detached.state, detached.tty_nr), ('R', 0));
+    assert_eq!(detached.threads, 0, "not in the line: not known");
+    let full = "9 (node) S 1 9 9 34817 9 4194560 5 0 0 0 1 2 0 0 20 0 11 0 99 1 2";
+    assert_eq!(parse_stat(9, full).map(|s| s.threads), Some(11));
     assert_eq!(parse_stat(7, "7 (cut"), None);
     assert_eq!(parse_stat(7, "7 (x) S 1 7"), None);
 }
