@@ -12,6 +12,8 @@
 //!
 //! The engine core combines what they see (`engine::core::attention`).
 
+pub mod screen;
+
 use serde::Serialize;
 
 /// What an agent is doing, as one signal sees it.
