@@ -15,6 +15,7 @@
 //! The engine core combines what they see (`engine::core::attention`).
 
 pub mod os;
+pub mod screen;
 pub mod watcher;
 
 use serde::{Deserialize, Serialize};
