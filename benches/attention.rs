@@ -2,12 +2,16 @@
 //!
 //! - Latency, per signal, against a real engine: an agent records the
 //!   time (`date +%s%N`) just before it asks, then asks either by saying
-//!   so (`orch heartbeat --waiting`: the agent signal) or by reading its
-//!   terminal (`read`: the operating-system signal); the bench takes the
+//!   so (`orch heartbeat --waiting`: the agent signal), by printing a
+//!   prompt the generic screen presets know and not reading (`[y/N]`: the
+//!   screen signal) or by reading its terminal after a prompt no screen
+//!   rule knows (`read`: the operating-system signal); the bench takes the
 //!   time a headless `orch --no-tui` prints the mark's progress line. 10
 //!   rounds each, median and worst.
-//! - Cost: the CPU of the watcher thread (`orch-watcher`) while 10 agents
-//!   print continuously, over 10 s.
+//! - Cost: the CPU of the watcher thread (`orch-watcher`) over 10 s with
+//!   10 agents that print continuously (the screen never settles), and
+//!   with 10 that print a line every 0.4 s (every line settles, so each
+//!   is read through the screen rules).
 //!
 //! `cargo bench --bench attention`
 
@@ -50,8 +54,9 @@ fn latency(how: &str) -> Duration {
     let asked = tempfile::NamedTempFile::new().expect("file");
     let stamp = asked.path().display().to_string();
     let ask = match how {
-        "agent" => "$ORCH_BIN heartbeat --waiting 'Ready?'; sleep 30".to_string(),
-        _ => "printf 'Ready? '; read answer".to_string(),
+        "agent" => "$ORCH_BIN heartbeat --waiting 'Ready?'; sleep 30",
+        "screen" => "printf 'Ready? [y/N] '; sleep 30",
+        _ => "printf 'Ready: '; read answer",
     };
     let prompt = format!("sleep 0.5; date +%s%N > {stamp}; {ask}");
     let dir = repo(&[("ask".to_string(), prompt)]);
@@ -66,7 +71,7 @@ fn latency(how: &str) -> Duration {
     let mut seen_at = None;
     for line in std::io::BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
-        if line.contains("waiting for input: Ready?") {
+        if line.contains("waiting for input: Ready") {
             seen_at = Some(now_ns());
             break;
         }
@@ -102,14 +107,9 @@ fn thread_ticks(name: &str) -> Option<u64> {
     None
 }
 
-fn watcher_cpu() -> f64 {
+fn watcher_cpu(prompt: &str) -> f64 {
     let tasks: Vec<(String, String)> = (0..10)
-        .map(|i| {
-            (
-                format!("flood{i}"),
-                "i=0; while :; do echo line $i of output; i=$((i+1)); done".to_string(),
-            )
-        })
+        .map(|i| (format!("agent{i}"), prompt.to_string()))
         .collect();
     let dir = repo(&tasks);
     let config = load_config(&dir.path().join("orch.toml")).expect("config");
@@ -158,7 +158,7 @@ fn watcher_cpu() -> f64 {
 
 fn main() {
     println!("how soon orch knows an agent waits (10 rounds each)");
-    for how in ["agent", "os"] {
+    for how in ["agent", "screen", "os"] {
         let mut samples: Vec<Duration> = (0..10).map(|_| latency(how)).collect();
         samples.sort();
         println!(
@@ -167,6 +167,12 @@ fn main() {
             samples[9].as_secs_f64() * 1000.0
         );
     }
-    let cpu = watcher_cpu();
-    println!("watching 10 agents that print continuously: watcher thread {cpu:.2}% of a core");
+    let flood = watcher_cpu("i=0; while :; do echo line $i of output; i=$((i+1)); done");
+    println!("watching 10 agents that print continuously: watcher thread {flood:.2}% of a core");
+    let lines = watcher_cpu(
+        "i=0; while :; do printf '\\033[32mstep %d\\033[0m of the build\\n' $i; i=$((i+1)); sleep 0.4; done",
+    );
+    println!(
+        "watching 10 agents that print a line every 0.4 s: watcher thread {lines:.2}% of a core"
+    );
 }

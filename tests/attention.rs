@@ -155,7 +155,7 @@ command = ["sh", "-c", "{prompt}"]
 [[tasks]]
 id = "name"
 agent = "sh"
-prompt = "printf 'What is the project called? '; read name; echo \"called $name\""
+prompt = "printf 'Project name: '; read name; echo \"called $name\""
 "#,
     );
     let mut orch = repo.spawn(&["--no-tui"]);
@@ -165,15 +165,13 @@ prompt = "printf 'What is the project called? '; read name; echo \"called $name\
     let attempt = last_attempt(&repo, "name");
     assert!(seen, "the OS never saw it read: {attempt}");
     assert_eq!(attempt["activity"]["state"], "waiting");
-    assert_eq!(
-        attempt["activity"]["question"],
-        "What is the project called?"
-    );
+    // No screen rule knows "Project name: ": the OS alone said so.
+    assert_eq!(attempt["activity"]["question"], "Project name:");
     let status = orch.wait().expect("orch ends");
     assert_eq!(status.code(), Some(1));
     let attempt = last_attempt(&repo, "name");
     assert_eq!(
-        attempt["cause"], "no answer to: What is the project called?",
+        attempt["cause"], "no answer to: Project name:",
         "not stalled at 2s: ended by input_timeout; {attempt}"
     );
 }
@@ -206,8 +204,53 @@ prompt = '''printf '\033[1mApprove deploy?\033[0m (yes/no) '; sleep 60'''
         "{attempt}"
     );
     assert!(
-        out.stdout.contains("screen: waiting pattern"),
+        out.stdout.contains("screen: waiting_patterns[0]"),
         "which signal, and which rule: {out}"
+    );
+}
+
+#[test]
+fn a_generic_prompt_after_a_spinner_is_seen_on_the_screen_with_no_pattern_written() {
+    let repo = TestRepo::new();
+    repo.write_config(&format!(
+        r#"[defaults]
+retries = 0
+heartbeat_warn = "1s"
+heartbeat_stall = "2s"
+input_timeout = "3s"
+
+[agents.gen]
+command = ["{agent}"]
+
+[[tasks]]
+id = "gen"
+agent = "gen"
+"#,
+        agent = agent("spinner_ask.sh")
+    ));
+    let out = repo.run(&["--no-tui"]);
+    assert_eq!(out.code, 1, "{out}");
+    let attempt = last_attempt(&repo, "gen");
+    assert_eq!(
+        attempt["cause"], "no answer to: Delete 3 generated files? [y/N]",
+        "the generic [y/N] preset, not stalled at 2s: {attempt}"
+    );
+    assert!(
+        out.stdout.contains("screen: generic [y/N]"),
+        "which signal, and which rule: {out}"
+    );
+    // The spinner never passed for a question.
+    let marks: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("waiting for input"))
+        .collect();
+    assert!(!marks.is_empty(), "{out}");
+    assert!(
+        marks
+            .iter()
+            .all(|l| l.contains("Delete 3 generated files?")),
+        "a spinner frame was taken for a question: {marks:?}"
     );
 }
 

@@ -236,6 +236,26 @@ impl AgentConfig {
     }
 }
 
+impl AgentConfig {
+    /// Whose screen presets read its screen: its `kind`, or when that is
+    /// left `generic`, the CLI its program is named after (`claude`,
+    /// `codex`, `aider`, `gemini`). Reading a screen changes nothing, so
+    /// the name is enough for it; hooks and `resume` need `kind` written.
+    pub fn screen_kind(&self) -> AgentKind {
+        if self.kind != AgentKind::Generic {
+            return self.kind;
+        }
+        let program = self.command.first().map(std::path::Path::new);
+        match program.and_then(|p| p.file_name()).and_then(|n| n.to_str()) {
+            Some("claude") => AgentKind::ClaudeCode,
+            Some("codex") => AgentKind::Codex,
+            Some("aider") => AgentKind::Aider,
+            Some("gemini") => AgentKind::Gemini,
+            _ => AgentKind::Generic,
+        }
+    }
+}
+
 /// What `push` sends to `remote`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PushMode {

@@ -51,22 +51,18 @@ pub struct SpawnOrder {
     pub log_path: PathBuf,
     /// Confine the agent's writes (its `sandbox` is not `none`).
     pub sandbox: Option<SandboxRequest>,
-    /// What on its screen means it waits (its `waiting_patterns`), and
-    /// its `auto_answer` rules' patterns, in order.
+    /// How to read its screen: its kind's presets, its `waiting_patterns`
+    /// and its `auto_answer` rules' patterns, in order.
     pub screen: ScreenPatterns,
 }
 
-/// The regexes an agent's screen is matched against.
+/// What an agent's screen is read with: its kind's presets and its own
+/// regexes.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ScreenPatterns {
+    pub kind: crate::config::AgentKind,
     pub waiting: Vec<crate::config::Pattern>,
     pub auto_answer: Vec<crate::config::Pattern>,
-}
-
-impl ScreenPatterns {
-    pub fn is_empty(&self) -> bool {
-        self.waiting.is_empty() && self.auto_answer.is_empty()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

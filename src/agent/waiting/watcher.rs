@@ -1,11 +1,11 @@
 //! The thread that watches running agents for the signals of waiting the
 //! engine cannot see itself: input typed into them (which answers
 //! whatever they asked), the operating system (the terminal's foreground
-//! group blocked reading it) and the screen (the agent's own
-//! `waiting_patterns` and `auto_answer` patterns over the lines at its
-//! cursor, once the screen changed and then stayed still). It looks a few
-//! times a second, reads only what changed or what is due, and tells the
-//! engine only when a signal changes its word ([`Observation`]).
+//! group blocked reading it) and the screen (its kind's presets, the
+//! generic ones and the agent's own `waiting_patterns` and `auto_answer`
+//! patterns: `screen`, once the screen changed and then stayed still). It
+//! looks ten times a second, reads only what changed or what is due, and
+//! tells the engine only when a signal changes its word ([`Observation`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,21 +16,17 @@ use std::time::{Duration, Instant};
 use std::sync::Mutex;
 
 use crate::agent::backend::{AgentRegistry, AgentTerminal};
+use crate::agent::waiting::screen::{ScreenRules, ScreenText, Settle, DEFAULT_SETTLE};
 use crate::agent::waiting::{os, Seen, Signal};
+use crate::config::AgentKind;
 use crate::engine::effect::ScreenPatterns;
 
 /// How often the running agents are looked at.
-const LOOK_EVERY: Duration = Duration::from_millis(250);
+const LOOK_EVERY: Duration = Duration::from_millis(100);
 /// Output within this long means the agent is not waiting on its terminal.
 const QUIET_FOR: Duration = Duration::from_millis(400);
 /// The operating system is asked at most this often per agent.
 const OS_EVERY: Duration = Duration::from_secs(1);
-/// A screen is matched once it stayed unchanged this long (a spinner
-/// does not flap).
-const SETTLE: Duration = Duration::from_millis(300);
-/// The screen rows matched: the cursor's and this many non-empty ones
-/// above it.
-const ROWS_ABOVE: usize = 2;
 
 /// A signal's new word on one running agent (`seen` `None`: it takes its
 /// last word back).
@@ -49,19 +45,31 @@ pub struct Observation {
 pub type Sink = Box<dyn FnMut(Observation) -> bool + Send>;
 
 /// What the watcher last said of one agent.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Said {
     input_seq: u64,
     os_blocked: Option<u32>,
     os_checked: Option<Instant>,
-    /// The screen's change counter when last matched.
-    screen_seq: u64,
-    /// What the screen last said (the matched line), if anything.
-    screen_word: Option<String>,
+    /// When the screen's last change is due to be read.
+    settle: Settle,
+    /// What the screen last said, and by which rule, if anything.
+    screen_word: Option<(Seen, String)>,
 }
 
-/// The patterns of each running agent, by task and attempt.
-type Patterns = Arc<Mutex<HashMap<(String, u32), ScreenPatterns>>>;
+impl Default for Said {
+    fn default() -> Self {
+        Said {
+            input_seq: 0,
+            os_blocked: None,
+            os_checked: None,
+            settle: Settle::new(DEFAULT_SETTLE),
+            screen_word: None,
+        }
+    }
+}
+
+/// The screen rules of each running agent, by task and attempt.
+type Patterns = Arc<Mutex<HashMap<(String, u32), Arc<ScreenRules>>>>;
 
 /// The watching thread; stopped when dropped.
 pub struct Watcher {
@@ -80,6 +88,9 @@ impl Watcher {
             .name("orch-watcher".into())
             .spawn(move || {
                 let mut said: HashMap<(String, u32), Said> = HashMap::new();
+                // An agent nobody described (not spawned by this engine's
+                // driver): the generic presets.
+                let generic = Arc::new(ScreenRules::new(AgentKind::Generic, vec![], vec![]));
                 while !stopping.load(Ordering::Relaxed) {
                     std::thread::sleep(LOOK_EVERY);
                     let agents = registry.all();
@@ -96,8 +107,8 @@ impl Watcher {
                     let now = Instant::now();
                     for (task, attempt, terminal) in agents {
                         let state = said.entry((task.clone(), attempt)).or_default();
-                        let patterns = rules.get(&(task.clone(), attempt));
-                        for word in look(state, terminal.as_ref(), patterns, now) {
+                        let rules = rules.get(&(task.clone(), attempt)).unwrap_or(&generic);
+                        for word in look(state, terminal.as_ref(), rules, now) {
                             let observation = Observation {
                                 task: task.clone(),
                                 attempt,
@@ -120,16 +131,19 @@ impl Watcher {
         })
     }
 
-    /// Match this attempt's screen against `patterns` (nothing to match:
-    /// its screen is not read).
+    /// Read this attempt's screen with its kind's presets and its own
+    /// patterns (an attempt never described gets the generic presets).
     pub fn watch(&self, task: &str, attempt: u32, patterns: ScreenPatterns) {
-        if patterns.is_empty() {
-            return;
-        }
+        let regexes = |ps: &[crate::config::Pattern]| ps.iter().map(|p| p.regex.clone()).collect();
+        let rules = ScreenRules::new(
+            patterns.kind,
+            regexes(&patterns.waiting),
+            regexes(&patterns.auto_answer),
+        );
         self.patterns
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert((task.to_string(), attempt), patterns);
+            .insert((task.to_string(), attempt), Arc::new(rules));
     }
 }
 
@@ -163,7 +177,7 @@ fn word(signal: Signal, seen: Option<Seen>, detail: impl Into<String>) -> Word {
 fn look(
     state: &mut Said,
     terminal: &dyn AgentTerminal,
-    patterns: Option<&ScreenPatterns>,
+    rules: &ScreenRules,
     now: Instant,
 ) -> Vec<Word> {
     let mut words = Vec::new();
@@ -175,15 +189,12 @@ fn look(
         state.screen_word = None;
         words.push(word(Signal::Input, Some(Seen::Busy), "input typed"));
     }
-    if let Some(patterns) = patterns {
-        let settled = terminal
-            .last_output_at()
-            .is_none_or(|at| now.saturating_duration_since(at) >= SETTLE);
-        let seq = terminal.output_seq();
-        if settled && seq != state.screen_seq {
-            state.screen_seq = seq;
-            words.extend(match_screen(state, terminal, patterns));
-        }
+    // The change counter as of when the agent last printed: the settle
+    // time runs from the output, not from this look.
+    let changed_at = terminal.last_output_at().unwrap_or(now).min(now);
+    state.settle.observe(terminal.output_seq(), changed_at);
+    if state.settle.due(now) {
+        words.extend(read_screen(state, terminal, rules));
     }
     let quiet = terminal
         .last_output_at()
@@ -220,83 +231,53 @@ fn look(
     words
 }
 
-/// The screen's lines at the cursor against the agent's patterns: an
-/// auto-answer rule's first (the engine decides whether to use it), then
-/// its waiting patterns. A word only when it changed.
-fn match_screen(
+/// The settled screen through the agent's rules. A word only when it
+/// changed (or names an auto-answer: the engine decides whether to use
+/// it); a screen that decides nothing takes the last word back.
+fn read_screen(
     state: &mut Said,
     terminal: &dyn AgentTerminal,
-    patterns: &ScreenPatterns,
+    rules: &ScreenRules,
 ) -> Option<Word> {
-    let lines = cursor_lines(terminal);
-    let found = patterns
-        .auto_answer
-        .iter()
-        .enumerate()
-        .find_map(|(i, p)| {
-            lines.iter().find(|l| p.regex.is_match(l)).map(|l| {
-                (
-                    l.clone(),
-                    Some(i),
-                    format!("auto_answer pattern {:?}", p.source),
-                )
-            })
-        })
-        .or_else(|| {
-            patterns.waiting.iter().find_map(|p| {
-                lines
-                    .iter()
-                    .find(|l| p.regex.is_match(l))
-                    .map(|l| (l.clone(), None, format!("waiting pattern {:?}", p.source)))
-            })
-        });
-    match found {
-        Some((line, auto, detail)) => {
-            if state.screen_word.as_deref() == Some(line.as_str()) && auto.is_none() {
+    let text = screen_text(terminal);
+    match rules.classify(&text) {
+        Some(found) => {
+            let key = (found.seen.clone(), found.rule.clone());
+            if state.screen_word.as_ref() == Some(&key) && found.auto_answer.is_none() {
                 return None;
             }
-            state.screen_word = Some(line.clone());
+            state.screen_word = Some(key);
             Some(Word {
                 signal: Signal::Screen,
-                seen: Some(Seen::Waiting { question: line }),
-                detail,
-                auto_answer: auto,
+                seen: Some(found.seen),
+                detail: found.rule,
+                auto_answer: found.auto_answer,
             })
         }
         None => state
             .screen_word
             .take()
-            .map(|_| word(Signal::Screen, None, "the prompt is gone")),
+            .map(|_| word(Signal::Screen, None, "ordinary output")),
     }
 }
 
-/// The cursor's row and up to [`ROWS_ABOVE`] non-empty rows above it,
-/// trimmed, top first.
-fn cursor_lines(terminal: &dyn AgentTerminal) -> Vec<String> {
+fn screen_text(terminal: &dyn AgentTerminal) -> ScreenText {
     let screen = terminal.screen().lock().unwrap_or_else(|p| p.into_inner());
-    let vt = screen.screen();
-    let (row, _) = vt.cursor_position();
-    let (_, cols) = vt.size();
-    let mut lines: Vec<String> = (0..=row)
-        .rev()
-        .map(|r| vt.contents_between(r, 0, r, cols.get()).trim().to_string())
-        .filter(|line| !line.is_empty())
-        .take(ROWS_ABOVE + 1)
-        .collect();
-    lines.reverse();
-    lines
+    ScreenText::of(screen.screen())
 }
 
 /// The text on the cursor's row, or the last non-empty row above it: what
 /// a program reading its terminal last asked.
 fn cursor_line(terminal: &dyn AgentTerminal) -> String {
-    let screen = terminal.screen().lock().unwrap_or_else(|p| p.into_inner());
-    let vt = screen.screen();
-    let (row, _) = vt.cursor_position();
-    let (_, cols) = vt.size();
-    (0..=row)
+    let text = screen_text(terminal);
+    let row = usize::from(text.cursor_row).min(text.rows.len().saturating_sub(1));
+    text.rows
+        .get(..=row)
+        .unwrap_or_default()
+        .iter()
         .rev()
-        .map(|r| vt.contents_between(r, 0, r, cols.get()).trim().to_string())
+        .map(|line| line.trim())
         .find(|line| !line.is_empty())
+        .map(str::to_string)
         .unwrap_or_else(|| "(reads its terminal)".to_string())
 }

@@ -385,6 +385,7 @@ impl Core {
                     writable: agent.writable.clone(),
                     resumed,
                     screen: crate::engine::effect::ScreenPatterns {
+                        kind: agent.screen_kind(),
                         waiting: agent.waiting_patterns.clone(),
                         auto_answer: agent
                             .auto_answer

@@ -11,7 +11,8 @@
 //!
 //! 1. the kind's presets, *waiting*: a permission or question menu
 //!    (Claude Code, Codex, Gemini CLI) or a confirm prompt (aider);
-//! 2. the agent's own `waiting_patterns`, over the asking region;
+//! 2. the agent's own `waiting_patterns`, then its `auto_answer` patterns,
+//!    over the asking region;
 //! 3. the kind's presets, *busy*: a spinner, "esc to interrupt";
 //! 4. the kind's presets, *idle*: its input box or prompt, with no spinner;
 //! 5. the generic presets (every kind): `[y/N]`, `(y/n)`, "Press Enter",
@@ -152,15 +153,27 @@ impl ScreenRules {
         Some(self.finish(found))
     }
 
-    /// The first of the agent's `waiting_patterns` that matches the asking
-    /// region; the question is the row where the match ends.
+    /// The first of the agent's `waiting_patterns`, then of its
+    /// `auto_answer` patterns (a prompt it has an answer for is a prompt),
+    /// that matches the asking region; the question is the row where the
+    /// match ends.
     fn own_pattern(&self, view: &View<'_>, region: &[usize]) -> Option<Found> {
-        if self.waiting_patterns.is_empty() || region.is_empty() {
+        if region.is_empty() {
             return None;
         }
         let rows: Vec<&str> = region.iter().map(|&i| view.row(i)).collect();
         let text = rows.join("\n");
-        self.waiting_patterns.iter().enumerate().find_map(|(n, p)| {
+        let waiting = self
+            .waiting_patterns
+            .iter()
+            .enumerate()
+            .map(|(n, p)| (format!("waiting_patterns[{n}]"), p));
+        let answered = self
+            .auto_answer
+            .iter()
+            .enumerate()
+            .map(|(n, p)| (format!("auto_answer[{n}]"), p));
+        waiting.chain(answered).find_map(|(rule, p)| {
             let m = p.find(&text)?;
             let end = m.end().max(m.start() + 1).min(text.len());
             let row = text[..end].matches('\n').count().min(rows.len() - 1);
@@ -168,7 +181,7 @@ impl ScreenRules {
                 seen: Seen::Waiting {
                     question: rows[row].to_string(),
                 },
-                rule: format!("waiting_patterns[{n}]"),
+                rule,
                 text: text.clone(),
             })
         })

@@ -435,6 +435,30 @@ fn auto_answer_is_the_first_pattern_matching_the_question() {
 }
 
 #[test]
+fn a_prompt_the_agent_has_an_answer_for_is_waiting() {
+    // No preset knows "Overwrite build/out?": the rule's own pattern says
+    // the agent asks it.
+    let rules = ScreenRules::new(
+        AgentKind::Generic,
+        vec![],
+        vec![pattern(r"^nothing$"), pattern(r"Overwrite \S+ -")],
+    );
+    let s = lines(&["compiling", "Overwrite build/out - sure"], 1, 26);
+    let m = rules.classify(&s).unwrap();
+    assert_eq!(m.rule, "auto_answer[1]");
+    assert_eq!(m.auto_answer, Some(1));
+    assert_eq!(
+        m.seen,
+        Seen::Waiting {
+            question: "Overwrite build/out - sure".into()
+        }
+    );
+    // Without the rule it is ordinary output.
+    let plain = ScreenRules::new(AgentKind::Generic, vec![], vec![]);
+    assert_eq!(plain.classify(&s), None);
+}
+
+#[test]
 fn the_question_is_one_line_of_at_most_200_characters() {
     let long = format!("{} [y/N]", "Really ".repeat(60));
     let s = lines(&[&long], 0, long.len() as u16);
