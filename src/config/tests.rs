@@ -1262,3 +1262,234 @@ kind = "codex"
     assert_eq!(kind("wrapped"), AgentKind::Generic);
     assert_eq!(kind("told"), AgentKind::Codex);
 }
+
+#[test]
+fn bad_attention_keys_are_reported_where_they_are_written() {
+    let out = err(r#"[agents.x]
+command = ["x"]
+kind = "cursor"
+resume = ["x", "--resume"]
+waiting_patterns = ['(unclosed', '']
+auto_answer = [{ pattern = 'ok' }, { answer = "y" }, { pattern = 'a', answer = "", extra = 1 }]
+
+[[tasks]]
+id = "t"
+agent = "x"
+input_timeout = "soon"
+"#);
+    for expected in [
+        "orch.toml:3:8: kind must be one of \"claude-code\", \"codex\", \"aider\", \"gemini\", \"generic\", found \"cursor\"",
+        "orch.toml:4:10: resume must contain {session_id}",
+        "orch.toml:5:21: invalid waiting_patterns pattern \"(unclosed\"",
+        "orch.toml:5:34: a waiting_patterns pattern must not be empty",
+        "an auto_answer entry needs an answer",
+        "an auto_answer entry needs a pattern",
+        "an auto_answer answer must not be empty",
+        "unknown key \"extra\" in an auto_answer entry",
+        "invalid duration \"soon\" for input_timeout",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn the_merge_gate_needs_a_merge() {
+    let gated = |merge: &str, defaults: &str| {
+        format!("{defaults}{SH}[[tasks]]\nid = \"a\"\nagent = \"sh\"\napproval = \"before_merge\"\n{merge}")
+    };
+    for merge in ["", "merge = \"manual\"\n", "merge = \"auto\"\n"] {
+        ok(&gated(merge, ""));
+        // The task's own policy wins over [defaults].
+        if !merge.is_empty() {
+            ok(&gated(merge, "[defaults]\nmerge = \"never\"\n"));
+        }
+    }
+    assert_eq!(
+        err1(&gated("merge = \"never\"\n", "")),
+        r#"orch.toml:6:12: approval = "before_merge" cannot be used with merge = "never": the branch is never merged, so there would be nothing to approve; set merge = "manual" or "auto" on task "a", or drop the approval"#
+    );
+    let from_defaults = err1(&gated("", "[defaults]\nmerge = \"never\"\n"));
+    assert!(
+        from_defaults.starts_with(r#"orch.toml:8:12: approval = "before_merge" cannot be used with merge = "never" (from [defaults])"#),
+        "{from_defaults}"
+    );
+    // An invalid merge value is its own error, not also a gate error.
+    assert_eq!(
+        err1(&gated("merge = \"nevr\"\n", ""))
+            .matches("orch.toml")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_byte_that_is_not_utf8_is_reported_at_its_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("orch.toml");
+    std::fs::write(&path, b"[project]\nbase_branch = \"caf\xE9\"\n").expect("write");
+    let errors = match load(&path) {
+        Ok(_) => panic!("loaded a file that is not UTF-8"),
+        Err(errors) => errors,
+    };
+    assert_eq!(
+        errors.to_string(),
+        format!(
+            "{}:2:19: invalid UTF-8: byte 0xE9 is not valid here; save the file as UTF-8",
+            path.display()
+        )
+    );
+}
+
+/// A repository with one commit on `main` and a branch `develop`.
+fn repo_with_branches() -> (tempfile::TempDir, crate::git::Repo) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = git2::RepositoryInitOptions::new();
+    opts.initial_head("main");
+    let git = git2::Repository::init_opts(dir.path(), &opts).expect("init");
+    let signature = git2::Signature::now("t", "t@example.com").expect("signature");
+    let tree = git
+        .find_tree(git.index().expect("index").write_tree().expect("tree"))
+        .expect("tree");
+    let commit = git
+        .commit(Some("HEAD"), &signature, &signature, "initial", &tree, &[])
+        .expect("commit");
+    git.branch("develop", &git.find_commit(commit).expect("commit"), false)
+        .expect("branch");
+    let repo = crate::git::Repo::discover(dir.path()).expect("discover");
+    (dir, repo)
+}
+
+#[test]
+fn a_missing_base_branch_is_reported_at_its_value() {
+    let (_dir, repo) = repo_with_branches();
+    let config = ok(&with_task(
+        "[project]\nmax_parallel = 2\nbase_branch = \"mian\"\n",
+    ));
+    let error = match check_base_branch(&config, &repo) {
+        Ok(()) => panic!("a missing branch passed"),
+        Err(error) => error,
+    };
+    assert_eq!(
+        error.to_string(),
+        r#"orch.toml:3:15: base branch "mian" does not exist (local branches: develop, main); did you mean "main"?"#
+    );
+    for good in ["main", "develop"] {
+        let config = ok(&with_task(&format!("[project]\nbase_branch = {good:?}\n")));
+        assert_eq!(check_base_branch(&config, &repo), Ok(()), "{good}");
+    }
+    // None named: nothing in the file to check.
+    assert_eq!(check_base_branch(&ok(&with_task("")), &repo), Ok(()));
+}
+
+// ----- the error types ---------------------------------------------------
+
+#[test]
+fn error_display() {
+    let at = ConfigError {
+        file: PathBuf::from("dir/orch.toml"),
+        line: 3,
+        column: 7,
+        message: "bad".into(),
+    };
+    assert_eq!(at.to_string(), "dir/orch.toml:3:7: bad");
+    let whole = ConfigError::whole_file("dir/orch.toml", "cannot read: gone");
+    assert_eq!(whole.to_string(), "dir/orch.toml: cannot read: gone");
+
+    let mut late = at.clone();
+    late.line = 10;
+    late.column = 1;
+    let mut same_line = at.clone();
+    same_line.column = 2;
+    let errors = ConfigErrors(vec![late, at, same_line]);
+    assert_eq!(
+        errors.to_string(),
+        "dir/orch.toml:3:2: bad\ndir/orch.toml:3:7: bad\ndir/orch.toml:10:1: bad"
+    );
+    assert_eq!(ConfigErrors(Vec::new()).to_string(), "");
+    let boxed: Box<dyn std::error::Error> = Box::new(errors);
+    assert!(boxed.to_string().starts_with("dir/orch.toml:3:2"));
+}
+
+#[test]
+fn load_unreadable_file() {
+    let path = Path::new(FIXTURES).join("no-such-file.toml");
+    let errors = match load(&path) {
+        Ok(_) => panic!("loaded a missing file"),
+        Err(errors) => errors,
+    };
+    assert_eq!(errors.len(), 1);
+    let error = &errors.0[0];
+    assert_eq!((error.line, error.column), (0, 0));
+    assert_eq!(error.file, path);
+    let shown = errors.to_string();
+    assert!(
+        shown.starts_with(&format!("{}: cannot read: ", path.display())),
+        "{shown}"
+    );
+    // A directory cannot be read as a file either.
+    assert!(load(Path::new(FIXTURES)).is_err());
+}
+
+// ----- fixtures ------------------------------------------------------------
+
+#[test]
+fn valid_fixtures_load() {
+    let files = toml_files(&Path::new(FIXTURES).join("valid"));
+    assert!(files.len() >= 3, "valid fixtures missing");
+    for file in files {
+        if let Err(errors) = parse(&read(&file), Path::new("orch.toml")) {
+            panic!("{} should be valid:\n{errors}", file.display());
+        }
+    }
+}
+
+#[test]
+fn invalid_fixtures_give_the_expected_errors() {
+    crate::tomldoc::fixtures::check_invalid(&Path::new(FIXTURES).join("invalid"), 8, |file| {
+        // Read as `load` does (a non-UTF-8 fixture is one of them), but
+        // named orch.toml in the messages.
+        let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
+        let src =
+            crate::tomldoc::text_of(bytes, Path::new("orch.toml")).map_err(|e| e.to_string())?;
+        parse(&src, Path::new("orch.toml"))
+            .map(drop)
+            .map_err(|e| e.to_string())
+    });
+}
+
+#[test]
+fn writable_paths_are_relative_to_the_config_root() {
+    let src = "[agents.sh]\ncommand = [\"sh\"]\nsandbox = \"best-effort\"\n\
+               writable = [\"cache\", \"/abs\", \"../shared\"]\n\
+               [[tasks]]\nid = \"t\"\nagent = \"sh\"\n";
+    let config = match parse(src, Path::new("/repo/orch.toml")) {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors}"),
+    };
+    let sh = &config.agents["sh"];
+    assert_eq!(sh.sandbox, SandboxMode::BestEffort);
+    assert_eq!(
+        sh.writable,
+        [
+            PathBuf::from("/repo/cache"),
+            PathBuf::from("/abs"),
+            PathBuf::from("/repo/../shared"),
+        ]
+    );
+    // Without the key, no sandbox and nothing extra.
+    let plain = ok(&with_task(""));
+    assert_eq!(plain.agents["sh"].sandbox, SandboxMode::None);
+    assert!(plain.agents["sh"].writable.is_empty());
+}
+
+#[test]
+fn a_config_loaded_by_a_relative_path_has_an_absolute_root() {
+    // Tests run in the crate's directory, whose orch.toml is the demo plan.
+    let config = load(Path::new("orch.toml")).expect("the demo plan loads");
+    assert!(config.root.is_absolute(), "{}", config.root.display());
+    assert_eq!(
+        config.root,
+        std::env::current_dir().expect("cwd"),
+        "the root is where the file is"
+    );
+}
