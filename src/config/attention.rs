@@ -85,6 +85,16 @@ fn pattern(doc: &mut Doc<'_>, field: &str, text: &str, span: Span) -> Option<Pat
         return None;
     }
     match Pattern::new(text) {
+        Ok(pattern) if pattern.regex.is_match("") => {
+            doc.error(
+                span,
+                format!(
+                    "{field} pattern {text:?} matches empty text, so every screen would ask: \
+                     make it match the prompt's own words"
+                ),
+            );
+            None
+        }
         Ok(pattern) => Some(pattern),
         Err(err) => {
             // The regex error's first line says what is wrong; the rest

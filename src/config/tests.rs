@@ -1269,8 +1269,8 @@ fn bad_attention_keys_are_reported_where_they_are_written() {
 command = ["x"]
 kind = "cursor"
 resume = ["x", "--resume"]
-waiting_patterns = ['(unclosed', '']
-auto_answer = [{ pattern = 'ok' }, { answer = "y" }, { pattern = 'a', answer = "", extra = 1 }]
+waiting_patterns = ['(unclosed', '', '(y/n)?\s*$']
+auto_answer = [{ pattern = 'ok' }, { answer = "y" }, { pattern = 'a', answer = "", extra = 1 }, { pattern = 'x*', answer = "y" }]
 
 [[tasks]]
 id = "t"
@@ -1282,6 +1282,8 @@ input_timeout = "soon"
         "orch.toml:4:10: resume must contain {session_id}",
         "orch.toml:5:21: invalid waiting_patterns pattern \"(unclosed\"",
         "orch.toml:5:34: a waiting_patterns pattern must not be empty",
+        "orch.toml:5:38: waiting_patterns pattern \"(y/n)?\\\\s*$\" matches empty text, so every screen would ask",
+        "auto_answer pattern \"x*\" matches empty text",
         "an auto_answer entry needs an answer",
         "an auto_answer entry needs a pattern",
         "an auto_answer answer must not be empty",

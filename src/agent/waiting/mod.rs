@@ -36,6 +36,11 @@ pub enum Seen {
 pub const QUESTION_MAX: usize = 200;
 
 impl Seen {
+    /// Asked something and waits for the answer.
+    pub fn is_waiting(&self) -> bool {
+        matches!(self, Seen::Waiting { .. })
+    }
+
     /// `self` with its question on one line, without control characters,
     /// at most [`QUESTION_MAX`] characters: it is drawn in every view.
     pub fn cleaned(self) -> Seen {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use std::sync::Mutex;
 
 use crate::agent::backend::{AgentRegistry, AgentTerminal};
-use crate::agent::waiting::screen::{ScreenRules, ScreenText, Settle, DEFAULT_SETTLE};
+use crate::agent::waiting::screen::{Due, ScreenMatch, ScreenRules, ScreenText, Settle};
 use crate::agent::waiting::{os, Seen, Signal};
 use crate::config::AgentKind;
 use crate::engine::effect::ScreenPatterns;
@@ -45,7 +45,7 @@ pub struct Observation {
 pub type Sink = Box<dyn FnMut(Observation) -> bool + Send>;
 
 /// What the watcher last said of one agent.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Said {
     input_seq: u64,
     os_blocked: Option<u32>,
@@ -54,18 +54,6 @@ struct Said {
     settle: Settle,
     /// What the screen last said, and by which rule, if anything.
     screen_word: Option<(Seen, String)>,
-}
-
-impl Default for Said {
-    fn default() -> Self {
-        Said {
-            input_seq: 0,
-            os_blocked: None,
-            os_checked: None,
-            settle: Settle::new(DEFAULT_SETTLE),
-            screen_word: None,
-        }
-    }
 }
 
 /// The screen rules of each running agent, by task and attempt.
@@ -181,20 +169,22 @@ fn look(
     now: Instant,
 ) -> Vec<Word> {
     let mut words = Vec::new();
-    let input = terminal.input_seq();
-    if input != state.input_seq {
-        state.input_seq = input;
-        // Answered: every signal's word is void (the engine clears them).
-        state.os_blocked = None;
-        state.screen_word = None;
-        words.push(word(Signal::Input, Some(Seen::Busy), "input typed"));
-    }
     // The change counter as of when the agent last printed: the settle
     // time runs from the output, not from this look.
     let changed_at = terminal.last_output_at().unwrap_or(now).min(now);
     state.settle.observe(terminal.output_seq(), changed_at);
-    if state.settle.due(now) {
-        words.extend(read_screen(state, terminal, rules));
+    let input = terminal.input_seq();
+    if input != state.input_seq {
+        state.input_seq = input;
+        // Answered: every signal's word is void (the engine clears them),
+        // and the screen as it was when the keys went in asks nothing:
+        // only what the agent prints after them is read.
+        state.os_blocked = None;
+        state.screen_word = None;
+        state.settle.skip();
+        words.push(word(Signal::Input, Some(Seen::Busy), "input typed"));
+    } else if let Some(due) = state.settle.due(now) {
+        words.extend(read_screen(state, terminal, rules, due));
     }
     let quiet = terminal
         .last_output_at()
@@ -231,19 +221,25 @@ fn look(
     words
 }
 
-/// The settled screen through the agent's rules. A word only when it
-/// changed (or names an auto-answer: the engine decides whether to use
-/// it); a screen that decides nothing takes the last word back.
+/// The screen through the agent's rules. A word only when it changed; a
+/// screen that decides nothing takes the last word back. A screen still
+/// changing is never taken for a question (it may be half drawn): it can
+/// only say busy or idle, or take the word back.
 fn read_screen(
     state: &mut Said,
     terminal: &dyn AgentTerminal,
     rules: &ScreenRules,
+    due: Due,
 ) -> Option<Word> {
     let text = screen_text(terminal);
-    match rules.classify(&text) {
+    let found = match classify(rules, &text) {
+        Some(found) if due == Due::Changing && found.seen.is_waiting() => return None,
+        found => found,
+    };
+    match found {
         Some(found) => {
             let key = (found.seen.clone(), found.rule.clone());
-            if state.screen_word.as_ref() == Some(&key) && found.auto_answer.is_none() {
+            if state.screen_word.as_ref() == Some(&key) {
                 return None;
             }
             state.screen_word = Some(key);
@@ -259,6 +255,15 @@ fn read_screen(
             .take()
             .map(|_| word(Signal::Screen, None, "ordinary output")),
     }
+}
+
+/// The rules over one screen; a rule that panics (a bug) decides nothing
+/// rather than ending the watcher and every agent's signals with it.
+fn classify(rules: &ScreenRules, text: &ScreenText) -> Option<ScreenMatch> {
+    crate::panic_guard::catch(|| rules.classify(text)).unwrap_or_else(|_| {
+        tracing::error!(kind = ?rules.kind(), "screen rules panicked; screen not read");
+        None
+    })
 }
 
 fn screen_text(terminal: &dyn AgentTerminal) -> ScreenText {
@@ -281,3 +286,7 @@ fn cursor_line(terminal: &dyn AgentTerminal) -> String {
         .map(str::to_string)
         .unwrap_or_else(|| "(reads its terminal)".to_string())
 }
+
+#[cfg(test)]
+#[path = "watcher_tests.rs"]
+mod tests;

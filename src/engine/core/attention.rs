@@ -57,6 +57,9 @@ pub(crate) struct Watch {
     /// Auto-answer uses per rule, newest last.
     answers: HashMap<usize, VecDeque<Instant>>,
     suspended: Vec<usize>,
+    /// The agent's `auto_answer` rules as launched (the screen's rule
+    /// numbers refer to these).
+    pub(crate) answer_rules: Vec<crate::config::AutoAnswer>,
 }
 
 impl Watch {
@@ -71,6 +74,7 @@ impl Watch {
             notify_at: None,
             answers: HashMap::new(),
             suspended: Vec::new(),
+            answer_rules: Vec::new(),
         }
     }
 
@@ -107,7 +111,16 @@ impl Watch {
 
 impl Live {
     /// The agent's own word (`orch heartbeat --waiting/--idle/--busy`).
+    /// Its "busy" is news the screen's "idle" (its input box, read before
+    /// the turn began) has not caught up with: that word goes. A question
+    /// on the screen stays until the screen or input says otherwise.
     pub(crate) fn watch_word(&mut self, signal: Signal, seen: Seen) {
+        if signal == Signal::Agent
+            && seen == Seen::Busy
+            && self.watch.words.get(&Signal::Screen).map(|w| &w.seen) == Some(&Seen::Idle)
+        {
+            self.watch.words.remove(&Signal::Screen);
+        }
         self.watch.words.insert(
             signal,
             Word {
@@ -296,10 +309,7 @@ impl Core {
         if live.watch.suspended.contains(&rule) {
             return;
         }
-        let Some(agent) = self.defs.config().agents.get(&live.row.agent) else {
-            return;
-        };
-        let Some(answer) = agent.auto_answer.get(rule) else {
+        let Some(answer) = live.watch.answer_rules.get(rule).cloned() else {
             return;
         };
         let question = question_of(&live.watch);

@@ -24,6 +24,9 @@ struct Resolved {
     /// It continues the conversation `vars.session_id` (its `resume`).
     resumed: bool,
     screen: crate::engine::effect::ScreenPatterns,
+    /// Its `auto_answer` rules as they were at the launch: the watcher's
+    /// rule numbers refer to these, whatever a reload does.
+    auto_answers: Vec<crate::config::AutoAnswer>,
 }
 
 impl Core {
@@ -265,6 +268,7 @@ impl Core {
         }
         live.row.agent = resolved.name;
         live.worktree = Some(worktree.path.clone());
+        live.watch.answer_rules = resolved.auto_answers;
         self.out.push(Effect::Spawn(SpawnOrder {
             task: id.to_string(),
             attempt,
@@ -393,6 +397,7 @@ impl Core {
                             .map(|a| a.pattern.clone())
                             .collect(),
                     },
+                    auto_answers: agent.auto_answer.clone(),
                 });
             }
             missing.push(format!("{program:?} (agent {current})"));

@@ -1,6 +1,8 @@
 //! Prompts any program prints, for every kind: yes/no markers, "Press
 //! Enter", "Continue?", a question the cursor sits right after, password
-//! and passphrase prompts. Each is read only on the last row of the asking
+//! and passphrase prompts, and the arrow-key menus of Node's prompt
+//! libraries (inquirer's `? Pick one (Use arrow keys)` over `❯ a`, prompts'
+//! `? Pick one › - Use arrow-keys`). Each line prompt is read only on the last row of the asking
 //! region (the cursor's row and the few above it), at the end of that row:
 //! the same words further up, or followed by more output, were a prompt
 //! once and have been answered (the recorded test run in
@@ -62,12 +64,11 @@ pub(super) fn find(view: &View<'_>, region: &[usize]) -> Option<Found> {
     let row = view.row(last);
     let cursor_row = usize::from(view.text.cursor_row);
     let decided = |name: &str| {
+        let question = question(view, region);
         Some(Found {
-            seen: Seen::Waiting {
-                question: question(view, region),
-            },
+            text: question.clone(),
+            seen: Seen::Waiting { question },
             rule: name.into(),
-            text: view.join(region[0], last),
         })
     };
     for rule in RULES.iter() {
@@ -81,7 +82,49 @@ pub(super) fn find(view: &View<'_>, region: &[usize]) -> Option<Found> {
     if question_at_cursor(view, last) {
         return decided("generic question at the cursor");
     }
-    None
+    arrow_menu(view)
+}
+
+/// How many non-empty rows from the bottom an arrow-key menu's question
+/// may be.
+const ARROW_MENU_SCAN: usize = 12;
+
+/// A question an arrow-key menu asks: `? ` then the question.
+static MENU_QUESTION: LazyLock<Regex> = LazyLock::new(|| re(r"^\?\s+\S"));
+/// The hint such a menu shows until a key is pressed.
+static MENU_HINT: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?i)\s*(?:\(use arrow keys[^)]*\)|›.*|\(press <space>[^)]*\))\s*$"));
+/// Its selected option (unnumbered: numbered menus are the presets').
+static MENU_SELECTED: LazyLock<Regex> = LazyLock::new(|| re(r"^[❯›>]\s*\S"));
+
+/// The lowest `? question` row near the bottom that shows its hint or has
+/// a selected option under it: a menu waiting for arrow keys and Enter.
+/// Answered, these libraries redraw the row with `✔` or with the answer
+/// and no options.
+fn arrow_menu(view: &View<'_>) -> Option<Found> {
+    let rows = view.last(ARROW_MENU_SCAN);
+    let (at, &asking) = rows
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, &i)| MENU_QUESTION.is_match(view.row(i)))?;
+    let row = view.row(asking);
+    let below = &rows[at + 1..];
+    let hinted = MENU_HINT.is_match(row);
+    if !hinted && !below.iter().any(|&i| MENU_SELECTED.is_match(view.row(i))) {
+        return None;
+    }
+    let question = MENU_HINT
+        .replace(row, "")
+        .trim_start_matches('?')
+        .trim()
+        .to_string();
+    let last = below.last().copied().unwrap_or(asking);
+    Some(Found {
+        seen: Seen::Waiting { question },
+        rule: "generic arrow-key menu".into(),
+        text: view.join(asking, last),
+    })
 }
 
 /// A row ending in `?` (or `? `) with the cursor right after it, on the

@@ -45,7 +45,7 @@ use super::Seen;
 use crate::config::AgentKind;
 use layout::{one_line, View};
 
-pub use settle::{Settle, DEFAULT_SETTLE};
+pub use settle::{Due, Settle};
 
 /// Longest question kept, in characters.
 pub const QUESTION_MAX: usize = 200;
@@ -87,7 +87,9 @@ pub struct ScreenMatch {
     /// Busy / Idle / Waiting { question }: the question is the asking
     /// line(s), trimmed, one line, at most [`QUESTION_MAX`] characters.
     pub seen: Seen,
-    /// The screen text that decided it (for the event log).
+    /// The screen text that decided it: a kind's whole dialog, or the
+    /// asking row(s) of a line prompt. `auto_answer` patterns are matched
+    /// against it.
     pub text: String,
     /// Which rule: "claude-code permission prompt", "generic [y/N]",
     /// "waiting_patterns[0]", ...
@@ -119,8 +121,8 @@ pub struct ScreenRules {
 impl ScreenRules {
     /// `waiting_patterns` are matched against the asking region's rows
     /// joined with newlines (so `$` is the end of its last row);
-    /// `auto_answer` patterns against the text of the question that
-    /// decided, in order.
+    /// `auto_answer` patterns against the text that decided (a kind's
+    /// dialog, or a line prompt's asking rows), in order.
     pub fn new(
         kind: AgentKind,
         waiting_patterns: Vec<Regex>,
@@ -155,14 +157,27 @@ impl ScreenRules {
 
     /// The first of the agent's `waiting_patterns`, then of its
     /// `auto_answer` patterns (a prompt it has an answer for is a prompt),
-    /// that matches the asking region; the question is the row where the
-    /// match ends.
+    /// with a match in the asking region that ends on its last row with
+    /// nothing but spaces and punctuation after it on that row: the same
+    /// words further up, or followed by what was typed ("Proceed? (y/n) y"),
+    /// were a prompt once and have been answered. The question is the row
+    /// the match starts on.
     fn own_pattern(&self, view: &View<'_>, region: &[usize]) -> Option<Found> {
-        if region.is_empty() {
-            return None;
-        }
+        let (&last, _) = region.split_last()?;
         let rows: Vec<&str> = region.iter().map(|&i| view.row(i)).collect();
         let text = rows.join("\n");
+        // Where the last row starts in `text`.
+        let last_start = text.len() - view.row(last).len();
+        let asks = |m: regex::Match<'_>| {
+            // A match that ends with the row's newline ends on the row
+            // before it.
+            let end = if m.end() > m.start() && text[..m.end()].ends_with('\n') {
+                m.end() - 1
+            } else {
+                m.end()
+            };
+            end >= last_start && !text[end..].chars().any(char::is_alphanumeric)
+        };
         let waiting = self
             .waiting_patterns
             .iter()
@@ -174,15 +189,16 @@ impl ScreenRules {
             .enumerate()
             .map(|(n, p)| (format!("auto_answer[{n}]"), p));
         waiting.chain(answered).find_map(|(rule, p)| {
-            let m = p.find(&text)?;
-            let end = m.end().max(m.start() + 1).min(text.len());
-            let row = text[..end].matches('\n').count().min(rows.len() - 1);
+            let m = p.find_iter(&text).find(|&m| asks(m))?;
+            // The question is the row the match starts on; the text the
+            // rows it spans.
+            let first = text[..m.start()].matches('\n').count();
             Some(Found {
                 seen: Seen::Waiting {
-                    question: rows[row].to_string(),
+                    question: rows.get(first).copied().unwrap_or_default().to_string(),
                 },
                 rule,
-                text: text.clone(),
+                text: rows.get(first..).unwrap_or_default().join("\n"),
             })
         })
     }

@@ -107,8 +107,13 @@ fn claude_code(view: &View<'_>) -> Reading {
 }
 
 /// The input box: a `❯` row right under a `─` rule (or `│ > ` under `╭`),
-/// near the bottom; `(top rule, bottom rule)`.
+/// near the bottom; `(top rule, bottom rule)`. A box grown tall by a long
+/// prompt typed into it is found from its bottom rule up.
 fn claude_input(view: &View<'_>) -> Option<(usize, usize)> {
+    claude_input_near_bottom(view).or_else(|| claude_tall_input(view))
+}
+
+fn claude_input_near_bottom(view: &View<'_>) -> Option<(usize, usize)> {
     let rows = view.last(INPUT_SCAN);
     rows.iter().rev().find_map(|&i| {
         if !CLAUDE_PROMPT.is_match(view.row(i)) {
@@ -125,6 +130,31 @@ fn claude_input(view: &View<'_>) -> Option<(usize, usize)> {
             .find(|&r| r > i && (is_rule(view.row(r), '─') || view.row(r).starts_with('╰')))
             .unwrap_or(i);
         Some((top, bottom))
+    })
+}
+
+/// From a rule among the last rows up to the `❯` row right under the box's
+/// top rule, across any number of typed rows (none of them a rule).
+fn claude_tall_input(view: &View<'_>) -> Option<(usize, usize)> {
+    let is_top = |row: &str| is_rule(row, '─') || row.starts_with('╭');
+    let is_bottom = |row: &str| is_rule(row, '─') || row.starts_with('╰');
+    view.last(INPUT_SCAN).iter().rev().find_map(|&bottom| {
+        if !is_bottom(view.row(bottom)) {
+            return None;
+        }
+        for i in view.above(bottom, usize::MAX) {
+            let row = view.row(i);
+            if is_top(row) || is_bottom(row) {
+                return None;
+            }
+            if CLAUDE_PROMPT.is_match(row) {
+                let top = view.above(i, 1).next()?;
+                if is_top(view.row(top)) {
+                    return Some((top, bottom));
+                }
+            }
+        }
+        None
     })
 }
 

@@ -1,37 +1,58 @@
 //! When to read a screen: once it changed and then stayed unchanged for a
 //! while, so a spinner's frames, a half-drawn dialog or a repaint in
-//! progress are never classified. Pure: the caller passes the time and the
-//! screen's change counter.
+//! progress are never taken for a question; and, while it keeps changing,
+//! once in a while anyway ([`Due::Changing`]), so a mark the screen gave
+//! is taken back (or a busy spinner seen) while output flows. Pure: the
+//! caller passes the time and the screen's change counter.
 
 use std::time::{Duration, Instant};
 
 /// How long a screen must stay unchanged before it is read, by default.
 pub const DEFAULT_SETTLE: Duration = Duration::from_millis(300);
+/// How long a screen that keeps changing goes unread, by default.
+pub const DEFAULT_MOVING_READ: Duration = Duration::from_secs(1);
 
-/// Tracks a screen's change counter and says when a settled change is due
-/// for classification.
+/// Which reading is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// The screen changed and has stayed still since: read it for
+    /// everything.
+    Settled,
+    /// The screen is still changing: good for "busy" or "nothing", never
+    /// for a question (it may be half drawn).
+    Changing,
+}
+
+/// Tracks a screen's change counter and says when a reading is due.
 #[derive(Debug, Clone)]
 pub struct Settle {
     settle: Duration,
+    moving_read: Duration,
     /// The counter as last observed, and when it took that value.
     seen: Option<(u64, Instant)>,
-    /// The counter at the last classification.
+    /// The counter at the last settled reading (or skipped).
     classified: Option<u64>,
+    /// Since when changes have gone unread (the first unread change, or
+    /// the last reading of a changing screen).
+    unread_since: Option<Instant>,
 }
 
 impl Default for Settle {
     fn default() -> Self {
-        Settle::new(DEFAULT_SETTLE)
+        Settle::new(DEFAULT_SETTLE, DEFAULT_MOVING_READ)
     }
 }
 
 impl Settle {
-    /// A tracker that waits `settle` after the last change.
-    pub fn new(settle: Duration) -> Settle {
+    /// A tracker that waits `settle` after the last change, and reads a
+    /// screen that keeps changing every `moving_read`.
+    pub fn new(settle: Duration, moving_read: Duration) -> Settle {
         Settle {
             settle,
+            moving_read,
             seen: None,
             classified: None,
+            unread_since: None,
         }
     }
 
@@ -41,27 +62,49 @@ impl Settle {
     pub fn observe(&mut self, seq: u64, now: Instant) {
         if self.seen.is_none_or(|(last, _)| last != seq) {
             self.seen = Some((seq, now));
+            self.unread_since.get_or_insert(now);
         }
     }
 
-    /// True once per settled change: the screen changed since the last
-    /// classification and has not changed for `settle`.
-    pub fn due(&mut self, now: Instant) -> bool {
-        match self.pending() {
-            Some((seq, since)) if now.saturating_duration_since(since) >= self.settle => {
-                self.classified = Some(seq);
-                true
-            }
-            _ => false,
+    /// The screen as it is now needs no reading: what it shows was
+    /// answered (input was typed); only a later change is read.
+    pub fn skip(&mut self) {
+        if let Some((seq, _)) = self.seen {
+            self.classified = Some(seq);
         }
+        self.unread_since = None;
+    }
+
+    /// Once per settled change: the screen changed since the last settled
+    /// reading and has not changed for `settle`; else, if it has changed
+    /// unread for `moving_read`, a reading of the changing screen.
+    pub fn due(&mut self, now: Instant) -> Option<Due> {
+        let (seq, since) = self.pending()?;
+        if now.saturating_duration_since(since) >= self.settle {
+            self.classified = Some(seq);
+            self.unread_since = None;
+            return Some(Due::Settled);
+        }
+        let unread = self.unread_since.get_or_insert(since);
+        if now.saturating_duration_since(*unread) >= self.moving_read {
+            *unread = now;
+            return Some(Due::Changing);
+        }
+        None
     }
 
     /// When to look again, if a change is pending.
     pub fn next_due(&self) -> Option<Instant> {
-        self.pending().map(|(_, since)| since + self.settle)
+        self.pending().map(|(_, since)| {
+            let settled = since + self.settle;
+            match self.unread_since {
+                Some(unread) => settled.min(unread + self.moving_read),
+                None => settled,
+            }
+        })
     }
 
-    /// The last observed change, if it was not classified yet.
+    /// The last observed change, if it was not read settled yet.
     fn pending(&self) -> Option<(u64, Instant)> {
         self.seen.filter(|&(seq, _)| self.classified != Some(seq))
     }
@@ -84,73 +127,101 @@ mod tests {
     #[test]
     fn nothing_is_due_before_anything_was_observed() {
         let t = Clock(Instant::now());
-        let mut s = Settle::new(300 * MS);
-        assert!(!s.due(t.at(10_000)));
+        let mut s = Settle::new(300 * MS, 1_000 * MS);
+        assert_eq!(None, s.due(t.at(10_000)));
         assert_eq!(s.next_due(), None);
     }
 
     #[test]
     fn a_change_is_due_once_after_it_settled() {
         let t = Clock(Instant::now());
-        let mut s = Settle::new(300 * MS);
+        let mut s = Settle::new(300 * MS, 1_000 * MS);
         s.observe(1, t.at(0));
         assert_eq!(s.next_due(), Some(t.at(300)));
-        assert!(!s.due(t.at(299)));
-        assert!(s.due(t.at(300)));
+        assert_eq!(None, s.due(t.at(299)));
+        assert_eq!(Some(Due::Settled), s.due(t.at(300)));
         // Once: the same change is not due again.
-        assert!(!s.due(t.at(301)));
-        assert!(!s.due(t.at(5_000)));
+        assert_eq!(None, s.due(t.at(301)));
+        assert_eq!(None, s.due(t.at(5_000)));
         assert_eq!(s.next_due(), None);
     }
 
     #[test]
-    fn a_spinner_keeps_pushing_the_reading_back() {
+    fn a_spinner_is_never_read_settled_but_read_changing_once_a_second() {
         let t = Clock(Instant::now());
-        let mut s = Settle::new(300 * MS);
-        // A frame every 100 ms: never settled.
-        for frame in 0..20u64 {
+        let mut s = Settle::new(300 * MS, 1_000 * MS);
+        // A frame every 100 ms for 3 s, looked at 99 ms after each.
+        let mut changing = Vec::new();
+        for frame in 0..30u64 {
             s.observe(frame, t.at(frame * 100));
-            assert!(!s.due(t.at(frame * 100 + 99)), "frame {frame}");
+            match s.due(t.at(frame * 100 + 99)) {
+                Some(Due::Settled) => panic!("a spinner's frame {frame} read as settled"),
+                Some(Due::Changing) => changing.push(frame),
+                None => {}
+            }
         }
-        // The last frame at 1900 ms stays: due 300 ms later.
-        assert_eq!(s.next_due(), Some(t.at(2_200)));
-        assert!(!s.due(t.at(2_199)));
-        assert!(s.due(t.at(2_200)));
+        // From the first frame at 0 ms: read at 1099 ms, then a second on.
+        assert_eq!(changing, vec![10, 20]);
+        // The last frame at 2900 ms stays: read once more as changing a
+        // second after the last such reading, then settled 300 ms after it.
+        assert_eq!(s.next_due(), Some(t.at(3_099)));
+        assert_eq!(Some(Due::Changing), s.due(t.at(3_099)));
+        assert_eq!(s.next_due(), Some(t.at(3_200)));
+        assert_eq!(None, s.due(t.at(3_199)));
+        assert_eq!(Some(Due::Settled), s.due(t.at(3_200)));
+        assert_eq!(None, s.due(t.at(9_000)));
+    }
+
+    #[test]
+    fn a_skipped_screen_is_not_read_until_it_changes_again() {
+        let t = Clock(Instant::now());
+        let mut s = Settle::new(300 * MS, 1_000 * MS);
+        s.observe(1, t.at(0));
+        s.skip();
+        assert_eq!(None, s.due(t.at(5_000)));
+        assert_eq!(s.next_due(), None);
+        s.observe(2, t.at(6_000));
+        assert_eq!(Some(Due::Settled), s.due(t.at(6_300)));
     }
 
     #[test]
     fn observing_the_same_counter_is_not_a_change() {
         let t = Clock(Instant::now());
-        let mut s = Settle::new(300 * MS);
+        let mut s = Settle::new(300 * MS, 1_000 * MS);
         s.observe(7, t.at(0));
         s.observe(7, t.at(200));
-        assert!(
+        assert_eq!(
+            Some(Due::Settled),
             s.due(t.at(300)),
             "the timer runs from the change, not the look"
         );
         s.observe(7, t.at(400));
-        assert!(!s.due(t.at(1_000)), "no change since the classification");
+        assert_eq!(
+            None,
+            s.due(t.at(1_000)),
+            "no change since the classification"
+        );
     }
 
     #[test]
     fn a_new_change_after_a_classification_is_due_again() {
         let t = Clock(Instant::now());
-        let mut s = Settle::new(300 * MS);
+        let mut s = Settle::new(300 * MS, 1_000 * MS);
         s.observe(1, t.at(0));
-        assert!(s.due(t.at(300)));
+        assert_eq!(Some(Due::Settled), s.due(t.at(300)));
         s.observe(2, t.at(1_000));
-        assert!(!s.due(t.at(1_200)));
-        assert!(s.due(t.at(1_300)));
+        assert_eq!(None, s.due(t.at(1_200)));
+        assert_eq!(Some(Due::Settled), s.due(t.at(1_300)));
     }
 
     #[test]
     fn a_counter_that_went_back_is_a_change() {
         let t = Clock(Instant::now());
-        let mut s = Settle::new(300 * MS);
+        let mut s = Settle::new(300 * MS, 1_000 * MS);
         s.observe(9, t.at(0));
-        assert!(s.due(t.at(300)));
+        assert_eq!(Some(Due::Settled), s.due(t.at(300)));
         s.observe(0, t.at(400));
-        assert!(s.due(t.at(700)));
+        assert_eq!(Some(Due::Settled), s.due(t.at(700)));
     }
 
     #[test]

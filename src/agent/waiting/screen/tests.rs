@@ -371,7 +371,11 @@ fn lines(rows: &[&str], cursor_row: u16, cursor_col: u16) -> ScreenText {
 fn waiting_patterns_match_the_asking_region() {
     let rules = ScreenRules::new(
         AgentKind::Generic,
-        vec![pattern(r"Deploy now\?\s*$"), pattern(r"(?m)^Pick a branch")],
+        vec![
+            pattern(r"Deploy now\?\s*$"),
+            pattern(r"(?ms)^Pick a branch:.*"),
+            pattern(r"(?m)^Choose a tag"),
+        ],
         vec![],
     );
     let s = lines(&["building", "done", "Deploy now?"], 3, 0);
@@ -393,6 +397,12 @@ fn waiting_patterns_match_the_asking_region() {
             question: "Pick a branch:".into()
         }
     );
+
+    // A match must reach the end of the region: a question with options
+    // under it is matched by a pattern that takes them in (as above), not
+    // by its first row alone.
+    let s = lines(&["Choose a tag:", "  v1", "  v2"], 2, 4);
+    assert_eq!(rules.classify(&s), None);
 
     // Scrolled out of the asking region: not now.
     let mut rows = vec!["Deploy now?"];
@@ -441,16 +451,19 @@ fn a_prompt_the_agent_has_an_answer_for_is_waiting() {
     let rules = ScreenRules::new(
         AgentKind::Generic,
         vec![],
-        vec![pattern(r"^nothing$"), pattern(r"Overwrite \S+ -")],
+        vec![
+            pattern(r"^nothing$"),
+            pattern(r"Overwrite \S+ \[keep/replace\]"),
+        ],
     );
-    let s = lines(&["compiling", "Overwrite build/out - sure"], 1, 26);
+    let s = lines(&["compiling", "Overwrite build/out [keep/replace]:"], 1, 35);
     let m = rules.classify(&s).unwrap();
     assert_eq!(m.rule, "auto_answer[1]");
     assert_eq!(m.auto_answer, Some(1));
     assert_eq!(
         m.seen,
         Seen::Waiting {
-            question: "Overwrite build/out - sure".into()
+            question: "Overwrite build/out [keep/replace]:".into()
         }
     );
     // Without the rule it is ordinary output.
@@ -550,4 +563,133 @@ fn typed_text_and_ordinary_output_never_wait() {
             );
         }
     }
+}
+
+#[test]
+fn an_answered_prompt_is_not_asked_again() {
+    // The example rule of docs/CONFIG.md.
+    let rules = ScreenRules::new(
+        AgentKind::Generic,
+        vec![],
+        vec![pattern(r"Proceed\? \(y/n\)")],
+    );
+    // Asked: the cursor after it.
+    let asked = lines(&["plan ready", "Proceed? (y/n) "], 1, 15);
+    assert_eq!(rules.classify(&asked).unwrap().auto_answer, Some(0));
+    // Answered: the answer echoed after it, on its row or with output
+    // below it.
+    for rows in [
+        &["plan ready", "Proceed? (y/n) y"][..],
+        &["Proceed? (y/n) y", "installing..."][..],
+        &["Proceed? (y/n)", "installing..."][..],
+    ] {
+        let s = lines(rows, rows.len() as u16 - 1, 16);
+        assert_eq!(rules.classify(&s), None, "{rows:?}");
+    }
+}
+
+#[test]
+fn an_auto_answer_is_for_the_question_asked_now_not_one_above_it() {
+    let rules = ScreenRules::new(
+        AgentKind::Generic,
+        vec![],
+        vec![pattern(r"Overwrite \S+\? \[y/N\]")],
+    );
+    let s = lines(
+        &[
+            "Overwrite a.txt? [y/N] y",
+            "copied a.txt",
+            "Delete b.txt? [y/N] ",
+        ],
+        2,
+        20,
+    );
+    let m = rules.classify(&s).unwrap();
+    assert_eq!(m.rule, "generic [y/N]");
+    assert_eq!(m.auto_answer, None, "the Overwrite rule answers no Delete");
+    assert_eq!(
+        m.seen,
+        Seen::Waiting {
+            question: "Delete b.txt? [y/N]".into()
+        }
+    );
+}
+
+#[test]
+fn a_pattern_that_matches_nothing_next_to_wide_characters_does_not_panic() {
+    // The config refuses patterns that match empty text; the rules stay
+    // safe with one anyway.
+    for p in [r"x*", r"(?:y/n)?", r"(?m)^"] {
+        let rules = ScreenRules::new(AgentKind::Generic, vec![pattern(p)], vec![pattern(p)]);
+        for rows in [&["● ok"][..], &["✻ ok", "日本語"][..], &["", "é"][..]] {
+            let _ = rules.classify(&lines(rows, 0, 0));
+        }
+    }
+}
+
+#[test]
+fn a_long_prompt_typed_into_claude_code_s_box_is_still_its_input() {
+    let rule = "─".repeat(60);
+    let mut rows = vec!["✻ Welcome to Claude Code!", "", rule.as_str()];
+    let typed = [
+        "❯ 1. fix the parser",
+        "2. then the lexer",
+        "3. then the tests",
+        "4. then the docs",
+        "5. then the bench",
+        "6. then the README",
+        "7. then the CI",
+        "8. then the release",
+        "9. then the notes",
+        "10. and tell me",
+    ];
+    rows.extend(typed);
+    rows.push(rule.as_str());
+    rows.push("? for shortcuts");
+    let s = lines(&rows, 3, 20);
+    let rules = ScreenRules::new(AgentKind::ClaudeCode, vec![], vec![]);
+    let m = rules.classify(&s).unwrap();
+    assert_eq!(m.seen, Seen::Idle, "{m:?}");
+    assert_eq!(m.rule, "claude-code input box");
+}
+
+#[test]
+fn arrow_key_menus_of_node_s_prompt_libraries_wait() {
+    let rules = ScreenRules::new(AgentKind::Generic, vec![], vec![]);
+    let asks = |rows: &[&str]| {
+        rules
+            .classify(&lines(rows, rows.len() as u16 - 1, 0))
+            .map(|m| (m.seen, m.rule))
+    };
+    let menu = |q: &str| {
+        Some((
+            Seen::Waiting { question: q.into() },
+            "generic arrow-key menu".to_string(),
+        ))
+    };
+    // inquirer, before and after a key was pressed.
+    let fresh = [
+        "$ npm create app",
+        "? Which framework? (Use arrow keys)",
+        "❯ React",
+        "  Vue",
+        "  Svelte",
+        "  Solid",
+        "  Angular",
+    ];
+    assert_eq!(asks(&fresh), menu("Which framework?"));
+    let moved = ["? Which framework?", "  React", "❯ Vue", "  Svelte"];
+    assert_eq!(asks(&moved), menu("Which framework?"));
+    // prompts.
+    let prompts = [
+        "? Pick a colour › - Use arrow-keys. Return to submit.",
+        "❯   Red",
+        "    Green",
+    ];
+    assert_eq!(asks(&prompts), menu("Pick a colour"));
+    // Answered: redrawn without options, or with a tick.
+    assert_eq!(asks(&["? Which framework? Vue", "installing vue"]), None);
+    assert_eq!(asks(&["✔ Pick a colour › Red", "done"]), None);
+    // A line that merely starts with a question mark.
+    assert_eq!(asks(&["? for shortcuts"]), None);
 }

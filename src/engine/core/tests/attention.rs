@@ -339,3 +339,43 @@ fn a_reported_session_is_kept_on_the_attempt_and_the_task() {
     };
     assert!(h.answer_as(Actor::Agent("t".into()), bad).is_err());
 }
+
+#[test]
+fn an_auto_answer_types_the_rule_the_attempt_was_launched_with_after_a_reload() {
+    let mut h = start_with(&auto_plan("low"), Stored::default(), options(), &[]);
+    h.run_jobs();
+    // The file now puts another rule first: the running attempt's screen
+    // rules (and their numbers) are still the ones it was launched with.
+    let edited = auto_plan("low").replace(
+        "auto_answer = [",
+        "auto_answer = [{ pattern = 'Delete\\?', answer = \"n\\r\" }, ",
+    );
+    assert_ne!(edited, auto_plan("low"));
+    h.request(Request::Reload {
+        config: Box::new(config(&edited)),
+    })
+    .expect("reload");
+    h.see(
+        "t",
+        Signal::Screen,
+        Some(waiting("Proceed? (y/n)")),
+        Some(0),
+    );
+    assert_eq!(typed(&h), [b"y\r".to_vec()]);
+}
+
+#[test]
+fn the_agent_s_busy_outdates_the_screen_s_idle_but_not_its_question() {
+    let mut h = start(&one_task("input_timeout = 0\n"));
+    h.run_jobs();
+    // The startup screen settled on its input box; then the agent's hook
+    // says a turn began (its spinner may never settle).
+    h.see("t", Signal::Screen, Some(Seen::Idle), None);
+    assert_eq!(h.mark("t").0, "idle");
+    h.say("t", Seen::Busy);
+    assert_eq!(h.mark("t").0, "busy");
+    // A question on the screen is not outdated by a hook's busy.
+    h.see("t", Signal::Screen, Some(waiting("Allow rm?")), None);
+    h.say("t", Seen::Busy);
+    assert_eq!(h.mark("t"), mark("waiting", "screen", Some("Allow rm?")));
+}
