@@ -226,7 +226,19 @@ fn status_and_logs_read_the_store_after_a_run() {
         logs.stdout
     );
     let none = repo.run(&["logs", "nope"]);
-    assert_eq!(none.code, 1);
+    assert_eq!(none.code, 2, "{none}");
+    assert!(
+        none.stderr.contains("no task \"nope\" in"),
+        "an unknown task, not a task without attempts: {none}"
+    );
+    // A task of the plan that has not run yet.
+    repo.write_config(&format!(
+        "[agents.sh]\ncommand = [\"sh\", \"-c\", \"{{prompt}}\"]\n[[tasks]]\nid = \"w\"\nagent = \"sh\"\nprompt = \"{} 1 0\"\n[[tasks]]\nid = \"later\"\nagent = \"sh\"\nprompt = \"true\"\n",
+        agent("worker.sh")
+    ));
+    let later = repo.run(&["logs", "later"]);
+    assert_eq!(later.code, 1, "{later}");
+    assert!(later.stderr.contains("has not run yet"), "{later}");
 }
 
 #[test]
@@ -243,6 +255,8 @@ fn help_lists_the_commands_and_exit_codes() {
         "--json",
         "--approve-all",
         "--approval-timeout",
+        "init",
+        "completions",
         "check",
         "status",
         "logs",
@@ -590,4 +604,87 @@ fn cleanup_refuses_while_an_orch_holds_the_state_directory() {
     let out = repo.run(&["worktree", "cleanup"]);
     assert_eq!(out.code, 0, "{out}");
     assert!(!repo.state_dir().join("worktrees/t").exists());
+}
+
+#[test]
+fn init_writes_a_plan_that_runs_with_the_agent_clis_found_and_never_overwrites() {
+    let repo = TestRepo::new();
+    // No orch.toml: the hint names `orch init`.
+    let missing = repo.run(&["check"]);
+    assert_eq!(missing.code, 2, "{missing}");
+    assert!(missing.stderr.contains("orch init"), "{missing}");
+
+    // A fake `claude` and `aider` on PATH, nothing else of theirs.
+    let bin = repo.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for name in ["claude", "aider"] {
+        let path = bin.join(name);
+        std::fs::write(&path, "#!/bin/sh\nexit 0\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let out = repo.orch(&["init"]).env("PATH", &path).output().unwrap();
+    let out = common::RunResult::from(out);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("agents found: claude, aider"), "{out}");
+    let text = std::fs::read_to_string(repo.path().join("orch.toml")).unwrap();
+    assert!(text.contains("base_branch  = \"main\""), "{text}");
+    assert!(
+        text.contains("[agents.claude]\ncommand  = [\"claude\", \"{prompt}\"]"),
+        "{text}"
+    );
+    assert!(text.contains("kind     = \"claude-code\""), "{text}");
+    assert!(text.contains("fallback = \"aider\""), "{text}");
+    assert!(!text.contains("[agents.codex]"), "{text}");
+    assert!(text.contains("agent  = \"claude\""), "{text}");
+    // It loads and its agents are found.
+    let check = repo.orch(&["check"]).env("PATH", &path).output().unwrap();
+    let check = common::RunResult::from(check);
+    assert_eq!(check.code, 0, "{check}");
+
+    // Never overwritten.
+    std::fs::write(repo.path().join("orch.toml"), "# mine\n").unwrap();
+    let again = repo.run(&["init"]);
+    assert_eq!(again.code, 2, "{again}");
+    assert!(again.stderr.contains("never overwrites"), "{again}");
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("orch.toml")).unwrap(),
+        "# mine\n"
+    );
+}
+
+#[test]
+fn init_with_no_agent_cli_writes_a_shell_task_that_runs_to_done() {
+    let repo = TestRepo::new();
+    let out = repo
+        .orch(&["init"])
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    let out = common::RunResult::from(out);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("no agent CLI found"), "{out}");
+    let run = repo.run(&["--no-tui"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(repo.task_state("first").as_deref(), Some("done"));
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    let repo = TestRepo::new();
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef orch"),
+        ("fish", "complete -c orch"),
+    ] {
+        let out = repo.run(&["completions", shell]);
+        assert_eq!(out.code, 0, "{shell}: {out}");
+        assert!(out.stdout.contains(marker), "{shell}: {}", out.stdout);
+        assert!(
+            out.stdout.contains("heartbeat"),
+            "{shell}: subcommands listed"
+        );
+    }
+    assert_eq!(repo.run(&["completions", "tcsh"]).code, 2);
 }

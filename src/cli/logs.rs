@@ -11,13 +11,7 @@ pub fn run(config_path: &Path, task: &str, attempt: Option<u32>, follow: bool) -
     let store = Store::open_read_only(&state_dir.join("state.db")).ok();
     let attempt = match attempt.or_else(|| latest_attempt(store.as_ref(), &state_dir, task)) {
         Some(n) => n,
-        None => {
-            eprintln!(
-                "orch: no attempts of task {task:?} recorded in {}",
-                state_dir.display()
-            );
-            return 1;
-        }
+        None => return no_attempt(config_path, store.as_ref(), task, &state_dir),
     };
     let path = state_dir
         .join("logs")
@@ -53,6 +47,40 @@ pub fn run(config_path: &Path, task: &str, attempt: Option<u32>, follow: bool) -
         });
     }
     0
+}
+
+/// Why there is nothing to print: no such task (exit 2, as for any bad
+/// argument), or one that has not run yet (exit 1).
+fn no_attempt(config_path: &Path, store: Option<&Store>, task: &str, state_dir: &Path) -> i32 {
+    let in_store = store.is_some_and(|s| s.task(task).ok().flatten().is_some());
+    let config = crate::config::load(config_path).ok();
+    let in_plan = config
+        .as_ref()
+        .is_some_and(|c| c.tasks.iter().any(|t| t.id == task));
+    if !in_store && !in_plan {
+        let ids: Vec<String> = match (&config, store) {
+            (Some(c), _) => c.tasks.iter().map(|t| t.id.clone()).collect(),
+            (None, Some(s)) => s
+                .tasks()
+                .map(|rows| rows.into_iter().map(|r| r.id).collect())
+                .unwrap_or_default(),
+            (None, None) => Vec::new(),
+        };
+        let from = config.as_ref().map_or_else(
+            || state_dir.display().to_string(),
+            |c| c.path.display().to_string(),
+        );
+        eprintln!(
+            "orch: no task {task:?} in {from}{}",
+            crate::tomldoc::did_you_mean(task, ids.iter().map(String::as_str))
+        );
+        return 2;
+    }
+    eprintln!(
+        "orch: task {task:?} has not run yet: no attempts recorded in {}",
+        state_dir.display()
+    );
+    1
 }
 
 fn latest_attempt(store: Option<&Store>, state_dir: &Path, task: &str) -> Option<u32> {

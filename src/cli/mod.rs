@@ -5,6 +5,7 @@ mod agent;
 mod check;
 mod diff;
 pub mod events;
+mod init;
 mod logs;
 mod remote;
 mod run;
@@ -79,6 +80,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Sub {
+    /// Write a commented orch.toml for this repository: its base branch,
+    /// the agent CLIs installed here (claude, codex, aider, gemini) and a
+    /// first task to edit. Never overwrites one.
+    Init,
+    /// Print shell completions for orch (bash, zsh, fish, elvish,
+    /// powershell), e.g. `orch completions bash > ~/.local/share/bash-completion/completions/orch`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Validate the config and check each agent's command is on PATH; run nothing.
     Check,
     /// Show tasks and agents from state.db (works with or without a running orch).
@@ -339,6 +350,8 @@ pub fn main() -> i32 {
     let needs_config = !matches!(
         cli.command,
         Some(Sub::Status { .. })
+            | Some(Sub::Init)
+            | Some(Sub::Completions { .. })
             | Some(Sub::Logs { .. })
             | Some(Sub::Events { .. })
             | Some(Sub::Confine { .. })
@@ -353,6 +366,12 @@ pub fn main() -> i32 {
         }
     }
     match &cli.command {
+        Some(Sub::Init) => init::run(&cli.config),
+        Some(Sub::Completions { shell }) => {
+            use clap::CommandFactory;
+            clap_complete::generate(*shell, &mut Cli::command(), "orch", &mut std::io::stdout());
+            0
+        }
         Some(Sub::Check) => check::run(&cli.config),
         Some(Sub::Status { json }) => status::run(&cli.config, *json),
         Some(Sub::Logs {
@@ -515,7 +534,7 @@ fn missing_config(path: &std::path::Path) -> Option<String> {
         .map(|d| d.display().to_string())
         .unwrap_or_else(|_| ".".into());
     Some(format!(
-        "orch: no {} here ({dir}); write one (every key is in docs/CONFIG.md) or pass --config PATH",
+        "orch: no {} here ({dir}); `orch init` writes one for this repository, or pass --config PATH",
         path.display()
     ))
 }
