@@ -405,3 +405,45 @@ prompt = "{worker} 8 0.5"
     assert!(!repo.state_dir().join("orch.sock").exists());
     assert_eq!(server_pid(&repo), None);
 }
+
+#[test]
+fn at_80x24_and_200x50_an_agent_s_terminal_is_as_wide_as_the_output_pane() {
+    for ((cols, rows), at_least) in [((80, 24), 78), ((200, 50), 100)] {
+        let repo = TestRepo::new();
+        repo.write_config(
+            r#"
+[agents.sh]
+command = ["sh", "-c", "{prompt}"]
+
+[[tasks]]
+id = "size"
+agent = "sh"
+prompt = "while :; do echo \"size: $(stty size)\"; sleep 0.3; done"
+"#,
+        );
+        let tmux = Tmux::start_sized("size", repo.path(), common::ORCH, (cols, rows));
+        let screen = tmux.wait_for("size: ");
+        let size = screen
+            .lines()
+            .filter_map(|l| l.split("size: ").nth(1))
+            .filter_map(|s| {
+                let mut words = s.split_whitespace();
+                Some((
+                    words.next()?.parse::<u16>().ok()?,
+                    words.next()?.trim_end_matches('│').parse::<u16>().ok()?,
+                ))
+            })
+            .last()
+            .unwrap_or_else(|| panic!("no size in:\n{screen}"));
+        assert!(
+            size.1 >= at_least,
+            "{cols}x{rows}: the agent's terminal is {size:?}:\n{screen}"
+        );
+        assert!(size.0 >= 10, "{cols}x{rows}: {size:?}");
+        eprintln!("{cols}x{rows}: agent terminal {size:?}");
+        tmux.keys(&["q"]);
+        tmux.wait_for("stop them");
+        tmux.keys(&["s"]);
+        tmux.wait_for("ORCH-EXIT=");
+    }
+}

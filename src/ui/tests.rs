@@ -553,8 +553,8 @@ fn a_finished_task_shows_loading_until_its_replay_arrives() {
         vec![Job::Replay {
             task: "design".into(),
             attempt: 1,
-            rows: 24,
-            cols: 64
+            rows: 16,
+            cols: 118
         }]
     );
     // Asked once, however many frames are drawn meanwhile.

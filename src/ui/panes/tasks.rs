@@ -279,7 +279,8 @@ fn stage_rows(table: &TaskTable) -> Vec<TreeRow> {
 }
 
 /// Which columns fit, and how wide the name column is. Columns are dropped
-/// (agent first, then elapsed time) before names are truncated. The last
+/// (agent first, then elapsed time) before names are truncated, so the
+/// free column keeps room for at least a symbol. The last
 /// column is free text: the cause of a failure, or a done task's merge
 /// state.
 struct Columns {
@@ -327,10 +328,13 @@ impl Columns {
             elapsed: true,
             agent: true,
         };
-        if c.used() > width {
+        // The free column keeps room for a merge state's word (or a short
+        // cause) before the agent is shown, and for its symbol before the
+        // elapsed time is.
+        if c.used() + 1 + MERGE_WORD_W > width {
             c.agent = false;
         }
-        if c.used() > width {
+        if c.used() + 2 > width {
             c.elapsed = false;
         }
         if c.used() > width {
