@@ -433,7 +433,7 @@ prompt = "while :; do echo \"size: $(stty size)\"; sleep 0.3; done"
                     words.next()?.trim_end_matches('│').parse::<u16>().ok()?,
                 ))
             })
-            .last()
+            .next_back()
             .unwrap_or_else(|| panic!("no size in:\n{screen}"));
         assert!(
             size.1 >= at_least,
