@@ -165,6 +165,11 @@ pub struct App {
     pending_keys: Vec<KeyChord>,
     /// A short message for the status bar, with when it was set.
     flash: Option<(String, Instant)>,
+    /// How far the help is scrolled, and (from the last frame's size) how
+    /// far it can be and a page of it.
+    pub help_scroll: usize,
+    help_max: usize,
+    help_page: usize,
     pub user: String,
     pub title: String,
     /// The errors of the last edit of orch.toml, while the previous config
@@ -221,6 +226,9 @@ impl App {
             theme,
             pending_keys: Vec::new(),
             flash: None,
+            help_scroll: 0,
+            help_max: 0,
+            help_page: 1,
             user: std::env::var("USER").unwrap_or_else(|_| "user".into()),
             title: config.path.display().to_string(),
             config_error: None,
@@ -342,6 +350,12 @@ impl App {
                 .selected_index()
                 .and_then(|i| self.table.tasks.get(i));
             self.output.anchor(selected);
+        }
+        if self.mode == Mode::Help {
+            self.help_max =
+                crate::ui::panes::overlays::help_max_scroll(area, &self.theme, &self.keymap);
+            self.help_page = usize::from(area.height.saturating_sub(4)).max(1);
+            self.help_scroll = self.help_scroll.min(self.help_max);
         }
         if let Some(view) = &mut self.diff {
             let text = diff_view::text_area(layout::body(area));
@@ -726,11 +740,30 @@ impl App {
 
     // ---- input -------------------------------------------------------------
 
+    /// A key that scrolls a help taller than the screen; false for any
+    /// other key (it closes the help).
+    fn scroll_help(&mut self, key: &KeyEvent) -> bool {
+        use crossterm::event::KeyCode;
+        let (max, page) = (self.help_max, self.help_page);
+        let at = self.help_scroll;
+        self.help_scroll = match key.code {
+            KeyCode::Up | KeyCode::Char('k') => at.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => (at + 1).min(max),
+            KeyCode::PageUp => at.saturating_sub(page),
+            KeyCode::PageDown | KeyCode::Char(' ') => (at + page).min(max),
+            KeyCode::Home | KeyCode::Char('g') => 0,
+            KeyCode::End | KeyCode::Char('G') => max,
+            _ => return false,
+        };
+        true
+    }
+
     pub fn on_key(&mut self, key: &KeyEvent) -> Vec<Effect> {
         match self.mode.clone() {
             Mode::Attached(task) => self.on_attached_key(&task, key),
             Mode::Dialog(dialog) => self.on_dialog_key(dialog, key),
             Mode::Diff(_) => self.on_diff_key(key),
+            Mode::Help if self.help_max > 0 && self.scroll_help(key) => vec![Effect::Redraw],
             Mode::Help | Mode::Details(_) => {
                 // Any key closes an overlay; the quit key also quits.
                 let chord = KeyChord::from_event(key);
@@ -904,7 +937,10 @@ impl App {
         match action {
             Action::AppQuit => return Some(self.request_quit()),
             Action::AppDetach => return Some(vec![Effect::Leave]),
-            Action::AppHelp => self.mode = Mode::Help,
+            Action::AppHelp => {
+                self.mode = Mode::Help;
+                self.help_scroll = 0;
+            }
             Action::AppRedraw => {}
             Action::FocusNext => self.focus = self.focus.step(true),
             Action::FocusPrev => self.focus = self.focus.step(false),

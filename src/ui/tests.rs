@@ -238,6 +238,42 @@ fn help_overlay_lists_the_keymap() {
 }
 
 #[test]
+fn help_scrolls_at_80x24_through_every_section_and_any_other_key_closes_it() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut app = busy("dark");
+    app.on_key(&KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
+    assert_eq!(app.mode, Mode::Help);
+    let first = text(&render(&mut app, 80, 24));
+    assert!(first.contains("Everywhere"), "{first}");
+    assert!(first.contains("of ") && first.contains("scroll"), "{first}");
+    snap!("help_80x24", first);
+    // Page down to the end: every section passes by, the last one shows.
+    let mut seen = first.clone();
+    for _ in 0..40 {
+        app.on_key(&KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE));
+        seen.push_str(&text(&render(&mut app, 80, 24)));
+    }
+    for section in [
+        "Tasks",
+        "Output",
+        "Approvals",
+        "Agents",
+        "Diff view",
+        "Attached to an agent",
+    ] {
+        assert!(seen.contains(section), "{section} never shown:\n{seen}");
+    }
+    let last = text(&render(&mut app, 80, 24));
+    assert!(last.contains("Attached to an agent"), "{last}");
+    // Scrolled as far as it goes: Up comes back at once.
+    app.on_key(&KeyEvent::new(KeyCode::Home, KeyModifiers::NONE));
+    assert_eq!(text(&render(&mut app, 80, 24)), first);
+    // Any other key closes it.
+    app.on_key(&KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE));
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
 fn reject_dialog_takes_a_reason() {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     let mut app = busy("dark");

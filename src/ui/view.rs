@@ -49,7 +49,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: Now) {
         diff::draw(frame, layout::body(area), view, &ctx);
     }
     match &app.mode {
-        Mode::Help => overlays::draw_help(frame, area, &app.theme, &app.keymap),
+        Mode::Help => overlays::draw_help(frame, area, &app.theme, &app.keymap, app.help_scroll),
         Mode::Details(id) => overlays::draw_details(frame, area, &ctx, id, app.attempts(id)),
         Mode::Dialog(d) => dialog::draw(frame, area, &app.theme, d),
         Mode::Normal | Mode::Attached(_) | Mode::Diff(_) => {}

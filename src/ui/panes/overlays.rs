@@ -43,7 +43,11 @@ pub fn overlay_block<'a>(theme: &Theme, title: &str) -> Block<'a> {
         ))
 }
 
-pub fn draw_help(frame: &mut Frame<'_>, area: Rect, theme: &Theme, keymap: &Keymap) {
+/// The help's width per column of sections.
+const HELP_COLUMN: u16 = 58;
+
+/// The help's sections as blocks of lines, every context's keys.
+fn help_blocks(theme: &Theme, keymap: &Keymap) -> Vec<Vec<Line<'static>>> {
     let sections = [
         (Context::Global, "Everywhere"),
         (Context::Tasks, "Tasks"),
@@ -53,9 +57,7 @@ pub fn draw_help(frame: &mut Frame<'_>, area: Rect, theme: &Theme, keymap: &Keym
         (Context::Diff, "Diff view"),
         (Context::Attached, "Attached to an agent"),
     ];
-    // Each section is a block of lines; blocks flow into as many columns as
-    // the screen height requires, so the help is never cut off.
-    let mut blocks: Vec<Vec<Line<'static>>> = Vec::new();
+    let mut blocks = Vec::new();
     for (ctx, name) in sections {
         let bindings = keymap.bindings(ctx);
         if bindings.is_empty() {
@@ -75,41 +77,97 @@ pub fn draw_help(frame: &mut Frame<'_>, area: Rect, theme: &Theme, keymap: &Keym
         block.push(Line::raw(""));
         blocks.push(block);
     }
-    let footer = Line::from(Span::styled(
-        "mouse wheel scrolls the output · any key closes this help",
-        theme.style("text.dim"),
-    ));
-    let room = usize::from(area.height.saturating_sub(3)).max(4);
+    blocks
+}
+
+/// The help laid out for `area`: its sections flowed into as many columns
+/// as fit side by side, or, where they do not, one column to scroll.
+struct HelpLayout {
+    columns: Vec<Vec<Line<'static>>>,
+    /// Rows of text the box shows (the footer apart).
+    visible: usize,
+    scrolls: bool,
+}
+
+fn help_layout(area: Rect, theme: &Theme, keymap: &Keymap) -> HelpLayout {
+    let blocks = help_blocks(theme, keymap);
+    // Borders and the footer.
+    let room = usize::from(area.height.saturating_sub(3)).max(1);
+    let side_by_side = usize::from(area.width.saturating_sub(2) / HELP_COLUMN).max(1);
     let mut columns: Vec<Vec<Line<'static>>> = vec![Vec::new()];
-    for block in blocks {
-        let current = columns.last_mut().map_or(0, |c| c.len());
+    for block in &blocks {
+        let current = columns.last().map_or(0, Vec::len);
         if current > 0 && current + block.len() > room {
             columns.push(Vec::new());
         }
         if let Some(column) = columns.last_mut() {
-            column.extend(block);
+            column.extend(block.iter().cloned());
         }
     }
-    const COLUMN: u16 = 58;
-    let height = columns.iter().map(Vec::len).max().unwrap_or(0) as u16 + 3;
-    let width = COLUMN * columns.len() as u16 + 2;
+    let fits = columns.len() <= side_by_side && columns.iter().all(|c| c.len() <= room);
+    if fits {
+        let visible = columns.iter().map(Vec::len).max().unwrap_or(0);
+        return HelpLayout {
+            columns,
+            visible,
+            scrolls: false,
+        };
+    }
+    let all: Vec<Line<'static>> = blocks.into_iter().flatten().collect();
+    HelpLayout {
+        visible: room.min(all.len()),
+        columns: vec![all],
+        scrolls: true,
+    }
+}
+
+/// The furthest the help scrolls in `area` (0 when it fits).
+pub fn help_max_scroll(area: Rect, theme: &Theme, keymap: &Keymap) -> usize {
+    let layout = help_layout(area, theme, keymap);
+    if !layout.scrolls {
+        return 0;
+    }
+    layout.columns[0].len().saturating_sub(layout.visible)
+}
+
+pub fn draw_help(frame: &mut Frame<'_>, area: Rect, theme: &Theme, keymap: &Keymap, scroll: usize) {
+    let layout = help_layout(area, theme, keymap);
+    let scroll = if layout.scrolls {
+        scroll.min(layout.columns[0].len().saturating_sub(layout.visible))
+    } else {
+        0
+    };
+    let footer = if layout.scrolls {
+        let total = layout.columns[0].len();
+        format!(
+            "{}-{} of {total} · ↑↓ PgUp PgDn scroll · any other key closes",
+            scroll + 1,
+            (scroll + layout.visible).min(total)
+        )
+    } else {
+        "mouse wheel scrolls the output · any key closes this help".to_string()
+    };
+    let footer = Line::from(Span::styled(footer, theme.style("text.dim")));
+    let height = u16::try_from(layout.visible + 3).unwrap_or(u16::MAX);
+    let width = HELP_COLUMN * u16::try_from(layout.columns.len()).unwrap_or(1) + 2;
     let rect = centered(area, width, height.min(area.height));
     frame.render_widget(Clear, rect);
     let block = overlay_block(theme, "Keys");
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
-    for (i, column) in columns.into_iter().enumerate() {
-        let x = inner.x + COLUMN * i as u16;
+    for (i, column) in layout.columns.into_iter().enumerate() {
+        let x = inner.x + HELP_COLUMN * i as u16;
         if x >= inner.x + inner.width {
             break;
         }
         let col = Rect {
             x,
             y: inner.y,
-            width: COLUMN.min(inner.x + inner.width - x),
+            width: HELP_COLUMN.min(inner.x + inner.width - x),
             height: inner.height.saturating_sub(1),
         };
-        frame.render_widget(Paragraph::new(column), col);
+        let shown: Vec<Line<'static>> = column.into_iter().skip(scroll).collect();
+        frame.render_widget(Paragraph::new(shown), col);
     }
     let foot = Rect {
         x: inner.x,
