@@ -788,7 +788,7 @@ fn details_show_loading_until_the_attempts_arrive_and_reload_when_the_task_chang
     let line = |n: &str| {
         screen
             .lines()
-            .find(|l| l.contains(n))
+            .find(|l| l.contains(&format!("│  {n}  ")))
             .unwrap_or_default()
             .to_string()
     };
@@ -954,4 +954,43 @@ fn a_waiting_agent_joins_the_queue_with_its_question_rings_once_and_leaves_when_
     let screen = text(&render(&mut app, 200, 50));
     assert!(screen.contains("Needs you 1"), "{screen}");
     assert_eq!(app.take_title().as_deref(), Some("orch: 1 needs you"));
+}
+
+#[test]
+fn attempts_read_as_each_state_is_and_a_skipped_task_is_not_drawn_done() {
+    let mut retried = row("api", TaskState::Retrying, 3, Some("exit code 1"));
+    retried.failures = 1;
+    let mut skipped = row("storage", TaskState::Done, 0, None);
+    skipped.skipped = true;
+    let mut app = app(
+        PLAN,
+        vec![
+            row("design", TaskState::Done, 1, None),
+            retried,
+            skipped,
+            row("migrate-db", TaskState::Running, 2, None),
+            row("release", TaskState::Done, 4, None),
+        ],
+        "dark",
+    );
+    settle(&mut app, 200, 50);
+    let screen = text(&render(&mut app, 200, 50));
+    let line = |id: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(&format!(" {id} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    // Done after one attempt: nothing that reads unfinished.
+    assert!(!line("design").contains('/'), "{}", line("design"));
+    // Retrying: its failures of those allowed.
+    assert!(line("api").contains("1/"), "{}", line("api"));
+    // Running: which attempt.
+    assert!(line("migrate-db").contains("#2"), "{}", line("migrate-db"));
+    // Done after four attempts: how many it took.
+    assert!(line("release").contains("×4"), "{}", line("release"));
+    // Skipped: not the done tick.
+    assert!(line("storage").contains('↷'), "{}", line("storage"));
+    assert!(!line("storage").contains('✓'), "{}", line("storage"));
 }

@@ -113,6 +113,16 @@ pub fn state_symbol(state: TaskState) -> &'static str {
     }
 }
 
+/// A task's symbol: its state's, but a skipped task (done without its
+/// work) is not drawn as one that did it.
+pub fn row_symbol(row: &crate::store::TaskRow) -> &'static str {
+    if row.state == TaskState::Done && row.skipped {
+        "↷"
+    } else {
+        state_symbol(row.state)
+    }
+}
+
 pub fn state_style(theme: &Theme, state: TaskState) -> Style {
     theme.style(&format!("task.{}", state.as_str()))
 }

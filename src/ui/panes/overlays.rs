@@ -10,7 +10,7 @@ use crate::store::{AttemptRow, MessageRow, MessageState};
 use crate::timefmt;
 use crate::ui::keymap::{Context, Keymap};
 use crate::ui::layout::centered;
-use crate::ui::panes::{state_style, state_symbol, Ctx};
+use crate::ui::panes::{row_symbol, state_style, Ctx};
 use crate::ui::theme::Theme;
 
 /// The details dialog's attempts, read from the store off the UI thread
@@ -201,7 +201,7 @@ pub fn draw_details(
         Line::from(vec![
             label("state"),
             Span::styled(
-                format!("{} {}", state_symbol(t.row.state), t.row.state),
+                format!("{} {}", row_symbol(&t.row), t.row.state),
                 state_style(theme, t.row.state),
             ),
         ]),

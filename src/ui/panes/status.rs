@@ -52,7 +52,11 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: Now) {
         };
         let room = usize::from(area.width).saturating_sub(app.title.chars().count() + 2 + badge);
         let mut used = 0;
+        let selected = app.selected();
         for &(action, label) in hints {
+            if !offered(action, selected) {
+                continue;
+            }
             if let Some(keys) = app
                 .keymap
                 .keys_for(ctx, action)
@@ -89,4 +93,27 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: Now) {
 /// ` 2 need you `.
 fn needs_badge(needs: usize) -> String {
     format!(" {needs} need{} you ", if needs == 1 { "s" } else { "" })
+}
+
+/// Whether a task command means anything for the selected task: attach to
+/// a running one, retry one that ended without its work done, logs of one
+/// that ran. Other commands are always offered.
+fn offered(action: Action, selected: Option<&crate::ui::task_table::TaskEntry>) -> bool {
+    use crate::engine::state::TaskState;
+    let state = selected.map(|t| t.row.state);
+    match action {
+        Action::TaskAttach => state == Some(TaskState::Running),
+        Action::TaskRetry => matches!(
+            state,
+            Some(
+                TaskState::NeedsReview
+                    | TaskState::Blocked
+                    | TaskState::Rejected
+                    | TaskState::Cancelled
+                    | TaskState::Retrying
+            )
+        ),
+        Action::TaskLogs => selected.is_some_and(|t| t.row.attempts > 0),
+        _ => true,
+    }
 }

@@ -15,7 +15,8 @@ use crate::store::MergeState;
 use crate::ui::app::Focus;
 use crate::ui::keymap::Action;
 use crate::ui::panes::{
-    countdown_cell, duration_cell, fit, pane_block, state_style, state_symbol, Ctx, Handled, Pane,
+    countdown_cell, duration_cell, fit, pane_block, row_symbol, state_style, state_symbol, Ctx,
+    Handled, Pane,
 };
 use crate::ui::task_table::TaskTable;
 use crate::ui::view::Now;
@@ -352,6 +353,23 @@ impl Columns {
     }
 }
 
+/// The attempts column, so that each state reads as what it is: the
+/// running attempt's number (`#2`, as the output pane's title says); for a
+/// task that failed and retries or waits for review, its failures of those
+/// allowed (`2/2`, as its cause says); otherwise how many attempts it took,
+/// when more than one (`×3`: a done task reads done).
+fn attempt_cell(state: TaskState, attempts: u32, failures: u32, allowed: u32) -> String {
+    match state {
+        _ if attempts == 0 => String::new(),
+        TaskState::Running => format!("#{attempts}"),
+        TaskState::Retrying | TaskState::NeedsReview if failures > 0 => {
+            format!("{failures}/{}", allowed.max(failures))
+        }
+        _ if attempts > 1 => format!("×{attempts}"),
+        _ => String::new(),
+    }
+}
+
 fn task_line(
     ctx: &Ctx<'_>,
     index: usize,
@@ -371,15 +389,12 @@ fn task_line(
         Span::raw(" ")
     };
     let indent = "  ".repeat(depth.min(8));
-    let attempt = if t.row.attempts > 0 {
-        format!(
-            "{}/{}",
-            t.row.attempts,
-            t.config.max_attempts().max(t.row.attempts)
-        )
-    } else {
-        String::new()
-    };
+    let attempt = attempt_cell(
+        state,
+        t.row.attempts,
+        t.row.failures,
+        t.config.max_attempts(),
+    );
     let elapsed = match state {
         TaskState::Running | TaskState::AwaitingApproval => {
             duration_cell(now.mono.saturating_duration_since(t.since), ELAPSED_W - 1)
@@ -400,7 +415,7 @@ fn task_line(
     };
     let name_width = columns.name;
     let name = fit(
-        &format!("{indent}{} {}", state_symbol(state), t.config.id),
+        &format!("{indent}{} {}", row_symbol(&t.row), t.config.id),
         name_width,
     );
     let mut spans = vec![
