@@ -44,8 +44,8 @@ pub fn split(area: Rect, approvals_waiting: usize, running: usize) -> Areas {
     };
     let [left, right] =
         Layout::horizontal([Constraint::Length(left_width), Constraint::Min(20)]).areas(body);
-    // Health: a row per running agent plus borders, at least 3, at most a third.
-    let health_rows = (running as u16 + 2).clamp(3, (left.height / 3).max(3));
+    // Health: a row per running agent, headers and borders, at least 3, at most a third.
+    let health_rows = (running as u16 + 3).clamp(3, (left.height / 3).max(3));
     let [tasks, health] =
         Layout::vertical([Constraint::Min(5), Constraint::Length(health_rows)]).areas(left);
     // Approvals: a row per waiting task plus borders; small when empty.
@@ -74,7 +74,7 @@ fn stacked(body: Rect, status: Rect, approvals_waiting: usize, running: usize) -
     let approval_rows =
         (approvals_waiting as u16 + 2).clamp(3, side.height.saturating_sub(3).max(3));
     let health_rows =
-        (running as u16 + 2).clamp(3, side.height.saturating_sub(approval_rows).max(3));
+        (running as u16 + 3).clamp(3, side.height.saturating_sub(approval_rows).max(3));
     let [health, approvals] =
         Layout::vertical([Constraint::Length(health_rows), Constraint::Min(3)]).areas(side);
     Areas {

@@ -264,7 +264,10 @@ fn help_scrolls_at_80x24_through_every_section_and_any_other_key_closes_it() {
         assert!(seen.contains(section), "{section} never shown:\n{seen}");
     }
     let last = text(&render(&mut app, 80, 24));
-    assert!(last.contains("Attached to an agent"), "{last}");
+    assert!(
+        last.contains("since the agent's last sign of life"),
+        "{last}"
+    );
     // Scrolled as far as it goes: Up comes back at once.
     app.on_key(&KeyEvent::new(KeyCode::Home, KeyModifiers::NONE));
     assert_eq!(text(&render(&mut app, 80, 24)), first);

@@ -42,6 +42,22 @@ impl Pane for HealthPane {
                 theme.style("text.dim"),
             )));
         }
+        // Column headers, where a row is spare for them: a bare number
+        // reads as nothing in particular.
+        let id_width = 14.min(width / 4).max(6);
+        let rows = usize::from(block.inner(area).height);
+        if !running.is_empty() && rows > running.len() {
+            lines.push(Line::from(Span::styled(
+                fit(
+                    &format!(
+                        "{:<id_width$} {:>7} {:>4} {:<12} {:>5} {:>7} {}",
+                        "task", "beat", "cpu", "cpu, 1 min", "mem", "pid", "doing"
+                    ),
+                    width,
+                ),
+                theme.style("text.dim"),
+            )));
+        }
         for t in running {
             let policy = &t.config.policy;
             let (hb_text, hb_level) = match t.heartbeat_age(now.mono) {
@@ -66,7 +82,6 @@ impl Pane for HealthPane {
             let cpu_level = cpu.map_or(Level::Ok, |c| policy::cpu_level(c, policy));
             let spark = sparkline(&t.cpu_history, policy.cpu_critical);
             let level_style = |level: Level| theme.style(&format!("health.{}", level.as_str()));
-            let id_width = 14.min(width / 4).max(6);
             let mut spans = vec![
                 Span::styled(
                     format!("{:<id_width$}", fit(&t.config.id, id_width)),

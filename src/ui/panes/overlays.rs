@@ -77,7 +77,34 @@ fn help_blocks(theme: &Theme, keymap: &Keymap) -> Vec<Vec<Line<'static>>> {
         block.push(Line::raw(""));
         blocks.push(block);
     }
+    blocks.push(symbol_legend(theme));
     blocks
+}
+
+/// What the tree's and the agents pane's symbols mean.
+fn symbol_legend(theme: &Theme) -> Vec<Line<'static>> {
+    let rows = [
+        ("●", "new output you have not looked at"),
+        ("▶ ↻ ○ ·", "running, retrying, queued, pending"),
+        ("✓ ↷", "done, skipped"),
+        ("? ! ⊘", "awaits approval, needs review, blocked"),
+        ("✗ −", "rejected, cancelled"),
+        ("#2 1/3 ×3", "attempt 2; failed 1 of 3 allowed; 3 attempts"),
+        ("◇ ◆ ✗ …", "unmerged, merged, conflict, merge waiting"),
+        ("♥ 3s", "since the agent's last sign of life"),
+    ];
+    let mut block = vec![Line::from(Span::styled(
+        "Symbols".to_string(),
+        theme.style("help.section"),
+    ))];
+    for (symbol, meaning) in rows {
+        block.push(Line::from(vec![
+            Span::styled(format!("  {symbol:<12}"), theme.style("help.key")),
+            Span::styled(meaning.to_string(), theme.style("help.desc")),
+        ]));
+    }
+    block.push(Line::raw(""));
+    block
 }
 
 /// The help laid out for `area`: its sections flowed into as many columns
