@@ -34,6 +34,10 @@ fn the_demo_plan_runs_every_task_to_done_and_shows_its_features() {
     let out = common::RunResult::from(
         repo.orch(&["--no-tui", "--approve-all"])
             .env("TMPDIR", scratch.path())
+            // The plan's own waits, shortened: its question is left
+            // unanswered (its default taken), its build log is a second.
+            .env("DEMO_ASK_WAIT", "3")
+            .env("DEMO_BUILD_SECONDS", "1")
             .env("PATH", "/usr/bin:/bin")
             .output()
             .expect("run the demo"),
@@ -41,7 +45,7 @@ fn the_demo_plan_runs_every_task_to_done_and_shows_its_features() {
     assert_eq!(out.code, 0, "{out}");
     let status = repo.status();
     let tasks = status["tasks"].as_array().expect("tasks");
-    assert!(tasks.len() >= 13, "{status}");
+    assert!(tasks.len() >= 15, "{status}");
     for task in tasks {
         assert_eq!(task["state"], "done", "{task}");
     }
@@ -52,9 +56,14 @@ fn the_demo_plan_runs_every_task_to_done_and_shows_its_features() {
         "added by agent tests",
         "merged the work of subtask(s) tests-base, tests-left, tests-right",
         "#1 from task storage: schema: users(id, name)",
+        "waiting for input: Which database shall I use, sqlite or postgres?",
     ] {
         assert!(out.stdout.contains(seen), "missing {seen:?}\n{out}");
     }
+    // storage started from choose-db's answer (the default, unanswered).
+    let storage =
+        std::fs::read_to_string(repo.state_dir().join("logs/storage/1.log")).expect("log");
+    assert!(storage.contains("database: sqlite"), "{storage}");
     let db = repo.db();
     let unread: i64 = db
         .query_row(
