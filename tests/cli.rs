@@ -225,6 +225,15 @@ fn status_and_logs_read_the_store_after_a_run() {
         "{:?}",
         logs.stdout
     );
+    // Run again: nothing to do, and it says how to run it again.
+    let again = repo.run(&["--no-tui"]);
+    assert_eq!(again.code, 0, "{again}");
+    assert!(
+        again
+            .stdout
+            .contains("plan finished: `orch task retry TASK` runs a task again"),
+        "{again}"
+    );
     let none = repo.run(&["logs", "nope"]);
     assert_eq!(none.code, 2, "{none}");
     assert!(

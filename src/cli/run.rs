@@ -225,6 +225,12 @@ async fn headless(cli: &Cli, session: Session) -> i32 {
         if !done.is_empty() {
             println!("orch: already done, not run again: {}", done.join(", "));
         }
+        if snapshot.iter().all(|t| t.state.is_settled()) {
+            println!(
+                "orch: {}",
+                crate::session::run_again_hint(&state_dir, false)
+            );
+        }
         for row in snapshot
             .iter()
             .filter(|t| t.state.is_settled() && t.state != TaskState::Done)

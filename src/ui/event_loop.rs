@@ -120,6 +120,9 @@ pub async fn serve_view(
     app.in_tmux = choice.in_tmux;
     app.foreground_run = handle.mode() == "headless";
     app.config_error = shared.config_error.borrow().clone();
+    if handle.is_settled() {
+        app.flash(crate::session::run_again_hint(&shared.state_dir, true));
+    }
     for progress in snapshot.progress {
         if !app.touched_since_resync(&progress.task) {
             app.on_progress(progress);
