@@ -155,6 +155,20 @@ pub fn absolute(path: &Path) -> PathBuf {
     out
 }
 
+/// What a run that finds its plan already finished says: how to run it
+/// again (`in_room`: said in the control room, where a key does it).
+pub fn run_again_hint(state_dir: &Path, in_room: bool) -> String {
+    let retry = if in_room {
+        "r on a task (or `orch task retry TASK`) runs it again"
+    } else {
+        "`orch task retry TASK` runs a task again"
+    };
+    format!(
+        "plan finished: {retry}; remove {} to run all anew",
+        state_dir.display()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,18 +185,4 @@ mod tests {
         );
         assert!(absolute(Path::new("x")).is_absolute());
     }
-}
-
-/// What a run that finds its plan already finished says: how to run it
-/// again (`in_room`: said in the control room, where a key does it).
-pub fn run_again_hint(state_dir: &Path, in_room: bool) -> String {
-    let retry = if in_room {
-        "r on a task (or `orch task retry TASK`) runs it again"
-    } else {
-        "`orch task retry TASK` runs a task again"
-    };
-    format!(
-        "plan finished: {retry}; remove {} to run all anew",
-        state_dir.display()
-    )
 }
