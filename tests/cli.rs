@@ -225,6 +225,16 @@ fn status_and_logs_read_the_store_after_a_run() {
         "{:?}",
         logs.stdout
     );
+    // Plain: what the terminal showed, no escape codes, no carriage returns.
+    let plain = repo.run(&["logs", "w", "--plain"]);
+    assert_eq!(plain.code, 0, "{plain}");
+    assert!(plain.stdout.contains("done"), "{plain}");
+    assert!(
+        !plain.stdout.contains('\u{1b}') && !plain.stdout.contains('\r'),
+        "{:?}",
+        plain.stdout
+    );
+    assert_eq!(repo.run(&["logs", "w", "--plain", "--raw"]).code, 2);
     // Run again: nothing to do, and it says how to run it again.
     let again = repo.run(&["--no-tui"]);
     assert_eq!(again.code, 0, "{again}");

@@ -1,4 +1,5 @@
-//! `orch logs TASK [--attempt N] [--follow]`: the raw bytes an attempt wrote.
+//! `orch logs TASK [--attempt N] [--follow] [--plain|--raw]`: what an
+//! attempt wrote, as raw bytes or as the plain text its terminal showed.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -6,7 +7,7 @@ use std::time::Duration;
 
 use crate::store::{AttemptStatus, Store};
 
-pub fn run(config_path: &Path, task: &str, attempt: Option<u32>, follow: bool) -> i32 {
+pub fn run(config_path: &Path, task: &str, attempt: Option<u32>, follow: bool, plain: bool) -> i32 {
     let state_dir = super::state_dir_for(config_path);
     let store = Store::open_read_only(&state_dir.join("state.db")).ok();
     let attempt = match attempt.or_else(|| latest_attempt(store.as_ref(), &state_dir, task)) {
@@ -29,12 +30,13 @@ pub fn run(config_path: &Path, task: &str, attempt: Option<u32>, follow: bool) -
     };
     let offset = current.len() as u64;
     let bytes = [rotated, current].concat();
-    let mut out = std::io::stdout().lock();
-    if out.write_all(&bytes).and_then(|_| out.flush()).is_err() {
+    // Following, each line is written as soon as the next one starts.
+    let mut out = Out::new(plain, if follow { 1 } else { 50 });
+    if out.write(&bytes).is_err() {
         return 0;
     }
     if follow {
-        follow_log(&path, offset, || {
+        follow_log(&path, offset, &mut out, || {
             let running = Store::open_read_only(&state_dir.join("state.db"))
                 .and_then(|s| s.attempts(task))
                 .map(|attempts| {
@@ -46,7 +48,45 @@ pub fn run(config_path: &Path, task: &str, attempt: Option<u32>, follow: bool) -
             !running
         });
     }
+    let _ = out.finish();
     0
+}
+
+/// Where the log goes: stdout as it is, or through the screen model.
+enum Out {
+    Raw(std::io::Stdout),
+    Plain(Option<super::plain_log::PlainLog>, std::io::Stdout),
+}
+
+impl Out {
+    fn new(plain: bool, rows: u16) -> Out {
+        if plain {
+            Out::Plain(
+                Some(super::plain_log::PlainLog::new(rows)),
+                std::io::stdout(),
+            )
+        } else {
+            Out::Raw(std::io::stdout())
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Out::Raw(out) => out.write_all(bytes).and_then(|_| out.flush()),
+            Out::Plain(Some(log), out) => log.feed(bytes, &mut out.lock()),
+            Out::Plain(None, _) => Ok(()),
+        }
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        match self {
+            Out::Raw(out) => out.flush(),
+            Out::Plain(log, out) => match log.take() {
+                Some(log) => log.finish(&mut out.lock()),
+                None => Ok(()),
+            },
+        }
+    }
 }
 
 /// Why there is nothing to print: no such task (exit 2, as for any bad
@@ -101,9 +141,8 @@ fn latest_attempt(store: Option<&Store>, state_dir: &Path, task: &str) -> Option
 /// Print what is appended to `path` until `finished()` says the attempt ended
 /// (then print the rest and stop). Polls twice a second: the file is written
 /// by another process and this is a one-off terminal command.
-fn follow_log(path: &Path, mut offset: u64, finished: impl Fn() -> bool) {
+fn follow_log(path: &Path, mut offset: u64, out: &mut Out, finished: impl Fn() -> bool) {
     use std::os::unix::fs::MetadataExt;
-    let mut out = std::io::stdout();
     let mut inode = std::fs::metadata(path).map(|m| m.ino()).ok();
     loop {
         let done = finished();
@@ -121,7 +160,7 @@ fn follow_log(path: &Path, mut offset: u64, finished: impl Fn() -> bool) {
                 let mut buf = Vec::new();
                 if file.read_to_end(&mut buf).is_ok() && !buf.is_empty() {
                     offset += buf.len() as u64;
-                    if out.write_all(&buf).and_then(|_| out.flush()).is_err() {
+                    if out.write(&buf).is_err() {
                         return;
                     }
                 }

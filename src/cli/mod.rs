@@ -7,6 +7,7 @@ mod diff;
 pub mod events;
 mod init;
 mod logs;
+mod plain_log;
 mod remote;
 mod run;
 mod status;
@@ -110,7 +111,9 @@ pub enum Sub {
         #[command(subcommand)]
         action: TaskCmd,
     },
-    /// Print the raw output of a task's attempt.
+    /// Print the output of a task's attempt: on a terminal as the agent's
+    /// terminal showed it, in plain text (--plain); piped, the raw bytes
+    /// with their escape codes (--raw).
     Logs {
         task: String,
         /// Which attempt (default: the latest).
@@ -119,6 +122,14 @@ pub enum Sub {
         /// Keep printing output as the attempt runs.
         #[arg(long, short)]
         follow: bool,
+        /// Plain text through the screen model: redraws applied, no escape
+        /// codes (the default on a terminal).
+        #[arg(long, conflicts_with = "raw")]
+        plain: bool,
+        /// The bytes the agent wrote, escape codes and all (the default
+        /// when piped).
+        #[arg(long)]
+        raw: bool,
     },
     /// Stop this repository's server: agents are stopped cleanly (their
     /// attempts saved as interrupted), state is saved, the next start resumes.
@@ -378,7 +389,13 @@ pub fn main() -> i32 {
             task,
             attempt,
             follow,
-        }) => logs::run(&cli.config, task, *attempt, *follow),
+            plain,
+            raw,
+        }) => {
+            use std::io::IsTerminal;
+            let plain = *plain || (!*raw && std::io::stdout().is_terminal());
+            logs::run(&cli.config, task, *attempt, *follow, plain)
+        }
         Some(Sub::Task { action }) => match task_request(action) {
             Ok(request) => remote::act(&cli.config, request),
             Err(new) => remote::add_task(&cli.config, *new),
