@@ -55,14 +55,14 @@ pub fn run(config_path: &Path, task: &str, attempt: Option<u32>, follow: bool, p
 /// Where the log goes: stdout as it is, or through the screen model.
 enum Out {
     Raw(std::io::Stdout),
-    Plain(Option<super::plain_log::PlainLog>, std::io::Stdout),
+    Plain(Option<Box<super::plain_log::PlainLog>>, std::io::Stdout),
 }
 
 impl Out {
     fn new(plain: bool, rows: u16) -> Out {
         if plain {
             Out::Plain(
-                Some(super::plain_log::PlainLog::new(rows)),
+                Some(Box::new(super::plain_log::PlainLog::new(rows))),
                 std::io::stdout(),
             )
         } else {
