@@ -45,6 +45,12 @@ pub(super) struct RowCapture {
     nparams: usize,
     param: u16,
     param_digits: bool,
+    /// Blank cells written (`write_char(' ')`) and not placed yet: vt100
+    /// writes a run of default cells (a gap a tab or a cursor move
+    /// skipped) as blanks *before* the next cell's attribute change, so
+    /// blanks followed by an escape sequence are default cells, not cells
+    /// in the pen still set from the cell before them.
+    blanks: u16,
 }
 
 impl RowCapture {
@@ -54,10 +60,21 @@ impl RowCapture {
         self.col = 0;
         self.pen = Pen::default();
         self.esc = Esc::Text;
+        self.blanks = 0;
     }
 
-    pub(super) fn finish(&self) -> HistoryLine {
+    pub(super) fn finish(&mut self) -> HistoryLine {
+        self.place_blanks(self.pen);
         HistoryLine::new(self.text.as_str(), self.runs.as_slice())
+    }
+
+    /// The blanks written so far, as cells in `pen`.
+    fn place_blanks(&mut self, pen: Pen) {
+        let kept = std::mem::replace(&mut self.pen, pen);
+        for _ in 0..std::mem::take(&mut self.blanks) {
+            self.cell(" ");
+        }
+        self.pen = kept;
     }
 
     fn cell(&mut self, contents: &str) {
@@ -193,14 +210,19 @@ impl fmt::Write for RowCapture {
                 // ESC is ASCII, so a byte search finds it at a char boundary.
                 match rest.bytes().position(|b| b == 0x1b) {
                     None => {
+                        self.place_blanks(self.pen);
                         self.cell(rest);
                         return Ok(());
                     }
                     Some(0) => {
+                        // An attribute change after blanks: they were
+                        // default cells.
+                        self.place_blanks(Pen::default());
                         self.esc = Esc::Escape;
                         rest = &rest[1..];
                     }
                     Some(i) => {
+                        self.place_blanks(self.pen);
                         self.cell(&rest[..i]);
                         rest = &rest[i..];
                     }
@@ -218,8 +240,17 @@ impl fmt::Write for RowCapture {
 
     fn write_char(&mut self, c: char) -> fmt::Result {
         match (self.esc, c) {
-            (Esc::Text, '\x1b') => self.esc = Esc::Escape,
-            (Esc::Text, _) => self.cell(c.encode_utf8(&mut [0; 4])),
+            (Esc::Text, '\x1b') => {
+                self.place_blanks(Pen::default());
+                self.esc = Esc::Escape;
+            }
+            // vt100 writes an empty cell as a blank char (contents as
+            // strings): where it goes depends on what follows.
+            (Esc::Text, ' ') => self.blanks = self.blanks.saturating_add(1),
+            (Esc::Text, _) => {
+                self.place_blanks(self.pen);
+                self.cell(c.encode_utf8(&mut [0; 4]));
+            }
             _ => self.escape_char(c),
         }
         Ok(())
@@ -309,5 +340,42 @@ mod tests {
         assert_eq!(cell_width("\u{e9}"), 1);
         assert_eq!(cell_width("e\u{301}"), 1);
         assert_eq!(cell_width("\u{1f600}"), 2);
+    }
+}
+
+#[cfg(test)]
+mod gap_tests {
+    use super::super::TerminalScreen;
+
+    #[test]
+    fn a_gap_skipped_by_a_tab_or_a_cursor_move_keeps_no_colour() {
+        let mut t = TerminalScreen::new(3, 40, 10);
+        t.process(b"\x1b[41mERROR \x1b[0m\tfile\r\n\x1b[42mok\x1b[0m\x1b[5Cmoved\r\n");
+        // A bar erased in its colour keeps it.
+        t.process(b"\x1b[44mbar\x1b[6X\x1b[0m\r\n\n\n\n");
+        let h = t.history();
+        let tab = h
+            .iter()
+            .find(|l| l.text().starts_with("ERROR"))
+            .expect("line");
+        assert_eq!(tab.text(), "ERROR   file", "{:?}", tab.text());
+        assert_eq!(tab.runs().len(), 1, "{:?}", tab.runs());
+        assert_eq!((tab.runs()[0].start, tab.runs()[0].len), (0, 6));
+        let moved = h.iter().find(|l| l.text().starts_with("ok")).expect("line");
+        assert_eq!(moved.text(), "ok     moved", "{:?}", moved.text());
+        assert_eq!((moved.runs()[0].start, moved.runs()[0].len), (0, 2));
+        assert_eq!(moved.runs().len(), 1, "{:?}", moved.runs());
+        let bar = h
+            .iter()
+            .find(|l| l.text().starts_with("bar"))
+            .expect("line");
+        assert_eq!(bar.runs().len(), 1, "{:?}", bar.runs());
+        assert_eq!(
+            (bar.runs()[0].start, bar.runs()[0].len),
+            (0, 9),
+            "{:?}",
+            bar.runs()
+        );
+        assert_eq!(bar.runs()[0].bg, vt100::Color::Idx(4));
     }
 }
