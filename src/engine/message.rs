@@ -408,9 +408,12 @@ pub enum Event {
         why: Option<String>,
     },
     /// An attempt's agent is up; its terminal is in the agent registry.
+    /// `agent` is the one that runs (a fallback where the configured one
+    /// is not installed).
     AgentStarted {
         task: String,
         attempt: u32,
+        agent: String,
     },
     Health(HealthView),
     /// A done task's merge state changed (`why` says how).

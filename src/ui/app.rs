@@ -506,6 +506,13 @@ impl App {
     }
 
     /// A task's agent started (or, on a resync, is running).
+    /// The agent an attempt of `task` runs, as it started.
+    pub fn on_agent_named(&mut self, task: &str, agent: String) {
+        if let Some(entry) = self.table.tasks.iter_mut().find(|t| t.config.id == task) {
+            entry.ran_agent = Some(agent);
+        }
+    }
+
     pub fn on_agent(&mut self, task: &str, output: OutputSource) {
         let selected = self.selected_id().as_deref() == Some(task);
         self.table.on_output(task, output, self.frame);

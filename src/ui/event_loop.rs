@@ -637,8 +637,13 @@ fn on_engine_event(app: &mut App, ctx: &LoopCtx, event: Event, now: Instant) {
             app.on_task(row, now);
         }
         Event::Note { text, .. } => app.flash(text),
-        Event::AgentStarted { task, attempt } => {
+        Event::AgentStarted {
+            task,
+            attempt,
+            agent,
+        } => {
             app.note_event(&task);
+            app.on_agent_named(&task, agent);
             // Gone already if it exited at once; its log is replayed instead.
             if let Some(process) = ctx.agents.get(&task, Some(attempt)) {
                 agent_started(app, &ctx.shared, &task, process);

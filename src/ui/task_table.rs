@@ -63,6 +63,9 @@ pub struct TaskEntry {
     pub viewed: u64,
     /// What the running attempt's agent last said (`orch heartbeat`).
     pub progress: Option<Progress>,
+    /// The agent the latest attempt seen starting in this session runs (a
+    /// fallback where the configured one is not installed).
+    pub ran_agent: Option<String>,
     /// What the running attempt's agent is doing, when it needs someone
     /// (idle, or waiting with its question).
     pub attention: Option<crate::engine::message::Attention>,
@@ -85,6 +88,7 @@ impl TaskEntry {
             replay: Replay::Idle,
             viewed: 0,
             progress: None,
+            ran_agent: None,
             attention: None,
         }
     }

@@ -997,3 +997,18 @@ fn attempts_read_as_each_state_is_and_a_skipped_task_is_not_drawn_done() {
     assert!(line("storage").contains('↷'), "{}", line("storage"));
     assert!(!line("storage").contains('✓'), "{}", line("storage"));
 }
+
+#[test]
+fn the_tree_shows_the_agent_that_ran_where_a_fallback_did() {
+    let mut app = busy("dark");
+    let configured = app.table.tasks[0].row.agent.clone();
+    app.on_agent_named("design", "script".into());
+    settle(&mut app, 200, 50);
+    let screen = text(&render(&mut app, 200, 50));
+    let line = screen
+        .lines()
+        .find(|l| l.contains(" design "))
+        .unwrap_or_default();
+    assert!(line.contains(" script "), "{line}");
+    assert!(!line.contains(&format!(" {configured} ")), "{line}");
+}

@@ -312,6 +312,7 @@ impl Core {
         self.publish(Event::AgentStarted {
             task: id.to_string(),
             attempt,
+            agent: live.row.agent.clone(),
         });
         if live.stop.is_some() {
             self.out.push(Effect::Stop {

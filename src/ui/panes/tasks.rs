@@ -427,7 +427,10 @@ fn task_line(
         spans.push(Span::styled(format!(" {elapsed:>7}"), dim));
     }
     if columns.agent {
-        spans.push(Span::styled(format!(" {:<9}", fit(&t.row.agent, 9)), dim));
+        // The agent that ran, where this session saw it start (a
+        // fallback), else the configured one.
+        let agent = t.ran_agent.as_deref().unwrap_or(&t.row.agent);
+        spans.push(Span::styled(format!(" {:<9}", fit(agent, 9)), dim));
     }
     let shows_cause = matches!(
         state,

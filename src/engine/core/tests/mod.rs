@@ -336,7 +336,7 @@ fn a_task_runs_through_worktree_spawn_exit_and_commit() {
     assert_eq!(attempts.last().and_then(|a| a.pid), Some(1001));
     assert!(h.log.iter().any(|e| matches!(
         e,
-        Effect::Publish(Event::AgentStarted { task, attempt: 1 }) if task == "t"
+        Effect::Publish(Event::AgentStarted { task, attempt: 1, .. }) if task == "t"
     )));
     h.succeed("t");
     assert_eq!(h.state("t"), TaskState::Done);
