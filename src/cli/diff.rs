@@ -18,20 +18,9 @@ pub fn run(config_path: &Path, task: &str, stat: bool) -> i32 {
         Ok(found) => found,
         Err(code) => return code,
     };
-    let in_plan = config.tasks.iter().any(|t| t.id == task);
-    let in_store = || {
-        Store::open_read_only(&state_dir.join("state.db"))
-            .ok()
-            .and_then(|store| store.task(task).ok().flatten())
-            .is_some()
-    };
-    if !in_plan && !in_store() {
-        let ids = config.tasks.iter().map(|t| t.id.as_str());
-        eprintln!(
-            "orch: no task {task:?} in {}{}",
-            config.path.display(),
-            crate::tomldoc::did_you_mean(task, ids)
-        );
+    let store = Store::open_read_only(&state_dir.join("state.db")).ok();
+    if let Err(unknown) = super::known_task(Some(&config), store.as_ref(), task, &state_dir) {
+        eprintln!("{unknown}");
         return 2;
     }
     // The base the run uses: the configured one, else the one the last

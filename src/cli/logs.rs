@@ -55,14 +55,14 @@ pub fn run(config_path: &Path, task: &str, attempt: Option<u32>, follow: bool, p
 /// Where the log goes: stdout as it is, or through the screen model.
 enum Out {
     Raw(std::io::Stdout),
-    Plain(Option<Box<super::plain_log::PlainLog>>, std::io::Stdout),
+    Plain(Box<super::plain_log::PlainLog>, std::io::Stdout),
 }
 
 impl Out {
     fn new(plain: bool, rows: u16) -> Out {
         if plain {
             Out::Plain(
-                Some(Box::new(super::plain_log::PlainLog::new(rows))),
+                Box::new(super::plain_log::PlainLog::new(rows)),
                 std::io::stdout(),
             )
         } else {
@@ -73,18 +73,14 @@ impl Out {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         match self {
             Out::Raw(out) => out.write_all(bytes).and_then(|_| out.flush()),
-            Out::Plain(Some(log), out) => log.feed(bytes, &mut out.lock()),
-            Out::Plain(None, _) => Ok(()),
+            Out::Plain(log, out) => log.feed(bytes, &mut out.lock()),
         }
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
         match self {
             Out::Raw(out) => out.flush(),
-            Out::Plain(log, out) => match log.take() {
-                Some(log) => log.finish(&mut out.lock()),
-                None => Ok(()),
-            },
+            Out::Plain(log, out) => log.finish(&mut out.lock()),
         }
     }
 }
@@ -92,28 +88,9 @@ impl Out {
 /// Why there is nothing to print: no such task (exit 2, as for any bad
 /// argument), or one that has not run yet (exit 1).
 fn no_attempt(config_path: &Path, store: Option<&Store>, task: &str, state_dir: &Path) -> i32 {
-    let in_store = store.is_some_and(|s| s.task(task).ok().flatten().is_some());
     let config = crate::config::load(config_path).ok();
-    let in_plan = config
-        .as_ref()
-        .is_some_and(|c| c.tasks.iter().any(|t| t.id == task));
-    if !in_store && !in_plan {
-        let ids: Vec<String> = match (&config, store) {
-            (Some(c), _) => c.tasks.iter().map(|t| t.id.clone()).collect(),
-            (None, Some(s)) => s
-                .tasks()
-                .map(|rows| rows.into_iter().map(|r| r.id).collect())
-                .unwrap_or_default(),
-            (None, None) => Vec::new(),
-        };
-        let from = config.as_ref().map_or_else(
-            || state_dir.display().to_string(),
-            |c| c.path.display().to_string(),
-        );
-        eprintln!(
-            "orch: no task {task:?} in {from}{}",
-            crate::tomldoc::did_you_mean(task, ids.iter().map(String::as_str))
-        );
+    if let Err(unknown) = super::known_task(config.as_ref(), store, task, state_dir) {
+        eprintln!("{unknown}");
         return 2;
     }
     eprintln!(

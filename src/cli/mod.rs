@@ -495,6 +495,36 @@ fn task_request(action: &TaskCmd) -> Result<Request, Box<crate::engine::message:
     })
 }
 
+/// A task the plan (`config`, where it loads) or the store knows; else the
+/// message for an unknown one, with a suggestion.
+fn known_task(
+    config: Option<&crate::config::Config>,
+    store: Option<&crate::store::Store>,
+    task: &str,
+    state_dir: &std::path::Path,
+) -> Result<(), String> {
+    let in_plan = config.is_some_and(|c| c.tasks.iter().any(|t| t.id == task));
+    if in_plan || store.is_some_and(|s| s.task(task).ok().flatten().is_some()) {
+        return Ok(());
+    }
+    let ids: Vec<String> = match (config, store) {
+        (Some(c), _) => c.tasks.iter().map(|t| t.id.clone()).collect(),
+        (None, Some(s)) => s
+            .tasks()
+            .map(|rows| rows.into_iter().map(|r| r.id).collect())
+            .unwrap_or_default(),
+        (None, None) => Vec::new(),
+    };
+    let from = config.map_or_else(
+        || state_dir.display().to_string(),
+        |c| c.path.display().to_string(),
+    );
+    Err(format!(
+        "orch: no task {task:?} in {from}{}",
+        crate::tomldoc::did_you_mean(task, ids.iter().map(String::as_str))
+    ))
+}
+
 /// The config at `path`, its repository and its state directory, for the
 /// commands that read them; an error is printed and its exit status
 /// returned.

@@ -43,8 +43,9 @@ impl PlainLog {
         out.flush()
     }
 
-    /// Write what is still on the screen (trailing blank rows dropped).
-    pub fn finish(mut self, out: &mut impl Write) -> std::io::Result<()> {
+    /// Write what is still on the screen (trailing blank rows dropped);
+    /// the end of the log.
+    pub fn finish(&mut self, out: &mut impl Write) -> std::io::Result<()> {
         self.drain(out)?;
         let screen = self.screen.screen();
         let (_, cols) = screen.size();

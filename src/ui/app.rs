@@ -508,7 +508,7 @@ impl App {
     /// A task's agent started (or, on a resync, is running).
     /// The agent an attempt of `task` runs, as it started.
     pub fn on_agent_named(&mut self, task: &str, agent: String) {
-        if let Some(entry) = self.table.tasks.iter_mut().find(|t| t.config.id == task) {
+        if let Some(entry) = self.table.task_mut(task) {
             entry.ran_agent = Some(agent);
         }
     }

@@ -93,17 +93,6 @@ impl Settle {
         None
     }
 
-    /// When to look again, if a change is pending.
-    pub fn next_due(&self) -> Option<Instant> {
-        self.pending().map(|(_, since)| {
-            let settled = since + self.settle;
-            match self.unread_since {
-                Some(unread) => settled.min(unread + self.moving_read),
-                None => settled,
-            }
-        })
-    }
-
     /// The last observed change, if it was not read settled yet.
     fn pending(&self) -> Option<(u64, Instant)> {
         self.seen.filter(|&(seq, _)| self.classified != Some(seq))
@@ -129,7 +118,6 @@ mod tests {
         let t = Clock(Instant::now());
         let mut s = Settle::new(300 * MS, 1_000 * MS);
         assert_eq!(None, s.due(t.at(10_000)));
-        assert_eq!(s.next_due(), None);
     }
 
     #[test]
@@ -137,13 +125,11 @@ mod tests {
         let t = Clock(Instant::now());
         let mut s = Settle::new(300 * MS, 1_000 * MS);
         s.observe(1, t.at(0));
-        assert_eq!(s.next_due(), Some(t.at(300)));
         assert_eq!(None, s.due(t.at(299)));
         assert_eq!(Some(Due::Settled), s.due(t.at(300)));
         // Once: the same change is not due again.
         assert_eq!(None, s.due(t.at(301)));
         assert_eq!(None, s.due(t.at(5_000)));
-        assert_eq!(s.next_due(), None);
     }
 
     #[test]
@@ -164,9 +150,8 @@ mod tests {
         assert_eq!(changing, vec![10, 20]);
         // The last frame at 2900 ms stays: read once more as changing a
         // second after the last such reading, then settled 300 ms after it.
-        assert_eq!(s.next_due(), Some(t.at(3_099)));
+        assert_eq!(None, s.due(t.at(3_098)));
         assert_eq!(Some(Due::Changing), s.due(t.at(3_099)));
-        assert_eq!(s.next_due(), Some(t.at(3_200)));
         assert_eq!(None, s.due(t.at(3_199)));
         assert_eq!(Some(Due::Settled), s.due(t.at(3_200)));
         assert_eq!(None, s.due(t.at(9_000)));
@@ -179,7 +164,6 @@ mod tests {
         s.observe(1, t.at(0));
         s.skip();
         assert_eq!(None, s.due(t.at(5_000)));
-        assert_eq!(s.next_due(), None);
         s.observe(2, t.at(6_000));
         assert_eq!(Some(Due::Settled), s.due(t.at(6_300)));
     }
@@ -229,6 +213,7 @@ mod tests {
         let t = Clock(Instant::now());
         let mut s = Settle::default();
         s.observe(1, t.at(0));
-        assert_eq!(s.next_due(), Some(t.at(300)));
+        assert_eq!(None, s.due(t.at(299)));
+        assert_eq!(Some(Due::Settled), s.due(t.at(300)));
     }
 }
