@@ -67,11 +67,14 @@ impl StyleRun {
 /// `text` is the row as the screen showed it: blank cells between pieces of
 /// text are spaces, trailing blank cells are dropped (spaces the program
 /// printed itself are kept). Each row is a separate line, also when the
-/// program's line was wrapped across several rows.
+/// program's line was wrapped across several rows; `wrapped` says the
+/// line goes on in the next row (the terminal wrapped it at its right
+/// edge), so a copy can join the rows as the program wrote them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HistoryLine {
     text: Box<str>,
     runs: Box<[StyleRun]>,
+    wrapped: bool,
 }
 
 impl HistoryLine {
@@ -81,7 +84,19 @@ impl HistoryLine {
         Self {
             text: text.into(),
             runs: runs.into(),
+            wrapped: false,
         }
+    }
+
+    /// The same line, marked as going on in the next row (or not).
+    pub fn wrapping(self, wrapped: bool) -> Self {
+        Self { wrapped, ..self }
+    }
+
+    /// The terminal wrapped this row at its right edge: the next row goes
+    /// on with the same line.
+    pub fn wrapped(&self) -> bool {
+        self.wrapped
     }
 
     /// The row's text.
@@ -167,10 +182,11 @@ impl History {
         self.bytes = 0;
     }
 
-    /// Append a plain default-styled line (no runs). When full, the evicted
-    /// line's storage is reused if it has the same length, which saves an
-    /// allocation per line in floods of similar lines.
-    pub fn push_plain(&mut self, text: &str) {
+    /// Append a plain default-styled line (no runs), `wrapped` if it goes
+    /// on in the next row. When full, the evicted line's storage is reused
+    /// if it has the same length, which saves an allocation per line in
+    /// floods of similar lines.
+    pub fn push_plain(&mut self, text: &str, wrapped: bool) {
         if self.capacity == 0 {
             return;
         }
@@ -193,7 +209,8 @@ impl History {
                 }
             }
             None => HistoryLine::new(text, Vec::new()),
-        };
+        }
+        .wrapping(wrapped);
         self.bytes += line.bytes();
         self.lines.push_back(line);
         self.pushed += 1;
@@ -241,7 +258,7 @@ mod tests {
     fn push_plain_recycles_and_accounts() {
         let mut h = History::new(2);
         for t in ["aa", "bb", "cc", "ddd", "e"] {
-            h.push_plain(t);
+            h.push_plain(t, false);
         }
         let texts: Vec<&str> = h.iter().map(HistoryLine::text).collect();
         assert_eq!(texts, ["ddd", "e"]);
@@ -259,7 +276,9 @@ mod tests {
 
     #[test]
     fn line_struct_is_compact() {
-        assert_eq!(size_of::<HistoryLine>(), 32);
+        // Two boxed slices and the wrap flag (padded): 80 KB for a full
+        // 10,000-line history on top of the text.
+        assert_eq!(size_of::<HistoryLine>(), 40);
         assert!(size_of::<StyleRun>() <= 20);
     }
 }

@@ -27,6 +27,7 @@ pub mod layout;
 pub mod notify;
 pub mod output_source;
 pub mod pager;
+pub mod search;
 pub mod panes;
 pub mod task_table;
 pub mod term_view;

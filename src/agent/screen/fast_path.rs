@@ -308,10 +308,10 @@ fn row_matches(screen: &vt100::Screen, row: u16, text: &[u8]) -> bool {
 }
 
 /// Append a mirror row (printable ASCII, so always valid UTF-8).
-fn push_plain_row(history: &mut History, row: &[u8]) {
+fn push_plain_row(history: &mut History, row: &[u8], wrapped: bool) {
     match std::str::from_utf8(row) {
-        Ok(text) => history.push_plain(text),
-        Err(_) => history.push_plain(&String::from_utf8_lossy(row)),
+        Ok(text) => history.push_plain(text, wrapped),
+        Err(_) => history.push_plain(&String::from_utf8_lossy(row), wrapped),
     }
 }
 
@@ -335,6 +335,9 @@ pub(super) struct Mirror {
     pub(super) unknown: usize,
     text: Vec<u8>,
     ends: Vec<usize>,
+    /// For each row in `ends`: it was completed by wrapping at the right
+    /// edge (the line goes on in the next row), not by a line feed.
+    wraps: Vec<bool>,
     first: usize,
     /// The cursor (bottom) row.
     cur: Vec<u8>,
@@ -365,6 +368,7 @@ impl Mirror {
             unknown: usize::from(rows) - 1,
             text: Vec::new(),
             ends: Vec::new(),
+            wraps: Vec::new(),
             first: 0,
             cur: Vec::new(),
             col: 0,
@@ -407,7 +411,7 @@ impl Mirror {
             return false;
         }
         let row = &self.text[self.row_start(self.first)..self.ends[self.first]];
-        push_plain_row(history, row);
+        push_plain_row(history, row, self.wraps[self.first]);
         self.first += 1;
         self.compact();
         true
@@ -430,9 +434,10 @@ impl Mirror {
                 Err(_) => String::from_utf8_lossy(bytes),
             };
             let mut start = 0;
-            for &row_end in &self.ends[self.first + skip..end] {
+            let rows = self.first + skip..end;
+            for (&row_end, &wrapped) in self.ends[rows.clone()].iter().zip(&self.wraps[rows]) {
                 let len = row_end - from - start;
-                history.push_plain(&block[start..start + len]);
+                history.push_plain(&block[start..start + len], wrapped);
                 start += len;
             }
         }
@@ -448,6 +453,7 @@ impl Mirror {
         let offset = self.row_start(self.first);
         self.text.drain(..offset);
         self.ends.drain(..self.first);
+        self.wraps.drain(..self.first);
         for end in &mut self.ends {
             *end -= offset;
         }
@@ -514,6 +520,7 @@ impl Mirror {
                     // row: it becomes a row as is.
                     self.text.extend_from_slice(&bytes[i..end]);
                     self.ends.push(self.text.len());
+                    self.wraps.push(false);
                     self.last_printed = Some(bytes[end - 1]);
                     completions += 1;
                     i = end + 2;
@@ -526,7 +533,11 @@ impl Mirror {
                         if full(self, completions) {
                             return (i, completions);
                         }
-                        self.complete_row();
+                        // vt100 marks the row wrapped only when its last
+                        // cell was written (not after a line feed left the
+                        // column past the edge of a fresh row).
+                        let wrapped = self.cur.len() >= usize::from(self.cols);
+                        self.complete_row(wrapped);
                         completions += 1;
                         self.col = 0;
                     }
@@ -546,7 +557,7 @@ impl Mirror {
                         break;
                     }
                     // LF keeps the column.
-                    self.complete_row();
+                    self.complete_row(false);
                     completions += 1;
                     if self.col == 0 {
                         self.lf_points.push((i + 1, completions, self.last_printed));
@@ -578,10 +589,11 @@ impl Mirror {
     }
 
     /// The cursor row moves up (the screen scrolls) and a blank row takes
-    /// its place.
-    fn complete_row(&mut self) {
+    /// its place; `wrapped` when the line goes on in the new row.
+    fn complete_row(&mut self, wrapped: bool) {
         self.text.extend_from_slice(&self.cur);
         self.ends.push(self.text.len());
+        self.wraps.push(wrapped);
         self.cur.clear();
     }
 }

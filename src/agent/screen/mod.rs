@@ -399,6 +399,44 @@ mod tests {
     }
 
     #[test]
+    fn history_knows_which_rows_the_terminal_wrapped() {
+        // A 25-character line on a 10-column screen fills two rows and
+        // wraps into a third; a line exactly as wide as the screen does not
+        // wrap. The same on the general path (colour) and the fast path.
+        for (name, line) in [
+            ("plain", "abcdefghijklmnopqrstuvwxy".to_string()),
+            ("styled", "\x1b[31mabcdefghij\x1b[0mklmnopqrstuvwxy".to_string()),
+        ] {
+            for fast in [true, false] {
+                let mut t = TerminalScreen::new(4, 10, 100);
+                if !fast {
+                    t = t.without_fast_path();
+                }
+                let mut bytes = format!("{line}\r\n0123456789\r\nend\r\n").into_bytes();
+                bytes.extend(numbered(0..8));
+                t.process(&bytes);
+                let rows: Vec<(&str, bool)> = t
+                    .history()
+                    .iter()
+                    .take(5)
+                    .map(|l| (l.text(), l.wrapped()))
+                    .collect();
+                assert_eq!(
+                    rows,
+                    [
+                        ("abcdefghij", true),
+                        ("klmnopqrst", true),
+                        ("uvwxy", false),
+                        ("0123456789", false),
+                        ("end", false)
+                    ],
+                    "{name}, fast path {fast}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn shrinking_pushes_rows_into_history() {
         let mut t = TerminalScreen::new(6, 20, 100);
         t.process(b"a\r\nb\r\nc\r\nd\r\ne\r\nf");

@@ -57,8 +57,36 @@ impl Sink {
         let mut state = vt100::capture::BasicFormattedCaptureState::new();
         // RowCapture never fails, so neither does this.
         let _ = contents.write_formatted_basic(&mut self.capture, &mut state);
-        self.history.push(self.capture.finish());
+        let wrapped = wraps(&contents, &mut state);
+        self.history.push(self.capture.finish().wrapping(wrapped));
     }
+}
+
+/// Whether the row just written with `state` wrapped into the next one.
+///
+/// vt100 keeps a row's wrap flag to itself; what it shows is that the next
+/// write through the same state begins with a newline unless the row
+/// wrapped. The probe stops at the first thing written, so this costs
+/// nothing like a second capture.
+fn wraps(
+    contents: &vt100::capture::RowContents<'_>,
+    state: &mut vt100::capture::BasicFormattedCaptureState,
+) -> bool {
+    struct First(Option<char>);
+    impl std::fmt::Write for First {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            match s.chars().next() {
+                Some(c) => {
+                    self.0 = Some(c);
+                    Err(std::fmt::Error)
+                }
+                None => Ok(()),
+            }
+        }
+    }
+    let mut first = First(None);
+    let _ = contents.write_formatted_basic(&mut first, state);
+    first.0 != Some('\n')
 }
 
 impl vt100::Callbacks for Sink {

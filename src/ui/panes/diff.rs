@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, List, ListItem, ListState, Paragraph};
@@ -34,8 +34,7 @@ use crate::ui::theme::Theme;
 /// How often, at most, the view is recomputed while its task's agent works.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(1);
 
-/// Matches kept per search: enough for any review, bounded for a huge file.
-const MAX_MATCHES: usize = 100_000;
+use crate::ui::search::{self, Edit, Matcher, Query, MAX_MATCHES};
 
 /// Columns of a tab in the file page.
 const TAB: usize = 4;
@@ -91,10 +90,12 @@ struct Hit {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Search {
-    /// The query being typed, while it is.
-    input: Option<String>,
+    /// The query is being typed.
+    typing: bool,
     /// The query the matches are for.
-    query: String,
+    query: Query,
+    /// Why the query matches nothing it could (a regex that does not compile).
+    error: Option<String>,
     hits: Vec<Hit>,
     /// Index into `hits` of the one moved to.
     current: usize,
@@ -152,7 +153,7 @@ impl DiffView {
 
     /// Whether the search query is being typed (keys go to it).
     pub fn typing(&self) -> bool {
-        self.search.input.is_some()
+        self.search.typing
     }
 
     /// The path of the file open, if one is.
@@ -298,28 +299,21 @@ impl DiffView {
     /// A key while the query is typed. Returns false if the view is not
     /// taking keys for the query.
     pub fn on_search_key(&mut self, key: &KeyEvent) -> bool {
-        let Some(input) = &mut self.search.input else {
+        if !self.search.typing {
             return false;
-        };
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Esc => {
+        }
+        match search::edit(&mut self.search.query, key) {
+            Edit::Cancelled => {
                 self.search = Search::default();
                 return true;
             }
-            KeyCode::Enter => {
-                self.search.input = None;
+            Edit::Done => {
+                self.search.typing = false;
                 return true;
             }
-            KeyCode::Backspace => {
-                input.pop();
-            }
-            KeyCode::Char('u') if ctrl => input.clear(),
-            KeyCode::Char(c) if !ctrl => input.push(c),
-            _ => return true,
+            Edit::Unchanged => return true,
+            Edit::Changed => {}
         }
-        let query = input.clone();
-        self.search.query = query;
         self.search.current = 0;
         self.find();
         // Incremental: the first match at or after what is on screen.
@@ -357,7 +351,7 @@ impl DiffView {
             Action::DiffOpen => self.open_selected(),
             Action::DiffSearch => {
                 self.search = Search {
-                    input: Some(String::new()),
+                    typing: true,
                     ..Search::default()
                 };
             }
@@ -375,7 +369,7 @@ impl DiffView {
     /// Esc: clear the search, else leave the file, else nothing to go back
     /// to (returns false: the view closes).
     pub fn back(&mut self) -> bool {
-        if !self.search.query.is_empty() || self.search.input.is_some() {
+        if !self.search.query.is_empty() || self.search.typing {
             self.search = Search::default();
             return true;
         }
@@ -515,10 +509,16 @@ impl DiffView {
 
     /// Find the query in the page's rows.
     fn find(&mut self) {
-        let query = self.search.query.clone();
         let mut hits = Vec::new();
-        if !query.is_empty() {
-            let exact = query.chars().any(char::is_uppercase);
+        self.search.error = None;
+        let matcher = match Matcher::new(&self.search.query) {
+            Ok(m) => m,
+            Err(why) => {
+                self.search.error = Some(why);
+                None
+            }
+        };
+        if let Some(matcher) = matcher {
             let texts: Vec<String> = match &self.page {
                 Page::Files { .. } => self
                     .diff()
@@ -527,34 +527,16 @@ impl DiffView {
                 Page::File { rows, .. } => rows.iter().map(|r| r.text.clone()).collect(),
             };
             'rows: for (row, text) in texts.iter().enumerate() {
-                let mut from = 0;
-                while let Some(at) = find_in(&text[from..], &query, exact) {
-                    let start = from + at;
-                    let end = start + query.len();
+                for (start, end) in matcher.find_all(text) {
                     hits.push(Hit { row, start, end });
                     if hits.len() >= MAX_MATCHES {
                         break 'rows;
                     }
-                    from = end;
                 }
             }
         }
         self.search.hits = hits;
     }
-}
-
-/// The byte offset of `needle` in `hay`: exactly, or with ASCII letters in
-/// any case. Other characters always compare exactly, so a match starts and
-/// ends on character boundaries.
-fn find_in(hay: &str, needle: &str, exact: bool) -> Option<usize> {
-    if exact {
-        return hay.find(needle);
-    }
-    let (h, n) = (hay.as_bytes(), needle.as_bytes());
-    if n.is_empty() || n.len() > h.len() {
-        return None;
-    }
-    (0..=h.len() - n.len()).find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
 /// A file's patch as rows to draw.
@@ -842,21 +824,23 @@ fn bottom_line<'a>(view: &DiffView, ctx: &DrawCtx<'_>) -> Option<Line<'a>> {
     let key = |action: Action| ctx.keymap.keys_for(Context::Diff, action);
     let mut spans: Vec<Span<'a>> = Vec::new();
     let search = &view.search;
-    if let Some(input) = &search.input {
-        let count = if input.is_empty() {
+    if search.typing {
+        let count = if search.query.is_empty() {
             String::new()
+        } else if let Some(why) = &search.error {
+            format!("  {why}")
         } else if search.hits.is_empty() {
             "  no match".into()
         } else {
             format!("  {}/{}", search.current + 1, search.hits.len())
         };
         spans.push(Span::styled(
-            format!(" /{input}█{count} "),
+            format!(" {}█{count} ", search.query.prompt()),
             theme.style("dialog.input"),
         ));
     } else if !search.query.is_empty() {
         let text = if search.hits.is_empty() {
-            format!(" no match for {:?} ", search.query)
+            format!(" no match for {} ", search.query.label())
         } else {
             let more = if search.hits.len() >= MAX_MATCHES {
                 "+"
@@ -868,10 +852,10 @@ fn bottom_line<'a>(view: &DiffView, ctx: &DrawCtx<'_>) -> Option<Line<'a>> {
                 _ => String::new(),
             };
             format!(
-                " match {} of {}{more} for {:?}{step} ",
+                " match {} of {}{more} for {}{step} ",
                 search.current + 1,
                 search.hits.len(),
-                search.query
+                search.query.label()
             )
         };
         spans.push(Span::styled(text, badge));
@@ -940,15 +924,6 @@ mod tests {
             view.diff().map(|d| d.files[0].path.as_str()),
             Some("new.txt")
         );
-    }
-
-    #[test]
-    fn lowercase_finds_any_case_and_never_splits_a_character() {
-        assert_eq!(find_in("Token token", "token", false), Some(0));
-        assert_eq!(find_in("Token token", "token", true), Some(6));
-        assert_eq!(find_in("größe Größe", "größe", false), Some(0));
-        assert_eq!(find_in("x GRÖSSE", "grö", false), None);
-        assert_eq!(find_in("é", "e", false), None);
     }
 
     #[test]
