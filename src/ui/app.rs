@@ -32,12 +32,15 @@ use crate::ui::panes::approvals::ApprovalQueue;
 use crate::ui::panes::dialog::{Confirmable, Dialog, Step};
 use crate::ui::panes::diff::{self as diff_view, DiffView};
 use crate::ui::panes::health::HealthPane;
-use crate::ui::panes::output::OutputPane;
+use crate::ui::panes::output::{OutputKey, OutputPane};
 use crate::ui::panes::overlays::{Attempts, TaskRecord};
 use crate::ui::panes::tasks::TaskList;
 use crate::ui::panes::{Ctx, Handled, Pane};
 use crate::ui::task_table::{Replay, TaskEntry, TaskTable, FINISHED_SCREENS_KEPT};
 use crate::ui::theme::Theme;
+
+/// Two clicks on the same task row within this are a double click.
+const DOUBLE_CLICK: Duration = Duration::from_millis(500);
 
 /// How long a flash message stays in the status bar.
 const FLASH_FOR: Duration = Duration::from_secs(5);
@@ -136,6 +139,8 @@ pub enum Effect {
     Detach(String),
     /// Bytes for the attached agent's PTY.
     Input(String, Vec<u8>),
+    /// Put this text on the client's clipboard (and in the copy file).
+    Copy(String),
     Redraw,
     /// Stop the agents and end the server (the last control room's quit).
     Quit,
@@ -202,6 +207,16 @@ pub struct App {
     titled: Option<usize>,
     /// The client runs inside tmux (notifications are wrapped for it).
     pub in_tmux: bool,
+    /// The output pane is shown over the whole screen.
+    pub zoomed: bool,
+    /// The client's screen at the last frame (where the mouse points).
+    screen: Rect,
+    /// The last left click on a task row: (when, row), for a double click.
+    last_click: Option<(Instant, u16)>,
+    /// Where a left-button drag in the output pane began.
+    drag_from: Option<crate::ui::panes::copy_mode::Pos>,
+    /// Text copied, for the next frame to send the client's clipboard.
+    clipboard: Option<String>,
 }
 
 impl App {
@@ -245,7 +260,40 @@ impl App {
             notice: None,
             titled: None,
             in_tmux: false,
+            zoomed: false,
+            screen: Rect::new(0, 0, 80, 24),
+            last_click: None,
+            drag_from: None,
+            clipboard: None,
         }
+    }
+
+    /// Where each pane goes on a screen of `area`: the usual layout, or
+    /// while zoomed the output over everything but the status bar.
+    pub fn areas(&self, area: Rect) -> layout::Areas {
+        if self.zoomed {
+            return layout::Areas {
+                tasks: Rect::default(),
+                health: Rect::default(),
+                output: layout::body(area),
+                approvals: Rect::default(),
+                status: Rect {
+                    y: area.bottom().saturating_sub(1),
+                    height: area.height.min(1),
+                    ..area
+                },
+            };
+        }
+        layout::split(
+            area,
+            self.table.needs_you().len(),
+            self.table.running().len(),
+        )
+    }
+
+    /// Text copied since the last call, for the client's clipboard.
+    pub fn take_clipboard(&mut self) -> Option<String> {
+        self.clipboard.take()
     }
 
     // ---- derived views ---------------------------------------------------
@@ -337,20 +385,19 @@ impl App {
     /// in memory, and the log replay the selected task needs.
     pub fn prepare_frame(&mut self, area: Rect) {
         self.frame += 1;
-        if !matches!(self.mode, Mode::Attached(_)) {
-            let areas = layout::split(
-                area,
-                self.table.needs_you().len(),
-                self.table.running().len(),
-            );
-            let inner = ratatui::widgets::Block::bordered().inner(areas.output);
+        self.screen = area;
+        self.output.zoomed = self.zoomed;
+        if matches!(self.mode, Mode::Attached(_)) {
+            self.output.set_attached_rows(layout::body(area).height);
+        } else {
+            let inner = ratatui::widgets::Block::bordered().inner(self.areas(area).output);
             self.output.set_size((inner.height, inner.width));
-            let selected = self
-                .task_list
-                .selected_index()
-                .and_then(|i| self.table.tasks.get(i));
-            self.output.anchor(selected);
         }
+        let selected = self
+            .task_list
+            .selected_index()
+            .and_then(|i| self.table.tasks.get(i));
+        self.output.anchor(selected);
         if self.mode == Mode::Help {
             self.help_max =
                 crate::ui::panes::overlays::help_max_scroll(area, &self.theme, &self.keymap);
@@ -771,6 +818,7 @@ impl App {
             Mode::Dialog(dialog) => self.on_dialog_key(dialog, key),
             Mode::Diff(_) => self.on_diff_key(key),
             Mode::Help if self.help_max > 0 && self.scroll_help(key) => vec![Effect::Redraw],
+            Mode::Normal if self.output.takes_keys() => self.on_output_key(key),
             Mode::Help | Mode::Details(_) => {
                 // Any key closes an overlay; the quit key also quits.
                 let chord = KeyChord::from_event(key);
@@ -808,23 +856,59 @@ impl App {
         }
     }
 
+    /// A key for the output pane's search prompt or copy mode.
+    fn on_output_key(&mut self, key: &KeyEvent) -> Vec<Effect> {
+        let selected = self
+            .task_list
+            .selected_index()
+            .and_then(|i| self.table.tasks.get(i));
+        match self.output.on_key(key, selected) {
+            Some(OutputKey::Copy(text)) => vec![Effect::Copy(text), Effect::Redraw],
+            Some(OutputKey::Changed) | None => vec![Effect::Redraw],
+        }
+    }
+
+    /// A key while attached: the `[attached]` bindings (detach, scroll
+    /// back and forward through orch's history of the agent, as a terminal
+    /// emulator scrolls), else the agent's. Scrolled back, any other key
+    /// returns to the live screen and goes to the agent.
     fn on_attached_key(&mut self, task: &str, key: &KeyEvent) -> Vec<Effect> {
         let chord = KeyChord::from_event(key);
-        if let Lookup::Action(Action::AttachedDetach) =
-            self.keymap.lookup(Context::Attached, &[], chord)
-        {
-            self.mode = Mode::Normal;
-            return vec![Effect::Detach(task.to_string())];
+        let selected = self
+            .task_list
+            .selected_index()
+            .and_then(|i| self.table.tasks.get(i));
+        match self.keymap.lookup(Context::Attached, &[], chord) {
+            Lookup::Action(Action::AttachedDetach) => {
+                self.mode = Mode::Normal;
+                self.output.follow();
+                return vec![Effect::Detach(task.to_string())];
+            }
+            Lookup::Action(Action::AttachedScrollMode) => {
+                self.output.scroll_lines(self.output.page(), true, selected);
+                return vec![Effect::Redraw];
+            }
+            Lookup::Action(Action::AttachedScrollDown) => {
+                self.output
+                    .scroll_lines(self.output.page(), false, selected);
+                return vec![Effect::Redraw];
+            }
+            _ => {}
+        }
+        let mut effects = Vec::new();
+        if self.output.scroll() > 0 {
+            self.output.follow();
+            effects.push(Effect::Redraw);
         }
         let app_cursor = self
             .task(task)
             .and_then(|t| t.output.as_ref())
             .map(|o| o.with_screen(|s| s.screen().application_cursor()))
             .unwrap_or(false);
-        match crate::ui::keys::encode_key(key, app_cursor) {
-            Some(bytes) => vec![Effect::Input(task.to_string(), bytes)],
-            None => Vec::new(),
+        if let Some(bytes) = crate::ui::keys::encode_key(key, app_cursor) {
+            effects.push(Effect::Input(task.to_string(), bytes));
         }
+        effects
     }
 
     fn on_dialog_key(&mut self, dialog: Dialog, key: &KeyEvent) -> Vec<Effect> {
@@ -895,30 +979,169 @@ impl App {
         }
     }
 
-    pub fn on_mouse(&mut self, mouse: &MouseEvent) -> Vec<Effect> {
-        let back = match mouse.kind {
-            MouseEventKind::ScrollUp => true,
-            MouseEventKind::ScrollDown => false,
-            _ => return Vec::new(),
+    /// The mouse: in the control room, a click selects a task (twice
+    /// quickly attaches) or focuses a pane, the wheel scrolls the pane
+    /// under the pointer, a drag in the output selects and copies; in the
+    /// diff view the wheel scrolls; attached, it goes to an agent that
+    /// asked for the mouse, else the wheel scrolls orch's history of it.
+    pub fn on_mouse(&mut self, mouse: &MouseEvent, now: Instant) -> Vec<Effect> {
+        let wheel = match mouse.kind {
+            MouseEventKind::ScrollUp => Some(true),
+            MouseEventKind::ScrollDown => Some(false),
+            _ => None,
         };
-        if let (Mode::Diff(_), Some(view)) = (&self.mode, &mut self.diff) {
-            let step = if back {
-                Action::OutputScrollUp
-            } else {
-                Action::OutputScrollDown
-            };
-            for _ in 0..3 {
-                view.handle(step);
+        match self.mode.clone() {
+            Mode::Attached(task) => return self.on_attached_mouse(&task, mouse, wheel),
+            Mode::Diff(_) => {
+                let (Some(back), Some(view)) = (wheel, &mut self.diff) else {
+                    return Vec::new();
+                };
+                let step = if back {
+                    Action::OutputScrollUp
+                } else {
+                    Action::OutputScrollDown
+                };
+                for _ in 0..3 {
+                    view.handle(step);
+                }
+                return vec![Effect::Redraw];
             }
+            Mode::Normal => {}
+            _ => return Vec::new(),
+        }
+        let areas = self.areas(self.screen);
+        let at = ratatui::layout::Position::new(mouse.column, mouse.row);
+        let under = [
+            (Focus::Tasks, areas.tasks),
+            (Focus::Output, areas.output),
+            (Focus::Approvals, areas.approvals),
+            (Focus::Health, areas.health),
+        ]
+        .into_iter()
+        .find(|(_, area)| area.contains(at));
+        let Some((pane, area)) = under else {
+            return Vec::new();
+        };
+        let inner = ratatui::widgets::Block::bordered().inner(area);
+        if let Some(back) = wheel {
+            return self.wheel(pane, back);
+        }
+        match mouse.kind {
+            MouseEventKind::Down(crossterm::event::MouseButton::Left) => {
+                self.focus = pane;
+                if !inner.contains(at) {
+                    return vec![Effect::Redraw];
+                }
+                let (x, y) = (at.x - inner.x, at.y - inner.y);
+                match pane {
+                    Focus::Tasks => return self.click_task(y, inner.height, now),
+                    Focus::Output => self.drag_from = self.output_pos(x, y),
+                    Focus::Approvals | Focus::Health => {}
+                }
+                vec![Effect::Redraw]
+            }
+            MouseEventKind::Drag(crossterm::event::MouseButton::Left) => {
+                let Some(from) = self.drag_from else {
+                    return Vec::new();
+                };
+                let x = at.x.clamp(inner.x, inner.right().saturating_sub(1)) - inner.x;
+                let y = at.y.clamp(inner.y, inner.bottom().saturating_sub(1)) - inner.y;
+                let Some(to) = self.output_pos(x, y) else {
+                    return Vec::new();
+                };
+                let selected = shown(&self.task_list, &self.table);
+                self.output.drag(selected, from, to, false);
+                vec![Effect::Redraw]
+            }
+            MouseEventKind::Up(crossterm::event::MouseButton::Left) => {
+                let Some(from) = self.drag_from.take() else {
+                    return Vec::new();
+                };
+                if self.output.copy.as_ref().is_none_or(|c| c.anchor.is_none()) {
+                    // A click, not a drag.
+                    return Vec::new();
+                }
+                let to = self.output.copy.as_ref().map_or(from, |c| c.cursor);
+                let selected = shown(&self.task_list, &self.table);
+                match self.output.drag(selected, from, to, true) {
+                    Some(text) => vec![Effect::Copy(text), Effect::Redraw],
+                    None => vec![Effect::Redraw],
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The selected task's entry (what the output pane shows).
+    fn shown_entry(&self) -> Option<&TaskEntry> {
+        shown(&self.task_list, &self.table)
+    }
+
+    /// The output line and column under `(x, y)` inside the pane.
+    fn output_pos(&self, x: u16, y: u16) -> Option<crate::ui::panes::copy_mode::Pos> {
+        let output = self.shown_entry()?.output.as_ref()?;
+        Some(output.with_screen(|s| self.output.pos_at(s, x, y)))
+    }
+
+    /// The wheel over `pane`: lists move their cursor, the output scrolls.
+    fn wheel(&mut self, pane: Focus, back: bool) -> Vec<Effect> {
+        if pane == Focus::Output || self.zoomed {
+            let selected = shown(&self.task_list, &self.table);
+            self.output.scroll_lines(3, back, selected);
             return vec![Effect::Redraw];
         }
-        if !matches!(self.mode, Mode::Normal) {
-            return Vec::new();
+        let action = if back { Action::NavUp } else { Action::NavDown };
+        let focus = std::mem::replace(&mut self.focus, pane);
+        self.offer_to_panes(action);
+        self.focus = focus;
+        vec![Effect::Redraw]
+    }
+
+    /// A left click on row `y` of the task list: select the task there;
+    /// the same row again within half a second attaches to it.
+    fn click_task(&mut self, y: u16, height: u16, now: Instant) -> Vec<Effect> {
+        let before = self.task_list.selected_index();
+        if !self.task_list.click(y, height) {
+            return vec![Effect::Redraw];
         }
-        let selected = self
-            .task_list
-            .selected_index()
-            .and_then(|i| self.table.tasks.get(i));
+        if self.task_list.selected_index() != before {
+            self.output.follow();
+            self.output.copy = None;
+        }
+        let double = self
+            .last_click
+            .is_some_and(|(at, row)| row == y && now.saturating_duration_since(at) < DOUBLE_CLICK);
+        self.last_click = Some((now, y));
+        if double {
+            self.last_click = None;
+            return self.attach();
+        }
+        vec![Effect::Redraw]
+    }
+
+    /// The mouse while attached: the agent's when it turned on mouse
+    /// reporting, else the wheel scrolls orch's history of the agent (as a
+    /// terminal emulator does) and nothing is sent.
+    fn on_attached_mouse(
+        &mut self,
+        task: &str,
+        mouse: &MouseEvent,
+        wheel: Option<bool>,
+    ) -> Vec<Effect> {
+        let modes = self
+            .task(task)
+            .and_then(|t| t.output.as_ref())
+            .map(|o| o.with_screen(|s| crate::ui::mouse::MouseModes::of(s.screen())));
+        let Some(modes) = modes else {
+            return Vec::new();
+        };
+        if let Some(bytes) = crate::ui::mouse::encode(mouse, &modes) {
+            return vec![Effect::Input(task.to_string(), bytes)];
+        }
+        let Some(back) = wheel.filter(|_| !modes.reporting()) else {
+            return Vec::new();
+        };
+        let selected = shown(&self.task_list, &self.table);
         self.output.scroll_lines(3, back, selected);
         vec![Effect::Redraw]
     }
@@ -949,6 +1172,10 @@ impl App {
                 self.help_scroll = 0;
             }
             Action::AppRedraw => {}
+            Action::OutputZoom => {
+                self.zoomed = !self.zoomed;
+                self.output.copy = None;
+            }
             Action::FocusNext => self.focus = self.focus.step(true),
             Action::FocusPrev => self.focus = self.focus.step(false),
             Action::FocusTasks => self.focus = Focus::Tasks,
@@ -1176,6 +1403,12 @@ impl App {
             self.flash(format!("{id} is not running; nothing to attach to"));
             return vec![Effect::Redraw];
         }
+        // The output pane's scroll is the attached view's.
+        if self.selected_id().as_deref() != Some(id.as_str()) {
+            self.select_task(&id);
+        }
+        self.output.follow();
+        self.output.copy = None;
         self.mode = Mode::Attached(id.clone());
         vec![Effect::Attach(id)]
     }
@@ -1257,6 +1490,11 @@ impl App {
 }
 
 /// `effect` on `id`, if there is one.
+/// The task under the list's cursor (borrowing only these two fields).
+fn shown<'a>(list: &TaskList, table: &'a TaskTable) -> Option<&'a TaskEntry> {
+    list.selected_index().and_then(|i| table.tasks.get(i))
+}
+
 fn on(id: Option<String>, effect: impl FnOnce(String) -> Effect) -> Vec<Effect> {
     match id {
         Some(id) => vec![effect(id)],

@@ -439,7 +439,7 @@ fn on_term_event(
     match event {
         TermEvent::Key(key) if key.kind != KeyEventKind::Release => app.on_key(&key),
         TermEvent::Paste(text) => app.on_paste(&text),
-        TermEvent::Mouse(mouse) => app.on_mouse(&mouse),
+        TermEvent::Mouse(mouse) => app.on_mouse(&mouse, Instant::now()),
         TermEvent::Resize(cols, rows) => {
             crate::log_err(term.resize(cols, rows), "resizing a client's screen");
             if let Some(task) = &ctx.attached {
@@ -766,6 +766,7 @@ fn apply(
             ctx.attached = None;
             ctx.shared.release_size(ctx.client, &Scope::Task(task));
         }
+        Effect::Copy(text) => copy(app, ctx, term, &text),
         Effect::Input(task, bytes) => {
             if let Some(p) = app
                 .task(&task)
@@ -780,6 +781,25 @@ fn apply(
     }
     leave_attach_if_ended(app, ctx);
     None
+}
+
+/// A copy: to the client's clipboard (OSC 52, through tmux when the client
+/// is inside it) and to the copy file, which the status bar names.
+fn copy(app: &mut App, ctx: &LoopCtx, term: &mut RemoteTerminal, text: &str) {
+    term.write_raw(&crate::ui::clipboard::osc52(text, app.in_tmux));
+    let chars = text.chars().count();
+    match crate::ui::clipboard::write_copy(&ctx.shared.state_dir, text) {
+        Ok(path) => app.flash(format!(
+            "copied {chars} characters to the clipboard and {}",
+            path.display()
+        )),
+        Err(err) => {
+            tracing::warn!(error = %err, "writing the copy file");
+            app.flash(format!(
+                "copied {chars} characters to the clipboard (no copy file: {err})"
+            ));
+        }
+    }
 }
 
 /// An attached agent that exits returns the user to the control room.

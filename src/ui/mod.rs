@@ -19,17 +19,20 @@
 //!   joining its input, engine events and output, drawing into its screen.
 
 pub mod app;
+pub mod clipboard;
 mod event_loop;
 pub mod jobs;
 pub mod keymap;
 pub mod keys;
 pub mod layout;
+pub mod mouse;
 pub mod notify;
 pub mod output_source;
 pub mod pager;
-pub mod search;
 pub mod panes;
+pub mod search;
 pub mod task_table;
+pub mod term_lines;
 pub mod term_view;
 pub mod terminal;
 pub mod theme;

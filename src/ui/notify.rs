@@ -37,7 +37,7 @@ pub fn bell_and_notify(text: &str, in_tmux: bool) -> Vec<u8> {
 }
 
 /// `sequence` in tmux's passthrough envelope.
-fn tmux_passthrough(sequence: &str) -> Vec<u8> {
+pub(crate) fn tmux_passthrough(sequence: &str) -> Vec<u8> {
     let mut out = b"\x1bPtmux;".to_vec();
     for b in sequence.bytes() {
         if b == 0x1b {

@@ -181,7 +181,10 @@ mod tests {
 
     #[test]
     fn plain_text_is_smart_case_and_literal() {
-        assert_eq!(found(&q("err", false), "Err err ERR"), [(0, 3), (4, 7), (8, 11)]);
+        assert_eq!(
+            found(&q("err", false), "Err err ERR"),
+            [(0, 3), (4, 7), (8, 11)]
+        );
         assert_eq!(found(&q("Err", false), "Err err ERR"), [(0, 3)]);
         // Regex characters are plain text here.
         assert_eq!(found(&q("a.c", false), "abc a.c"), [(4, 7)]);

@@ -178,6 +178,27 @@ pub fn max_scroll_for(screen: &TerminalScreen, height: u16) -> usize {
     Window::new(screen, height, usize::MAX).max_back
 }
 
+/// The lines a view `height` rows tall scrolled back by `scroll` shows, as
+/// line indexes (history, then the screen's rows; see `ui::term_lines`):
+/// the first is drawn on the top row.
+pub fn shown_lines(screen: &TerminalScreen, height: u16, scroll: usize) -> std::ops::Range<usize> {
+    let win = Window::new(screen, height, scroll);
+    win.start..win.stop
+}
+
+/// The scroll that brings line `index` into a view `height` rows tall,
+/// about a third from its top (the view does not move when the line is
+/// already in it at `scroll`).
+pub fn scroll_to_show(screen: &TerminalScreen, height: u16, scroll: usize, index: usize) -> usize {
+    let win = Window::new(screen, height, scroll);
+    if (win.start..win.stop).contains(&index) {
+        return win.back;
+    }
+    let total = win.stop + win.back;
+    let stop = (index + usize::from(height) * 2 / 3 + 1).min(total);
+    total.saturating_sub(stop).min(win.max_back)
+}
+
 /// The lines a view shows, as indexes into history followed by the screen's
 /// rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -443,6 +464,12 @@ fn narrow(symbol: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(symbol)
     }
+}
+
+/// The cells of a history line's text as the screen had them: (symbol,
+/// columns), a zero-width character joined to the cell before it.
+pub(crate) fn history_cells(text: &str) -> impl Iterator<Item = (&str, u16)> {
+    HistoryCells::new(text)
 }
 
 /// The cells of a history line's text: each starts at a character that

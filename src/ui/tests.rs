@@ -222,7 +222,7 @@ fn scrolled_output_shows_a_badge() {
     render(&mut app, 200, 50);
     app.output.set_scroll(12);
     let screen = text(&render(&mut app, 200, 50));
-    assert!(screen.contains("scrolled 12 lines"), "{screen}");
+    assert!(screen.contains(" lines above · "), "{screen}");
     snap!("scrolled_200x50", screen);
 }
 

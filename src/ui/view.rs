@@ -31,14 +31,16 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: Now) {
     let area = frame.area();
     let ctx = app.ctx();
     if let Mode::Attached(task) = &app.mode {
-        output::draw_attached(frame, area, &ctx, task);
+        output::draw_attached(frame, area, &ctx, task, &app.output);
         return;
     }
-    let areas = layout::split(area, ctx.table.needs_you().len(), ctx.table.running().len());
-    app.task_list.draw(frame, areas.tasks, &ctx, now);
-    app.health.draw(frame, areas.health, &ctx, now);
+    let areas = app.areas(area);
+    if !app.zoomed {
+        app.task_list.draw(frame, areas.tasks, &ctx, now);
+        app.health.draw(frame, areas.health, &ctx, now);
+        app.queue.draw(frame, areas.approvals, &ctx, now);
+    }
     app.output.draw(frame, areas.output, &ctx, now);
-    app.queue.draw(frame, areas.approvals, &ctx, now);
     status::draw(frame, areas.status, app, now);
     if let Some(view) = &app.diff {
         let ctx = diff::DrawCtx {

@@ -405,7 +405,10 @@ mod tests {
         // wrap. The same on the general path (colour) and the fast path.
         for (name, line) in [
             ("plain", "abcdefghijklmnopqrstuvwxy".to_string()),
-            ("styled", "\x1b[31mabcdefghij\x1b[0mklmnopqrstuvwxy".to_string()),
+            (
+                "styled",
+                "\x1b[31mabcdefghij\x1b[0mklmnopqrstuvwxy".to_string(),
+            ),
         ] {
             for fast in [true, false] {
                 let mut t = TerminalScreen::new(4, 10, 100);

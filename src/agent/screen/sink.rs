@@ -57,7 +57,7 @@ impl Sink {
         let mut state = vt100::capture::BasicFormattedCaptureState::new();
         // RowCapture never fails, so neither does this.
         let _ = contents.write_formatted_basic(&mut self.capture, &mut state);
-        let wrapped = wraps(&contents, &mut state);
+        let wrapped = wraps(contents, &mut state);
         self.history.push(self.capture.finish().wrapping(wrapped));
     }
 }

@@ -67,6 +67,11 @@ actions! {
     OutputPageDown => "output.page_down", "Scroll output down a page";
     OutputTop => "output.top", "Scroll to the start of the output";
     OutputBottom => "output.bottom", "Scroll to the end of the output (follow)";
+    OutputZoom => "output.zoom", "Zoom the output, or back";
+    OutputSearch => "output.search", "Search the output (C-r: regex)";
+    OutputNextMatch => "output.next_match", "Next match in the output (older)";
+    OutputPrevMatch => "output.prev_match", "Previous match in the output (newer)";
+    OutputCopyMode => "output.copy_mode", "Copy mode (v select, y copy)";
     DiffOpen => "diff.open", "Show the selected file's diff";
     DiffBack => "diff.back", "Back (clear search, leave file, close)";
     DiffClose => "diff.close", "Close the diff view";
@@ -82,6 +87,7 @@ actions! {
     AttentionNext => "attention.next", "Jump to the next item that needs you";
     AttachedDetach => "attached.detach", "Detach from the task";
     AttachedScrollMode => "attached.scroll_mode", "Scroll back through the task's output";
+    AttachedScrollDown => "attached.scroll_down", "Scroll forward through the task's output";
     None => "none", "Unbind an inherited binding";
 }
 
@@ -97,7 +103,10 @@ impl Action {
     /// Whether this action belongs to `[attached]`: those are the only ones
     /// that may be bound there, and may not be bound anywhere else.
     pub fn is_attached(&self) -> bool {
-        matches!(self, Action::AttachedDetach | Action::AttachedScrollMode)
+        matches!(
+            self,
+            Action::AttachedDetach | Action::AttachedScrollMode | Action::AttachedScrollDown
+        )
     }
 }
 
@@ -178,7 +187,7 @@ mod tests {
             assert!(!action.description().is_empty());
         }
         assert_eq!(Action::from_name("app.quitt"), Option::None);
-        assert_eq!(Action::ALL.len(), 50);
+        assert_eq!(Action::ALL.len(), 56);
     }
 
     #[test]

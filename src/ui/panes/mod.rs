@@ -9,10 +9,12 @@
 //! before, in `App::prepare_frame`.
 
 pub mod approvals;
+pub mod copy_mode;
 pub mod dialog;
 pub mod diff;
 pub mod health;
 pub mod output;
+pub mod output_find;
 pub mod overlays;
 pub mod status;
 pub mod tasks;

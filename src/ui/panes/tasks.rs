@@ -123,6 +123,22 @@ impl TaskList {
         self.rebuild_keeping(table, keep.as_deref());
     }
 
+    /// Select the task drawn on row `y` (0 = the first row inside the
+    /// border) of a list `height` rows tall, as drawn with the cursor
+    /// where it is now; `false` for a row with no task (a stage heading,
+    /// past the end).
+    pub fn click(&mut self, y: u16, height: u16) -> bool {
+        // The list shows the cursor with as few rows above it as fit.
+        let first = (self.selected_row + 1).saturating_sub(usize::from(height.max(1)));
+        let row = first + usize::from(y);
+        if matches!(self.rows.get(row), Some(TreeRow::Task { .. })) {
+            self.selected_row = row;
+            true
+        } else {
+            false
+        }
+    }
+
     /// Move the cursor by `delta` rows, skipping stage headers.
     fn navigate(&mut self, delta: isize) {
         if self.rows.is_empty() {
