@@ -281,9 +281,17 @@ pub async fn control_room(
     Ok(ending.code)
 }
 
+/// Terminal events held while the connection's outbox is full: keys typed
+/// or pasted faster than one frame each reaches the server (tmux's
+/// `send-keys`, a key held down, a burst of mouse motion) wait here in
+/// order. A server that stopped reading altogether makes this fill up;
+/// past it, events are dropped rather than piled up without end.
+const HELD_EVENTS: usize = 4096;
+
 async fn control_room_loop(conn: &mut Conn, guard: &crate::ui::terminal::ClientTerminal) -> Ending {
     let mut input = EventStream::new();
     let mut signals = Signals::new();
+    let mut held: std::collections::VecDeque<Outgoing> = std::collections::VecDeque::new();
     loop {
         tokio::select! {
             frame = conn.inbox.recv() => {
@@ -301,15 +309,27 @@ async fn control_room_loop(conn: &mut Conn, guard: &crate::ui::terminal::ClientT
                     }
                 }
             }
+            permit = conn.outbox.reserve(), if !held.is_empty() => {
+                let Ok(permit) = permit else { return lost() };
+                if let Some(message) = held.pop_front() {
+                    permit.send(message);
+                }
+            }
             event = input.next() => {
                 let Some(Ok(event)) = event else {
                     return Ending { message: "orch: lost the terminal; detached".into(), code: 1 };
                 };
                 let Some(message) = Outgoing::json(kind::TERM_EVENT, &event) else { continue };
-                // A server that stopped reading drops keys rather than
-                // piling them up here.
-                if let Err(mpsc::error::TrySendError::Closed(_)) = conn.outbox.try_send(message) {
-                    return lost();
+                if !held.is_empty() {
+                    if held.len() < HELD_EVENTS {
+                        held.push_back(message);
+                    }
+                    continue;
+                }
+                match conn.outbox.try_send(message) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(message)) => held.push_back(message),
+                    Err(mpsc::error::TrySendError::Closed(_)) => return lost(),
                 }
             }
             _ = signals.any() => {

@@ -325,7 +325,11 @@ impl App {
     }
 
     pub fn select_task(&mut self, id: &str) {
+        let before = self.task_list.selected_index();
         self.task_list.select_task(&self.table, id);
+        if self.task_list.selected_index() != before {
+            self.output.show_other_task();
+        }
     }
 
     /// The task whose screen is on show: the attached one, else the selected.
@@ -564,7 +568,8 @@ impl App {
         let selected = self.selected_id().as_deref() == Some(task);
         self.table.on_output(task, output, self.frame);
         if selected {
-            self.output.follow();
+            // A new screen: nothing of the old one's view applies.
+            self.output.show_other_task();
         }
     }
 
@@ -1105,8 +1110,7 @@ impl App {
             return vec![Effect::Redraw];
         }
         if self.task_list.selected_index() != before {
-            self.output.follow();
-            self.output.copy = None;
+            self.output.show_other_task();
         }
         let double = self
             .last_click
@@ -1366,7 +1370,7 @@ impl App {
             .into_iter()
             .any(|(_, pane)| pane.handle(action, &ctx) == Handled::Consumed);
         if self.task_list.selected_index() != before {
-            self.output.follow();
+            self.output.show_other_task();
         }
         consumed
     }
@@ -1404,9 +1408,7 @@ impl App {
             return vec![Effect::Redraw];
         }
         // The output pane's scroll is the attached view's.
-        if self.selected_id().as_deref() != Some(id.as_str()) {
-            self.select_task(&id);
-        }
+        self.select_task(&id);
         self.output.follow();
         self.output.copy = None;
         self.mode = Mode::Attached(id.clone());

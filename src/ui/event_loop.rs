@@ -789,10 +789,18 @@ fn copy(app: &mut App, ctx: &LoopCtx, term: &mut RemoteTerminal, text: &str) {
     term.write_raw(&crate::ui::clipboard::osc52(text, app.in_tmux));
     let chars = text.chars().count();
     match crate::ui::clipboard::write_copy(&ctx.shared.state_dir, text) {
-        Ok(path) => app.flash(format!(
-            "copied {chars} characters to the clipboard and {}",
-            path.display()
-        )),
+        Ok(path) => {
+            // Named from the repository, where the user is.
+            let config = ctx.shared.config.borrow().path.clone();
+            let shown = config
+                .parent()
+                .and_then(|dir| path.strip_prefix(dir).ok())
+                .unwrap_or(&path);
+            app.flash(format!(
+                "copied {chars} characters: clipboard and {}",
+                shown.display()
+            ));
+        }
         Err(err) => {
             tracing::warn!(error = %err, "writing the copy file");
             app.flash(format!(

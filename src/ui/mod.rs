@@ -43,4 +43,6 @@ pub use event_loop::{load_style, no_color_wanted, serve_view, UiChoice};
 #[cfg(test)]
 mod diff_tests;
 #[cfg(test)]
+mod reading_tests;
+#[cfg(test)]
 mod tests;

@@ -146,6 +146,100 @@ pub fn line(screen: &TerminalScreen, index: usize) -> LineText {
     out
 }
 
+/// Rows joined into one line at most (a longer run of wrapped rows is cut
+/// into lines of this many): bounds what a frame reads to paint a match.
+const MAX_JOINED: usize = 256;
+
+/// A line as the agent wrote it: the rows the terminal wrapped it over,
+/// joined (search matches across the wrap, as the text reads).
+#[derive(Debug, Clone, Default)]
+pub struct Logical {
+    /// The index of its first row.
+    pub first: usize,
+    pub rows: Vec<LineText>,
+    /// The rows' text, joined.
+    pub text: String,
+    /// Where each row's text starts in `text`.
+    starts: Vec<usize>,
+}
+
+impl Logical {
+    /// The line that starts at row `first` (it goes on while rows wrap).
+    pub fn from(screen: &TerminalScreen, first: usize) -> Logical {
+        let mut out = Logical {
+            first,
+            ..Logical::default()
+        };
+        let total = count(screen);
+        let mut index = first;
+        while index < total && out.rows.len() < MAX_JOINED {
+            let row = line(screen, index);
+            let wrapped = row.wrapped;
+            out.starts.push(out.text.len());
+            out.text.push_str(&row.text);
+            out.rows.push(row);
+            index += 1;
+            if !wrapped {
+                break;
+            }
+        }
+        out
+    }
+
+    /// The line row `index` is part of.
+    pub fn around(screen: &TerminalScreen, index: usize) -> Logical {
+        let mut first = index;
+        while first > 0 && index - first < MAX_JOINED - 1 && wraps(screen, first - 1) {
+            first -= 1;
+        }
+        Logical::from(screen, first)
+    }
+
+    /// One past its last row.
+    pub fn end(&self) -> usize {
+        self.first + self.rows.len().max(1)
+    }
+
+    /// The row (index) and column of the byte at `offset`.
+    pub fn locate(&self, offset: usize) -> (usize, u16) {
+        let k = self
+            .starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1);
+        let col = self
+            .rows
+            .get(k)
+            .map_or(0, |r| r.col_at(offset - self.starts[k]));
+        (self.first + k, col)
+    }
+
+    /// The rows and columns `[from, to)` bytes `[start, end)` cover.
+    pub fn span(&self, start: usize, end: usize) -> Vec<(usize, u16, u16)> {
+        let mut out = Vec::new();
+        for (k, row) in self.rows.iter().enumerate() {
+            let (s, e) = (self.starts[k], self.starts[k] + row.text.len());
+            if e <= start || s >= end {
+                continue;
+            }
+            let (from, to) = row.cols_of(start.max(s) - s, end.min(e) - s);
+            out.push((self.first + k, from, to));
+        }
+        out
+    }
+}
+
+/// Whether row `index` wraps into the next (cheap for history).
+pub fn wraps(screen: &TerminalScreen, index: usize) -> bool {
+    let history = screen.history();
+    match history.get(index) {
+        Some(h) => h.wrapped(),
+        None => index
+            .checked_sub(history.len())
+            .and_then(|r| u16::try_from(r).ok())
+            .is_some_and(|r| r < screen.size().0 && screen.screen().row_wrapped(r)),
+    }
+}
+
 /// Drop trailing blank cells (a wrapped row keeps its text to the edge).
 fn trim(line: &mut LineText) {
     if line.wrapped {
@@ -194,5 +288,11 @@ mod tests {
         // Into history, the same.
         t.process(b"\r\n\r\n\r\n");
         assert_eq!(line(&t, 0), first);
+        // Joined as written, from either of its rows.
+        let joined = Logical::around(&t, 1);
+        assert_eq!((joined.first, joined.text.as_str()), (0, "a漢字bcdefg"));
+        assert_eq!(joined.locate(8), (1, 0));
+        assert_eq!(joined.span(7, 10), [(0, 5, 6), (1, 0, 2)]);
+        assert_eq!(Logical::from(&t, 2).text, "");
     }
 }

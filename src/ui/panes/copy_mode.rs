@@ -12,7 +12,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::agent::screen::TerminalScreen;
-use crate::ui::term_lines::{self, LineId};
+use crate::ui::term_lines::{self, LineId, Logical};
 
 /// A position: the line's id and a column.
 pub type Pos = (LineId, u16);
@@ -89,9 +89,25 @@ impl CopyMode {
             KeyCode::Down | KeyCode::Char('j') => (to_line(index + 1), col),
             KeyCode::PageUp => (to_line(index.saturating_sub(page)), col),
             KeyCode::PageDown => (to_line(index + page), col),
-            KeyCode::Home | KeyCode::Char('0') => (line, 0),
-            KeyCode::Char('^') => (line, first_word_col(&text().text)),
-            KeyCode::End | KeyCode::Char('$') => (line, text().end_col().saturating_sub(1)),
+            // The line as the agent wrote it, over the rows it wrapped on
+            // (as tmux moves).
+            KeyCode::Home | KeyCode::Char('0') => (
+                term_lines::id_of(screen, Logical::around(screen, index).first),
+                0,
+            ),
+            KeyCode::Char('^') => {
+                let first = Logical::around(screen, index).first;
+                let text = term_lines::line(screen, first);
+                (term_lines::id_of(screen, first), first_word_col(&text.text))
+            }
+            KeyCode::End | KeyCode::Char('$') => {
+                let last = Logical::around(screen, index).end() - 1;
+                let text = term_lines::line(screen, last);
+                (
+                    term_lines::id_of(screen, last),
+                    text.end_col().saturating_sub(1),
+                )
+            }
             KeyCode::Char('g') => (to_line(0), 0),
             KeyCode::Char('G') => (to_line(last), 0),
             KeyCode::Char('w') => next_word(screen, index, col, last),
@@ -222,7 +238,9 @@ mod tests {
             copy.on_key(&key(KeyCode::Char('v')), &t, 4),
             CopyStep::Moved
         );
-        copy.on_key(&key(KeyCode::Down), &t, 4);
+        // `$` goes to the end of the line over its wrap; down to "tail".
+        copy.on_key(&key(KeyCode::Char('$')), &t, 4);
+        assert_eq!(copy.cursor, (first + 1, 3));
         copy.on_key(&key(KeyCode::Down), &t, 4);
         copy.on_key(&key(KeyCode::Char('$')), &t, 4);
         assert_eq!(

@@ -83,6 +83,14 @@ impl OutputPane {
         self.scroll = 0;
     }
 
+    /// Another task is shown: follow its output, leave copy mode, and keep
+    /// the search's query but not its matches (they were the other's).
+    pub fn show_other_task(&mut self) {
+        self.follow();
+        self.copy = None;
+        self.search.forget_matches();
+    }
+
     /// Rows and columns inside the borders, as of the last frame.
     pub fn size(&self) -> (u16, u16) {
         self.size
@@ -359,24 +367,36 @@ fn paint_marks(
     let matched = theme.style("diff.match");
     let current_style = theme.style("diff.match.current");
     let selected = theme.style("selection");
+    if let Some(matcher) = pane.search.matcher() {
+        // Whole lines as written, so a match over a wrap is painted on
+        // both rows.
+        let mut index = lines.start;
+        while index < lines.end {
+            let logical = if index == lines.start {
+                term_lines::Logical::around(screen, index)
+            } else {
+                term_lines::Logical::from(screen, index)
+            };
+            for (start, end) in matcher.find_all(&logical.text) {
+                let (row, from) = logical.locate(start);
+                let is_current = current
+                    .is_some_and(|h| h.line == term_lines::id_of(screen, row) && h.from == from);
+                let style = if is_current { current_style } else { matched };
+                for (row, from, to) in logical.span(start, end) {
+                    if let Some(y) = row
+                        .checked_sub(lines.start)
+                        .and_then(|y| u16::try_from(y).ok())
+                    {
+                        paint(buf, area, y, from, to, style);
+                    }
+                }
+            }
+            index = logical.end();
+        }
+    }
     for (y, index) in lines.enumerate() {
         let Ok(y) = u16::try_from(y) else { break };
         let id = term_lines::id_of(screen, index);
-        if let Some(matcher) = pane.search.matcher() {
-            let text = term_lines::line(screen, index);
-            for (start, end) in matcher.find_all(&text.text) {
-                let (from, to) = text.cols_of(start, end);
-                let is_current = current.is_some_and(|h| h.line == id && h.from == from);
-                paint(
-                    buf,
-                    area,
-                    y,
-                    from,
-                    to,
-                    if is_current { current_style } else { matched },
-                );
-            }
-        }
         if let Some(((l0, c0), (l1, c1))) = selection {
             if (l0..=l1).contains(&id) {
                 let from = if id == l0 { c0 } else { 0 };
@@ -406,6 +426,9 @@ fn paint_marks(
 
 /// Patch `style` onto columns `[from, to)` of row `y` of `area`.
 fn paint(buf: &mut Buffer, area: Rect, y: u16, from: u16, to: u16, style: Style) {
+    if y >= area.height {
+        return;
+    }
     for x in from..to.min(area.width) {
         if let Some(cell) = buf.cell_mut((area.x + x, area.y + y)) {
             cell.set_style(style);
@@ -598,7 +621,7 @@ pub fn draw_attached(
             let down = key(Action::AttachedScrollDown)
                 .map(|k| format!(" · {k} down"))
                 .unwrap_or_default();
-            format!(" {task_id}: {badge}{down} · other keys return to the agent ")
+            format!(" {task_id}: {badge}{down} · other keys: live ")
         }
         None => {
             let back = key(Action::AttachedScrollMode)

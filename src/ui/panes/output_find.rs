@@ -13,12 +13,12 @@ use crate::ui::search::{self, Edit, Matcher, Query, MAX_MATCHES};
 use crate::ui::term_lines::{self, LineId};
 use crossterm::event::KeyEvent;
 
-/// One match: its line and columns `[from, to)`.
+/// One match: where it starts (its line and column); a match may go on
+/// over the rows a wrapped line takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hit {
     pub line: LineId,
     pub from: u16,
-    pub to: u16,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -43,6 +43,13 @@ impl OutputSearch {
             typing: true,
             ..OutputSearch::default()
         };
+    }
+
+    /// The matches were another task's: keep the query, drop them.
+    pub fn forget_matches(&mut self) {
+        self.hits.clear();
+        self.current = None;
+        self.task = None;
     }
 
     /// A query stands (typed, or being typed and not empty).
@@ -95,19 +102,29 @@ impl OutputSearch {
         let Some(matcher) = &self.matcher else {
             return;
         };
-        'lines: for index in 0..term_lines::count(screen) {
-            let text = term_lines::line(screen, index);
-            for (start, end) in matcher.find_all(&text.text) {
-                let (from, to) = text.cols_of(start, end);
+        let total = term_lines::count(screen);
+        let mut index = 0;
+        'lines: while index < total {
+            // Most lines do not match: look at the history's own text
+            // first, and read the line into cells only when it does.
+            if let Some(h) = screen.history().get(index) {
+                if !h.wrapped() && !matcher.is_match(h.text()) {
+                    index += 1;
+                    continue;
+                }
+            }
+            let logical = term_lines::Logical::from(screen, index);
+            for (start, _) in matcher.find_all(&logical.text) {
+                let (row, from) = logical.locate(start);
                 self.hits.push(Hit {
-                    line: term_lines::id_of(screen, index),
+                    line: term_lines::id_of(screen, row),
                     from,
-                    to,
                 });
                 if self.hits.len() >= MAX_MATCHES {
                     break 'lines;
                 }
             }
+            index = logical.end();
         }
         self.current = kept.and_then(|k| self.hits.iter().position(|h| *h == k));
     }
@@ -204,7 +221,7 @@ mod tests {
         let hit = s.hits[0];
         let index = term_lines::index_of(&t, hit.line).expect("held");
         assert_eq!(term_lines::line(&t, index).text, "line 1000 ok");
-        assert_eq!((hit.from, hit.to), (0, 10));
+        assert_eq!(hit.from, 0);
         // More output: the hit keeps its line.
         t.process(b"more\r\n");
         let bottom = term_lines::id_of(&t, term_lines::count(&t) - 1);
