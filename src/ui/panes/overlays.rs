@@ -77,8 +77,38 @@ fn help_blocks(theme: &Theme, keymap: &Keymap) -> Vec<Vec<Line<'static>>> {
         block.push(Line::raw(""));
         blocks.push(block);
     }
+    blocks.push(fixed_block(theme, "Copy mode and search", &COPY_KEYS));
     blocks.push(symbol_legend(theme));
     blocks
+}
+
+/// The keys of copy mode and the search prompt (not from the keymap:
+/// they are tmux's and less's).
+const COPY_KEYS: [(&str, &str); 8] = [
+    ("←↓↑→ hjkl", "move; w b words, 0 ^ $ the line, g G ends"),
+    ("v <Space>", "start (or drop) a selection"),
+    ("<Enter> y", "copy: clipboard + state dir's clipboard.txt"),
+    ("<Esc> q", "leave copy mode"),
+    ("mouse drag", "select in the output and copy"),
+    ("/ n N", "search; the cursor goes to the match"),
+    ("<C-r>", "at the / prompt: plain text or regex"),
+    ("<C-u>", "at the / prompt: clear the query"),
+];
+
+/// A titled block of fixed (keys, meaning) rows.
+fn fixed_block(theme: &Theme, title: &str, rows: &[(&str, &str)]) -> Vec<Line<'static>> {
+    let mut block = vec![Line::from(Span::styled(
+        title.to_string(),
+        theme.style("help.section"),
+    ))];
+    for (keys, meaning) in rows {
+        block.push(Line::from(vec![
+            Span::styled(format!("  {keys:<12}"), theme.style("help.key")),
+            Span::styled(meaning.to_string(), theme.style("help.desc")),
+        ]));
+    }
+    block.push(Line::raw(""));
+    block
 }
 
 /// What the tree's and the agents pane's symbols mean.
@@ -93,18 +123,7 @@ fn symbol_legend(theme: &Theme) -> Vec<Line<'static>> {
         ("◇ ◆ ✗ …", "unmerged, merged, conflict, merge waiting"),
         ("♥ 3s", "since the agent's last sign of life"),
     ];
-    let mut block = vec![Line::from(Span::styled(
-        "Symbols".to_string(),
-        theme.style("help.section"),
-    ))];
-    for (symbol, meaning) in rows {
-        block.push(Line::from(vec![
-            Span::styled(format!("  {symbol:<12}"), theme.style("help.key")),
-            Span::styled(meaning.to_string(), theme.style("help.desc")),
-        ]));
-    }
-    block.push(Line::raw(""));
-    block
+    fixed_block(theme, "Symbols", &rows)
 }
 
 /// The help laid out for `area`: its sections flowed into as many columns
