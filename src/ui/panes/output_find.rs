@@ -112,6 +112,24 @@ impl OutputSearch {
                     index += 1;
                     continue;
                 }
+                // A line of printable ASCII: a byte is a column, no cells
+                // to read.
+                let starts_alone = index == 0 || !term_lines::wraps(screen, index - 1);
+                if !h.wrapped()
+                    && starts_alone
+                    && h.text().bytes().all(|b| (b' '..=b'~').contains(&b))
+                {
+                    let line = term_lines::id_of(screen, index);
+                    for (start, _) in matcher.find_all(h.text()) {
+                        let from = u16::try_from(start).unwrap_or(u16::MAX);
+                        self.hits.push(Hit { line, from });
+                        if self.hits.len() >= MAX_MATCHES {
+                            break 'lines;
+                        }
+                    }
+                    index += 1;
+                    continue;
+                }
             }
             let logical = term_lines::Logical::from(screen, index);
             for (start, _) in matcher.find_all(&logical.text) {
