@@ -507,6 +507,9 @@ pub struct Snapshot {
     pub tasks: Vec<TaskRow>,
     /// Running agents: task and attempt (their terminals are in the registry).
     pub agents: Vec<(String, u32)>,
+    /// The agent each running attempt runs, by task: a fallback where the
+    /// configured one is not installed (what `Event::AgentStarted` said).
+    pub ran: Vec<(String, String)>,
     /// What running attempts' agents said of their progress.
     pub progress: Vec<Progress>,
     /// Running attempts whose agents need someone (idle or waiting).

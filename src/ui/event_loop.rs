@@ -138,6 +138,9 @@ pub async fn serve_view(
             app.on_agent(&task, OutputSource::Live(process));
         }
     }
+    for (task, agent) in snapshot.ran {
+        app.on_agent_named(&task, agent);
+    }
     let mut term = match RemoteTerminal::new(cols, rows) {
         Ok(term) => term,
         Err(err) => {
@@ -708,6 +711,11 @@ fn apply_snapshot(app: &mut App, snapshot: Snapshot, agents: &AgentRegistry, now
             app.on_agent(&task, OutputSource::Live(process));
         }
     }
+    for (task, agent) in snapshot.ran {
+        if !app.touched_since_resync(&task) {
+            app.on_agent_named(&task, agent);
+        }
+    }
     app.resync_done()
 }
 
@@ -1000,6 +1008,7 @@ mod tests {
                 row("design", TaskState::NeedsReview, 1, None),
             ],
             agents: Vec::new(),
+            ran: Vec::new(),
             progress: Vec::new(),
             attention: Vec::new(),
         };
@@ -1018,6 +1027,7 @@ mod tests {
         let snapshot = Snapshot {
             tasks: vec![row("api", TaskState::Done, 1, None)],
             agents: Vec::new(),
+            ran: Vec::new(),
             progress: Vec::new(),
             attention: Vec::new(),
         };

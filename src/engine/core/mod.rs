@@ -523,9 +523,16 @@ impl Core {
 
     pub fn snapshot(&self) -> Snapshot {
         let agents = self.live.in_phase(Phase::Running);
+        let ran = self
+            .live
+            .iter()
+            .filter(|(_, l)| l.phase == Phase::Running)
+            .map(|(id, l)| (id.clone(), l.row.agent.clone()))
+            .collect();
         Snapshot {
             tasks: self.rows(),
             agents,
+            ran,
             progress: self.progress(),
             attention: self.attention(),
         }

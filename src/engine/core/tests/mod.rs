@@ -726,6 +726,12 @@ fn a_missing_agent_falls_back_and_the_limits_follow_the_fallback() {
     h.run_jobs();
     let attempts = h.persisted_attempts("a");
     assert_eq!(attempts.last().map(|a| a.agent.as_str()), Some("sh"));
+    // A view that connects later learns it from the snapshot.
+    let ran = h.core.snapshot().ran;
+    assert!(
+        ran.contains(&("a".to_string(), "sh".to_string())),
+        "{ran:?}"
+    );
 }
 
 #[test]
