@@ -189,7 +189,11 @@ impl OutputPane {
             return Some(OutputKey::Changed);
         }
         let copy = self.copy.as_mut()?;
-        let output = shown.and_then(|t| t.output.as_ref())?;
+        let Some(output) = shown.and_then(|t| t.output.as_ref()) else {
+            // Nothing to copy from any more.
+            self.copy = None;
+            return Some(OutputKey::Changed);
+        };
         let page = self.view_rows.saturating_sub(1);
         let step = output.with_screen(|s| copy.on_key(key, s, page));
         match step {
@@ -258,11 +262,15 @@ impl OutputPane {
         let search = &mut self.search;
         let target = output.with_screen(|s| {
             search.find(&task.config.id, s);
-            if restart {
+            let bottom = term_lines::id_of(s, shown_lines(s, rows, scroll).end);
+            let from = if restart {
+                // While the query is typed, every version of it looks
+                // back from where the view was when `/` was pressed.
                 search.current = None;
-            }
-            let bottom = shown_lines(s, rows, scroll).end;
-            let from = term_lines::id_of(s, bottom);
+                *search.origin.get_or_insert(bottom)
+            } else {
+                bottom
+            };
             let hit = search.step(forward, from)?;
             term_lines::index_of(s, hit.line).map(|i| (i, hit))
         });

@@ -34,6 +34,8 @@ pub struct OutputSearch {
     pub current: Option<usize>,
     /// The task the matches are in.
     pub task: Option<String>,
+    /// Where the view's bottom was when the query began to be typed.
+    pub origin: Option<LineId>,
 }
 
 impl OutputSearch {
@@ -50,6 +52,7 @@ impl OutputSearch {
         self.hits.clear();
         self.current = None;
         self.task = None;
+        self.origin = None;
     }
 
     /// A query stands (typed, or being typed and not empty).
