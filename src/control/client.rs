@@ -319,9 +319,11 @@ async fn control_room_loop(conn: &mut Conn, guard: &crate::ui::terminal::ClientT
                 let Some(Ok(event)) = event else {
                     return Ending { message: "orch: lost the terminal; detached".into(), code: 1 };
                 };
+                let resize = matches!(event, crossterm::event::Event::Resize(..));
                 let Some(message) = Outgoing::json(kind::TERM_EVENT, &event) else { continue };
                 if !held.is_empty() {
-                    if held.len() < HELD_EVENTS {
+                    // A resize is never dropped: the server must know the size.
+                    if held.len() < HELD_EVENTS || resize {
                         held.push_back(message);
                     }
                     continue;

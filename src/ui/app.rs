@@ -211,12 +211,11 @@ pub struct App {
     pub zoomed: bool,
     /// The client's screen at the last frame (where the mouse points).
     screen: Rect,
-    /// The last left click on a task row: (when, row), for a double click.
-    last_click: Option<(Instant, u16)>,
-    /// Where a left-button drag in the output pane began.
-    drag_from: Option<crate::ui::panes::copy_mode::Pos>,
-    /// Text copied, for the next frame to send the client's clipboard.
-    clipboard: Option<String>,
+    /// The last left click on a task: (when, which), for a double click.
+    last_click: Option<(Instant, String)>,
+    /// A left button pressed in the output pane: where, and whether it has
+    /// moved since (a drag, not a click).
+    drag: Option<(crate::ui::panes::copy_mode::Pos, bool)>,
 }
 
 impl App {
@@ -263,8 +262,7 @@ impl App {
             zoomed: false,
             screen: Rect::new(0, 0, 80, 24),
             last_click: None,
-            drag_from: None,
-            clipboard: None,
+            drag: None,
         }
     }
 
@@ -289,11 +287,6 @@ impl App {
             self.table.needs_you().len(),
             self.table.running().len(),
         )
-    }
-
-    /// Text copied since the last call, for the client's clipboard.
-    pub fn take_clipboard(&mut self) -> Option<String> {
-        self.clipboard.take()
     }
 
     // ---- derived views ---------------------------------------------------
@@ -394,8 +387,11 @@ impl App {
         if matches!(self.mode, Mode::Attached(_)) {
             self.output.set_attached_rows(layout::body(area).height);
         } else {
-            let inner = ratatui::widgets::Block::bordered().inner(self.areas(area).output);
+            let areas = self.areas(area);
+            let inner = ratatui::widgets::Block::bordered().inner(areas.output);
             self.output.set_size((inner.height, inner.width));
+            let tasks = ratatui::widgets::Block::bordered().inner(areas.tasks);
+            self.task_list.fit(tasks.height);
         }
         let selected = self
             .task_list
@@ -947,8 +943,21 @@ impl App {
 
     pub fn on_paste(&mut self, text: &str) -> Vec<Effect> {
         match &mut self.mode {
+            Mode::Normal if self.output.search.typing => {
+                let selected = shown(&self.task_list, &self.table);
+                for c in text.chars().filter(|c| !c.is_control()) {
+                    let key = KeyEvent::new(
+                        crossterm::event::KeyCode::Char(c),
+                        crossterm::event::KeyModifiers::NONE,
+                    );
+                    self.output.on_key(&key, selected);
+                }
+                vec![Effect::Redraw]
+            }
             Mode::Attached(task) => {
                 let task = task.clone();
+                // Like a key: back to the live screen.
+                self.output.follow();
                 let bracketed = self
                     .task(&task)
                     .and_then(|t| t.output.as_ref())
@@ -1016,6 +1025,39 @@ impl App {
         }
         let areas = self.areas(self.screen);
         let at = ratatui::layout::Position::new(mouse.column, mouse.row);
+        // A drag that began in the output stays the output's wherever the
+        // pointer goes (its position clamped to the pane).
+        let output = ratatui::widgets::Block::bordered().inner(areas.output);
+        match mouse.kind {
+            MouseEventKind::Drag(crossterm::event::MouseButton::Left) => {
+                let Some((from, _)) = self.drag else {
+                    return Vec::new();
+                };
+                let Some(to) = clamped(at, output).and_then(|(x, y)| self.output_pos(x, y)) else {
+                    return Vec::new();
+                };
+                self.drag = Some((from, true));
+                let selected = shown(&self.task_list, &self.table);
+                self.output.drag(selected, from, to, false);
+                return vec![Effect::Redraw];
+            }
+            MouseEventKind::Up(crossterm::event::MouseButton::Left) => {
+                let Some((from, dragged)) = self.drag.take() else {
+                    return Vec::new();
+                };
+                if !dragged {
+                    // A click, not a drag.
+                    return Vec::new();
+                }
+                let to = self.output.copy.as_ref().map_or(from, |c| c.cursor);
+                let selected = shown(&self.task_list, &self.table);
+                return match self.output.drag(selected, from, to, true) {
+                    Some(text) => vec![Effect::Copy(text), Effect::Redraw],
+                    None => vec![Effect::Redraw],
+                };
+            }
+            _ => {}
+        }
         let under = [
             (Focus::Tasks, areas.tasks),
             (Focus::Output, areas.output),
@@ -1031,50 +1073,20 @@ impl App {
         if let Some(back) = wheel {
             return self.wheel(pane, back);
         }
-        match mouse.kind {
-            MouseEventKind::Down(crossterm::event::MouseButton::Left) => {
-                self.focus = pane;
-                if !inner.contains(at) {
-                    return vec![Effect::Redraw];
-                }
-                let (x, y) = (at.x - inner.x, at.y - inner.y);
-                match pane {
-                    Focus::Tasks => return self.click_task(y, inner.height, now),
-                    Focus::Output => self.drag_from = self.output_pos(x, y),
-                    Focus::Approvals | Focus::Health => {}
-                }
-                vec![Effect::Redraw]
-            }
-            MouseEventKind::Drag(crossterm::event::MouseButton::Left) => {
-                let Some(from) = self.drag_from else {
-                    return Vec::new();
-                };
-                let x = at.x.clamp(inner.x, inner.right().saturating_sub(1)) - inner.x;
-                let y = at.y.clamp(inner.y, inner.bottom().saturating_sub(1)) - inner.y;
-                let Some(to) = self.output_pos(x, y) else {
-                    return Vec::new();
-                };
-                let selected = shown(&self.task_list, &self.table);
-                self.output.drag(selected, from, to, false);
-                vec![Effect::Redraw]
-            }
-            MouseEventKind::Up(crossterm::event::MouseButton::Left) => {
-                let Some(from) = self.drag_from.take() else {
-                    return Vec::new();
-                };
-                if self.output.copy.as_ref().is_none_or(|c| c.anchor.is_none()) {
-                    // A click, not a drag.
-                    return Vec::new();
-                }
-                let to = self.output.copy.as_ref().map_or(from, |c| c.cursor);
-                let selected = shown(&self.task_list, &self.table);
-                match self.output.drag(selected, from, to, true) {
-                    Some(text) => vec![Effect::Copy(text), Effect::Redraw],
-                    None => vec![Effect::Redraw],
-                }
-            }
-            _ => Vec::new(),
+        if mouse.kind != MouseEventKind::Down(crossterm::event::MouseButton::Left) {
+            return Vec::new();
         }
+        self.focus = pane;
+        if !inner.contains(at) {
+            return vec![Effect::Redraw];
+        }
+        let (x, y) = (at.x - inner.x, at.y - inner.y);
+        match pane {
+            Focus::Tasks => return self.click_task(y, now),
+            Focus::Output => self.drag = self.output_pos(x, y).map(|p| (p, false)),
+            Focus::Approvals | Focus::Health => {}
+        }
+        vec![Effect::Redraw]
     }
 
     /// The selected task's entry (what the output pane shows).
@@ -1103,19 +1115,22 @@ impl App {
     }
 
     /// A left click on row `y` of the task list: select the task there;
-    /// the same row again within half a second attaches to it.
-    fn click_task(&mut self, y: u16, height: u16, now: Instant) -> Vec<Effect> {
+    /// the same task again within half a second attaches to it.
+    fn click_task(&mut self, y: u16, now: Instant) -> Vec<Effect> {
         let before = self.task_list.selected_index();
-        if !self.task_list.click(y, height) {
+        if !self.task_list.click(y) {
             return vec![Effect::Redraw];
         }
         if self.task_list.selected_index() != before {
             self.output.show_other_task();
         }
-        let double = self
-            .last_click
-            .is_some_and(|(at, row)| row == y && now.saturating_duration_since(at) < DOUBLE_CLICK);
-        self.last_click = Some((now, y));
+        let Some(id) = self.selected_id() else {
+            return vec![Effect::Redraw];
+        };
+        let double = self.last_click.as_ref().is_some_and(|(at, task)| {
+            *task == id && now.saturating_duration_since(*at) < DOUBLE_CLICK
+        });
+        self.last_click = Some((now, id));
         if double {
             self.last_click = None;
             return self.attach();
@@ -1492,6 +1507,17 @@ impl App {
 }
 
 /// `effect` on `id`, if there is one.
+/// `at` as a position inside `area`, moved to its nearest edge when
+/// outside; `None` for an empty area.
+fn clamped(at: ratatui::layout::Position, area: Rect) -> Option<(u16, u16)> {
+    if area.is_empty() {
+        return None;
+    }
+    let x = at.x.max(area.x).min(area.right() - 1) - area.x;
+    let y = at.y.max(area.y).min(area.bottom() - 1) - area.y;
+    Some((x, y))
+}
+
 /// The task under the list's cursor (borrowing only these two fields).
 fn shown<'a>(list: &TaskList, table: &'a TaskTable) -> Option<&'a TaskEntry> {
     list.selected_index().and_then(|i| table.tasks.get(i))

@@ -794,8 +794,15 @@ fn apply(
 /// A copy: to the client's clipboard (OSC 52, through tmux when the client
 /// is inside it) and to the copy file, which the status bar names.
 fn copy(app: &mut App, ctx: &LoopCtx, term: &mut RemoteTerminal, text: &str) {
-    term.write_raw(&crate::ui::clipboard::osc52(text, app.in_tmux));
+    let osc52 = crate::ui::clipboard::osc52(text, app.in_tmux);
+    let to_clipboard = !osc52.is_empty();
+    term.write_raw(&osc52);
     let chars = text.chars().count();
+    let clipboard = if to_clipboard {
+        "clipboard and "
+    } else {
+        "too long for the clipboard; in "
+    };
     match crate::ui::clipboard::write_copy(&ctx.shared.state_dir, text) {
         Ok(path) => {
             // Named from the repository, where the user is.
@@ -805,14 +812,19 @@ fn copy(app: &mut App, ctx: &LoopCtx, term: &mut RemoteTerminal, text: &str) {
                 .and_then(|dir| path.strip_prefix(dir).ok())
                 .unwrap_or(&path);
             app.flash(format!(
-                "copied {chars} characters: clipboard and {}",
+                "copied {chars} characters: {clipboard}{}",
                 shown.display()
             ));
         }
         Err(err) => {
             tracing::warn!(error = %err, "writing the copy file");
+            let to = if to_clipboard {
+                "to the clipboard"
+            } else {
+                "nowhere: too long for the clipboard"
+            };
             app.flash(format!(
-                "copied {chars} characters to the clipboard (no copy file: {err})"
+                "copied {chars} characters {to} (no copy file: {err})"
             ));
         }
     }

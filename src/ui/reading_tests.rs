@@ -6,9 +6,20 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 use super::app::{Effect, Focus, Mode};
 use super::output_source::OutputSource;
 use super::tests::{busy, render, t0, text};
+use crate::agent::screen::TerminalScreen;
+use crate::ui::panes::output_find::OutputSearch;
+use crate::ui::term_lines;
 
 fn key(code: KeyCode) -> KeyEvent {
     KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn search_for(s: &mut OutputSearch, q: &str) {
+    s.begin();
+    for c in q.chars() {
+        s.on_key(&key(KeyCode::Char(c)));
+    }
+    s.on_key(&key(KeyCode::Enter));
 }
 
 fn typed(app: &mut super::app::App, keys: &str) -> Vec<Effect> {
@@ -237,4 +248,208 @@ fn attached_shift_page_up_scrolls_history_and_any_other_key_returns_live() {
     // The wheel scrolls too, as nothing asked for the mouse.
     app.on_mouse(&mouse(MouseEventKind::ScrollUp, 3, 3), t0());
     assert_eq!(app.output.scroll(), 3);
+}
+
+/// More matches than are kept: the newest are, so the first `n` (which
+/// looks back from the bottom) lands on the newest match.
+#[test]
+fn with_more_matches_than_kept_the_newest_are_kept() {
+    let mut t = TerminalScreen::new(5, 40, 10_000);
+    for i in 0..8000 {
+        t.process(format!("x x {i}\r\n").as_bytes());
+    }
+    t.process(b"x newest\r\n");
+    let mut s = OutputSearch::default();
+    search_for(&mut s, "x");
+    s.find("a", &t);
+    let bottom = term_lines::id_of(&t, term_lines::count(&t));
+    let hit = s.step(false, bottom).expect("a hit");
+    let index = term_lines::index_of(&t, hit.line).expect("held");
+    let text = term_lines::line(&t, index).text;
+    assert_eq!(
+        text, "x newest",
+        "first n from the bottom went to {index}: {text:?}"
+    );
+}
+
+/// Trailing spaces the agent printed are blanks on screen: a query ending
+/// in one finds the line in history as on screen.
+#[test]
+fn trailing_blanks_match_alike_in_history_and_on_screen() {
+    let mut t = TerminalScreen::new(3, 20, 100);
+    t.process(b"abc   \r\n");
+    t.process(b"1\r\n2\r\n3\r\n"); // abc -> history
+    t.process(b"abc   \r\n"); // the same line on screen
+    let mut s = OutputSearch::default();
+    search_for(&mut s, "abc");
+    s.find("a", &t);
+    assert_eq!(s.hits.len(), 2);
+    // Trailing blanks are not text, in history as on screen.
+    search_for(&mut s, "abc ");
+    s.find("a", &t);
+    assert_eq!(s.hits.len(), 0);
+}
+
+/// A drag that leaves the output pane selects to its edge.
+#[test]
+fn a_drag_out_of_the_output_is_clamped_to_it() {
+    let mut app = busy("dark");
+    let mut bytes = Vec::new();
+    for i in 0..100 {
+        bytes.extend_from_slice(format!("row {i:03}\r\n").as_bytes());
+    }
+    app.on_agent("api", OutputSource::from_bytes(&bytes, 12, 78));
+    app.select_task("api");
+    render(&mut app, 80, 24);
+    // Output at 80x24 is stacked below the task list (rows 9..23), inner from row 10.
+    let down = MouseEventKind::Down(MouseButton::Left);
+    app.on_mouse(&mouse(down, 2, 13), t0());
+    assert_eq!(app.focus, Focus::Output);
+    // Drag upward past the output's top border, into the task list at row 5.
+    app.on_mouse(&mouse(MouseEventKind::Drag(MouseButton::Left), 2, 5), t0());
+    let effects = app.on_mouse(&mouse(MouseEventKind::Up(MouseButton::Left), 2, 5), t0());
+    let Some(Effect::Copy(copied)) = effects.first() else {
+        panic!("{effects:?}")
+    };
+    // Expected: from the top row of the view (clamped) to the pressed row: 4 lines.
+    assert_eq!(copied.lines().count(), 4, "{copied:?}");
+}
+
+/// A drag over a pane whose inside is empty (2 rows tall).
+#[test]
+fn a_drag_over_a_two_row_pane_does_not_panic() {
+    for h in 5..12u16 {
+        let mut app = busy("dark");
+        render(&mut app, 50, h);
+        let areas = app.areas(ratatui::layout::Rect::new(0, 0, 50, h));
+        let out = ratatui::widgets::Block::bordered().inner(areas.output);
+        if out.height == 0 || areas.tasks.height > 2 {
+            continue;
+        }
+        app.on_mouse(
+            &mouse(MouseEventKind::Down(MouseButton::Left), 2, out.y),
+            t0(),
+        );
+        app.on_mouse(
+            &mouse(MouseEventKind::Drag(MouseButton::Left), 2, areas.tasks.y),
+            t0(),
+        );
+        return;
+    }
+    panic!("no size gave a two-row task pane");
+}
+
+/// A drag released over the status bar copies what it selected.
+#[test]
+fn a_drag_released_on_the_status_bar_copies() {
+    let mut app = busy("dark");
+    render(&mut app, 80, 24);
+    app.on_mouse(&mouse(MouseEventKind::Down(MouseButton::Left), 2, 12), t0());
+    app.on_mouse(
+        &mouse(MouseEventKind::Drag(MouseButton::Left), 10, 22),
+        t0(),
+    );
+    let effects = app.on_mouse(&mouse(MouseEventKind::Up(MouseButton::Left), 10, 23), t0());
+    assert!(
+        effects.iter().any(|e| matches!(e, Effect::Copy(_))),
+        "released on the status bar: {effects:?}; copy mode left {:?}",
+        app.output.copy
+    );
+}
+
+/// Clicking a row of a scrolled task list selects it where it is: the
+/// list does not jump, so a double click stays on one task.
+#[test]
+fn a_click_in_a_scrolled_list_does_not_move_the_list() {
+    let mut app = busy("dark");
+    let (w, h) = (80u16, 16u16);
+    render(&mut app, w, h);
+    app.focus = Focus::Tasks;
+    for _ in 0..10 {
+        app.on_key(&key(KeyCode::Down));
+    }
+    let before = text(&render(&mut app, w, h));
+    let row_text = |screen: &str, y: usize| screen.lines().nth(y).unwrap_or("").to_string();
+    let clicked_before = row_text(&before, 1);
+    app.on_mouse(&mouse(MouseEventKind::Down(MouseButton::Left), 5, 1), t0());
+    let sel1 = app.selected_id();
+    let after = text(&render(&mut app, w, h));
+    let later = t0() + std::time::Duration::from_millis(100);
+    app.on_mouse(&mouse(MouseEventKind::Down(MouseButton::Left), 5, 1), later);
+    assert_eq!(app.selected_id(), sel1);
+    assert_eq!(
+        app.current_flash(later),
+        Some(
+            format!(
+                "{} is not running; nothing to attach to",
+                sel1.as_deref().unwrap_or("")
+            )
+            .as_str()
+        )
+    );
+    let clicked_after = row_text(&after, 1);
+    assert_eq!(
+        clicked_before, clicked_after,
+        "the row under the pointer changed after the click (selected {sel1:?}):\n{before}\n{after}"
+    );
+}
+
+/// In copy mode with a selection, a plain click (no drag) copies nothing.
+#[test]
+fn a_click_in_copy_mode_does_not_copy() {
+    let mut app = busy("dark");
+    render(&mut app, 80, 24);
+    app.on_key(&key(KeyCode::Char('[')));
+    app.on_key(&key(KeyCode::Char('v')));
+    app.on_key(&key(KeyCode::Char('k')));
+    app.on_mouse(
+        &mouse(MouseEventKind::Down(MouseButton::Left), 20, 12),
+        t0(),
+    );
+    let effects = app.on_mouse(&mouse(MouseEventKind::Up(MouseButton::Left), 20, 12), t0());
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::Copy(_))),
+        "a click copied: {effects:?}"
+    );
+}
+
+/// Ctrl-C at the search prompt or in copy mode leaves them, as in less
+/// and tmux; elsewhere it still quits.
+#[test]
+fn ctrl_c_leaves_the_prompt_and_copy_mode() {
+    let mut app = busy("dark");
+    render(&mut app, 80, 24);
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    app.on_key(&key(KeyCode::Char('/')));
+    app.on_key(&ctrl_c);
+    assert!(!app.output.takes_keys());
+    assert_eq!(app.mode, Mode::Normal);
+    app.on_key(&key(KeyCode::Char('[')));
+    assert!(app.output.takes_keys());
+    app.on_key(&ctrl_c);
+    assert!(!app.output.takes_keys());
+    assert_eq!(app.mode, Mode::Normal);
+    app.on_key(&ctrl_c);
+    assert!(matches!(app.mode, Mode::Dialog(_)), "{:?}", app.mode);
+}
+
+/// A paste at the `/` prompt is typed into the query; one while attached
+/// and scrolled back returns to the live screen, as a key does.
+#[test]
+fn pastes_go_to_the_prompt_and_return_an_attached_view_to_live() {
+    let mut app = long(80, 24);
+    app.on_key(&key(KeyCode::Char('/')));
+    app.on_paste("line 00042 ");
+    app.on_key(&key(KeyCode::Enter));
+    let screen = text(&render(&mut app, 80, 24));
+    assert!(
+        screen.contains("match 1 of 1 for \"line 00042 \""),
+        "{screen}"
+    );
+    app.mode = Mode::Attached("api".into());
+    render(&mut app, 80, 24);
+    app.on_key(&KeyEvent::new(KeyCode::PageUp, KeyModifiers::SHIFT));
+    assert!(app.output.scroll() > 0);
+    app.on_paste("x");
+    assert_eq!(app.output.scroll(), 0);
 }

@@ -53,7 +53,18 @@ impl Matcher {
         if query.text.is_empty() {
             return Ok(None);
         }
-        let exact = query.text.chars().any(char::is_uppercase);
+        // Smart case: an uppercase letter makes it exact; in a regex, not
+        // the letter of an escape (`\S`, `\W`, `\D`, `\B`).
+        let exact = if query.regex {
+            let mut escaped = false;
+            query.text.chars().any(|c| {
+                let upper = !escaped && c.is_uppercase();
+                escaped = !escaped && c == '\\';
+                upper
+            })
+        } else {
+            query.text.chars().any(char::is_uppercase)
+        };
         let pattern = if query.regex {
             query.text.clone()
         } else {
@@ -105,6 +116,7 @@ pub fn edit(query: &mut Query, key: &KeyEvent) -> Edit {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     match key.code {
         KeyCode::Esc => Edit::Cancelled,
+        KeyCode::Char('c') if ctrl => Edit::Cancelled,
         KeyCode::Enter => Edit::Done,
         KeyCode::Backspace => {
             if query.text.pop().is_some() {
@@ -173,6 +185,8 @@ mod tests {
         assert_eq!(found(&q(r"e\w+r", true), "Error eXr"), [(0, 5), (6, 9)]);
         assert_eq!(found(&q(r"E\w+r", true), "Error eXr"), [(0, 5)]);
         assert_eq!(found(&q("x*", true), "axxb"), [(1, 3)]);
+        // An escape's letter is not an uppercase letter of the query.
+        assert_eq!(found(&q(r"err\S", true), "ERR! err!"), [(0, 4), (5, 9)]);
         let err = Matcher::new(&q("(unclosed", true)).expect_err("does not compile");
         assert!(err.contains("unclosed"), "{err}");
         assert!(Matcher::new(&q("", true)).expect("empty").is_none());

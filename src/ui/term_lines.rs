@@ -148,7 +148,7 @@ pub fn line(screen: &TerminalScreen, index: usize) -> LineText {
 
 /// Rows joined into one line at most (a longer run of wrapped rows is cut
 /// into lines of this many): bounds what a frame reads to paint a match.
-const MAX_JOINED: usize = 256;
+pub const MAX_JOINED: usize = 256;
 
 /// A line as the agent wrote it: the rows the terminal wrapped it over,
 /// joined (search matches across the wrap, as the text reads).

@@ -63,6 +63,7 @@ impl CopyMode {
         let to_line = |i: usize| term_lines::id_of(screen, i.min(last));
         self.cursor = match key.code {
             KeyCode::Esc | KeyCode::Char('q') => return CopyStep::Leave,
+            KeyCode::Char('c') if ctrl => return CopyStep::Leave,
             KeyCode::Enter | KeyCode::Char('y') => {
                 return match self.anchor {
                     Some(anchor) => CopyStep::Copy(selected_text(screen, anchor, self.cursor)),
@@ -98,7 +99,7 @@ impl CopyMode {
             KeyCode::Char('^') => {
                 let first = Logical::around(screen, index).first;
                 let text = term_lines::line(screen, first);
-                (term_lines::id_of(screen, first), first_word_col(&text.text))
+                (term_lines::id_of(screen, first), first_word_col(&text))
             }
             KeyCode::End | KeyCode::Char('$') => {
                 let last = Logical::around(screen, index).end() - 1;
@@ -155,9 +156,10 @@ pub fn selected_text(screen: &TerminalScreen, a: Pos, b: Pos) -> String {
     out
 }
 
-/// Where the first non-blank character of `text` is.
-fn first_word_col(text: &str) -> u16 {
-    u16::try_from(text.len() - text.trim_start().len()).unwrap_or(0)
+/// The column of the first non-blank character of `line`.
+fn first_word_col(line: &term_lines::LineText) -> u16 {
+    let text = &line.text;
+    line.col_at(text.len() - text.trim_start().len())
 }
 
 fn is_word(c: char) -> bool {

@@ -34,7 +34,10 @@ use crate::ui::theme::Theme;
 /// How often, at most, the view is recomputed while its task's agent works.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(1);
 
-use crate::ui::search::{self, Edit, Matcher, Query, MAX_MATCHES};
+use crate::ui::search::{self, Edit, Matcher, Query};
+
+/// Matches kept per search: enough for any review, bounded for a huge file.
+const MAX_MATCHES: usize = 100_000;
 
 /// Columns of a tab in the file page.
 const TAB: usize = 4;

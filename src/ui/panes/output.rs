@@ -135,7 +135,8 @@ impl OutputPane {
         };
         if let Some(before) = self.anchor {
             let added = usize::try_from(pushed.saturating_sub(before)).unwrap_or(usize::MAX);
-            if self.scroll > 0 {
+            // Copy mode holds the view still, as tmux's does.
+            if self.scroll > 0 || self.copy.is_some() {
                 self.scroll = self.scroll.saturating_add(added).min(max);
             }
         }

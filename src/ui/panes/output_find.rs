@@ -13,6 +13,29 @@ use crate::ui::search::{self, Edit, Matcher, Query, MAX_MATCHES};
 use crate::ui::term_lines::{self, LineId};
 use crossterm::event::KeyEvent;
 
+/// The history rows of the wrapped line starting at `index`, their texts
+/// joined, and how many rows it takes (as `Logical` would join them).
+fn joined_history(screen: &TerminalScreen, index: usize) -> (String, usize) {
+    let history = screen.history();
+    let mut joined = String::new();
+    let mut rows = 0;
+    while let Some(h) = history.get(index + rows) {
+        joined.push_str(h.text());
+        rows += 1;
+        if !h.wrapped() || rows == term_lines::MAX_JOINED {
+            break;
+        }
+    }
+    if history.get(index + rows).is_none()
+        && rows > 0
+        && history.get(index + rows - 1).is_some_and(|h| h.wrapped())
+    {
+        // It goes on into the screen: let the caller read it whole.
+        joined.push_str(&term_lines::Logical::from(screen, index + rows).text);
+    }
+    (joined, rows.max(1))
+}
+
 /// One match: where it starts (its line and column); a match may go on
 /// over the rows a wrapped line takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +59,8 @@ pub struct OutputSearch {
     pub task: Option<String>,
     /// Where the view's bottom was when the query began to be typed.
     pub origin: Option<LineId>,
+    /// More matches than are kept: the oldest were dropped.
+    pub truncated: bool,
 }
 
 impl OutputSearch {
@@ -105,48 +130,59 @@ impl OutputSearch {
         let Some(matcher) = &self.matcher else {
             return;
         };
+        // Every match, oldest first; past the bound only the newest are
+        // kept, since steps look back from the newest.
+        let mut hits = std::collections::VecDeque::new();
+        self.truncated = false;
+        let mut keep = |hit: Hit, truncated: &mut bool| {
+            if hits.len() == MAX_MATCHES {
+                hits.pop_front();
+                *truncated = true;
+            }
+            hits.push_back(hit);
+        };
         let total = term_lines::count(screen);
+        let history = screen.history();
         let mut index = 0;
-        'lines: while index < total {
-            // Most lines do not match: look at the history's own text
-            // first, and read the line into cells only when it does.
-            if let Some(h) = screen.history().get(index) {
-                if !h.wrapped() && !matcher.is_match(h.text()) {
-                    index += 1;
-                    continue;
-                }
-                // A line of printable ASCII: a byte is a column, no cells
-                // to read.
-                let starts_alone = index == 0 || !term_lines::wraps(screen, index - 1);
-                if !h.wrapped()
-                    && starts_alone
-                    && h.text().bytes().all(|b| (b' '..=b'~').contains(&b))
-                {
-                    let line = term_lines::id_of(screen, index);
-                    for (start, _) in matcher.find_all(h.text()) {
-                        let from = u16::try_from(start).unwrap_or(u16::MAX);
-                        self.hits.push(Hit { line, from });
-                        if self.hits.len() >= MAX_MATCHES {
-                            break 'lines;
-                        }
+        while index < total {
+            if let Some(h) = history.get(index) {
+                // Most lines do not match: look at the history's own text
+                // first (trailing blanks dropped, as the line reads), and
+                // read the line into cells only when it does.
+                let text = h.text().trim_end_matches(' ');
+                if !h.wrapped() {
+                    if !matcher.is_match(text) {
+                        index += 1;
+                        continue;
                     }
-                    index += 1;
-                    continue;
+                    if text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+                        // Printable ASCII: a byte is a column.
+                        let line = term_lines::id_of(screen, index);
+                        for (start, _) in matcher.find_all(text) {
+                            let from = u16::try_from(start).unwrap_or(u16::MAX);
+                            keep(Hit { line, from }, &mut self.truncated);
+                        }
+                        index += 1;
+                        continue;
+                    }
+                } else {
+                    // A wrapped line: its rows' texts joined, as it reads.
+                    let (joined, rows) = joined_history(screen, index);
+                    if !matcher.is_match(&joined) {
+                        index += rows;
+                        continue;
+                    }
                 }
             }
             let logical = term_lines::Logical::from(screen, index);
             for (start, _) in matcher.find_all(&logical.text) {
                 let (row, from) = logical.locate(start);
-                self.hits.push(Hit {
-                    line: term_lines::id_of(screen, row),
-                    from,
-                });
-                if self.hits.len() >= MAX_MATCHES {
-                    break 'lines;
-                }
+                let line = term_lines::id_of(screen, row);
+                keep(Hit { line, from }, &mut self.truncated);
             }
             index = logical.end();
         }
+        self.hits = hits.into();
         self.current = kept.and_then(|k| self.hits.iter().position(|h| *h == k));
     }
 
@@ -190,11 +226,7 @@ impl OutputSearch {
         if !self.active() {
             return None;
         }
-        let more = if self.hits.len() >= MAX_MATCHES {
-            "+"
-        } else {
-            ""
-        };
+        let more = if self.truncated { "+" } else { "" };
         Some(match self.current {
             _ if self.hits.is_empty() && self.task.is_some() => {
                 format!(" no match for {} ", self.query.label())

@@ -41,6 +41,9 @@ pub struct TaskList {
     rows: Vec<TreeRow>,
     /// Index into `rows`.
     selected_row: usize,
+    /// The first row shown (kept from frame to frame, so a click or a
+    /// move does not make the list jump).
+    offset: usize,
     grouping: Grouping,
 }
 
@@ -49,6 +52,7 @@ impl TaskList {
         let mut list = TaskList {
             rows: Vec::new(),
             selected_row: 0,
+            offset: 0,
             grouping: Grouping::Tree,
         };
         list.rebuild(table);
@@ -123,14 +127,23 @@ impl TaskList {
         self.rebuild_keeping(table, keep.as_deref());
     }
 
+    /// Before a frame: the list is `height` rows tall; the first row shown
+    /// moves only as far as it must for the cursor to be seen.
+    pub fn fit(&mut self, height: u16) {
+        let height = usize::from(height.max(1));
+        if self.selected_row < self.offset {
+            self.offset = self.selected_row;
+        } else if self.selected_row >= self.offset + height {
+            self.offset = self.selected_row + 1 - height;
+        }
+        self.offset = self.offset.min(self.rows.len().saturating_sub(1));
+    }
+
     /// Select the task drawn on row `y` (0 = the first row inside the
-    /// border) of a list `height` rows tall, as drawn with the cursor
-    /// where it is now; `false` for a row with no task (a stage heading,
-    /// past the end).
-    pub fn click(&mut self, y: u16, height: u16) -> bool {
-        // The list shows the cursor with as few rows above it as fit.
-        let first = (self.selected_row + 1).saturating_sub(usize::from(height.max(1)));
-        let row = first + usize::from(y);
+    /// border) as the last frame drew the list; `false` for a row with no
+    /// task (a stage heading, past the end).
+    pub fn click(&mut self, y: u16) -> bool {
+        let row = self.offset + usize::from(y);
         if matches!(self.rows.get(row), Some(TreeRow::Task { .. })) {
             self.selected_row = row;
             true
@@ -200,7 +213,9 @@ impl Pane for TaskList {
                 }
             })
             .collect();
-        let mut state = ListState::default().with_selected(Some(self.selected_row));
+        let mut state = ListState::default()
+            .with_offset(self.offset)
+            .with_selected(Some(self.selected_row));
         let list = List::new(items)
             .block(block)
             .highlight_style(theme.style("selection"));
