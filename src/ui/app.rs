@@ -816,12 +816,12 @@ impl App {
             self.mode = Mode::Normal;
             return vec![Effect::Detach(task.to_string())];
         }
-        let app_cursor = self
+        let modes = self
             .task(task)
             .and_then(|t| t.output.as_ref())
-            .map(|o| o.with_screen(|s| s.screen().application_cursor()))
-            .unwrap_or(false);
-        match crate::ui::keys::encode_key(key, app_cursor) {
+            .map(|o| o.with_screen(|s| crate::ui::keys::KeyModes::of(s)))
+            .unwrap_or_default();
+        match crate::ui::keys::encode_key_in(key, &modes) {
             Some(bytes) => vec![Effect::Input(task.to_string(), bytes)],
             None => Vec::new(),
         }
