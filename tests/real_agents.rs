@@ -432,6 +432,10 @@ impl Drop for Rig<'_> {
         if std::thread::panicking() {
             kill_leftovers(self.repo.path());
         }
+        // What the direct runs left behind (Codex starts a daemon of its
+        // own from its HOME, which outlives it; orch stops the one its
+        // agent started with the agent).
+        kill_leftovers(self.homes.path());
     }
 }
 
