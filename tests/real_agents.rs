@@ -96,9 +96,13 @@ impl Server {
 
     /// Once a session keeps the server up: a key an application asked to
     /// have extended (Shift+Enter under modifyOtherKeys) is sent extended
-    /// (tmux 3.3 does so anyway; later versions want this option).
+    /// (tmux 3.3 does so anyway; later versions want this option), and
+    /// colour queries (`OSC 10/11 ; ?`) are answered with the colours orch
+    /// answers them with (`TermColours::default`), which a tmux with no
+    /// terminal attached would not know: Codex picks colours by them.
     fn configure(&self) {
         self.tmux(&["set", "-s", "extended-keys", "on"]);
+        self.tmux(&["set", "-g", "window-style", "fg=#e5e5e5,bg=#000000"]);
     }
 
     fn tmux(&self, args: &[&str]) -> String {
@@ -173,6 +177,16 @@ impl Pane<'_> {
         self.server.tmux(&["capture-pane", "-p", "-t", &self.name])
     }
 
+    /// The screen with its attributes (`capture-pane -e`), each row as
+    /// [`styled_rows`] writes it.
+    fn styled(&self) -> Vec<String> {
+        styled_rows(
+            &self
+                .server
+                .tmux(&["capture-pane", "-p", "-e", "-t", &self.name]),
+        )
+    }
+
     fn wait_for(&self, needle: &str) -> String {
         let mut last = String::new();
         let deadline = Instant::now() + DEADLINE;
@@ -195,6 +209,121 @@ fn rows(text: &str) -> Vec<String> {
         rows.pop();
     }
     rows
+}
+
+/// The text of `capture-pane -e` with its attributes in one canonical
+/// form, so that two panes holding the same cells compare equal however
+/// the program wrote them: tmux writes only the changes of SGR state,
+/// carried across rows, which depend on cells never written (past the
+/// end of a row); here each row is runs of `{attributes}text`, trailing
+/// blanks without attributes dropped.
+fn styled_rows(text: &str) -> Vec<String> {
+    #[derive(Clone, Default, PartialEq)]
+    struct Pen(Vec<(u8, String)>);
+    impl Pen {
+        fn set(&mut self, slot: u8, value: String) {
+            self.0.retain(|(s, _)| *s != slot);
+            if !value.is_empty() {
+                self.0.push((slot, value));
+                self.0.sort();
+            }
+        }
+        fn apply(&mut self, params: &str) {
+            let p: Vec<&str> = params.split(';').collect();
+            let mut i = 0;
+            while i < p.len() {
+                match p[i] {
+                    "" | "0" => self.0.clear(),
+                    "1" => self.set(1, "bold".into()),
+                    "2" => self.set(2, "dim".into()),
+                    "22" => {
+                        self.set(1, String::new());
+                        self.set(2, String::new());
+                    }
+                    "3" => self.set(3, "italic".into()),
+                    "23" => self.set(3, String::new()),
+                    "4" => self.set(4, "underline".into()),
+                    "24" => self.set(4, String::new()),
+                    "5" => self.set(5, "blink".into()),
+                    "25" => self.set(5, String::new()),
+                    "7" => self.set(7, "reverse".into()),
+                    "27" => self.set(7, String::new()),
+                    "8" => self.set(8, "hidden".into()),
+                    "28" => self.set(8, String::new()),
+                    "9" => self.set(9, "strike".into()),
+                    "29" => self.set(9, String::new()),
+                    "39" => self.set(10, String::new()),
+                    "49" => self.set(11, String::new()),
+                    code @ ("38" | "48") => {
+                        let slot = if code == "38" { 10 } else { 11 };
+                        let n = if p.get(i + 1) == Some(&"2") { 4 } else { 2 };
+                        let value = p[i + 1..(i + 1 + n).min(p.len())].join(":");
+                        self.set(slot, format!("{code}:{value}"));
+                        i += n;
+                    }
+                    code => match code.parse::<u16>() {
+                        Ok(30..=37 | 90..=97) => self.set(10, code.into()),
+                        Ok(40..=47 | 100..=107) => self.set(11, code.into()),
+                        _ => self.set(12, format!("?{code}")),
+                    },
+                }
+                i += 1;
+            }
+        }
+        fn show(&self) -> String {
+            let names: Vec<&str> = self.0.iter().map(|(_, v)| v.as_str()).collect();
+            format!("{{{}}}", names.join(","))
+        }
+    }
+    let mut pen = Pen::default();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut cells: Vec<(char, Pen)> = Vec::new();
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' && chars.peek() == Some(&'[') {
+                chars.next();
+                let mut params = String::new();
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                    params.push(c);
+                }
+                pen.apply(&params);
+            } else if c == ' ' {
+                // Of a blank only what shows on it counts: the background,
+                // reverse video, underline and strike-through.
+                let mut shown = pen.clone();
+                shown.0.retain(|(s, _)| matches!(s, 4 | 7 | 9 | 11));
+                cells.push((c, shown));
+            } else {
+                cells.push((c, pen.clone()));
+            }
+        }
+        while cells.last().is_some_and(|(c, p)| {
+            *c == ' '
+                && p.0
+                    .iter()
+                    .all(|(s, _)| *s == 1 || *s == 2 || *s == 3 || *s == 9)
+        }) {
+            cells.pop();
+        }
+        let mut row = String::new();
+        let mut last: Option<&Pen> = None;
+        for (c, p) in &cells {
+            if last != Some(p) {
+                row.push_str(&p.show());
+                last = Some(p);
+            }
+            row.push(*c);
+        }
+        out.push(row);
+    }
+    while out.last().is_some_and(String::is_empty) {
+        out.pop();
+    }
+    out
 }
 
 /// The columns `from..to` of `line` (by display width).
@@ -304,6 +433,46 @@ fn choose(what: &str, want: &str, key: &str, orch: &Pane<'_>, direct: &Pane<'_>,
         direct.keys(&[key]);
     }
     panic!("{what}: {key} never reached {want:?}:\n{}", orch.screen());
+}
+
+/// Wait until `orch` and `direct` hold the same cells in their first
+/// `keep_rows` rows, attributes and colours included ([`styled_rows`]),
+/// twice in a row 300 ms apart.
+fn same_styled(what: &str, keep_rows: usize, orch: &Pane<'_>, direct: &Pane<'_>) {
+    let cut = |p: &Pane<'_>| {
+        let mut r = p.styled();
+        r.truncate(keep_rows);
+        while r.last().is_some_and(String::is_empty) {
+            r.pop();
+        }
+        r
+    };
+    let deadline = Instant::now() + DEADLINE;
+    let mut last = None;
+    let (mut o, mut d) = (Vec::new(), Vec::new());
+    while Instant::now() < deadline {
+        o = cut(orch);
+        d = cut(direct);
+        if o == d {
+            if last.as_ref() == Some(&o) {
+                return;
+            }
+            last = Some(o.clone());
+        } else {
+            last = None;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let none = String::new();
+    let diff: Vec<String> = (0..o.len().max(d.len()))
+        .map(|i| (i, o.get(i).unwrap_or(&none), d.get(i).unwrap_or(&none)))
+        .filter(|(_, a, b)| a != b)
+        .map(|(i, a, b)| format!("row {i}:\n  orch: {a}\n  tmux: {b}"))
+        .collect();
+    panic!(
+        "{what}: orch and tmux never held the same cells (attributes included):\n{}",
+        diff.join("\n")
+    );
 }
 
 /// The row whose text starts with `marker` (the menu's selection).
@@ -590,6 +759,7 @@ fn codex_at(size: (u16, u16), tag: &str) {
         || below(whole(&room, rows_attached), WELCOME),
         || below(whole(&direct, rows_attached), WELCOME),
     );
+    same_styled(&format!("{test}, attached"), rows_attached, &room, &direct);
     let first = selected(&before, ">").expect("a selection");
 
     // The arrow keys move the same selection.
@@ -600,6 +770,12 @@ fn codex_at(size: (u16, u16), tag: &str) {
         "Device Code",
         || below(whole(&room, rows_attached), WELCOME),
         || below(whole(&direct, rows_attached), WELCOME),
+    );
+    same_styled(
+        &format!("{test}, after Down"),
+        rows_attached,
+        &room,
+        &direct,
     );
     let moved = selected(&after, ">").expect("a selection");
     assert_ne!(moved, first, "Down moved nothing:\n{}", after.join("\n"));
@@ -618,6 +794,7 @@ fn codex_at(size: (u16, u16), tag: &str) {
         || below(whole(&direct, rows_smaller), WELCOME),
     );
     assert_eq!(selected(&resized, ">"), Some(moved.clone()));
+    same_styled(&format!("{test}, resized"), rows_smaller, &room, &direct);
 
     // Detach: the control room is whole again, the agent back in its pane.
     room.keys(&["C-]"]);
@@ -652,6 +829,12 @@ fn codex_at(size: (u16, u16), tag: &str) {
         || below(whole(&direct, full), WELCOME),
     );
     assert_eq!(selected(&back, ">"), Some(first));
+    same_styled(
+        &format!("{test}, orch attach after Up"),
+        full,
+        &attach,
+        &direct,
+    );
     attach.keys(&["C-]"]);
     attach.wait_for("CLIENT-ENDED");
     assert_modes_reset(&attach);
@@ -758,6 +941,7 @@ fn claude_menus_at(size: (u16, u16), tag: &str) {
         || whole(&room, rows_attached),
         || whole(&direct, rows_attached),
     );
+    same_styled(&format!("{test}, attached"), rows_attached, &room, &direct);
     let first = selected(&before, "❯").expect("a selection");
     room.keys(&["Down"]);
     direct.keys(&["Down"]);
@@ -766,6 +950,12 @@ fn claude_menus_at(size: (u16, u16), tag: &str) {
         "No, exit",
         || whole(&room, rows_attached),
         || whole(&direct, rows_attached),
+    );
+    same_styled(
+        &format!("{test}, after Down"),
+        rows_attached,
+        &room,
+        &direct,
     );
     let moved = selected(&after, "❯").expect("a selection");
     assert_ne!(moved, first, "Down moved nothing:\n{}", after.join("\n"));
@@ -791,6 +981,7 @@ fn claude_menus_at(size: (u16, u16), tag: &str) {
         || whole(&direct, rows_smaller),
     );
 
+    same_styled(&format!("{test}, resized"), rows_smaller, &room, &direct);
     room.keys(&["C-]"]);
     control_room_is_clean(&room, "trust this folder");
     let pane = pane_size(&room);
@@ -814,6 +1005,7 @@ fn claude_menus_at(size: (u16, u16), tag: &str) {
         || whole(&attach, full),
         || whole(&direct, full),
     );
+    same_styled(&format!("{test}, orch attach"), full, &attach, &direct);
     // Trust the folder, then use the key (whichever way round a version
     // lists the options).
     choose(
@@ -853,6 +1045,7 @@ fn claude_menus_at(size: (u16, u16), tag: &str) {
         || whole(&attach, full),
         || whole(&direct, full),
     );
+    same_styled(&format!("{test}, input box"), full, &attach, &direct);
     // (Claude Code draws a no-break space after its prompt mark.)
     let first_row = typed
         .iter()
@@ -863,6 +1056,25 @@ fn claude_menus_at(size: (u16, u16), tag: &str) {
         "Shift+Enter did not start a new line:\n{}",
         typed.join("\n")
     );
+    // Its main screen redrawn narrower, then wider again.
+    for step in [(size.0 - 10, size.1 - 4), size] {
+        attach.resize(step);
+        direct.resize(step);
+        assert_pty(&rig, step, &test);
+        let keep = usize::from(step.1);
+        same(
+            &format!("{test}, input box at {}x{}", step.0, step.1),
+            "second",
+            || whole(&attach, keep),
+            || whole(&direct, keep),
+        );
+        same_styled(
+            &format!("{test}, input box at {}x{}", step.0, step.1),
+            keep,
+            &attach,
+            &direct,
+        );
+    }
     attach.keys(&["C-]"]);
     attach.wait_for("CLIENT-ENDED");
     assert_modes_reset(&attach);
