@@ -36,8 +36,11 @@
 //!   down, the rows above counted.
 //!
 //! The programs are found in `ORCH_REAL_AGENTS` (a directory, such as an
-//! npm prefix's `node_modules/.bin`, which `.ci/run` fills) or on `PATH`.
-//! Without them each test says why on stderr and passes.
+//! npm prefix's `node_modules/.bin`, which `.ci/run` fills with the
+//! versions it pins), never on `PATH`: what these tests expect to see is
+//! the pinned versions' first screens, and another version may word or
+//! draw them differently. Without them each test says why on stderr and
+//! passes.
 //!
 //! The tests run their own tmux server (`tmux -L orch-real-...`), so that
 //! a server option they need (extended keys, for Shift+Enter to be sent
@@ -55,24 +58,20 @@ use unicode_width::UnicodeWidthChar;
 /// How long a screen may take to settle or to match.
 const DEADLINE: Duration = Duration::from_secs(40);
 
-/// The program `name`, from `ORCH_REAL_AGENTS` or `PATH`; `None` (and a
-/// note on stderr) when it is not installed.
+/// The program `name` from `ORCH_REAL_AGENTS`; `None` (and a note on
+/// stderr) when it is not there.
 fn program(name: &str, test: &str) -> Option<PathBuf> {
-    let dirs: Vec<PathBuf> = std::env::var_os("ORCH_REAL_AGENTS")
+    let found = std::env::var_os("ORCH_REAL_AGENTS")
+        .map(|v| std::env::split_paths(&v).collect::<Vec<_>>())
+        .unwrap_or_default()
         .into_iter()
-        .flat_map(|v| std::env::split_paths(&v).collect::<Vec<_>>())
-        .chain(
-            std::env::var_os("PATH")
-                .map(|v| std::env::split_paths(&v).collect::<Vec<_>>())
-                .unwrap_or_default(),
-        )
-        .collect();
-    let found = dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file());
+        .map(|d| d.join(name))
+        .find(|p| p.is_file());
     if found.is_none() {
         eprintln!(
-            "skipped: {test}: `{name}` is neither in ORCH_REAL_AGENTS nor on PATH \
-             (npm install --prefix DIR @anthropic-ai/claude-code @openai/codex, \
-             then ORCH_REAL_AGENTS=DIR/node_modules/.bin)"
+            "skipped: {test}: no `{name}` in ORCH_REAL_AGENTS (npm install --prefix DIR \
+             @anthropic-ai/claude-code@2.1.197 @openai/codex@0.171.0, then \
+             ORCH_REAL_AGENTS=DIR/node_modules/.bin; .ci/run does this)"
         );
     }
     if Command::new("tmux").arg("-V").output().is_err() {
