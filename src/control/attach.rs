@@ -3,7 +3,10 @@
 //! agent's terminal queries never reach the client's terminal, and two
 //! clients of different sizes each see a correct screen), the agent's
 //! input modes mirrored onto the client's terminal so what it types
-//! arrives encoded as the agent asked, and the client's raw bytes written
+//! arrives encoded as the agent asked (keyboard protocols included: the
+//! agent's modifyOtherKeys level as `CSI > 4 ; N m`, its kitty flags as one
+//! entry of the client's flag stack, pushed when it sets flags, changed in
+//! place, popped when it clears them), and the client's raw bytes written
 //! to the agent. The first frame is a full repaint; after that, changes
 //! only, at most one frame per frame interval, and none while the client
 //! has not taken the last one.
@@ -19,6 +22,7 @@ use super::remote_term::RemoteTerminal;
 use super::server::Shared;
 use super::sizes::{ClientId, Scope};
 use crate::agent::backend::AgentTerminal;
+use crate::agent::screen::KeyboardModes;
 use crate::engine::{Event, TaskState};
 use crate::ui::term_view::{cursor_position, TermView};
 
@@ -33,6 +37,7 @@ pub struct InputModes {
     pub bracketed_paste: bool,
     pub mouse: vt100::MouseProtocolMode,
     pub mouse_encoding: vt100::MouseProtocolEncoding,
+    pub keyboard: KeyboardModes,
 }
 
 impl InputModes {
@@ -43,7 +48,13 @@ impl InputModes {
             bracketed_paste: screen.bracketed_paste(),
             mouse: screen.mouse_protocol_mode(),
             mouse_encoding: screen.mouse_protocol_encoding(),
+            keyboard: KeyboardModes::default(),
         }
+    }
+
+    /// These modes with the keyboard protocols the agent asked for.
+    pub fn with_keyboard(self, keyboard: KeyboardModes) -> InputModes {
+        InputModes { keyboard, ..self }
     }
 
     /// The escape sequences that take a terminal from `self` to `next`.
@@ -81,6 +92,19 @@ impl InputModes {
                 E::Sgr => b"\x1b[?1006h",
             };
             out.extend_from_slice(set);
+        }
+        let (was, now) = (self.keyboard, next.keyboard);
+        if was.modify_other_keys != now.modify_other_keys {
+            match now.modify_other_keys {
+                0 => out.extend_from_slice(b"\x1b[>4m"),
+                level => out.extend_from_slice(format!("\x1b[>4;{level}m").as_bytes()),
+            }
+        }
+        match (was.kitty_flags, now.kitty_flags) {
+            (a, b) if a == b => {}
+            (0, flags) => out.extend_from_slice(format!("\x1b[>{flags}u").as_bytes()),
+            (_, 0) => out.extend_from_slice(b"\x1b[<u"),
+            (_, flags) => out.extend_from_slice(format!("\x1b[={flags};1u").as_bytes()),
         }
         out
     }
@@ -291,7 +315,7 @@ fn draw(
     modes: &mut InputModes,
 ) -> std::io::Result<Vec<u8>> {
     let screen = process.screen().lock().unwrap_or_else(|p| p.into_inner());
-    let next = InputModes::of(screen.screen());
+    let next = InputModes::of(screen.screen()).with_keyboard(screen.keyboard_modes());
     let switch = modes.switch_to(&next);
     *modes = next;
     term.write_raw(b"\x1b[?2026h");
@@ -338,5 +362,24 @@ mod tests {
             back.contains("\x1b[?1l") && back.contains("\x1b[?2004l"),
             "{back:?}"
         );
+    }
+
+    #[test]
+    fn keyboard_protocols_are_mirrored_as_one_stack_entry() {
+        let kb = |modify_other_keys, kitty_flags| {
+            InputModes::default().with_keyboard(KeyboardModes {
+                modify_other_keys,
+                kitty_flags,
+            })
+        };
+        let switch =
+            |a: InputModes, b: InputModes| String::from_utf8(a.switch_to(&b)).expect("ascii");
+        // Claude Code's start: kitty flags 1 and modifyOtherKeys 2.
+        assert_eq!(switch(kb(0, 0), kb(2, 1)), "\x1b[>4;2m\x1b[>1u");
+        // A change of flags changes the entry pushed, not the stack.
+        assert_eq!(switch(kb(2, 1), kb(2, 5)), "\x1b[=5;1u");
+        // Its exit: both back.
+        assert_eq!(switch(kb(2, 5), kb(0, 0)), "\x1b[>4m\x1b[<u");
+        assert_eq!(switch(kb(1, 0), kb(1, 0)), "");
     }
 }

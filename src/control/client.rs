@@ -235,9 +235,61 @@ fn is_zombie(pid: u32) -> bool {
 }
 
 /// Terminal modes an attached agent may have turned on in this terminal:
-/// all off again on the way out.
-const RESET_AGENT_MODES: &[u8] =
-    b"\x1b[?1l\x1b>\x1b[?2004l\x1b[?9l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1005l\x1b[?1006l";
+/// all off again on the way out (modifyOtherKeys back to the terminal's
+/// own setting; kitty keyboard flags are popped by [`KittyEntries`]).
+const RESET_AGENT_MODES: &[u8] = b"\x1b[?1l\x1b>\x1b[?2004l\x1b[?9l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1005l\x1b[?1006l\x1b[>4m";
+
+/// How many kitty keyboard flag entries the server has pushed onto this
+/// terminal's stack (`CSI > flags u`, less `CSI < u`), so that exactly
+/// those are popped on the way out and an entry of whoever ran before is
+/// left alone. Only the mode mirror writes these sequences (the agent's
+/// own output is redrawn, never passed through), so counting them in the
+/// output is exact; a sequence cut between two frames is carried over.
+#[derive(Debug, Default)]
+struct KittyEntries {
+    depth: usize,
+    carry: Vec<u8>,
+}
+
+impl KittyEntries {
+    fn saw(&mut self, bytes: &[u8]) {
+        let mut data = std::mem::take(&mut self.carry);
+        data.extend_from_slice(bytes);
+        let mut i = 0;
+        while let Some(at) = memchr::memchr(0x1b, &data[i..]) {
+            let start = i + at;
+            let rest = &data[start..];
+            // ESC [ > digits u, or ESC [ < u.
+            let end = rest
+                .iter()
+                .skip(2)
+                .position(|b| !b.is_ascii_digit() && !matches!(b, b'>' | b'<' | b'=' | b';'))
+                .map(|p| p + 2);
+            let Some(end) = end else {
+                if rest.len() < 16 {
+                    self.carry = rest.to_vec();
+                }
+                return;
+            };
+            if rest.get(1) == Some(&b'[') && rest[end] == b'u' {
+                match rest.get(2) {
+                    Some(b'>') => self.depth += 1,
+                    Some(b'<') => self.depth = self.depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            i = start + 1;
+        }
+    }
+
+    /// What pops the entries pushed and not popped.
+    fn pop(&self) -> Vec<u8> {
+        match self.depth {
+            0 => Vec::new(),
+            n => format!("\x1b[<{n}u").into_bytes(),
+        }
+    }
+}
 
 /// What a terminal session ended with.
 struct Ending {
@@ -416,6 +468,57 @@ fn run_pager(request: &PagerRequest) {
 /// Ctrl-] as a byte: what `orch attach` detaches on.
 const DETACH_BYTE: u8 = 0x1d;
 
+/// Where Ctrl-] is in what the terminal sent: `(start, end)` of its
+/// bytes. Legacy terminals send 0x1D; one that took the agent's keyboard
+/// mode from the mirror sends it as the kitty protocol's `CSI 93 ; 5 u`
+/// (with an event type, or lock modifiers, added) or modifyOtherKeys'
+/// `CSI 27 ; 5 ; 93 ~`, and the detach key must work all the same.
+fn find_detach(bytes: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            DETACH_BYTE => return Some((i, i + 1)),
+            0x1b if bytes.get(i + 1) == Some(&b'[') => {
+                let params_end = bytes[i + 2..]
+                    .iter()
+                    .position(|b| !(b.is_ascii_digit() || matches!(b, b';' | b':')))
+                    .map(|p| i + 2 + p);
+                if let Some(end) = params_end {
+                    let params = &bytes[i + 2..end];
+                    if is_ctrl_close_bracket(params, bytes[end]) {
+                        return Some((i, end + 1));
+                    }
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// `params` + `last` is Ctrl+] pressed: `93;M[:1]u` or `27;M;93~`, M
+/// being Ctrl alone (5) give or take Caps Lock and Num Lock.
+fn is_ctrl_close_bracket(params: &[u8], last: u8) -> bool {
+    let Ok(params) = std::str::from_utf8(params) else {
+        return false;
+    };
+    let fields: Vec<&str> = params.split(';').collect();
+    let ctrl_only = |m: &str| {
+        m.parse::<u16>()
+            .is_ok_and(|m| m >= 1 && (m - 1) & !(64 | 128) == 4)
+    };
+    match (last, fields.as_slice()) {
+        (b'u', [key, mods, ..]) => {
+            let mut m = mods.split(':');
+            let pressed = matches!(m.clone().nth(1), None | Some("1"));
+            key.split(':').next() == Some("93") && m.next().is_some_and(ctrl_only) && pressed
+        }
+        (b'~', ["27", mods, "93"]) => ctrl_only(mods),
+        _ => false,
+    }
+}
+
 /// `orch attach TASK`: this terminal is the agent's until Ctrl-] (exit 0,
 /// the agent keeps running) or until the agent exits.
 pub async fn attach(state_dir: &Path, task: &str) -> Result<i32, ClientError> {
@@ -427,8 +530,10 @@ pub async fn attach(state_dir: &Path, task: &str) -> Result<i32, ClientError> {
     };
     let (mut conn, _) = connect(state_dir, role).await?;
     let guard = crate::ui::terminal::ClientTerminal::enter_plain()?;
-    let ending = attach_loop(&mut conn, task).await;
+    let mut kitty = KittyEntries::default();
+    let ending = attach_loop(&mut conn, task, &mut kitty).await;
     let _ = write_out(RESET_AGENT_MODES);
+    let _ = write_out(&kitty.pop());
     drop(guard);
     if !ending.message.is_empty() {
         println!("{}", ending.message);
@@ -436,7 +541,7 @@ pub async fn attach(state_dir: &Path, task: &str) -> Result<i32, ClientError> {
     Ok(ending.code)
 }
 
-async fn attach_loop(conn: &mut Conn, task: &str) -> Ending {
+async fn attach_loop(conn: &mut Conn, task: &str, kitty: &mut KittyEntries) -> Ending {
     let mut keys = stdin_bytes();
     let mut signals = Signals::new();
     let mut winch =
@@ -449,14 +554,17 @@ async fn attach_loop(conn: &mut Conn, task: &str) -> Ending {
         tokio::select! {
             frame = conn.inbox.recv() => {
                 let Some(frame) = frame else { return lost() };
+                if frame.kind == kind::OUTPUT {
+                    kitty.saw(&frame.payload);
+                }
                 if let Some(ending) = shown(&frame) {
                     return ending;
                 }
             }
             bytes = keys.recv() => {
                 let Some(bytes) = bytes else { return detached() };
-                let (before, detach) = match bytes.iter().position(|b| *b == DETACH_BYTE) {
-                    Some(at) => (&bytes[..at], true),
+                let (before, detach) = match find_detach(&bytes) {
+                    Some((at, _)) => (&bytes[..at], true),
                     None => (&bytes[..], false),
                 };
                 if !before.is_empty() {
@@ -583,5 +691,51 @@ impl crate::cli::events::Wake for Watcher {
                 Ok(_) => Woken::Gone,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctrl_close_bracket_detaches_in_every_keyboard_mode() {
+        assert_eq!(find_detach(b"abc\x1d"), Some((3, 4)));
+        assert_eq!(find_detach(b"ab\x1b[93;5u"), Some((2, 9)));
+        assert_eq!(find_detach(b"\x1b[93;5:1u"), Some((0, 9)));
+        assert_eq!(find_detach(b"\x1b[93;69u"), Some((0, 8)));
+        assert_eq!(find_detach(b"x\x1b[27;5;93~"), Some((1, 11)));
+        // Not Ctrl+]: other keys, other modifiers, a release.
+        for other in [
+            &b"\x1b[93u"[..],
+            b"\x1b[93;6u",
+            b"\x1b[93;5:3u",
+            b"\x1b[99;5u",
+            b"\x1b[27;6;93~",
+            b"\x1b[13;2u",
+            b"\x1b[A",
+            b"]",
+        ] {
+            assert_eq!(find_detach(other), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn kitty_entries_pushed_are_counted_across_frames() {
+        let mut k = KittyEntries::default();
+        assert_eq!(k.pop(), b"");
+        k.saw(b"\x1b[?2026h\x1b[>4;2m\x1b[>1u\x1b[1;1Hhello");
+        assert_eq!(k.depth, 1);
+        // Changing the entry pushes nothing.
+        k.saw(b"\x1b[=5;1u\x1b[31mx");
+        assert_eq!(k.depth, 1);
+        // A push cut between two frames.
+        k.saw(b"abc\x1b[>");
+        k.saw(b"5u");
+        assert_eq!(k.depth, 2);
+        assert_eq!(k.pop(), b"\x1b[<2u");
+        k.saw(b"\x1b[<u\x1b[<u\x1b[<u");
+        assert_eq!(k.depth, 0);
+        assert_eq!(k.pop(), b"");
     }
 }

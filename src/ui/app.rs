@@ -901,12 +901,12 @@ impl App {
             self.output.follow();
             effects.push(Effect::Redraw);
         }
-        let app_cursor = self
+        let modes = self
             .task(task)
             .and_then(|t| t.output.as_ref())
-            .map(|o| o.with_screen(|s| s.screen().application_cursor()))
-            .unwrap_or(false);
-        if let Some(bytes) = crate::ui::keys::encode_key(key, app_cursor) {
+            .map(|o| o.with_screen(|s| crate::ui::keys::KeyModes::of(s)))
+            .unwrap_or_default();
+        if let Some(bytes) = crate::ui::keys::encode_key_in(key, &modes) {
             effects.push(Effect::Input(task.to_string(), bytes));
         }
         effects

@@ -1,6 +1,8 @@
 //! Keys and pastes as the bytes a program in a terminal expects, encoded as
-//! xterm does (its default settings: no `modifyOtherKeys`, no kitty keyboard
-//! protocol).
+//! xterm does. What follows is the legacy encoding, xterm's default; an
+//! agent that asked for the kitty keyboard protocol or for
+//! modifyOtherKeys gets its keys as it asked (`enhanced`, chosen by
+//! [`encode_key_in`] from the screen's [`KeyModes`]).
 //!
 //! * Text: UTF-8. Ctrl with a letter or one of `@ [ \ ] ^ _` (and the
 //!   VT220 digits `2`-`8`, `/`, `?`, space) gives the C0 control; Ctrl with
@@ -18,10 +20,49 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use crate::agent::screen::{KeyboardModes, TerminalScreen};
+
+mod enhanced;
+
 const ESC: u8 = 0x1b;
 
-/// The bytes `key` sends to the program; `app_cursor` is the screen's
-/// application cursor mode (`vt100::Screen::application_cursor`).
+/// What the program's terminal modes say about encoding keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyModes {
+    /// Application cursor mode (`vt100::Screen::application_cursor`).
+    pub app_cursor: bool,
+    /// The keyboard protocols it asked for.
+    pub keyboard: KeyboardModes,
+}
+
+impl KeyModes {
+    /// The modes of an agent's screen as it stands.
+    pub fn of(screen: &TerminalScreen) -> KeyModes {
+        KeyModes {
+            app_cursor: screen.screen().application_cursor(),
+            keyboard: screen.keyboard_modes(),
+        }
+    }
+}
+
+/// The bytes `key` sends to a program whose screen is in `modes`: the
+/// kitty keyboard protocol when it set flags, else modifyOtherKeys when it
+/// set a level and the key is one that changes, else the legacy bytes.
+pub fn encode_key_in(key: &KeyEvent, modes: &KeyModes) -> Option<Vec<u8>> {
+    let keyboard = modes.keyboard;
+    if keyboard.kitty_flags != 0 {
+        return enhanced::kitty(key, keyboard.kitty_flags);
+    }
+    if keyboard.modify_other_keys != 0 && key.kind != KeyEventKind::Release {
+        if let Some(bytes) = enhanced::modify_other_keys(key, keyboard.modify_other_keys) {
+            return Some(bytes);
+        }
+    }
+    encode_key(key, modes.app_cursor)
+}
+
+/// The legacy bytes `key` sends to the program; `app_cursor` is the
+/// screen's application cursor mode (`vt100::Screen::application_cursor`).
 ///
 /// `None` for keys without a byte form (lone modifiers, Caps Lock, media
 /// keys, F25 and up) and for key releases.
@@ -456,6 +497,77 @@ mod tests {
             let key = KeyEvent::new_with_kind(KeyCode::Char('x'), NONE, kind);
             assert_eq!(encode_key(&key, true).is_some(), sends, "{kind:?}");
         }
+    }
+
+    fn modes(kitty_flags: u8, modify_other_keys: u8) -> KeyModes {
+        KeyModes {
+            app_cursor: false,
+            keyboard: KeyboardModes {
+                modify_other_keys,
+                kitty_flags,
+            },
+        }
+    }
+
+    #[test]
+    fn shift_enter_as_the_agent_asked_and_enter_stays_cr() {
+        let enter = KeyEvent::new(KeyCode::Enter, NONE);
+        let shift_enter = KeyEvent::new(KeyCode::Enter, SHIFT);
+        for (m, want) in [
+            (modes(0, 0), &b"\r"[..]),
+            (modes(0, 1), b"\x1b[27;2;13~"),
+            (modes(0, 2), b"\x1b[27;2;13~"),
+            (modes(1, 0), b"\x1b[13;2u"),
+            // Claude Code asks for both: the kitty protocol wins, as in
+            // terminals that have both.
+            (modes(1, 2), b"\x1b[13;2u"),
+        ] {
+            assert_eq!(
+                encode_key_in(&shift_enter, &m).as_deref(),
+                Some(want),
+                "{m:?}"
+            );
+            assert_eq!(
+                encode_key_in(&enter, &m).as_deref(),
+                Some(&b"\r"[..]),
+                "{m:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_screen_decides_the_encoding() {
+        let mut screen = TerminalScreen::new(5, 20, 0);
+        let up = KeyEvent::new(KeyCode::Up, NONE);
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), CTRL);
+        let shift_enter = KeyEvent::new(KeyCode::Enter, SHIFT);
+        let enc = |s: &TerminalScreen, k: &KeyEvent| encode_key_in(k, &KeyModes::of(s));
+        assert_eq!(enc(&screen, &up).as_deref(), Some(&b"\x1b[A"[..]));
+        screen.process(b"\x1b[?1h");
+        assert_eq!(enc(&screen, &up).as_deref(), Some(&b"\x1bOA"[..]));
+        // Claude Code's start in a terminal it knows for the protocol.
+        screen.process(b"\x1b[<u\x1b[>1u\x1b[>4;2m");
+        assert_eq!(
+            enc(&screen, &shift_enter).as_deref(),
+            Some(&b"\x1b[13;2u"[..])
+        );
+        assert_eq!(enc(&screen, &ctrl_c).as_deref(), Some(&b"\x1b[99;5u"[..]));
+        // Its exit puts everything back.
+        screen.process(b"\x1b[<u\x1b[>4m\x1b[?1l");
+        assert_eq!(enc(&screen, &shift_enter).as_deref(), Some(&b"\r"[..]));
+        assert_eq!(enc(&screen, &ctrl_c).as_deref(), Some(&b"\x03"[..]));
+        assert_eq!(enc(&screen, &up).as_deref(), Some(&b"\x1b[A"[..]));
+        // modifyOtherKeys alone.
+        screen.process(b"\x1b[>4;2m");
+        assert_eq!(
+            enc(&screen, &shift_enter).as_deref(),
+            Some(&b"\x1b[27;2;13~"[..])
+        );
+        assert_eq!(
+            enc(&screen, &ctrl_c).as_deref(),
+            Some(&b"\x1b[27;5;99~"[..])
+        );
+        assert_eq!(enc(&screen, &up).as_deref(), Some(&b"\x1b[A"[..]));
     }
 
     #[test]

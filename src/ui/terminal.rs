@@ -1,11 +1,24 @@
 //! Owning the user's terminal: raw mode, alternate screen, mouse, bracketed
 //! paste, hidden cursor, and giving all of it back on every way out (normal
 //! exit, error, panic, suspend for a pager).
+//!
+//! A control room also asks a terminal that supports the kitty keyboard
+//! protocol (`crossterm::terminal::supports_keyboard_enhancement`: it
+//! answers `CSI ? u`) to disambiguate keys (`CSI > 1 u`, popped on the
+//! way out), so that Shift+Enter, Ctrl+I and Esc reach an attached agent
+//! as themselves rather than as Enter, Tab and the start of an escape
+//! sequence. A terminal without it (tmux, xterm) sends legacy keys and
+//! the control room cannot tell those apart: there Shift+Enter reaches an
+//! agent as Enter; `orch attach`, which passes the terminal's own bytes
+//! through, has the agent's keyboard modes mirrored instead.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    KeyboardEnhancementFlags, PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
 };
 use crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
@@ -81,25 +94,47 @@ pub fn repaint_all<B: Backend>(terminal: &mut Terminal<B>) -> Result<(), B::Erro
     Ok(())
 }
 
+/// Whether this process has kitty keyboard flags pushed on its terminal
+/// now (to be popped by [`restore`]).
+static KEYBOARD_PUSHED: AtomicBool = AtomicBool::new(false);
+/// Whether the terminal answers the kitty keyboard query (asked once).
+static KEYBOARD_SUPPORTED: OnceLock<bool> = OnceLock::new();
+
 fn take_over(full: bool) -> io::Result<()> {
     enable_raw_mode()?;
-    if full {
+    if !full {
+        return execute!(io::stdout(), EnterAlternateScreen);
+    }
+    execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        EnableBracketedPaste,
+        cursor::Hide
+    )?;
+    let supported = *KEYBOARD_SUPPORTED.get_or_init(|| {
+        crossterm::terminal::supports_keyboard_enhancement().unwrap_or_else(|err| {
+            tracing::debug!("cannot ask the terminal about its keyboard protocol: {err}");
+            false
+        })
+    });
+    if supported {
         execute!(
             io::stdout(),
-            EnterAlternateScreen,
-            EnableMouseCapture,
-            EnableBracketedPaste,
-            cursor::Hide
-        )
-    } else {
-        execute!(io::stdout(), EnterAlternateScreen)
+            PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES)
+        )?;
+        KEYBOARD_PUSHED.store(true, Ordering::SeqCst);
     }
+    Ok(())
 }
 
 /// Undo everything `take_over` did. Safe to call more than once; errors are
 /// ignored because there is nothing better to do with a broken terminal.
 pub fn restore() {
     let mut out = io::stdout();
+    if KEYBOARD_PUSHED.swap(false, Ordering::SeqCst) {
+        let _ = execute!(out, PopKeyboardEnhancementFlags);
+    }
     let _ = execute!(
         out,
         DisableBracketedPaste,

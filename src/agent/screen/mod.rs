@@ -29,16 +29,21 @@
 //! * `sink`: vt100's callbacks, which route departing rows to history and
 //!   queries to `replies`;
 //! * `replies`: answers to the agent's terminal queries (cursor position,
-//!   device status and attributes, colours), from the screen's own state.
+//!   device status and attributes, colours), from the screen's own state;
+//! * `keyboard`: the keyboard modes the agent asks for (xterm's
+//!   modifyOtherKeys, the kitty keyboard protocol's flag stacks), which
+//!   decide how keys are encoded for it, and the answer to `CSI ? u`.
 
 use std::fmt;
 use std::num::NonZeroU16;
 
 mod fast_path;
+mod keyboard;
 mod replies;
 mod row_capture;
 mod sink;
 
+pub use keyboard::KeyboardModes;
 pub use replies::TermColours;
 
 use super::history::History;
@@ -222,6 +227,7 @@ impl TerminalScreen {
         let old = self.parser.callbacks_mut();
         sink.history = std::mem::take(&mut old.history);
         sink.replies.carry_over(&mut old.replies);
+        sink.keyboard = std::mem::take(&mut old.keyboard);
         self.parser = vt100::Parser::new_with_callbacks(rows, cols, 0, sink);
     }
 
@@ -232,6 +238,13 @@ impl TerminalScreen {
     /// anyone is watching; the caller drains them after each feed.
     pub fn take_replies(&mut self) -> Option<Vec<u8>> {
         self.parser.callbacks_mut().replies.take()
+    }
+
+    /// The keyboard modes the agent asked for, as they apply to the screen
+    /// it shows now (the kitty protocol keeps one stack per screen).
+    pub fn keyboard_modes(&self) -> KeyboardModes {
+        let alternate = self.parser.screen().alternate_screen();
+        self.parser.callbacks().keyboard.modes(alternate)
     }
 
     /// The colours reported to `OSC 10/11 ; ?` (a dark theme by default).

@@ -17,6 +17,7 @@
 //! | `CSI c`, `CSI 0 c` (primary device attributes) | `CSI ? 1 ; 2 c` |
 //! | `CSI > c`, `CSI > 0 c` (secondary device attributes) | `CSI > 0 ; 10 ; 1 c` |
 //! | `OSC 10 ; ?`, `OSC 11 ; ?` (foreground, background) | `OSC 10 ; rgb:RRRR/GGGG/BBBB`, ended as the query was (BEL or ST) |
+//! | `CSI ? u` (kitty keyboard flags) | `CSI ? flags u` (see `keyboard`) |
 //!
 //! The primary attributes are tmux's answer (a VT100 with advanced video).
 //! For the secondary ones tmux sends `CSI > 84 ; 0 ; 0 c`, 84 being `T` for
@@ -113,6 +114,13 @@ impl Replies {
         self.colours = old.colours;
         self.out = std::mem::take(&mut old.out);
         self.dropped = old.dropped;
+    }
+
+    /// Queue an answer worked out elsewhere (the keyboard flags).
+    pub(super) fn answer(&mut self, answer: &[u8]) {
+        if !answer.is_empty() {
+            self.push(answer);
+        }
     }
 
     fn push(&mut self, answer: &[u8]) {
@@ -372,6 +380,7 @@ mod tests {
     fn fixture_start_up_gets_its_answers() {
         const STARTUP: &[u8] = include_bytes!("../../../tests/fixtures/screens/queries.bytes");
         let expected: &[u8] = b"\x1b[4;3R\
+            \x1b[?0u\
             \x1b[?1;2c\
             \x1b]11;rgb:0000/0000/0000\x1b\\\
             \x1b]10;rgb:e5e5/e5e5/e5e5\x07\

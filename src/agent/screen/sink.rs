@@ -1,9 +1,11 @@
 //! vt100's callbacks for an agent's screen: rows leaving the top of the
 //! main screen go to history (read from their cells, or taken from the
-//! fast path's mirror), and the terminal queries vt100 does not handle are
-//! answered (see [`replies`](super::replies)).
+//! fast path's mirror), keyboard mode requests are kept (see
+//! [`keyboard`](super::keyboard)), and the terminal queries vt100 does not
+//! handle are answered (see [`replies`](super::replies)).
 
 use super::fast_path::Mirror;
+use super::keyboard::KeyboardState;
 use super::replies::Replies;
 use super::row_capture::RowCapture;
 use crate::agent::history::History;
@@ -33,6 +35,8 @@ pub(super) struct Sink {
     pub(super) alt_events: usize,
     /// Answers to the agent's terminal queries.
     pub(super) replies: Replies,
+    /// The keyboard modes the agent asked for.
+    pub(super) keyboard: KeyboardState,
 }
 
 impl Sink {
@@ -45,6 +49,7 @@ impl Sink {
             events: 0,
             alt_events: 0,
             replies: Replies::default(),
+            keyboard: KeyboardState::default(),
         }
     }
 
@@ -118,6 +123,12 @@ impl vt100::Callbacks for Sink {
         params: &[&[u16]],
         c: char,
     ) {
+        if i2.is_none() {
+            if let Some(answer) = self.keyboard.csi(screen.alternate_screen(), i1, params, c) {
+                self.replies.answer(&answer);
+                return;
+            }
+        }
         self.replies.csi(screen, i1, i2, params, c);
     }
 
