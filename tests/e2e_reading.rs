@@ -242,3 +242,28 @@ fn a_click_selects_a_task_and_every_dialog_shows_its_keys_at_80x24() {
     tmux.keys(&["Escape"]);
     stop(&tmux);
 }
+
+#[test]
+fn an_agent_is_not_told_it_runs_in_the_tmux_pane_orch_was_started_from() {
+    let repo = TestRepo::new();
+    repo.write_config(
+        r#"
+[agents.sh]
+command = ["sh", "-c", "{prompt}"]
+
+[[tasks]]
+id = "env"
+agent = "sh"
+prompt = "echo \"outer=${TMUX:-none}/${TMUX_PANE:-none} term=$TERM\"; exec sleep 60"
+"#,
+    );
+    let tmux = Tmux::start_sized("env", repo.path(), common::ORCH, (80, 24));
+    // orch itself runs in a tmux pane (TMUX is set for it).
+    assert!(!tmux.pane("#{pane_id}").is_empty());
+    let screen = tmux.wait_for("outer=");
+    assert!(
+        screen.contains("outer=none/none term=xterm-256color"),
+        "{screen}"
+    );
+    stop(&tmux);
+}

@@ -13,6 +13,26 @@ use std::time::Instant;
 
 use portable_pty::{Child, CommandBuilder, PtySize};
 
+/// What points at the pane or window the server was started from (tmux's
+/// pane, screen's session, a terminal emulator's window): not passed on to
+/// agents, unless an agent's `env` sets them. An agent that finds them
+/// drives that pane with the terminal's own commands (`tmux`, `kitty @`,
+/// `wezterm cli`), which is not where it runs. `TERM_PROGRAM` stays: it
+/// names the terminal whose keys orch passes on in the modes the agent
+/// asks for.
+const OUTER_TERMINAL_VARS: [&str; 10] = [
+    "TMUX",
+    "TMUX_PANE",
+    "STY",
+    "TERM_SESSION_ID",
+    "KITTY_WINDOW_ID",
+    "KITTY_PID",
+    "WEZTERM_PANE",
+    "WEZTERM_UNIX_SOCKET",
+    "ITERM_SESSION_ID",
+    "WINDOWID",
+];
+
 use super::leader::Leader;
 use super::tap::OutputTap;
 use super::{input, lock, reader, sys, waiter, AgentExit, AgentProcess, Shared};
@@ -177,6 +197,11 @@ impl AgentProcess {
         cmd.cwd(&spec.cwd);
         if !spec.env.iter().any(|(k, _)| k == "TERM") {
             cmd.env("TERM", "xterm-256color");
+        }
+        // The agent's terminal is orch's, not the pane the server was
+        // started from.
+        for var in OUTER_TERMINAL_VARS {
+            cmd.env_remove(var);
         }
         for (k, v) in &spec.env {
             cmd.env(k, v);
