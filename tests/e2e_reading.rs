@@ -267,3 +267,35 @@ prompt = "echo \"outer=${TMUX:-none}/${TMUX_PANE:-none} term=$TERM\"; exec sleep
     );
     stop(&tmux);
 }
+
+#[test]
+fn orch_attach_scrolls_back_with_shift_page_up_as_a_terminal_does() {
+    let repo = repo();
+    let room = Tmux::start_sized("attach-room", repo.path(), common::ORCH, (80, 24));
+    room.wait_for("ready");
+    let attach = Tmux::start_sized(
+        "attach-scroll",
+        repo.path(),
+        &format!("{} attach log", common::ORCH),
+        (80, 24),
+    );
+    attach.wait_for("ready");
+    attach.keys(&["-N", "100", "S-PageUp"]);
+    let screen = attach.wait_until("2,300 lines back", |s| {
+        lowest_row(s).is_some_and(|r| r < 4000) && s.contains("lines above")
+    });
+    assert!(screen.contains("in all"), "{screen}");
+    attach.keys(&["S-PageDown"]);
+    // Any other key: live again, and the key reaches the agent.
+    attach.keys(&["-l", "k"]);
+    let screen = attach.wait_until("the live screen", |s| {
+        s.contains("ready") && !s.contains("lines above")
+    });
+    assert!(
+        !screen.contains("[5;2~") && !screen.contains("[6;2~"),
+        "{screen}"
+    );
+    attach.keys(&["C-]"]);
+    attach.wait_for("ORCH-EXIT=");
+    stop(&room);
+}

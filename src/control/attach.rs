@@ -10,6 +10,11 @@
 //! to the agent. The first frame is a full repaint; after that, changes
 //! only, at most one frame per frame interval, and none while the client
 //! has not taken the last one.
+//!
+//! As a terminal emulator does, Shift+PageUp and Shift+PageDown scroll
+//! back through orch's history of the agent (never sent to it), with the
+//! position in the top right corner; any other input returns to the live
+//! screen and goes to the agent.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,8 +28,10 @@ use super::server::Shared;
 use super::sizes::{ClientId, Scope};
 use crate::agent::backend::AgentTerminal;
 use crate::agent::screen::KeyboardModes;
+use crate::agent::screen::TerminalScreen;
 use crate::engine::{Event, TaskState};
-use crate::ui::term_view::{cursor_position, TermView};
+use crate::ui::term_view::{cursor_position, max_scroll_for, TermView};
+use ratatui::layout::Rect;
 
 const FRAME: Duration = Duration::from_millis(16);
 
@@ -181,6 +188,7 @@ async fn attach_loop(
     let mut blocked = false;
     let mut seen_seq = u64::MAX;
     let mut last_draw = Instant::now() - FRAME;
+    let mut back = Scrollback::default();
     loop {
         if process.has_exited() {
             return Some(exited(shared, task).await);
@@ -189,7 +197,7 @@ async fn attach_loop(
             match outbox.try_reserve() {
                 Ok(permit) => {
                     seen_seq = process.output_seq();
-                    match draw(term, process, &mut modes) {
+                    match draw(term, process, &mut modes, &mut back) {
                         Ok(bytes) => permit.send(Outgoing::output(bytes)),
                         Err(err) => {
                             tracing::error!("drawing an attached agent: {err}");
@@ -209,8 +217,17 @@ async fn attach_loop(
                 let frame = frame?;
                 match frame.kind {
                     kind::INPUT => {
-                        if let Err(err) = process.write_input(&frame.payload) {
-                            tracing::debug!("input for {task}: {err}");
+                        let rows = term.size().1;
+                        let screen = process.screen();
+                        let (forward, moved) = {
+                            let screen = screen.lock().unwrap_or_else(|p| p.into_inner());
+                            back.input(&frame.payload, &screen, rows)
+                        };
+                        dirty |= moved;
+                        if !forward.is_empty() {
+                            if let Err(err) = process.write_input(&forward) {
+                                tracing::debug!("input for {task}: {err}");
+                            }
                         }
                     }
                     kind::RESIZE => match protocol::decode::<Size>(&frame, kind::RESIZE) {
@@ -237,7 +254,7 @@ async fn attach_loop(
                 let Ok(permit) = permit else { return None };
                 if dirty {
                     seen_seq = process.output_seq();
-                    match draw(term, process, &mut modes) {
+                    match draw(term, process, &mut modes, &mut back) {
                         Ok(bytes) => permit.send(Outgoing::output(bytes)),
                         Err(_) => return None,
                     }
@@ -313,6 +330,7 @@ fn draw(
     term: &mut RemoteTerminal,
     process: &dyn AgentTerminal,
     modes: &mut InputModes,
+    back: &mut Scrollback,
 ) -> std::io::Result<Vec<u8>> {
     let screen = process.screen().lock().unwrap_or_else(|p| p.into_inner());
     let next = InputModes::of(screen.screen()).with_keyboard(screen.keyboard_modes());
@@ -323,8 +341,18 @@ fn draw(
     let hide = screen.screen().hide_cursor();
     term.terminal().draw(|frame| {
         let area = frame.area();
-        frame.render_widget(TermView::new(&screen), area);
-        if !hide {
+        back.anchor(&screen, area.height);
+        frame.render_widget(TermView::new(&screen).scroll(back.lines), area);
+        if back.lines > 0 {
+            let badge = back.badge(&screen, area.height);
+            let width = u16::try_from(badge.chars().count())
+                .unwrap_or(u16::MAX)
+                .min(area.width);
+            let at = Rect::new(area.right() - width, area.y, width, area.height.min(1));
+            let style =
+                ratatui::style::Style::new().add_modifier(ratatui::style::Modifier::REVERSED);
+            frame.render_widget(ratatui::widgets::Paragraph::new(badge).style(style), at);
+        } else if !hide {
             if let Some(pos) = cursor_position(&screen, area) {
                 frame.set_cursor_position(pos);
             }
@@ -335,9 +363,112 @@ fn draw(
     Ok(term.take_output())
 }
 
+/// Shift+PageUp and Shift+PageDown as xterm sends them (also under the
+/// kitty keyboard protocol, which keeps this form for these keys).
+const SHIFT_PAGE_UP: &[u8] = b"\x1b[5;2~";
+const SHIFT_PAGE_DOWN: &[u8] = b"\x1b[6;2~";
+
+/// How far back an attached client is scrolled, kept on the same lines
+/// while the agent prints.
+#[derive(Debug, Default)]
+struct Scrollback {
+    /// Lines back from the live screen (0: live).
+    lines: usize,
+    /// History's count of lines pushed at the last frame.
+    pushed: Option<u64>,
+}
+
+impl Scrollback {
+    /// Input from the client: the scrolling keys move the view, everything
+    /// else (returned) goes to the agent and brings the view back to live.
+    /// Also says whether the view moved.
+    fn input(&mut self, bytes: &[u8], screen: &TerminalScreen, rows: u16) -> (Vec<u8>, bool) {
+        let page = usize::from(rows.max(2)) - 1;
+        let max = max_scroll_for(screen, rows);
+        let before = self.lines;
+        let mut forward = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix(SHIFT_PAGE_UP) {
+                self.lines = (self.lines + page).min(max);
+                rest = after;
+            } else if let Some(after) = rest.strip_prefix(SHIFT_PAGE_DOWN) {
+                self.lines = self.lines.saturating_sub(page);
+                rest = after;
+            } else {
+                self.lines = 0;
+                forward.push(rest[0]);
+                rest = &rest[1..];
+            }
+        }
+        if self.lines == 0 {
+            self.pushed = None;
+        }
+        (forward, self.lines != before)
+    }
+
+    /// Before a frame: stay on the same lines while the agent prints.
+    fn anchor(&mut self, screen: &TerminalScreen, rows: u16) {
+        if self.lines == 0 {
+            self.pushed = None;
+            return;
+        }
+        let pushed = screen.history().pushed();
+        if let Some(before) = self.pushed {
+            let added = usize::try_from(pushed.saturating_sub(before)).unwrap_or(usize::MAX);
+            self.lines = self
+                .lines
+                .saturating_add(added)
+                .min(max_scroll_for(screen, rows));
+        }
+        self.pushed = Some(pushed);
+    }
+
+    fn badge(&self, screen: &TerminalScreen, rows: u16) -> String {
+        let shown = crate::ui::term_view::shown_lines(screen, rows, self.lines);
+        format!(
+            " {} lines above · {} in all · S-PageDown down · any key: live ",
+            shown.start,
+            crate::ui::term_lines::count(screen)
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shift_page_keys_scroll_history_and_anything_else_returns_live() {
+        let mut screen = TerminalScreen::new(10, 40, 1000);
+        for i in 0..200 {
+            screen.process(format!("line {i}\r\n").as_bytes());
+        }
+        let mut back = Scrollback::default();
+        let (forward, moved) = back.input(b"\x1b[5;2~\x1b[5;2~", &screen, 10);
+        assert!(forward.is_empty() && moved);
+        assert_eq!(back.lines, 18);
+        assert!(back
+            .badge(&screen, 10)
+            .contains(" lines above · 201 in all"));
+        // More output: the view stays on its lines.
+        back.anchor(&screen, 10);
+        screen.process(b"more\r\nmore\r\n");
+        back.anchor(&screen, 10);
+        assert_eq!(back.lines, 20);
+        let (forward, _) = back.input(b"\x1b[6;2~", &screen, 10);
+        assert!(forward.is_empty());
+        assert_eq!(back.lines, 11);
+        // Any other input goes on, and the view is live again.
+        let (forward, moved) = back.input(b"y\r", &screen, 10);
+        assert_eq!(forward, b"y\r");
+        assert!(moved);
+        assert_eq!(back.lines, 0);
+        // Plain PageUp is the agent's.
+        let (forward, moved) = back.input(b"\x1b[5~", &screen, 10);
+        assert_eq!(forward, b"\x1b[5~");
+        assert!(!moved);
+    }
 
     #[test]
     fn modes_switch_only_what_changed() {
