@@ -676,9 +676,11 @@ fn init_writes_a_plan_that_runs_with_the_agent_clis_found_and_never_overwrites()
 #[test]
 fn init_with_no_agent_cli_writes_a_shell_task_that_runs_to_done() {
     let repo = TestRepo::new();
+    // A PATH with no agent CLI on it, whatever this machine has installed.
+    let empty = tempfile::tempdir().unwrap();
     let out = repo
         .orch(&["init"])
-        .env("PATH", "/usr/bin:/bin")
+        .env("PATH", empty.path())
         .output()
         .unwrap();
     let out = common::RunResult::from(out);
