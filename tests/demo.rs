@@ -31,6 +31,7 @@ fn the_demo_plan_runs_every_task_to_done_and_shows_its_features() {
     let repo = TestRepo::new_in(Path::new(env!("CARGO_TARGET_TMPDIR")));
     copy_demo(&repo);
     let scratch = tempfile::tempdir().expect("temp dir");
+    let path = common::path_without_agent_clis();
     let out = common::RunResult::from(
         repo.orch(&["--no-tui", "--approve-all"])
             .env("TMPDIR", scratch.path())
@@ -38,7 +39,7 @@ fn the_demo_plan_runs_every_task_to_done_and_shows_its_features() {
             // unanswered (its default taken), its build log is a second.
             .env("DEMO_ASK_WAIT", "3")
             .env("DEMO_BUILD_SECONDS", "1")
-            .env("PATH", "/usr/bin:/bin")
+            .env("PATH", path.path())
             .output()
             .expect("run the demo"),
     );

@@ -335,3 +335,26 @@ pub fn assert_nothing_left(dir: &Path) {
         dir.display()
     );
 }
+
+/// A directory to use as `PATH` that has every program of `/usr/bin` and
+/// `/bin` but the agent CLIs (claude, codex, aider, gemini): a plan's
+/// fallbacks are taken however this machine is set up.
+pub fn path_without_agent_clis() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for from in ["/usr/bin", "/bin"] {
+        let Ok(entries) = std::fs::read_dir(from) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if ["claude", "codex", "aider", "gemini"].iter().any(|a| name == *a) {
+                continue;
+            }
+            let link = dir.path().join(&name);
+            if !link.exists() {
+                let _ = std::os::unix::fs::symlink(entry.path(), link);
+            }
+        }
+    }
+    dir
+}
