@@ -52,9 +52,10 @@ depends_on = ["gate"]
     tmux.wait_for("attached to ask");
     tmux.keys(&["C-]"]);
 
-    // Select the asking agent in the task list and attach to it.
+    // Select the asking agent in the task list and attach to it (the
+    // attach above selected it: go to the top first, and see it there).
     tmux.keys(&["1", "Up", "Up", "Up", "Up"]);
-    let mut screen = tmux.screen();
+    let mut screen = tmux.wait_for("Output: gate");
     for _ in 0..5 {
         if screen.contains("Output: ask") {
             break;
