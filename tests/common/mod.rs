@@ -347,7 +347,10 @@ pub fn path_without_agent_clis() -> tempfile::TempDir {
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
-            if ["claude", "codex", "aider", "gemini"].iter().any(|a| name == *a) {
+            if ["claude", "codex", "aider", "gemini"]
+                .iter()
+                .any(|a| name == *a)
+            {
                 continue;
             }
             let link = dir.path().join(&name);
