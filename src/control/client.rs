@@ -282,6 +282,14 @@ impl KittyEntries {
         }
     }
 
+    /// Everything to write on the way out: the agent's modes off, then
+    /// the entries pushed and not popped.
+    fn owed(&self) -> Vec<u8> {
+        let mut out = RESET_AGENT_MODES.to_vec();
+        out.extend(self.pop());
+        out
+    }
+
     /// What pops the entries pushed and not popped.
     fn pop(&self) -> Vec<u8> {
         match self.depth {
@@ -531,9 +539,10 @@ pub async fn attach(state_dir: &Path, task: &str) -> Result<i32, ClientError> {
     let (mut conn, _) = connect(state_dir, role).await?;
     let guard = crate::ui::terminal::ClientTerminal::enter_plain()?;
     let mut kitty = KittyEntries::default();
+    // Whatever ends the session (a panic too), the terminal's restore
+    // undoes the agent's modes.
+    crate::ui::terminal::owe_on_exit(kitty.owed());
     let ending = attach_loop(&mut conn, task, &mut kitty).await;
-    let _ = write_out(RESET_AGENT_MODES);
-    let _ = write_out(&kitty.pop());
     drop(guard);
     if !ending.message.is_empty() {
         println!("{}", ending.message);
@@ -556,6 +565,7 @@ async fn attach_loop(conn: &mut Conn, task: &str, kitty: &mut KittyEntries) -> E
                 let Some(frame) = frame else { return lost() };
                 if frame.kind == kind::OUTPUT {
                     kitty.saw(&frame.payload);
+                    crate::ui::terminal::owe_on_exit(kitty.owed());
                 }
                 if let Some(ending) = shown(&frame) {
                     return ending;

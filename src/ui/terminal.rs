@@ -100,6 +100,16 @@ static KEYBOARD_PUSHED: AtomicBool = AtomicBool::new(false);
 /// Whether the terminal answers the kitty keyboard query (asked once).
 static KEYBOARD_SUPPORTED: OnceLock<bool> = OnceLock::new();
 
+/// What `orch attach` must write to undo the modes it mirrored onto this
+/// terminal (an agent's keyboard, mouse and paste modes): written by
+/// [`restore`] on every way out, a panic included.
+static OWED_ON_EXIT: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+/// From now on, `restore` writes `bytes` first (replacing what it owed).
+pub fn owe_on_exit(bytes: Vec<u8>) {
+    *OWED_ON_EXIT.lock().unwrap_or_else(|p| p.into_inner()) = bytes;
+}
+
 fn take_over(full: bool) -> io::Result<()> {
     enable_raw_mode()?;
     if !full {
@@ -132,6 +142,10 @@ fn take_over(full: bool) -> io::Result<()> {
 /// ignored because there is nothing better to do with a broken terminal.
 pub fn restore() {
     let mut out = io::stdout();
+    let owed = std::mem::take(&mut *OWED_ON_EXIT.lock().unwrap_or_else(|p| p.into_inner()));
+    if !owed.is_empty() {
+        let _ = out.write_all(&owed);
+    }
     if KEYBOARD_PUSHED.swap(false, Ordering::SeqCst) {
         let _ = execute!(out, PopKeyboardEnhancementFlags);
     }

@@ -174,6 +174,9 @@ pub(super) fn kitty(key: &KeyEvent, flags: u8) -> Option<Vec<u8>> {
         KeyCode::Delete => Form::Tilde(3),
         KeyCode::PageUp => Form::Tilde(5),
         KeyCode::PageDown => Form::Tilde(6),
+        // F3 is `CSI 13 ~`: the kitty spec dropped `CSI R`, which reads as a
+        // cursor position report (`CSI 1;5R` for Ctrl+F3).
+        KeyCode::F(3) => Form::Tilde(13),
         KeyCode::F(n @ 1..=4) => Form::Letter(b'P' + (n - 1)),
         KeyCode::F(5) => Form::Tilde(15),
         KeyCode::F(n @ 6..=10) => Form::Tilde(n + 11),
@@ -387,6 +390,10 @@ mod tests {
             (KeyCode::Backspace, A, b"\x1b[127;3u"),
             (KeyCode::Esc, NONE, b"\x1b[27u"),
             (KeyCode::Esc, S, b"\x1b[27;2u"),
+            // F3 never as `CSI R` (a cursor position report).
+            (KeyCode::F(3), NONE, b"\x1b[13~"),
+            (KeyCode::F(3), C, b"\x1b[13;5~"),
+            (KeyCode::F(4), C, b"\x1b[1;5S"),
             (KeyCode::Char('a'), NONE, b"a"),
             (KeyCode::Char('A'), S, b"A"),
             (KeyCode::Char('a'), S, b"A"),
