@@ -425,11 +425,9 @@ impl Scrollback {
     }
 
     fn badge(&self, screen: &TerminalScreen, rows: u16) -> String {
-        let shown = crate::ui::term_view::shown_lines(screen, rows, self.lines);
         format!(
-            " {} lines above · {} in all · S-PageDown down · any key: live ",
-            shown.start,
-            crate::ui::term_lines::count(screen)
+            " {} · S-PageDown down · any key: live ",
+            crate::ui::term_lines::position(screen, rows, self.lines)
         )
     }
 }

@@ -77,6 +77,13 @@ impl LineText {
 /// it, for a history line; `pushed + row` for a screen row.
 pub type LineId = u64;
 
+/// Where a view `rows` tall scrolled back by `scroll` stands, as the badges
+/// of the output pane and `orch attach` say it.
+pub fn position(screen: &TerminalScreen, rows: u16, scroll: usize) -> String {
+    let shown = crate::ui::term_view::shown_lines(screen, rows, scroll);
+    format!("{} lines above · {} in all", shown.start, count(screen))
+}
+
 /// Lines there are: history, then every row of the screen.
 pub fn count(screen: &TerminalScreen) -> usize {
     screen.history().len() + usize::from(screen.size().0)

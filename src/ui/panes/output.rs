@@ -210,19 +210,19 @@ impl OutputPane {
                 self.copy = None;
                 Some(OutputKey::Changed)
             }
-            CopyStep::Ignored => match KeyChordLike::of(key) {
+            CopyStep::Ignored => match SearchKey::of(key) {
                 // The search works in copy mode and moves its cursor.
-                KeyChordLike::Slash => {
+                SearchKey::Slash => {
                     self.search.begin();
                     Some(OutputKey::Changed)
                 }
-                KeyChordLike::Next(forward) => {
+                SearchKey::Next(forward) => {
                     if let Some(t) = shown {
                         self.find_and_step(t, forward, false);
                     }
                     Some(OutputKey::Changed)
                 }
-                KeyChordLike::Other => Some(OutputKey::Changed),
+                SearchKey::Other => Some(OutputKey::Changed),
             },
         }
     }
@@ -330,29 +330,24 @@ impl OutputPane {
 
     /// The position badge: lines above the view and lines in all.
     fn badge(&self, screen: &TerminalScreen) -> String {
-        let lines = shown_lines(screen, self.view_rows, self.scroll);
-        format!(
-            "{} lines above · {} in all",
-            lines.start,
-            term_lines::count(screen)
-        )
+        term_lines::position(screen, self.view_rows, self.scroll)
     }
 }
 
 /// The keys copy mode leaves to the search.
-enum KeyChordLike {
+enum SearchKey {
     Slash,
     Next(bool),
     Other,
 }
 
-impl KeyChordLike {
-    fn of(key: &KeyEvent) -> KeyChordLike {
+impl SearchKey {
+    fn of(key: &KeyEvent) -> SearchKey {
         match key.code {
-            crossterm::event::KeyCode::Char('/') => KeyChordLike::Slash,
-            crossterm::event::KeyCode::Char('n') => KeyChordLike::Next(false),
-            crossterm::event::KeyCode::Char('N') => KeyChordLike::Next(true),
-            _ => KeyChordLike::Other,
+            crossterm::event::KeyCode::Char('/') => SearchKey::Slash,
+            crossterm::event::KeyCode::Char('n') => SearchKey::Next(false),
+            crossterm::event::KeyCode::Char('N') => SearchKey::Next(true),
+            _ => SearchKey::Other,
         }
     }
 }
